@@ -1,0 +1,8 @@
+//! Authentication primitives, free of HTTP and storage concerns.
+
+/// Account management authentication tokens: HS256 JWTs, minting and full validation (§7).
+pub mod jwt;
+/// argon2id on a bounded pool of dedicated threads, never on the async workers.
+pub mod password;
+/// Random secrets, SHA-256 digests and constant-time comparison.
+pub mod secret;

@@ -1,0 +1,337 @@
+//! argon2id hashing and verification on a fixed pool of dedicated threads behind a bounded FIFO
+//! queue. The async workers never hash (they would stall every other request), a full queue
+//! answers "busy" at once instead of letting latency grow without bound, and each thread keeps
+//! its 19 MiB of argon2 memory for its whole life so resident memory stays flat under load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::oneshot;
+
+use super::secret::{constant_time_eq, random_bytes};
+
+/// Passwords longer than this are refused without hashing (D15).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Shortest password accepted where one is set, in Unicode scalar values (D15).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+const SALT_BYTES: usize = 16;
+const OUTPUT_BYTES: usize = 32;
+
+/// The parameters every new hash uses (§23): m = 19456 KiB, t = 2, p = 1.
+pub fn current_params() -> Params {
+    Params::new(19_456, 2, 1, Some(OUTPUT_BYTES)).unwrap_or(Params::DEFAULT)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// The queue is full; the caller answers 503 with `Retry-After`.
+    #[error("the hash queue is full")]
+    Busy,
+    #[error("the hash pool failed")]
+    Failed,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    pub matches: bool,
+    /// The stored hash was made with other parameters and should be replaced.
+    pub needs_rehash: bool,
+}
+
+enum Work {
+    Hash(String),
+    /// `None` verifies against a dummy so an unknown user costs as much as a known one.
+    Verify(String, Option<String>),
+}
+
+enum Outcome {
+    Hashed(Result<String, HashError>),
+    Verified(Verification),
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// Cheap to clone; the threads stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    sender: Sender<Job>,
+    waiting: Arc<AtomicUsize>,
+    threads: usize,
+}
+
+impl PasswordHasher {
+    /// Starts `threads` hashing threads; at most `queue_bound` requests wait beyond those running.
+    pub fn start(threads: usize, queue_bound: usize) -> std::io::Result<Self> {
+        let threads = threads.max(1);
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue_bound);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        for index in 0..threads {
+            let receiver = receiver.clone();
+            let waiting = Arc::clone(&waiting);
+            thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || run_worker(&receiver, &waiting))?;
+        }
+        Ok(Self {
+            sender,
+            waiting,
+            threads,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Requests queued and not yet picked up by a thread.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        match self.submit(Work::Hash(password)).await? {
+            Outcome::Hashed(result) => result,
+            Outcome::Verified(_) => Err(HashError::Failed),
+        }
+    }
+
+    /// Verifies `password` against `stored`, or against a dummy hash when there is no stored hash,
+    /// so that the answer for an unknown user takes as long as for a known one.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verification, HashError> {
+        match self.submit(Work::Verify(password, stored)).await? {
+            Outcome::Verified(verification) => Ok(verification),
+            Outcome::Hashed(_) => Err(HashError::Failed),
+        }
+    }
+
+    async fn submit(&self, work: Work) -> Result<Outcome, HashError> {
+        let (reply, answer) = oneshot::channel();
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        match self.sender.try_send(Job { work, reply }) {
+            Ok(()) => answer.await.map_err(|_| HashError::Failed),
+            Err(TrySendError::Full(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                Err(HashError::Busy)
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                Err(HashError::Failed)
+            }
+        }
+    }
+}
+
+fn run_worker(receiver: &Receiver<Job>, waiting: &AtomicUsize) {
+    let mut worker = Worker::new();
+    while let Ok(job) = receiver.recv() {
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        if job.reply.is_closed() {
+            // The client went away while queued; spending 20 ms of a core on it helps nobody.
+            continue;
+        }
+        let outcome = match job.work {
+            Work::Hash(password) => Outcome::Hashed(worker.hash(password.as_bytes())),
+            Work::Verify(password, stored) => {
+                Outcome::Verified(worker.verify(password.as_bytes(), stored.as_deref()))
+            }
+        };
+        let _ = job.reply.send(outcome);
+    }
+}
+
+struct Worker {
+    params: Params,
+    memory: Vec<Block>,
+    dummy_salt: [u8; SALT_BYTES],
+}
+
+impl Worker {
+    fn new() -> Self {
+        let params = current_params();
+        let memory = vec![Block::default(); params.block_count()];
+        Self {
+            params,
+            memory,
+            dummy_salt: random_bytes::<SALT_BYTES>(),
+        }
+    }
+
+    fn hash(&mut self, password: &[u8]) -> Result<String, HashError> {
+        let salt = random_bytes::<SALT_BYTES>();
+        let mut output = [0u8; OUTPUT_BYTES];
+        let params = self.params.clone();
+        self.compute(&params, password, &salt, &mut output)?;
+        let phc = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|_| HashError::Failed)?,
+            salt: Some(Salt::new(&salt).map_err(|_| HashError::Failed)?),
+            hash: Some(Output::new(&output).map_err(|_| HashError::Failed)?),
+        };
+        Ok(phc.to_string())
+    }
+
+    fn verify(&mut self, password: &[u8], stored: Option<&str>) -> Verification {
+        let parsed = stored.and_then(|phc| PasswordHash::new(phc).ok());
+        let Some(parsed) = parsed.filter(|phc| phc.algorithm == ARGON2ID_IDENT) else {
+            self.burn_dummy(password);
+            return Verification {
+                matches: false,
+                needs_rehash: false,
+            };
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt.as_ref(), parsed.hash.as_ref()) else {
+            self.burn_dummy(password);
+            return Verification {
+                matches: false,
+                needs_rehash: false,
+            };
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            self.burn_dummy(password);
+            return Verification {
+                matches: false,
+                needs_rehash: false,
+            };
+        };
+        let mut output = vec![0u8; expected.len()];
+        let computed = self.compute(&params, password, salt, &mut output);
+        let matches = computed.is_ok() && constant_time_eq(&output, expected.as_bytes());
+        let current = &self.params;
+        let needs_rehash = parsed.version != Some(Version::V0x13.into())
+            || params.m_cost() != current.m_cost()
+            || params.t_cost() != current.t_cost()
+            || params.p_cost() != current.p_cost()
+            || expected.len() != OUTPUT_BYTES;
+        Verification {
+            matches,
+            needs_rehash,
+        }
+    }
+
+    /// Spends exactly the work of a real verification on a value nobody knows.
+    fn burn_dummy(&mut self, password: &[u8]) {
+        let mut output = [0u8; OUTPUT_BYTES];
+        let params = self.params.clone();
+        let salt = self.dummy_salt;
+        let _ = self.compute(&params, password, &salt, &mut output);
+    }
+
+    fn compute(
+        &mut self,
+        params: &Params,
+        password: &[u8],
+        salt: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), HashError> {
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let blocks = params.block_count();
+        let result = if blocks == self.memory.len() {
+            argon2.hash_password_into_with_memory(password, salt, output, &mut self.memory[..])
+        } else {
+            // A hash made with other parameters (before an upgrade) gets memory of its own.
+            let mut memory = vec![Block::default(); blocks];
+            argon2.hash_password_into_with_memory(password, salt, output, &mut memory[..])
+        };
+        result.map_err(|_| HashError::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let pool = PasswordHasher::start(1, 4).unwrap();
+        let phc = pool.hash("correct horse".to_owned()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let right = pool
+            .verify("correct horse".to_owned(), Some(phc.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            right,
+            Verification {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let wrong = pool
+            .verify("battery staple".to_owned(), Some(phc))
+            .await
+            .unwrap();
+        assert!(!wrong.matches);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_verified_against_a_dummy_and_fails() {
+        let pool = PasswordHasher::start(1, 4).unwrap();
+        let verdict = pool.verify("anything".to_owned(), None).await.unwrap();
+        assert!(!verdict.matches);
+    }
+
+    #[tokio::test]
+    async fn a_hash_with_older_parameters_matches_but_asks_to_be_redone() {
+        let old = Params::new(8_192, 1, 1, Some(32)).unwrap();
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, old);
+        let mut output = [0u8; 32];
+        let salt = [7u8; 16];
+        argon2
+            .hash_password_into(b"old password", &salt, &mut output)
+            .unwrap();
+        let phc = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(0x13),
+            params: ParamsString::try_from(&argon2::Params::new(8_192, 1, 1, Some(32)).unwrap())
+                .unwrap(),
+            salt: Some(Salt::new(&salt).unwrap()),
+            hash: Some(Output::new(&output).unwrap()),
+        }
+        .to_string();
+        let pool = PasswordHasher::start(1, 4).unwrap();
+        let verdict = pool
+            .verify("old password".to_owned(), Some(phc))
+            .await
+            .unwrap();
+        assert_eq!(
+            verdict,
+            Verification {
+                matches: true,
+                needs_rehash: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let pool = PasswordHasher::start(1, 1).unwrap();
+        let mut pending = Vec::new();
+        for _ in 0..6 {
+            let pool = pool.clone();
+            pending.push(tokio::spawn(async move {
+                pool.verify("x".to_owned(), None).await
+            }));
+        }
+        let mut busy = 0;
+        for task in pending {
+            if task.await.unwrap() == Err(HashError::Busy) {
+                busy += 1;
+            }
+        }
+        assert!(busy >= 1, "six requests on one thread and a queue of one");
+    }
+}

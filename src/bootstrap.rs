@@ -1,0 +1,108 @@
+//! First start (§2.2): the store id, the preset realm and settings, the JWT signing key and the
+//! bootstrap application key, created together in one transaction by whichever replica gets
+//! there first; later starts and other replicas read what exists.
+
+use uuid::Uuid;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::secret::{Secret, random_alphanumeric, sha256};
+use crate::config::{Config, JwtKeySource};
+use crate::store::{BootstrapPlan, Deployment, FirstStart, Store, StoreError, StoredJwtKey};
+use crate::time::Timestamp;
+
+/// Length of generated client ids and secrets: about 250 bits each (§5.1).
+const GENERATED_KEY_CHARS: usize = 42;
+/// Generated JWT secrets are printable so `accountd keys export` can hand them on verbatim.
+const GENERATED_JWT_SECRET_CHARS: usize = 43;
+/// Below this a configured bootstrap secret is accepted but warned about (§5.2).
+const WEAK_BOOTSTRAP_SECRET_CHARS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no usable JWT signing key: the configured or stored active key is missing")]
+    NoSigningKey,
+}
+
+/// What first start produced.
+pub struct Bootstrapped {
+    pub deployment: Deployment,
+    pub keys: JwtKeys,
+    /// The application key this start generated, to be shown once; `None` when configured or
+    /// when one already existed.
+    pub generated_client: Option<(String, Secret)>,
+}
+
+pub async fn run(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Bootstrapped, BootstrapError> {
+    let generated_jwt_key = match &config.jwt_keys {
+        JwtKeySource::Persisted => Some(StoredJwtKey {
+            kid: hex::encode(crate::auth::secret::random_bytes::<8>()),
+            secret: random_alphanumeric(GENERATED_JWT_SECRET_CHARS).into_bytes(),
+            active: true,
+        }),
+        JwtKeySource::Configured { .. } => None,
+    };
+    let (bootstrap_key, generated) = match &config.bootstrap_key {
+        Some(key) => {
+            if key.client_secret.expose().chars().count() < WEAK_BOOTSTRAP_SECRET_CHARS {
+                tracing::warn!(
+                    "ACCOUNTD_CLIENT_SECRET is shorter than {WEAK_BOOTSTRAP_SECRET_CHARS} characters"
+                );
+            }
+            let plan = BootstrapPlan::Configured {
+                client_id: key.client_id.clone(),
+                secret_hash: sha256(key.client_secret.expose().as_bytes()),
+            };
+            (plan, None)
+        }
+        None => {
+            let client_id = random_alphanumeric(GENERATED_KEY_CHARS);
+            let secret = Secret::new(random_alphanumeric(GENERATED_KEY_CHARS));
+            let plan = BootstrapPlan::GenerateIfNone {
+                client_id: client_id.clone(),
+                secret_hash: sha256(secret.expose().as_bytes()),
+            };
+            (plan, Some((client_id, secret)))
+        }
+    };
+    let plan = FirstStart {
+        configured_store_id: config.store_id,
+        new_store_id: Uuid::new_v4(),
+        new_realm_id: Uuid::new_v4(),
+        new_auth_settings_id: Uuid::new_v4(),
+        new_membership_settings_id: Uuid::new_v4(),
+        generated_jwt_key,
+        bootstrap_key,
+        now,
+    };
+    let initialised = store.initialise(&plan).await?;
+    let keys = match &config.jwt_keys {
+        JwtKeySource::Configured { keys, active_kid } => {
+            let keys: Vec<(String, Vec<u8>)> = keys
+                .iter()
+                .map(|(kid, secret)| (kid.clone(), secret.expose().as_bytes().to_vec()))
+                .collect();
+            JwtKeys::new(&keys, active_kid)
+        }
+        JwtKeySource::Persisted => {
+            let active = initialised.jwt_keys.iter().find(|key| key.active);
+            let keys: Vec<(String, Vec<u8>)> = initialised
+                .jwt_keys
+                .iter()
+                .map(|key| (key.kid.clone(), key.secret.clone()))
+                .collect();
+            active.and_then(|active| JwtKeys::new(&keys, &active.kid))
+        }
+    }
+    .ok_or(BootstrapError::NoSigningKey)?;
+    Ok(Bootstrapped {
+        deployment: initialised.deployment,
+        keys,
+        generated_client: generated.filter(|_| initialised.generated_bootstrap_key),
+    })
+}

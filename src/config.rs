@@ -1,0 +1,381 @@
+//! Typed configuration. Every setting comes from the environment (or `.env` in development), is
+//! documented in `.env.example` and `accountd --help`, and is checked once at start-up.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use clap::Args;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::secret::Secret;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The environment as clap reads it; [`Config::from_args`] turns it into a checked [`Config`].
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Database URL: `sqlite://…` (embedded, the default) or `postgres://…` (production).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+
+    /// Address the HTTP listener binds.
+    #[arg(long, env = "ACCOUNTD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Base of every absolute URL in `links`; defaults to `http://` + the listen address.
+    #[arg(long, env = "ACCOUNTD_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// The store id (UUID) put in every token; generated and persisted on first start if unset.
+    #[arg(long, env = "ACCOUNTD_STORE_ID")]
+    pub store_id: Option<String>,
+
+    /// Default `page[limit]` of lists (1–100).
+    #[arg(long, env = "ACCOUNTD_PAGE_LENGTH", default_value_t = 25)]
+    pub page_length: u32,
+
+    /// One JWT signing key (at least 32 bytes); its kid is derived from it. Generated and
+    /// persisted if neither this nor ACCOUNTD_JWT_KEYS is set.
+    #[arg(long, env = "ACCOUNTD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Several JWT keys for rotation: `kid1=secret1,kid2=secret2`.
+    #[arg(long, env = "ACCOUNTD_JWT_KEYS", hide_env_values = true)]
+    pub jwt_keys: Option<String>,
+
+    /// The kid of ACCOUNTD_JWT_KEYS that signs new tokens (optional when only one key is listed).
+    #[arg(long, env = "ACCOUNTD_JWT_ACTIVE_KID")]
+    pub jwt_active_kid: Option<String>,
+
+    /// Client id of the bootstrap application key (with ACCOUNTD_CLIENT_SECRET).
+    #[arg(long, env = "ACCOUNTD_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// Client secret of the bootstrap application key. When neither is set, a key is generated on
+    /// first start and printed once.
+    #[arg(long, env = "ACCOUNTD_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+
+    /// Threads that run argon2id; defaults to the number of CPU cores.
+    #[arg(long, env = "ACCOUNTD_HASH_POOL_SIZE")]
+    pub hash_pool_size: Option<usize>,
+
+    /// Hash requests allowed to wait for a thread before new ones get 503.
+    #[arg(long, env = "ACCOUNTD_HASH_QUEUE_BOUND", default_value_t = 256)]
+    pub hash_queue_bound: usize,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "ACCOUNTD_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+/// Checked configuration. Tests build one with [`Config::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub listen: String,
+    pub public_base_url: String,
+    pub store_id: Option<Uuid>,
+    pub page_length: u32,
+    pub jwt_keys: JwtKeySource,
+    pub bootstrap_key: Option<BootstrapKey>,
+    pub hash_pool_size: usize,
+    pub hash_queue_bound: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the JWT signing keys come from (§2.3).
+#[derive(Debug, Clone)]
+pub enum JwtKeySource {
+    /// Generated on first start and kept in the database.
+    Persisted,
+    Configured {
+        keys: Vec<(String, Secret)>,
+        active_kid: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct BootstrapKey {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// A database URL whose password never reaches a log line.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                // set_password only fails for URLs that cannot carry one, which this one does.
+                let _ = parsed.set_password(Some("***"));
+                write!(f, "{parsed}")
+            }
+            Ok(parsed) => write!(f, "{parsed}"),
+            Err(_) => f.write_str("<unparseable database url>"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl Config {
+    /// Defaults for everything but the database, as if the environment were empty.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        let listen = "127.0.0.1:8080".to_owned();
+        Self {
+            database_url: DatabaseUrl::new(database_url),
+            public_base_url: format!("http://{listen}"),
+            listen,
+            store_id: None,
+            page_length: 25,
+            jwt_keys: JwtKeySource::Persisted,
+            bootstrap_key: None,
+            hash_pool_size: default_hash_pool_size(),
+            hash_queue_bound: 256,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    pub fn from_args(args: ConfigArgs) -> Result<Self, ConfigError> {
+        if args.listen.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::new(format!(
+                "ACCOUNTD_LISTEN must be an address such as 127.0.0.1:8080, got {:?}",
+                args.listen
+            )));
+        }
+        let public_base_url = match args.public_base_url {
+            Some(url) => parse_base_url(&url)?,
+            None => format!("http://{}", args.listen),
+        };
+        let store_id = match args.store_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(
+                Uuid::parse_str(raw)
+                    .map_err(|_| ConfigError::new("ACCOUNTD_STORE_ID must be a UUID"))?,
+            ),
+        };
+        if !(1..=100).contains(&args.page_length) {
+            return Err(ConfigError::new(
+                "ACCOUNTD_PAGE_LENGTH must be between 1 and 100",
+            ));
+        }
+        let jwt_keys = jwt_key_source(
+            args.jwt_secret.as_deref(),
+            args.jwt_keys.as_deref(),
+            args.jwt_active_kid.as_deref(),
+        )?;
+        let bootstrap_key = match (args.client_id, args.client_secret) {
+            (None, None) => None,
+            (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => {
+                Some(BootstrapKey {
+                    client_id,
+                    client_secret: Secret::new(secret),
+                })
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "ACCOUNTD_CLIENT_ID and ACCOUNTD_CLIENT_SECRET must be set together, and not empty",
+                ));
+            }
+        };
+        let hash_pool_size = match args.hash_pool_size {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "ACCOUNTD_HASH_POOL_SIZE must be at least 1",
+                ));
+            }
+            Some(size) => size,
+            None => default_hash_pool_size(),
+        };
+        let log_format = match args.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::new(format!(
+                    "ACCOUNTD_LOG_FORMAT must be text or json, got {other:?}"
+                )));
+            }
+        };
+        Ok(Self {
+            database_url: DatabaseUrl::new(args.database_url),
+            listen: args.listen,
+            public_base_url,
+            store_id,
+            page_length: args.page_length,
+            jwt_keys,
+            bootstrap_key,
+            hash_pool_size,
+            hash_queue_bound: args.hash_queue_bound,
+            log_format,
+        })
+    }
+}
+
+fn default_hash_pool_size() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
+    let parsed = url::Url::parse(raw)
+        .map_err(|_| ConfigError::new("ACCOUNTD_PUBLIC_BASE_URL must be an absolute URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::new(
+            "ACCOUNTD_PUBLIC_BASE_URL must be an http or https URL",
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// The kid of a single configured secret: the first 16 hex digits of SHA-256(secret), so every
+/// replica and every restart agrees on it (§2.3).
+pub fn kid_of_secret(secret: &[u8]) -> String {
+    let digest = Sha256::digest(secret);
+    hex::encode(&digest[..8])
+}
+
+fn jwt_key_source(
+    single: Option<&str>,
+    several: Option<&str>,
+    active: Option<&str>,
+) -> Result<JwtKeySource, ConfigError> {
+    let single = single.filter(|value| !value.is_empty());
+    let several = several.filter(|value| !value.is_empty());
+    match (single, several) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "set either ACCOUNTD_JWT_SECRET or ACCOUNTD_JWT_KEYS, not both",
+        )),
+        (None, None) => Ok(JwtKeySource::Persisted),
+        (Some(secret), None) => {
+            check_secret_length("ACCOUNTD_JWT_SECRET", secret)?;
+            let kid = kid_of_secret(secret.as_bytes());
+            Ok(JwtKeySource::Configured {
+                keys: vec![(kid.clone(), Secret::new(secret))],
+                active_kid: kid,
+            })
+        }
+        (None, Some(list)) => {
+            let mut keys: Vec<(String, Secret)> = Vec::new();
+            for entry in list.split(',') {
+                let Some((kid, secret)) = entry.split_once('=') else {
+                    return Err(ConfigError::new(
+                        "ACCOUNTD_JWT_KEYS entries must look like kid=secret",
+                    ));
+                };
+                let kid = kid.trim();
+                if kid.is_empty() {
+                    return Err(ConfigError::new("ACCOUNTD_JWT_KEYS has an empty kid"));
+                }
+                if keys.iter().any(|(known, _)| known == kid) {
+                    return Err(ConfigError::new(format!(
+                        "ACCOUNTD_JWT_KEYS lists kid {kid:?} twice"
+                    )));
+                }
+                check_secret_length(&format!("the ACCOUNTD_JWT_KEYS secret of {kid:?}"), secret)?;
+                keys.push((kid.to_owned(), Secret::new(secret)));
+            }
+            let active_kid = match active.filter(|kid| !kid.is_empty()) {
+                Some(kid) if keys.iter().any(|(known, _)| known == kid) => kid.to_owned(),
+                Some(kid) => {
+                    return Err(ConfigError::new(format!(
+                        "ACCOUNTD_JWT_ACTIVE_KID {kid:?} is not one of ACCOUNTD_JWT_KEYS"
+                    )));
+                }
+                None => match keys.as_slice() {
+                    [(kid, _)] => kid.clone(),
+                    _ => {
+                        return Err(ConfigError::new(
+                            "ACCOUNTD_JWT_ACTIVE_KID is required when ACCOUNTD_JWT_KEYS lists several keys",
+                        ));
+                    }
+                },
+            };
+            Ok(JwtKeySource::Configured { keys, active_kid })
+        }
+    }
+}
+
+fn check_secret_length(what: &str, secret: &str) -> Result<(), ConfigError> {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Err(ConfigError::new(format!(
+            "{what} must be at least {MIN_JWT_SECRET_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_short_jwt_secret_refuses_to_start() {
+        assert!(jwt_key_source(Some("short"), None, None).is_err());
+    }
+
+    #[test]
+    fn both_jwt_forms_refuse_to_start() {
+        let several = format!("a={LONG}");
+        assert!(jwt_key_source(Some(LONG), Some(&several), None).is_err());
+    }
+
+    #[test]
+    fn a_single_secret_gets_a_stable_derived_kid() {
+        let Ok(JwtKeySource::Configured { active_kid, keys }) =
+            jwt_key_source(Some(LONG), None, None)
+        else {
+            panic!("expected configured keys");
+        };
+        assert_eq!(active_kid.len(), 16);
+        assert_eq!(active_kid, kid_of_secret(LONG.as_bytes()));
+        assert_eq!(keys.len(), 1);
+    }
+
+    #[test]
+    fn several_keys_need_an_active_kid_that_is_listed() {
+        let list = format!("k1={LONG},k2={LONG}x");
+        assert!(jwt_key_source(None, Some(&list), None).is_err());
+        assert!(jwt_key_source(None, Some(&list), Some("k3")).is_err());
+        assert!(matches!(
+            jwt_key_source(None, Some(&list), Some("k2")),
+            Ok(JwtKeySource::Configured { active_kid, .. }) if active_kid == "k2"
+        ));
+    }
+
+    #[test]
+    fn database_url_debug_hides_the_password() {
+        let url = DatabaseUrl::new("postgres://user:hunter2@db.example/accountd");
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Accounts (§9): Admins manage them; an account holder reads only the account its token is
+//! scoped to, and every other id answers `404` so nothing leaks (§8.2).
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::extract::{Admin, JsonBody, ListParams, Reader};
+use super::response::{Linked, List, Reference, ReferenceData, SelfLink, Single, TimestampsMeta};
+use super::validation::{Body, Input, Presence, parse_uuid};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{Account, AccountPatch, Entity, NewAccount};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/accounts", get(list).post(create))
+        .route(
+            "/v2/accounts/{account_id}",
+            get(read).put(update).delete(remove),
+        )
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountData {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub registration_id: Option<String>,
+    pub external_ref: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub meta: TimestampsMeta,
+    pub relationships: AccountRelationships,
+    pub links: SelfLink,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountRelationships {
+    pub parent: Parent,
+    pub ancestors: Vec<Reference>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Parent {
+    pub data: Option<ReferenceData>,
+}
+
+impl Linked for AccountData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+impl AccountData {
+    pub fn new(state: &AppState, account: Account) -> Self {
+        Self {
+            links: SelfLink::new(state.url(&format!("/v2/accounts/{}", account.id))),
+            id: account.id,
+            kind: "account",
+            meta: TimestampsMeta::new(account.created_at, account.updated_at),
+            relationships: AccountRelationships {
+                parent: Parent {
+                    data: account.parent_id.map(|id| ReferenceData {
+                        kind: "account",
+                        id,
+                    }),
+                },
+                ancestors: account
+                    .ancestors
+                    .iter()
+                    .map(|id| Reference::new("account", *id))
+                    .collect(),
+            },
+            name: account.name,
+            legal_name: account.legal_name,
+            registration_id: account.registration_id,
+            external_ref: account.external_ref,
+            parent_id: account.parent_id,
+        }
+    }
+}
+
+/// The account id in a path; a malformed one is simply an account that does not exist (§4.4).
+pub fn account_id(raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::Account))
+}
+
+/// Admins see every account; an account holder sees only its token's account.
+async fn list(
+    State(state): State<AppState>,
+    reader: Reader,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let only = match &reader {
+        Reader::Admin => None,
+        Reader::AccountHolder(holder) => Some(holder.account_id()),
+    };
+    let page = state.store.list_accounts(&params.to_query()?, only).await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|account| AccountData::new(&state, account))
+        .collect();
+    Ok(List::new(data, &state.url("/v2/accounts"), &params, page.total).ok())
+}
+
+/// Admins any account; an account holder only its token's account.
+async fn read(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(raw_id): Path<String>,
+) -> ApiResult<Response> {
+    let id = account_id(&raw_id)?;
+    if let Reader::AccountHolder(holder) = &reader {
+        if holder.account_id() != id {
+            return Err(ApiError::not_found(Entity::Account));
+        }
+    }
+    let account = state.store.account(id).await?;
+    Ok(Single::ok(AccountData::new(&state, account)))
+}
+
+/// Admins only.
+async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(&["account"]);
+    let name = fields.text("name", Presence::Required, 1, 255);
+    let legal_name = fields.text("legal_name", Presence::Nullable, 0, 255);
+    let registration_id = fields.text("registration_id", Presence::Nullable, 0, 63);
+    let external_ref = fields.text("external_ref", Presence::Nullable, 0, 2048);
+    let parent_id = fields.uuid("parent_id", Presence::Nullable);
+    fields.finish()?;
+    let account = NewAccount {
+        name: name.value().unwrap_or_default(),
+        legal_name: legal_name.value(),
+        registration_id: registration_id.value(),
+        external_ref: external_ref.value(),
+        parent_id: parent_id.value(),
+    };
+    let created = state
+        .store
+        .create_account(&account, state.clock.now())
+        .await?;
+    Ok(Single::created(AccountData::new(&state, created)))
+}
+
+/// Admins only; account holders get `403` (D9).
+async fn update(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let id = account_id(&raw_id)?;
+    let current = state.store.account(id).await?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(&["account"]);
+    let name = fields.text("name", Presence::Optional, 1, 255);
+    let legal_name = fields.text("legal_name", Presence::Nullable, 0, 255);
+    let registration_id = fields.text("registration_id", Presence::Nullable, 0, 63);
+    let external_ref = fields.text("external_ref", Presence::Nullable, 0, 2048);
+    match fields.uuid("parent_id", Presence::Nullable) {
+        Input::Value(parent) if Some(parent) != current.parent_id => {
+            fields.reject("parent_id", "immutable");
+        }
+        Input::Null if current.parent_id.is_some() => fields.reject("parent_id", "immutable"),
+        _ => {}
+    }
+    fields.finish()?;
+    let patch = AccountPatch {
+        name: name.value(),
+        legal_name: legal_name.patch(),
+        registration_id: registration_id.patch(),
+        external_ref: external_ref.patch(),
+    };
+    let updated = state
+        .store
+        .update_account(id, &patch, state.clock.now())
+        .await?;
+    Ok(Single::ok(AccountData::new(&state, updated)))
+}
+
+/// Admins only. Refused while the account has children; its memberships go with it.
+async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw_id): Path<String>,
+) -> ApiResult<Response> {
+    let id = account_id(&raw_id)?;
+    state.store.delete_account(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,9 @@
+//! Request extractors: who is calling, the JSON body, and list query parameters.
+
+pub mod body;
+pub mod caller;
+pub mod list;
+
+pub use body::JsonBody;
+pub use caller::{AccountHolder, Admin, Bearer, Caller, Reader};
+pub use list::ListParams;

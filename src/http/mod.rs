@@ -1,0 +1,83 @@
+//! The HTTP API: one module per resource, each owning its routes, assembled here with the
+//! layers every request passes through (request id, tracing span, panic and timeout guards,
+//! body limit).
+
+pub mod account_members;
+pub mod accounts;
+pub mod extract;
+pub mod health;
+pub mod memberships;
+pub mod oauth;
+pub mod password_profile_info;
+pub mod password_profiles;
+pub mod realms;
+pub mod response;
+pub mod settings;
+pub mod tokens;
+pub mod user_authentication_info;
+pub mod validation;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry;
+
+/// How long a request may take, from its first byte to its answer (§4.9, `408`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router(state: AppState) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(telemetry::record_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                // The panic text may hold anything; it is neither logged nor sent.
+                ApiError::internal("a handler panicked").into_response()
+            },
+        ))
+        .layer(middleware::from_fn(request_timeout))
+        .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/oauth/access_token", post(oauth::access_token))
+        .route("/v2/account-members/tokens", post(tokens::create))
+        .merge(accounts::router())
+        .merge(account_members::router())
+        .merge(memberships::router())
+        .merge(settings::router())
+        .merge(realms::router())
+        .merge(password_profiles::router())
+        .merge(user_authentication_info::router())
+        .merge(password_profile_info::router())
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(layers)
+        .with_state(state)
+}
+
+async fn request_timeout(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::request_timeout().into_response(),
+    }
+}

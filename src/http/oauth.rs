@@ -1,0 +1,120 @@
+//! `POST /oauth/access_token` (§5.3): bearer tokens for an application key. Anyone may call it;
+//! `client_credentials` (id + secret) makes an Admin token, `implicit` (id only) a Shopper one.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::extract::body::read_body;
+use super::response::no_store;
+use crate::auth::secret::{constant_time_eq, new_bearer_token, sha256};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{GrantType, NewBearerToken};
+
+pub const BEARER_LIFETIME_SECS: i64 = 3600;
+
+#[derive(Debug, Serialize)]
+struct AccessToken {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    expires: i64,
+    identifier: &'static str,
+}
+
+/// Anyone: no bearer token is needed to get one.
+pub async fn access_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    let body = read_body(request, &state).await?;
+    let fields = parse_fields(&body)?;
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    };
+
+    let grant_type = field("grant_type")
+        .and_then(GrantType::parse)
+        .ok_or_else(|| {
+            ApiError::bad_request("grant_type must be client_credentials or implicit")
+        })?;
+    let client_id =
+        field("client_id").ok_or_else(|| ApiError::bad_request("client_id is required"))?;
+    let client_secret = match grant_type {
+        GrantType::ClientCredentials => Some(
+            field("client_secret")
+                .ok_or_else(|| ApiError::bad_request("client_secret is required"))?,
+        ),
+        GrantType::Implicit => None,
+    };
+
+    let client = state.store.find_client(client_id).await?;
+    let application_key_id = match (client, client_secret) {
+        (Some(client), Some(secret)) => {
+            let presented = sha256(secret.as_bytes());
+            constant_time_eq(&presented, &client.secret_hash).then_some(client.application_key_id)
+        }
+        (Some(client), None) => Some(client.application_key_id),
+        (None, secret) => {
+            // Same work as a known client, so timing does not tell the two apart.
+            let presented = sha256(secret.unwrap_or_default().as_bytes());
+            let _ = constant_time_eq(&presented, &[0u8; 32]);
+            None
+        }
+    }
+    .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid client credentials"))?;
+
+    let token = new_bearer_token();
+    let now = state.clock.now();
+    let expires_at = now.plus_seconds(BEARER_LIFETIME_SECS);
+    state
+        .store
+        .issue_bearer_token(
+            &NewBearerToken {
+                token_hash: sha256(token.as_bytes()),
+                application_key_id,
+                grant_type,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    let response = AccessToken {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: BEARER_LIFETIME_SECS,
+        expires: expires_at.seconds(),
+        identifier: grant_type.as_str(),
+    };
+    Ok(no_store(Json(response).into_response()))
+}
+
+/// JSON if the first non-blank byte is `{`, form fields otherwise, whatever `Content-Type` says:
+/// Elastic Path's own curl examples send form fields labelled as JSON (§5.3).
+fn parse_fields(body: &[u8]) -> ApiResult<HashMap<String, String>> {
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first == Some(&b'{') {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|_| ApiError::unparseable_body())?;
+        let Value::Object(members) = value else {
+            return Err(ApiError::unparseable_body());
+        };
+        Ok(members
+            .into_iter()
+            .filter_map(|(key, value)| match value {
+                Value::String(text) => Some((key, text)),
+                _ => None,
+            })
+            .collect())
+    } else {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .map(|pairs| pairs.into_iter().collect())
+            .map_err(|_| ApiError::unparseable_body())
+    }
+}

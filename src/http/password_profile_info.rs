@@ -1,0 +1,264 @@
+//! User authentication password profile info (§18): a user's username and password for one
+//! password profile. The password is write-only and stored as an argon2id hash; changing it
+//! revokes the member's earlier account tokens (D8b). Admins manage these; an account holder
+//! reads its own and, under `update_only`, changes its username and password (§8.3).
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::extract::{Admin, Caller, JsonBody, ListParams, Reader};
+use super::realms::check_realm;
+use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
+use super::user_authentication_info::{own_user_id, require_self_management, user_id};
+use super::validation::{Body, Input, Presence, is_valid_email, parse_uuid};
+use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{
+    Entity, NewPasswordProfileInfo, PasswordProfileInfo, PasswordProfileInfoPatch, UsernameFormat,
+};
+
+const TYPE: &str = "user_authentication_password_profile_info";
+const TYPES: &[&str] = &[TYPE, "user-authentication-password-profile-info"];
+
+pub fn router() -> Router<AppState> {
+    let base = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info";
+    Router::new().route(base, get(list).post(create)).route(
+        &format!("{base}/{{info_id}}"),
+        get(read).put(update).delete(remove),
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct InfoData {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    username: String,
+    password_profile_id: Uuid,
+    meta: FlatTimestamps,
+    links: SelfLink,
+}
+
+impl Linked for InfoData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+impl InfoData {
+    fn new(state: &AppState, info: PasswordProfileInfo) -> Self {
+        Self {
+            links: SelfLink::new(state.url(&format!(
+                "{}/{}",
+                collection_path(state, info.user_id),
+                info.id
+            ))),
+            id: info.id,
+            kind: TYPE,
+            username: info.username,
+            password_profile_id: info.password_profile_id,
+            meta: FlatTimestamps {
+                created_at: info.created_at,
+                updated_at: info.updated_at,
+            },
+        }
+    }
+}
+
+fn collection_path(state: &AppState, user: Uuid) -> String {
+    format!(
+        "/v2/authentication-realms/{}/user-authentication-info/{user}/user-authentication-password-profile-info",
+        state.deployment.realm_id
+    )
+}
+
+fn info_id(raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::PasswordProfileInfo))
+}
+
+/// The user in the path: any for an Admin, only its own for an account holder; must exist.
+async fn path_user(state: &AppState, reader: &Reader, raw: &str) -> ApiResult<Uuid> {
+    let id = match reader {
+        Reader::Admin => user_id(raw)?,
+        Reader::AccountHolder(holder) => own_user_id(holder, raw)?,
+    };
+    state.store.user(id).await?;
+    Ok(id)
+}
+
+/// A password as D15 allows it: at least 8 characters, at most 1024 bytes.
+fn password(fields: &mut Body<'_>, presence: Presence) -> Input<String> {
+    match fields.text("password", presence, 0, usize::MAX) {
+        Input::Value(text) if text.chars().count() < MIN_PASSWORD_CHARS => {
+            fields.reject("password", "min");
+            Input::Invalid
+        }
+        Input::Value(text) if text.len() > MAX_PASSWORD_BYTES => {
+            fields.reject("password", "max");
+            Input::Invalid
+        }
+        other => other,
+    }
+}
+
+/// Admins any user's; an account holder its own.
+async fn list(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path((raw_realm_id, raw_user_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &reader, &raw_user_id).await?;
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let page = state
+        .store
+        .list_password_profile_infos(user, &params.to_query()?)
+        .await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|info| InfoData::new(&state, info))
+        .collect();
+    let url = state.url(&collection_path(&state, user));
+    Ok(List::new(data, &url, &params, page.total).ok())
+}
+
+/// Admins any user's; an account holder its own.
+async fn read(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path((raw_realm_id, raw_user_id, raw_id)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &reader, &raw_user_id).await?;
+    let info = state
+        .store
+        .password_profile_info(user, info_id(&raw_id)?)
+        .await?;
+    Ok(Single::ok(InfoData::new(&state, info)))
+}
+
+/// Admins only.
+async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((raw_realm_id, raw_user_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(TYPES);
+    let profile_id = fields.uuid("password_profile_id", Presence::Required);
+    let username = fields.text("username", Presence::Required, 1, 255);
+    let password = password(&mut fields, Presence::Required);
+    fields.finish()?;
+    let (Input::Value(profile_id), Input::Value(username), Input::Value(password)) =
+        (profile_id, username, password)
+    else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    let profile = state.store.password_profile(profile_id).await?;
+    check_username_format(profile.username_format, &username)?;
+    let password_hash = state.hasher.hash(password).await?;
+    let info = NewPasswordProfileInfo {
+        user_id: user,
+        password_profile_id: profile_id,
+        username,
+        password_hash,
+    };
+    let created = state
+        .store
+        .create_password_profile_info(&info, state.clock.now())
+        .await?;
+    Ok(Single::created(InfoData::new(&state, created)))
+}
+
+/// Admins, or the user itself while self-management is `update_only` (§8.3).
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_realm_id, raw_user_id, raw_id)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let reader = match caller {
+        Caller::Admin => Reader::Admin,
+        Caller::AccountHolder(holder) => Reader::AccountHolder(holder),
+        Caller::Shopper => return Err(ApiError::forbidden()),
+    };
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &reader, &raw_user_id).await?;
+    let current = state
+        .store
+        .password_profile_info(user, info_id(&raw_id)?)
+        .await?;
+    if matches!(reader, Reader::AccountHolder(_)) {
+        require_self_management(&state).await?;
+    }
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(TYPES);
+    match fields.uuid("password_profile_id", Presence::Optional) {
+        Input::Value(profile) if profile != current.password_profile_id => {
+            fields.reject("password_profile_id", "immutable");
+        }
+        _ => {}
+    }
+    let username = fields.text("username", Presence::Optional, 1, 255);
+    let password = password(&mut fields, Presence::Optional);
+    fields.finish()?;
+    let username = username
+        .value()
+        .filter(|username| *username != current.username);
+    if let Some(username) = &username {
+        let profile = state
+            .store
+            .password_profile(current.password_profile_id)
+            .await?;
+        check_username_format(profile.username_format, username)?;
+    }
+    let password_hash = match password.value() {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    let patch = PasswordProfileInfoPatch {
+        username,
+        password_hash,
+    };
+    let updated = state
+        .store
+        .update_password_profile_info(user, current.id, &patch, state.clock.now())
+        .await?;
+    Ok(Single::ok(InfoData::new(&state, updated)))
+}
+
+/// Admins only.
+async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((raw_realm_id, raw_user_id, raw_id)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
+    state
+        .store
+        .delete_password_profile_info(user, info_id(&raw_id)?, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Under an `email` profile a username must be an email address, checked when set (§18).
+fn check_username_format(format: UsernameFormat, username: &str) -> ApiResult<()> {
+    if format == UsernameFormat::Email && !is_valid_email(username) {
+        return Err(ApiError::bad_request(
+            "Validation failed: field 'Username' on the 'email' tag.",
+        ));
+    }
+    Ok(())
+}

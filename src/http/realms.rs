@@ -1,0 +1,185 @@
+//! The preset Account Management authentication realm (§14, D2): listed, read and updated, never
+//! created or deleted (`405`). Every realm sub-resource checks its `{realmId}` through
+//! [`check_realm`].
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::extract::{Admin, Caller, JsonBody, ListParams};
+use super::response::{FlatTimestamps, Linked, List, Reference, SelfLink, Single};
+use super::validation::{Body, Presence, parse_uuid};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{DuplicateEmailPolicy, Entity, Realm, RealmPatch};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/authentication-realms", get(list))
+        .route(
+            "/v2/authentication-realms/{realm_id}",
+            get(read).put(update),
+        )
+}
+
+#[derive(Debug, Serialize)]
+struct RealmData {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    redirect_uris: Vec<String>,
+    duplicate_email_policy: &'static str,
+    relationships: RealmRelationships,
+    meta: FlatTimestamps,
+    links: SelfLink,
+}
+
+#[derive(Debug, Serialize)]
+struct RealmRelationships {
+    origin: Reference,
+}
+
+impl Linked for RealmData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+impl RealmData {
+    fn new(state: &AppState, realm: Realm) -> Self {
+        Self {
+            links: SelfLink::new(state.url(&format!("/v2/authentication-realms/{}", realm.id))),
+            id: realm.id,
+            kind: "authentication-realm",
+            name: realm.name,
+            redirect_uris: realm.redirect_uris,
+            duplicate_email_policy: realm.duplicate_email_policy.as_str(),
+            relationships: RealmRelationships {
+                origin: Reference::new(
+                    "account_authentication_settings",
+                    state.deployment.auth_settings_id,
+                ),
+            },
+            meta: FlatTimestamps {
+                created_at: realm.created_at,
+                updated_at: realm.updated_at,
+            },
+        }
+    }
+}
+
+/// `{realmId}` must name the preset realm; anything else is `404` (§14).
+pub fn check_realm(state: &AppState, raw_id: &str) -> ApiResult<()> {
+    match parse_uuid(raw_id) {
+        Some(id) if id == state.deployment.realm_id => Ok(()),
+        _ => Err(ApiError::not_found(Entity::Realm)),
+    }
+}
+
+/// Every caller class; always the one preset realm.
+async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    params.refuse_filter()?;
+    let realm = state.store.realm().await?;
+    let data = if params.offset == 0 {
+        vec![RealmData::new(&state, realm)]
+    } else {
+        Vec::new()
+    };
+    Ok(List::new(data, &state.url("/v2/authentication-realms"), &params, 1).ok())
+}
+
+/// Every caller class.
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw_id): Path<String>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_id)?;
+    let realm = state.store.realm().await?;
+    Ok(Single::ok(RealmData::new(&state, realm)))
+}
+
+/// Admins only.
+async fn update(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_id)?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(&["authentication-realm"]);
+    let name = fields.text("name", Presence::Optional, 1, 255);
+    let redirect_uris = fields.string_array("redirect_uris", Presence::Optional, 100, |uri| {
+        (!is_allowed_redirect_uri(uri)).then_some("url")
+    });
+    let policy = fields.one_of(
+        "duplicate_email_policy",
+        Presence::Optional,
+        DuplicateEmailPolicy::ALL,
+    );
+    fields.finish()?;
+    let patch = RealmPatch {
+        name: name.value(),
+        redirect_uris: redirect_uris.value(),
+        duplicate_email_policy: policy
+            .value()
+            .as_deref()
+            .and_then(DuplicateEmailPolicy::parse),
+    };
+    let realm = state.store.update_realm(&patch, state.clock.now()).await?;
+    Ok(Single::ok(RealmData::new(&state, realm)))
+}
+
+/// Absolute `https` URLs, or `http` on a loopback host (RFC 8252), without a fragment (§14).
+pub fn is_allowed_redirect_uri(uri: &str) -> bool {
+    if uri.chars().count() > 2048 {
+        return false;
+    }
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return false;
+    };
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return false;
+    }
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_allowed_redirect_uri;
+
+    #[test]
+    fn redirect_uris_must_be_https_or_loopback_http_without_fragment() {
+        for good in [
+            "https://shop.example.com/auth/callback",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+        ] {
+            assert!(is_allowed_redirect_uri(good), "{good}");
+        }
+        for bad in [
+            "http://shop.example.com/cb",
+            "https://shop.example.com/cb#x",
+            "/relative",
+            "javascript:alert(1)",
+            "ftp://localhost/x",
+        ] {
+            assert!(!is_allowed_redirect_uri(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Response envelopes (§4.3) and the page metadata and links every list carries (§4.5).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::extract::list::{ListParams, MAX_OFFSET};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfLink {
+    #[serde(rename = "self")]
+    pub href: String,
+}
+
+impl SelfLink {
+    pub fn new(href: String) -> Self {
+        Self { href }
+    }
+}
+
+/// `meta.timestamps.created_at` / `updated_at`, the layout of accounts, members, memberships.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimestampsMeta {
+    pub timestamps: Timestamps,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timestamps {
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl TimestampsMeta {
+    pub fn new(created_at: Timestamp, updated_at: Timestamp) -> Self {
+        Self {
+            timestamps: Timestamps {
+                created_at,
+                updated_at,
+            },
+        }
+    }
+}
+
+/// `meta.created_at` / `updated_at`, the layout of the realm and its sub-resources.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlatTimestamps {
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A resource reference inside `relationships`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reference {
+    pub data: ReferenceData,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferenceData {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: uuid::Uuid,
+}
+
+impl Reference {
+    pub fn new(kind: &'static str, id: uuid::Uuid) -> Self {
+        Self {
+            data: ReferenceData { kind, id },
+        }
+    }
+}
+
+/// Anything that knows its own `links.self`.
+pub trait Linked {
+    fn self_link(&self) -> &str;
+}
+
+/// `{"data": {...}, "links": {"self": …}}`: the self link in both places (§4.3).
+#[derive(Debug, Serialize)]
+pub struct Single<T> {
+    pub data: T,
+    pub links: SelfLink,
+}
+
+impl<T: Serialize + Linked> Single<T> {
+    pub fn new(data: T) -> Self {
+        let links = SelfLink::new(data.self_link().to_owned());
+        Self { data, links }
+    }
+
+    pub fn ok(data: T) -> Response {
+        Json(Self::new(data)).into_response()
+    }
+
+    pub fn created(data: T) -> Response {
+        (StatusCode::CREATED, Json(Self::new(data))).into_response()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub meta: ListMeta,
+    pub links: PageLinks,
+}
+
+impl<T: Serialize> List<T> {
+    /// A page of `data` out of `total`, for the list at absolute URL `url`.
+    pub fn new(data: Vec<T>, url: &str, params: &ListParams, total: u64) -> Self {
+        let (page, links) = paginate(url, params, total);
+        Self {
+            data,
+            meta: ListMeta {
+                page,
+                results: Results { total },
+            },
+            links,
+        }
+    }
+
+    pub fn ok(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListMeta {
+    pub page: PageMeta,
+    pub results: Results,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PageMeta {
+    pub limit: u32,
+    pub offset: u32,
+    pub current: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Results {
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PageLinks {
+    pub current: String,
+    pub first: String,
+    pub last: String,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+/// The page metadata and links of §4.5; links never point past the offset limit.
+pub fn paginate(url: &str, params: &ListParams, total: u64) -> (PageMeta, PageLinks) {
+    let limit = u64::from(params.limit.max(1));
+    let offset = u64::from(params.offset);
+    let max_offset = u64::from(MAX_OFFSET);
+    let pages = total.div_ceil(limit);
+    let last = (pages.saturating_sub(1) * limit).min(max_offset / limit * limit);
+    let prefix = params.link_prefix();
+    let link = |at: u64| format!("{url}?{prefix}page[offset]={at}&page[limit]={limit}");
+    let next = offset + limit;
+    let meta = PageMeta {
+        limit: params.limit,
+        offset: params.offset,
+        current: offset / limit + 1,
+        total: pages,
+    };
+    let links = PageLinks {
+        current: link(offset),
+        first: link(0),
+        last: link(last),
+        next: (next < total && next <= max_offset).then(|| link(next)),
+        prev: (offset > 0).then(|| link(offset.saturating_sub(limit))),
+    };
+    (meta, links)
+}
+
+/// Responses that carry a credential must not be cached anywhere (§23).
+pub fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(limit: u32, offset: u32) -> ListParams {
+        ListParams {
+            limit,
+            offset,
+            ..ListParams::default()
+        }
+    }
+
+    #[test]
+    fn an_empty_list_has_no_pages_and_links_to_offset_zero() {
+        let (meta, links) = paginate("http://x/v2/accounts", &params(25, 0), 0);
+        assert_eq!((meta.current, meta.total), (1, 0));
+        assert_eq!(
+            links.last,
+            "http://x/v2/accounts?page[offset]=0&page[limit]=25"
+        );
+        assert_eq!((links.next, links.prev), (None, None));
+    }
+
+    #[test]
+    fn the_middle_page_links_both_ways() {
+        let (meta, links) = paginate("http://x/l", &params(10, 10), 35);
+        assert_eq!((meta.current, meta.total), (2, 4));
+        assert_eq!(
+            links.next.as_deref(),
+            Some("http://x/l?page[offset]=20&page[limit]=10")
+        );
+        assert_eq!(
+            links.prev.as_deref(),
+            Some("http://x/l?page[offset]=0&page[limit]=10")
+        );
+        assert_eq!(links.last, "http://x/l?page[offset]=30&page[limit]=10");
+    }
+
+    #[test]
+    fn links_stop_at_the_offset_limit() {
+        let (_, links) = paginate("http://x/l", &params(30, 9990), 50_000);
+        assert_eq!(links.next, None);
+        assert_eq!(links.last, "http://x/l?page[offset]=9990&page[limit]=30");
+        let (_, links) = paginate("http://x/l", &params(100, 9900), 50_000);
+        assert_eq!(
+            links.next.as_deref(),
+            Some("http://x/l?page[offset]=10000&page[limit]=100")
+        );
+    }
+
+    #[test]
+    fn an_offset_past_the_end_still_links_back() {
+        let (meta, links) = paginate("http://x/l", &params(10, 50), 3);
+        assert_eq!(meta.current, 6);
+        assert_eq!(
+            links.prev.as_deref(),
+            Some("http://x/l?page[offset]=40&page[limit]=10")
+        );
+        assert_eq!(links.next, None);
+    }
+}

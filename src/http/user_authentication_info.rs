@@ -1,0 +1,248 @@
+//! User authentication info (§17): the users of the realm, which are also the account members.
+//! Admins manage them; an account holder reads its own record and, while self-management is
+//! `update_only`, edits it (§8.3).
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::extract::{AccountHolder, Admin, Caller, JsonBody, ListParams, Reader};
+use super::realms::check_realm;
+use super::response::{Linked, List, SelfLink, Single};
+use super::validation::{Body, Presence, parse_uuid};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{
+    DuplicateEmailPolicy, EmailUniqueness, Entity, NewUser, SelfManagement, User, UserPatch,
+};
+use crate::time::Timestamp;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/authentication-realms/{realm_id}/user-authentication-info",
+            get(list).post(create),
+        )
+        .route(
+            "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}",
+            get(read).put(update).delete(remove),
+        )
+}
+
+#[derive(Debug, Serialize)]
+struct UserData {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    email: String,
+    given_name: Option<String>,
+    middle_name: Option<String>,
+    family_name: Option<String>,
+    meta: UserMeta,
+    links: SelfLink,
+}
+
+#[derive(Debug, Serialize)]
+struct UserMeta {
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    creation_status: &'static str,
+}
+
+impl Linked for UserData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+impl UserData {
+    fn new(state: &AppState, user: User) -> Self {
+        Self {
+            links: SelfLink::new(state.url(&format!(
+                "/v2/authentication-realms/{}/user-authentication-info/{}",
+                state.deployment.realm_id, user.id
+            ))),
+            id: user.id,
+            kind: "user_authentication_info",
+            name: user.name,
+            email: user.email,
+            given_name: user.given_name,
+            middle_name: user.middle_name,
+            family_name: user.family_name,
+            // Users are created in one transaction, so the reference's IN_PROGRESS never shows.
+            meta: UserMeta {
+                created_at: user.created_at,
+                updated_at: user.updated_at,
+                creation_status: "COMPLETE",
+            },
+        }
+    }
+}
+
+pub fn user_id(raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::UserInfo))
+}
+
+/// The user id in a path as an account holder may use it: only its own (§8.2).
+pub fn own_user_id(holder: &AccountHolder, raw: &str) -> ApiResult<Uuid> {
+    let id = user_id(raw)?;
+    if id != holder.member_id() {
+        return Err(ApiError::not_found(Entity::UserInfo));
+    }
+    Ok(id)
+}
+
+/// Self-management is decided by the current setting, not the token's claim (§8.3).
+pub async fn require_self_management(state: &AppState) -> ApiResult<()> {
+    let settings = state.store.auth_settings().await?;
+    match settings.account_member_self_management {
+        SelfManagement::UpdateOnly => Ok(()),
+        SelfManagement::Disabled => Err(ApiError::forbidden()),
+    }
+}
+
+/// Whether a write must refuse an email another user has (§14): Admin calls are exempt under
+/// `api_only`, nobody is under `disallowed`.
+pub async fn email_uniqueness(state: &AppState, by_admin: bool) -> ApiResult<EmailUniqueness> {
+    let realm = state.store.realm().await?;
+    Ok(match realm.duplicate_email_policy {
+        DuplicateEmailPolicy::Allowed => EmailUniqueness::NotRequired,
+        DuplicateEmailPolicy::ApiOnly if by_admin => EmailUniqueness::NotRequired,
+        DuplicateEmailPolicy::ApiOnly | DuplicateEmailPolicy::Disallowed => {
+            EmailUniqueness::Required
+        }
+    })
+}
+
+/// Admins every user; an account holder only its own record.
+async fn list(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(raw_realm_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let only = match &reader {
+        Reader::Admin => None,
+        Reader::AccountHolder(holder) => Some(holder.member_id()),
+    };
+    let page = state.store.list_users(&params.to_query()?, only).await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|user| UserData::new(&state, user))
+        .collect();
+    let url = state.url(&format!(
+        "/v2/authentication-realms/{}/user-authentication-info",
+        state.deployment.realm_id
+    ));
+    Ok(List::new(data, &url, &params, page.total).ok())
+}
+
+/// Admins any user; an account holder only itself.
+async fn read(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let id = match &reader {
+        Reader::Admin => user_id(&raw_id)?,
+        Reader::AccountHolder(holder) => own_user_id(holder, &raw_id)?,
+    };
+    let user = state.store.user(id).await?;
+    Ok(Single::ok(UserData::new(&state, user)))
+}
+
+/// Admins only. Creates the account member with it.
+async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw_realm_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(&["user_authentication_info"]);
+    let name = fields.text("name", Presence::Required, 1, 255);
+    let email = fields.email("email", Presence::Required, 254);
+    let given_name = fields.text("given_name", Presence::Nullable, 0, 255);
+    let middle_name = fields.text("middle_name", Presence::Nullable, 0, 255);
+    let family_name = fields.text("family_name", Presence::Nullable, 0, 255);
+    fields.finish()?;
+    let user = NewUser {
+        name: name.value().unwrap_or_default(),
+        email: email.value().unwrap_or_default(),
+        given_name: given_name.value(),
+        middle_name: middle_name.value(),
+        family_name: family_name.value(),
+    };
+    let uniqueness = email_uniqueness(&state, true).await?;
+    let created = state
+        .store
+        .create_user(&user, uniqueness, state.clock.now())
+        .await?;
+    Ok(Single::created(UserData::new(&state, created)))
+}
+
+/// Admins, or the user itself while self-management is `update_only` (§8.3).
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let by_admin = match &caller {
+        Caller::Admin => true,
+        Caller::AccountHolder(_) => false,
+        Caller::Shopper => return Err(ApiError::forbidden()),
+    };
+    check_realm(&state, &raw_realm_id)?;
+    let id = match &caller {
+        Caller::AccountHolder(holder) => own_user_id(holder, &raw_id)?,
+        _ => user_id(&raw_id)?,
+    };
+    state.store.user(id).await?;
+    if !by_admin {
+        require_self_management(&state).await?;
+    }
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(&["user_authentication_info"]);
+    let name = fields.text("name", Presence::Optional, 1, 255);
+    let email = fields.email("email", Presence::Optional, 254);
+    let given_name = fields.text("given_name", Presence::Nullable, 0, 255);
+    let middle_name = fields.text("middle_name", Presence::Nullable, 0, 255);
+    let family_name = fields.text("family_name", Presence::Nullable, 0, 255);
+    fields.finish()?;
+    let patch = UserPatch {
+        name: name.value(),
+        email: email.value(),
+        given_name: given_name.patch(),
+        middle_name: middle_name.patch(),
+        family_name: family_name.patch(),
+    };
+    let uniqueness = email_uniqueness(&state, by_admin).await?;
+    let updated = state
+        .store
+        .update_user(id, &patch, uniqueness, state.clock.now())
+        .await?;
+    Ok(Single::ok(UserData::new(&state, updated)))
+}
+
+/// Admins only. The member, its password profile infos and memberships go with it, and its
+/// account tokens stop working at once.
+async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    state.store.delete_user(user_id(&raw_id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,29 @@
+//! accountd: account management authentication tokens for B2B storefronts, wire-compatible with
+//! Elastic Path's Account Management API. The binary in `main.rs` is a thin shell around this
+//! library so that tests boot exactly what production runs.
+
+/// Start-up: builds the application from configuration and serves it.
+pub mod app;
+/// Authentication primitives: the password hash pool, account-token JWTs, random secrets.
+pub mod auth;
+/// First-start records (§2.2) and the bootstrap application key.
+pub mod bootstrap;
+/// Typed configuration read from the environment and checked at start-up.
+pub mod config;
+/// The one error type of the HTTP API and its `errors` envelope.
+pub mod error;
+/// The HTTP API: routes, extractors and resource handlers.
+pub mod http;
+/// List conventions shared by every collection: filters and sorting.
+pub mod query;
+/// Shared state handed to every handler.
+pub mod state;
+/// Storage seam: the `Store` trait and its PostgreSQL and SQLite implementations.
+pub mod store;
+/// Logging and request tracing.
+pub mod telemetry;
+/// Time: millisecond timestamps and the injectable clock.
+pub mod time;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,171 @@
+//! The `accountd` binary: parse configuration, start logging, hand over to the library.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use accountd::config::{Config, ConfigArgs, LogFormat};
+use accountd::store::{self};
+use accountd::{Application, app, telemetry};
+use clap::{Parser, Subcommand};
+
+/// Account management authentication tokens for B2B storefronts, wire-compatible with Elastic
+/// Path's Account Management API. Every option can also be set through the environment variable
+/// shown with it (or a `.env` file in the working directory).
+#[derive(Debug, Parser)]
+#[command(name = "accountd", version)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage JWT signing keys kept in the database.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Exit 0 if the server on ACCOUNTD_LISTEN answers /healthz (for container health checks).
+    Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print the persisted keys as ACCOUNTD_JWT_KEYS, for downstream services that verify tokens.
+    Export,
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth knowing about.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            eprintln!("accountd: ignoring .env: {error}");
+        }
+    }
+    let cli = Cli::parse();
+    let config = match Config::from_args(cli.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("accountd: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Healthcheck) = cli.command {
+        return healthcheck(&config.listen);
+    }
+    telemetry::init(config.log_format, std::io::stderr);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(&config).await,
+            Command::Keys {
+                command: KeysCommand::Export,
+            } => export_keys(&config).await,
+            Command::Healthcheck => Ok(()),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let log_format = config.log_format;
+    let application = Application::build(config).await?;
+    if let Some((client_id, secret)) = application.generated_client() {
+        print_generated_client(client_id, secret.expose(), log_format);
+    }
+    let address = application.local_addr()?;
+    tracing::info!(
+        %address,
+        backend = application.state().store.backend(),
+        "accountd listening on http://{address}"
+    );
+    application.run_until(app::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Shown once, on standard output and not through the logger, so a newcomer can follow the
+/// README without configuring anything (§5.2). Only the hash is stored.
+fn print_generated_client(client_id: &str, secret: &str, format: LogFormat) {
+    let mut out = std::io::stdout().lock();
+    let _ = match format {
+        LogFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::json!({"generated_application_key": {"client_id": client_id, "client_secret": secret}})
+        ),
+        LogFormat::Text => writeln!(
+            out,
+            "\nA bootstrap application key was generated. It is shown only this once:\n\n    \
+             ACCOUNTD_CLIENT_ID={client_id}\n    ACCOUNTD_CLIENT_SECRET={secret}\n"
+        ),
+    };
+}
+
+async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = store::connect(config.database_url.expose()).await?;
+    store.migrate().await?;
+    tracing::info!(backend = store.backend(), "migrations applied");
+    Ok(())
+}
+
+async fn export_keys(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = store::connect(config.database_url.expose()).await?;
+    store.migrate().await?;
+    let keys = store.jwt_keys().await?;
+    if keys.is_empty() {
+        return Err("no persisted JWT keys: they are configured, or accountd never started".into());
+    }
+    let list = keys
+        .iter()
+        .map(|key| format!("{}={}", key.kid, String::from_utf8_lossy(&key.secret)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let active = keys
+        .iter()
+        .find(|key| key.active)
+        .map(|key| key.kid.as_str());
+    println!("ACCOUNTD_JWT_KEYS={list}");
+    if let Some(active) = active {
+        println!("ACCOUNTD_JWT_ACTIVE_KID={active}");
+    }
+    Ok(())
+}
+
+fn healthcheck(listen: &str) -> ExitCode {
+    let probe = || -> std::io::Result<bool> {
+        let address = listen
+            .parse()
+            .map_err(|_| std::io::Error::other("bad listen address"))?;
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.ends_with(b" 200"))
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}

@@ -1,0 +1,27 @@
+//! The state every handler receives. Nothing global: tests build their own with their own
+//! clock, keys and database.
+
+use std::sync::Arc;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::config::Config;
+use crate::store::{Deployment, Store};
+use crate::time::Clock;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<JwtKeys>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub deployment: Deployment,
+}
+
+impl AppState {
+    /// An absolute URL for `path` (which starts with `/`), built from `public_base_url` (§4.3).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_base_url)
+    }
+}

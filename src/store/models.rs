@@ -1,0 +1,373 @@
+//! The records the store reads and writes, free of sqlx and of HTTP. Patches carry the fields a
+//! partial update (`PUT`) sent: `None` keeps a value, `Some(None)` clears a nullable one.
+
+use uuid::Uuid;
+
+use crate::query::filter::Expr;
+use crate::time::Timestamp;
+
+/// Ids fixed at first start (§2.2) that every token and link refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    pub store_id: Uuid,
+    pub realm_id: Uuid,
+    pub auth_settings_id: Uuid,
+    pub membership_settings_id: Uuid,
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Whether account holders may edit their own records (§8.3).
+    SelfManagement { Disabled => "disabled", UpdateOnly => "update_only" }
+);
+string_enum!(
+    /// Who may give a user an email another user already has (§14).
+    DuplicateEmailPolicy { Allowed => "allowed", ApiOnly => "api_only", Disallowed => "disallowed" }
+);
+string_enum!(
+    UsernameFormat { Any => "any", Email => "email" }
+);
+string_enum!(
+    GrantType { ClientCredentials => "client_credentials", Implicit => "implicit" }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub id: Uuid,
+    pub enable_self_signup: bool,
+    pub auto_create_account_for_account_members: bool,
+    pub account_member_self_management: SelfManagement,
+    pub token_timeout_secs: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettingsPatch {
+    pub enable_self_signup: Option<bool>,
+    pub auto_create_account_for_account_members: Option<bool>,
+    pub account_member_self_management: Option<SelfManagement>,
+    pub token_timeout_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipSettings {
+    pub id: Uuid,
+    pub membership_limit: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Realm {
+    pub id: Uuid,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub duplicate_email_policy: DuplicateEmailPolicy,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RealmPatch {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub duplicate_email_policy: Option<DuplicateEmailPolicy>,
+}
+
+/// A JWT signing key kept in the database when none is configured.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredJwtKey {
+    pub kid: String,
+    pub secret: Vec<u8>,
+    pub active: bool,
+}
+
+impl std::fmt::Debug for StoredJwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredJwtKey")
+            .field("kid", &self.kid)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What first start should create (§2.2); everything happens in one transaction.
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    pub configured_store_id: Option<Uuid>,
+    /// Candidate ids for records that may not exist yet; ignored where a record exists.
+    pub new_store_id: Uuid,
+    pub new_realm_id: Uuid,
+    pub new_auth_settings_id: Uuid,
+    pub new_membership_settings_id: Uuid,
+    /// A key to persist if the database has none and none is configured.
+    pub generated_jwt_key: Option<StoredJwtKey>,
+    pub bootstrap_key: BootstrapPlan,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum BootstrapPlan {
+    /// Upsert the configured key named `bootstrap`, keeping its id and bearer tokens.
+    Configured {
+        client_id: String,
+        secret_hash: [u8; 32],
+    },
+    /// Create this key only if no application key exists at all.
+    GenerateIfNone {
+        client_id: String,
+        secret_hash: [u8; 32],
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Initialised {
+    pub deployment: Deployment,
+    pub jwt_keys: Vec<StoredJwtKey>,
+    /// True when the generated bootstrap key was stored by this start, so its secret is shown.
+    pub generated_bootstrap_key: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationKey {
+    pub id: Uuid,
+    pub name: String,
+    pub client_id: String,
+    pub managed_by_configuration: bool,
+    pub reserved_rate_limit: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// The stored credential of an application key, for `POST /oauth/access_token`.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub application_key_id: Uuid,
+    pub secret_hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBearerToken {
+    pub token_hash: [u8; 32],
+    pub application_key_id: Uuid,
+    pub grant_type: GrantType,
+    pub expires_at: Timestamp,
+}
+
+/// A valid bearer token's grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BearerGrant {
+    pub application_key_id: Uuid,
+    pub grant_type: GrantType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordProfile {
+    pub id: Uuid,
+    pub name: String,
+    pub username_format: UsernameFormat,
+    pub enable_one_time_password_token: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPasswordProfile {
+    pub name: String,
+    pub username_format: UsernameFormat,
+    pub enable_one_time_password_token: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PasswordProfilePatch {
+    pub name: Option<String>,
+    pub username_format: Option<UsernameFormat>,
+    pub enable_one_time_password_token: Option<bool>,
+}
+
+/// A user authentication info; the account member is the same record (§3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub family_name: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub given_name: Option<Option<String>>,
+    pub middle_name: Option<Option<String>>,
+    pub family_name: Option<Option<String>>,
+}
+
+impl UserPatch {
+    /// The user after the patch, or `None` when nothing would change.
+    pub fn apply(&self, user: &User) -> Option<User> {
+        let mut next = user.clone();
+        set(&mut next.name, &self.name);
+        set(&mut next.email, &self.email);
+        set(&mut next.given_name, &self.given_name);
+        set(&mut next.middle_name, &self.middle_name);
+        set(&mut next.family_name, &self.family_name);
+        (next != *user).then_some(next)
+    }
+}
+
+/// Whether a user write must refuse an email that another user already has (§14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailUniqueness {
+    NotRequired,
+    Required,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordProfileInfo {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub password_profile_id: Uuid,
+    pub username: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPasswordProfileInfo {
+    pub user_id: Uuid,
+    pub password_profile_id: Uuid,
+    pub username: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PasswordProfileInfoPatch {
+    pub username: Option<String>,
+    /// A new argon2id hash; setting it revokes the member's earlier account tokens (D8b).
+    pub password_hash: Option<String>,
+}
+
+/// What a password login needs to know about a username in a profile.
+#[derive(Debug, Clone)]
+pub struct LoginCandidate {
+    pub user_id: Uuid,
+    pub password_profile_info_id: Uuid,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub registration_id: Option<String>,
+    pub external_ref: Option<String>,
+    pub parent_id: Option<Uuid>,
+    /// Root first, parent last; empty for a root account.
+    pub ancestors: Vec<Uuid>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub registration_id: Option<String>,
+    pub external_ref: Option<String>,
+    pub parent_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub legal_name: Option<Option<String>>,
+    pub registration_id: Option<Option<String>>,
+    pub external_ref: Option<Option<String>>,
+}
+
+impl AccountPatch {
+    pub fn apply(&self, account: &Account) -> Option<Account> {
+        let mut next = account.clone();
+        set(&mut next.name, &self.name);
+        set(&mut next.legal_name, &self.legal_name);
+        set(&mut next.registration_id, &self.registration_id);
+        set(&mut next.external_ref, &self.external_ref);
+        (next != *account).then_some(next)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub account_member_id: Uuid,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One account a member may get a token for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAccount {
+    pub account_id: Uuid,
+    pub account_name: String,
+    pub ancestors: Vec<Uuid>,
+}
+
+/// A page of a list and the number of records the whole filtered list has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// A list request after its query string was parsed: the filter is syntactically valid, but
+/// whether its fields and operators are allowed is up to the list (§4.6).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filter: Vec<Expr>,
+    pub sort: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+    if let Some(value) = value {
+        *target = value.clone();
+    }
+}

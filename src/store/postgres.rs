@@ -1,0 +1,49 @@
+//! PostgreSQL, the production store: one pool shared by reads and writes, many replicas against
+//! one database. The queries themselves are shared with SQLite (`sql/`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Pool, Transaction};
+
+use super::StoreResult;
+use crate::query::sql::Dialect;
+
+pub(super) type Db = sqlx::Postgres;
+pub(super) const DIALECT: Dialect = Dialect::Postgres;
+pub(super) const BACKEND: &str = "postgres";
+/// Row locks make read-modify-write updates safe against concurrent requests.
+pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+// The shared SQL is compiled once per backend on purpose: `super::Db` differs.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+pub(super) use sql::SqlStore;
+
+pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
+    let options = PgConnectOptions::from_str(url)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    Ok(SqlStore::new(pool.clone(), pool))
+}
+
+pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
+    pool.begin().await
+}
+
+/// Names the unique constraint a failed statement violated.
+pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
+    let database_error = error.as_database_error()?;
+    database_error
+        .is_unique_violation()
+        .then(|| database_error.constraint().map(str::to_owned))
+        .flatten()
+}

@@ -1,0 +1,293 @@
+//! Accounts (§9). The ancestors of an account are copied onto its row when it is created, root
+//! first; `parent_id` never changes, so the copy never goes stale and a token needs no walk up
+//! the hierarchy.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{
+    Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, join_ids, newest_first, parse_ids,
+};
+use crate::query::filter::Op;
+use crate::query::sort::SortSpec;
+use crate::query::sql::{Bind, FieldKind, FieldSpec};
+use crate::store::{
+    Account, AccountPatch, AccountStore, Conflict, Entity, ListQuery, NewAccount, Page, StoreError,
+    StoreResult,
+};
+use crate::time::Timestamp;
+
+const COLUMNS: &str = "id, name, legal_name, registration_id, external_ref, parent_id, \
+     ancestor_ids, created_at, updated_at";
+const TEXT_OPS: &[Op] = &[Op::Eq, Op::Like, Op::Ilike];
+const TIME_OPS: &[Op] = &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+const CONFLICTS: &[(&str, Conflict)] = &[(
+    "accounts_registration_id_key",
+    Conflict::RegistrationIdTaken,
+)];
+
+const LIST: ListSpec = ListSpec {
+    from: "accounts",
+    columns: COLUMNS,
+    id_column: "id",
+    fields: &[
+        FieldSpec {
+            name: "id",
+            column: "id",
+            kind: FieldKind::Uuid,
+            ops: &[Op::Eq, Op::In, Op::Lt, Op::Le, Op::Gt, Op::Ge],
+        },
+        FieldSpec {
+            name: "created_at",
+            column: "created_at",
+            kind: FieldKind::Timestamp,
+            ops: TIME_OPS,
+        },
+        FieldSpec {
+            name: "updated_at",
+            column: "updated_at",
+            kind: FieldKind::Timestamp,
+            ops: TIME_OPS,
+        },
+        FieldSpec {
+            name: "name",
+            column: "name",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "legal_name",
+            column: "legal_name",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "registration_id",
+            column: "registration_id",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "external_ref",
+            column: "external_ref",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+    ],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "name",
+            column: "name",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: Uuid,
+    name: String,
+    legal_name: Option<String>,
+    registration_id: Option<String>,
+    external_ref: Option<String>,
+    parent_id: Option<Uuid>,
+    ancestor_ids: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+
+    fn try_from(row: AccountRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            legal_name: row.legal_name,
+            registration_id: row.registration_id,
+            external_ref: row.external_ref,
+            parent_id: row.parent_id,
+            ancestors: parse_ids(&row.ancestor_ids)?,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        })
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn create_account(&self, account: &NewAccount, now: Timestamp) -> StoreResult<Account> {
+        let mut tx = self.begin().await?;
+        let ancestors = match account.parent_id {
+            None => Vec::new(),
+            Some(parent_id) => {
+                let parent =
+                    lock_account(&mut tx, parent_id)
+                        .await
+                        .map_err(|error| match error {
+                            StoreError::NotFound(_) => StoreError::NotFound(Entity::ParentAccount),
+                            other => other,
+                        })?;
+                let mut ancestors = parent.ancestors;
+                ancestors.push(parent.id);
+                ancestors
+            }
+        };
+        if let Some(registration_id) = &account.registration_id {
+            ensure_registration_id_free(&mut tx, registration_id, None).await?;
+        }
+        let created = Account {
+            id: Uuid::new_v4(),
+            name: account.name.clone(),
+            legal_name: account.legal_name.clone(),
+            registration_id: account.registration_id.clone(),
+            external_ref: account.external_ref.clone(),
+            parent_id: account.parent_id,
+            ancestors,
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
+             ancestor_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(created.id)
+        .bind(&created.name)
+        .bind(&created.legal_name)
+        .bind(&created.registration_id)
+        .bind(&created.external_ref)
+        .bind(created.parent_id)
+        .bind(join_ids(&created.ancestors))
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, CONFLICTS))?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn account(&self, id: Uuid) -> StoreResult<Account> {
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
+        sqlx::query_as::<Db, AccountRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Account))?
+            .try_into()
+    }
+
+    async fn list_accounts(
+        &self,
+        query: &ListQuery,
+        only: Option<Uuid>,
+    ) -> StoreResult<Page<Account>> {
+        let binds: Vec<Bind> = only.map(Bind::Uuid).into_iter().collect();
+        let scope = Scope {
+            predicate: if only.is_some() { "id = $1" } else { "1 = 1" },
+            binds: &binds,
+        };
+        let page = self.page::<AccountRow>(&LIST, scope, query).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(Account::try_from)
+                .collect::<StoreResult<_>>()?,
+            total: page.total,
+        })
+    }
+
+    async fn update_account(
+        &self,
+        id: Uuid,
+        patch: &AccountPatch,
+        now: Timestamp,
+    ) -> StoreResult<Account> {
+        let mut tx = self.begin().await?;
+        let current = lock_account(&mut tx, id).await?;
+        let Some(mut next) = patch.apply(&current) else {
+            return Ok(current);
+        };
+        if next.registration_id != current.registration_id {
+            if let Some(registration_id) = &next.registration_id {
+                ensure_registration_id_free(&mut tx, registration_id, Some(id)).await?;
+            }
+        }
+        next.updated_at = now;
+        sqlx::query(
+            "UPDATE accounts SET name = $2, legal_name = $3, registration_id = $4, \
+             external_ref = $5, updated_at = $6 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&next.name)
+        .bind(&next.legal_name)
+        .bind(&next.registration_id)
+        .bind(&next.external_ref)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, CONFLICTS))?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn delete_account(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        lock_account(&mut tx, id).await?;
+        let children =
+            sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM accounts WHERE parent_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if children > 0 {
+            return Err(StoreError::Conflict(Conflict::AccountHasChildren));
+        }
+        // Memberships go with the account (ON DELETE CASCADE), in this transaction.
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn lock_account(tx: &mut Tx, id: Uuid) -> StoreResult<Account> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1{FOR_UPDATE}");
+    sqlx::query_as::<Db, AccountRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Account))?
+        .try_into()
+}
+
+async fn ensure_registration_id_free(
+    tx: &mut Tx,
+    registration_id: &str,
+    except: Option<Uuid>,
+) -> StoreResult<()> {
+    let holder =
+        sqlx::query_scalar::<Db, Uuid>("SELECT id FROM accounts WHERE registration_id = $1")
+            .bind(registration_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match holder {
+        Some(holder) if Some(holder) != except => {
+            Err(StoreError::Conflict(Conflict::RegistrationIdTaken))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,241 @@
+//! Migrations, readiness and the first-start records of §2.2.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SqlStore, Tx};
+use crate::store::{
+    BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, StoreError, StoreResult,
+    StoredJwtKey,
+};
+
+const REALM_NAME: &str = "Account Management Realm";
+const DEFAULT_TOKEN_TIMEOUT_SECS: i64 = 86_400;
+const DEFAULT_MEMBERSHIP_LIMIT: i64 = 10_000;
+const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
+
+#[async_trait]
+impl DeploymentStore for SqlStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.write).await?;
+        Ok(())
+    }
+
+    async fn initialise(&self, plan: &FirstStart) -> StoreResult<Initialised> {
+        let mut tx = self.begin().await?;
+        let now = plan.now.millis();
+
+        sqlx::query(
+            "INSERT INTO deployment (store_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(plan.configured_store_id.unwrap_or(plan.new_store_id))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let store_id: Uuid = sqlx::query_scalar("SELECT store_id FROM deployment")
+            .fetch_one(&mut *tx)
+            .await?;
+        if plan
+            .configured_store_id
+            .is_some_and(|configured| configured != store_id)
+        {
+            return Err(StoreError::StoreIdMismatch);
+        }
+
+        sqlx::query(
+            "INSERT INTO authentication_realms \
+             (id, name, redirect_uris, duplicate_email_policy, created_at, updated_at) \
+             VALUES ($1, $2, '[]', 'allowed', $3, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(plan.new_realm_id)
+        .bind(REALM_NAME)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO account_authentication_settings \
+             (id, enable_self_signup, auto_create_account_for_account_members, \
+              account_member_self_management, token_timeout_secs, created_at, updated_at) \
+             VALUES ($1, $2, $2, 'disabled', $3, $4, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(plan.new_auth_settings_id)
+        .bind(false)
+        .bind(DEFAULT_TOKEN_TIMEOUT_SECS)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO account_membership_settings (id, membership_limit, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(plan.new_membership_settings_id)
+        .bind(DEFAULT_MEMBERSHIP_LIMIT)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        if let Some(key) = &plan.generated_jwt_key {
+            sqlx::query(
+                "INSERT INTO jwt_keys (kid, secret, active, created_at) \
+                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM jwt_keys) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&key.kid)
+            .bind(&key.secret)
+            .bind(true)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let jwt_keys = read_jwt_keys(&mut *tx).await?;
+
+        let generated_bootstrap_key = match &plan.bootstrap_key {
+            BootstrapPlan::Configured {
+                client_id,
+                secret_hash,
+            } => {
+                upsert_configured_key(&mut tx, client_id, secret_hash, plan).await?;
+                false
+            }
+            BootstrapPlan::GenerateIfNone {
+                client_id,
+                secret_hash,
+            } => {
+                // A key that configuration once managed becomes an ordinary one when the
+                // configuration no longer names it.
+                sqlx::query(
+                    "UPDATE application_keys SET managed_by_configuration = $1 \
+                     WHERE managed_by_configuration",
+                )
+                .bind(false)
+                .execute(&mut *tx)
+                .await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO application_keys \
+                     (id, name, client_id, secret_hash, managed_by_configuration, \
+                      reserved_rate_limit, created_at, updated_at) \
+                     SELECT $1, $2, $3, $4, $5, 0, $6, $6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM application_keys) ON CONFLICT DO NOTHING",
+                )
+                .bind(Uuid::new_v4())
+                .bind(BOOTSTRAP_KEY_NAME)
+                .bind(client_id)
+                .bind(&secret_hash[..])
+                .bind(false)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                inserted.rows_affected() == 1
+            }
+        };
+
+        let realm_id = sqlx::query_scalar("SELECT id FROM authentication_realms")
+            .fetch_one(&mut *tx)
+            .await?;
+        let auth_settings_id = sqlx::query_scalar("SELECT id FROM account_authentication_settings")
+            .fetch_one(&mut *tx)
+            .await?;
+        let membership_settings_id =
+            sqlx::query_scalar("SELECT id FROM account_membership_settings")
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Initialised {
+            deployment: Deployment {
+                store_id,
+                realm_id,
+                auth_settings_id,
+                membership_settings_id,
+            },
+            jwt_keys,
+            generated_bootstrap_key,
+        })
+    }
+
+    async fn jwt_keys(&self) -> StoreResult<Vec<StoredJwtKey>> {
+        read_jwt_keys(&self.read).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+}
+
+async fn read_jwt_keys<'e, E>(executor: E) -> StoreResult<Vec<StoredJwtKey>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let rows = sqlx::query_as::<Db, (String, Vec<u8>, bool)>(
+        "SELECT kid, secret, active FROM jwt_keys ORDER BY created_at, kid",
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kid, secret, active)| StoredJwtKey {
+            kid,
+            secret,
+            active,
+        })
+        .collect())
+}
+
+/// Upserts the configured bootstrap key, keeping its id and its bearer tokens unless the secret
+/// changed (§5.2), so a replica starting beside running ones disturbs nothing.
+async fn upsert_configured_key(
+    tx: &mut Tx,
+    client_id: &str,
+    secret_hash: &[u8; 32],
+    plan: &FirstStart,
+) -> StoreResult<()> {
+    let now = plan.now.millis();
+    sqlx::query(
+        "INSERT INTO application_keys \
+         (id, name, client_id, secret_hash, managed_by_configuration, reserved_rate_limit, \
+          created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(BOOTSTRAP_KEY_NAME)
+    .bind(client_id)
+    .bind(&secret_hash[..])
+    .bind(true)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let sql = format!(
+        "SELECT id, client_id, secret_hash, managed_by_configuration FROM application_keys \
+         WHERE name = $1{FOR_UPDATE}"
+    );
+    let (id, stored_client_id, stored_hash, managed) =
+        sqlx::query_as::<Db, (Uuid, String, Vec<u8>, bool)>(sqlx::AssertSqlSafe(sql))
+            .bind(BOOTSTRAP_KEY_NAME)
+            .fetch_one(&mut **tx)
+            .await?;
+    let secret_changed = stored_hash.as_slice() != secret_hash.as_slice();
+    if secret_changed || stored_client_id != client_id || !managed {
+        sqlx::query(
+            "UPDATE application_keys SET client_id = $2, secret_hash = $3, \
+             managed_by_configuration = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(client_id)
+        .bind(&secret_hash[..])
+        .bind(true)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if secret_changed || stored_client_id != client_id {
+        sqlx::query("DELETE FROM bearer_tokens WHERE application_key_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}

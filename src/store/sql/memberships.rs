@@ -1,0 +1,248 @@
+//! Account memberships (§11), the membership limits (§12), and the two questions a token asks:
+//! which accounts may a member get tokens for, and is a presented token still live (§7.4 step 6).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, conflict_on, newest_first, parse_ids};
+use crate::query::filter::Op;
+use crate::query::sort::SortSpec;
+use crate::query::sql::{Bind, FieldKind, FieldSpec};
+use crate::store::{
+    Conflict, Entity, Limit, ListQuery, Membership, MembershipStore, Page, StoreError, StoreResult,
+    TokenAccount,
+};
+use crate::time::Timestamp;
+
+/// The most memberships one account may hold (§11).
+const ACCOUNT_MEMBERSHIP_CAP: i64 = 1000;
+const COLUMNS: &str = "id, account_id, account_member_id, created_at, updated_at";
+const CONFLICTS: &[(&str, Conflict)] =
+    &[("account_memberships_pair_key", Conflict::MembershipExists)];
+
+const LIST: ListSpec = ListSpec {
+    from: "account_memberships",
+    columns: COLUMNS,
+    id_column: "id",
+    fields: &[FieldSpec {
+        name: "account_member_id",
+        column: "account_member_id",
+        kind: FieldKind::Uuid,
+        ops: &[Op::Eq],
+    }],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    id: Uuid,
+    account_id: Uuid,
+    account_member_id: Uuid,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<MembershipRow> for Membership {
+    fn from(row: MembershipRow) -> Self {
+        Self {
+            id: row.id,
+            account_id: row.account_id,
+            account_member_id: row.account_member_id,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl MembershipStore for SqlStore {
+    async fn create_membership(
+        &self,
+        account_id: Uuid,
+        account_member_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Membership> {
+        let mut tx = self.begin().await?;
+        // Locking the account serialises concurrent creates against the per-account cap.
+        let account_sql = format!("SELECT id FROM accounts WHERE id = $1{FOR_UPDATE}");
+        let account = sqlx::query_scalar::<Db, Uuid>(sqlx::AssertSqlSafe(account_sql))
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if account.is_none() {
+            return Err(StoreError::NotFound(Entity::Account));
+        }
+        let member_sql = format!("SELECT id FROM users WHERE id = $1{FOR_UPDATE}");
+        let member = sqlx::query_scalar::<Db, Uuid>(sqlx::AssertSqlSafe(member_sql))
+            .bind(account_member_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if member.is_none() {
+            return Err(StoreError::NotFound(Entity::AccountMember));
+        }
+        let existing = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1 AND account_member_id = $2",
+        )
+        .bind(account_id)
+        .bind(account_member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if existing > 0 {
+            return Err(StoreError::Conflict(Conflict::MembershipExists));
+        }
+        let in_account = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if in_account >= ACCOUNT_MEMBERSHIP_CAP {
+            return Err(StoreError::Limit(Limit::AccountMemberships));
+        }
+        let (of_member, limit) = sqlx::query_as::<Db, (i64, i64)>(
+            "SELECT (SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1), \
+             (SELECT membership_limit FROM account_membership_settings)",
+        )
+        .bind(account_member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if of_member >= limit {
+            return Err(StoreError::Limit(Limit::MemberMemberships));
+        }
+        let created = Membership {
+            id: Uuid::new_v4(),
+            account_id,
+            account_member_id,
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(created.id)
+        .bind(account_id)
+        .bind(account_member_id)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, CONFLICTS))?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn membership(&self, account_id: Uuid, id: Uuid) -> StoreResult<Membership> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM account_memberships WHERE id = $1 AND account_id = $2");
+        Ok(
+            sqlx::query_as::<Db, MembershipRow>(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(account_id)
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or(StoreError::NotFound(Entity::Membership))?
+                .into(),
+        )
+    }
+
+    async fn list_memberships(
+        &self,
+        account_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Membership>> {
+        let binds = [Bind::Uuid(account_id)];
+        let scope = Scope {
+            predicate: "account_id = $1",
+            binds: &binds,
+        };
+        let page = self.page::<MembershipRow>(&LIST, scope, query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(Membership::from).collect(),
+            total: page.total,
+        })
+    }
+
+    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> StoreResult<()> {
+        let deleted =
+            sqlx::query("DELETE FROM account_memberships WHERE id = $1 AND account_id = $2")
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.write)
+                .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::Membership));
+        }
+        Ok(())
+    }
+
+    async fn token_accounts(
+        &self,
+        account_member_id: Uuid,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Page<TokenAccount>> {
+        let total = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1",
+        )
+        .bind(account_member_id)
+        .fetch_one(&self.read)
+        .await?;
+        let rows = sqlx::query_as::<Db, (Uuid, String, String)>(
+            "SELECT a.id, a.name, a.ancestor_ids FROM account_memberships m \
+             JOIN accounts a ON a.id = m.account_id WHERE m.account_member_id = $1 \
+             ORDER BY a.name, a.id LIMIT $2 OFFSET $3",
+        )
+        .bind(account_member_id)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(|(account_id, account_name, ancestors)| {
+                Ok(TokenAccount {
+                    account_id,
+                    account_name,
+                    ancestors: parse_ids(&ancestors)?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn account_token_is_live(
+        &self,
+        account_member_id: Uuid,
+        account_id: Uuid,
+        iat: i64,
+    ) -> StoreResult<bool> {
+        // The membership's foreign keys guarantee that member and account exist.
+        let live = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
+             WHERE m.account_member_id = $1 AND m.account_id = $2 AND u.tokens_valid_after <= $3",
+        )
+        .bind(account_member_id)
+        .bind(account_id)
+        .bind(iat)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(live > 0)
+    }
+}

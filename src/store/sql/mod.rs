@@ -1,0 +1,164 @@
+//! The SQL both backends share. This module is compiled twice, once inside `postgres.rs` and
+//! once inside `sqlite.rs`, where `super::Db` names the sqlx database; every statement here is
+//! written in the common subset of the two dialects (`$N` placeholders, `RETURNING`,
+//! `ON CONFLICT`), and the few differences come from the backend module (`FOR_UPDATE`,
+//! `begin_write`, `violated_constraint`, `DIALECT`).
+
+mod accounts;
+mod application_keys;
+mod deployment;
+mod memberships;
+mod password_profiles;
+mod settings;
+mod users;
+
+use sqlx::{Database, FromRow, Pool, Transaction};
+
+use super::{BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, begin_write, violated_constraint};
+use crate::query::filter::Expr;
+use crate::query::sort::{Sort, SortSpec, parse_sort};
+use crate::query::sql::{Bind, FieldSpec, compile};
+use crate::store::{Conflict, ListQuery, Page, StoreError, StoreResult};
+
+type Tx = Transaction<'static, Db>;
+type Row = <Db as Database>::Row;
+
+/// The store over one database. Reads use `read`, writes `write`: the same pool on PostgreSQL,
+/// a reader pool and a single writer connection on SQLite.
+pub struct SqlStore {
+    read: Pool<Db>,
+    write: Pool<Db>,
+}
+
+impl SqlStore {
+    pub fn new(read: Pool<Db>, write: Pool<Db>) -> Self {
+        Self { read, write }
+    }
+
+    async fn begin(&self) -> StoreResult<Tx> {
+        Ok(begin_write(&self.write).await?)
+    }
+
+    /// One page of a list plus the filtered total. `scope` is a trusted predicate with its own
+    /// binds (`$1`…); the filter's binds follow it.
+    async fn page<T>(
+        &self,
+        list: &ListSpec,
+        scope: Scope<'_>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<T>>
+    where
+        T: for<'r> FromRow<'r, Row> + Send + Unpin,
+    {
+        let filter = compile_filter(&query.filter, list.fields, scope.binds.len() + 1)?;
+        let sort = match query.sort.as_deref() {
+            Some(raw) => parse_sort(raw, list.sorts).map_err(|_| StoreError::InvalidSort)?,
+            None => list.default_sort.clone(),
+        };
+        let condition = format!("{}{}", scope.predicate, filter.sql);
+        let mut binds: Vec<Bind> = scope.binds.to_vec();
+        binds.extend(filter.binds);
+
+        let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", list.from);
+        let mut count = sqlx::query_scalar::<Db, i64>(sqlx::AssertSqlSafe(count_sql));
+        for bind in &binds {
+            count = match bind {
+                Bind::Text(text) => count.bind(text.clone()),
+                Bind::Uuid(id) => count.bind(*id),
+                Bind::Int(number) => count.bind(*number),
+            };
+        }
+        let total = count.fetch_one(&self.read).await?;
+
+        let next = binds.len() + 1;
+        let page_sql = format!(
+            "SELECT {} FROM {} WHERE {condition} ORDER BY {} LIMIT ${next} OFFSET ${}",
+            list.columns,
+            list.from,
+            sort.order_by(list.id_column),
+            next + 1
+        );
+        let mut rows = sqlx::query_as::<Db, T>(sqlx::AssertSqlSafe(page_sql));
+        for bind in &binds {
+            rows = match bind {
+                Bind::Text(text) => rows.bind(text.clone()),
+                Bind::Uuid(id) => rows.bind(*id),
+                Bind::Int(number) => rows.bind(*number),
+            };
+        }
+        let items = rows
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.read)
+            .await?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+}
+
+/// What a list offers: its table, selectable columns, filterable and sortable fields.
+struct ListSpec {
+    from: &'static str,
+    columns: &'static str,
+    id_column: &'static str,
+    fields: &'static [FieldSpec],
+    sorts: &'static [SortSpec],
+    default_sort: Sort,
+}
+
+/// A trusted `WHERE` predicate that narrows a list (a parent id, an account holder's scope).
+struct Scope<'a> {
+    predicate: &'a str,
+    binds: &'a [Bind],
+}
+
+const EVERYTHING: Scope<'static> = Scope {
+    predicate: "1 = 1",
+    binds: &[],
+};
+
+fn compile_filter(
+    filter: &[Expr],
+    fields: &[FieldSpec],
+    first_param: usize,
+) -> StoreResult<crate::query::sql::Compiled> {
+    if filter.is_empty() {
+        return Ok(crate::query::sql::Compiled::default());
+    }
+    compile(filter, fields, DIALECT, first_param).map_err(|_| StoreError::InvalidFilter)
+}
+
+/// The newest-first default of most lists (§4.7).
+const fn newest_first() -> Sort {
+    Sort {
+        column: "created_at",
+        descending: true,
+    }
+}
+
+/// Maps a unique violation to its conflict, leaving other errors as they are.
+fn conflict_on(error: sqlx::Error, constraints: &[(&str, Conflict)]) -> StoreError {
+    if let Some(name) = violated_constraint(&error) {
+        if let Some((_, conflict)) = constraints.iter().find(|(known, _)| *known == name) {
+            return StoreError::Conflict(*conflict);
+        }
+    }
+    StoreError::Database(error)
+}
+
+/// Parses a comma-separated id list as stored in `accounts.ancestor_ids`.
+fn parse_ids(text: &str) -> StoreResult<Vec<uuid::Uuid>> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| uuid::Uuid::parse_str(part).map_err(|_| StoreError::Corrupt("ancestor_ids")))
+        .collect()
+}
+
+fn join_ids(ids: &[uuid::Uuid]) -> String {
+    ids.iter()
+        .map(uuid::Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,563 @@
+//! Users (user authentication info = account members, §10, §17) and their password profile
+//! infos (§18). Usernames and emails are compared through lower-case shadow columns that
+//! accountd fills in itself (D6).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
+use crate::query::filter::Op;
+use crate::query::sort::SortSpec;
+use crate::query::sql::{Bind, FieldKind, FieldSpec};
+use crate::store::{
+    Conflict, EmailUniqueness, Entity, ListQuery, LoginCandidate, NewPasswordProfileInfo, NewUser,
+    Page, PasswordProfileInfo, PasswordProfileInfoPatch, StoreError, StoreResult, User, UserPatch,
+    UserStore, fold_case,
+};
+use crate::time::Timestamp;
+
+const USER_COLUMNS: &str =
+    "id, name, email, given_name, middle_name, family_name, created_at, updated_at";
+const TEXT_OPS: &[Op] = &[Op::Eq, Op::Like, Op::Ilike];
+const NULLABLE_TEXT_OPS: &[Op] = &[Op::Eq, Op::Like, Op::Ilike, Op::IsNull];
+const TIME_OPS: &[Op] = &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+
+const USERS: ListSpec = ListSpec {
+    from: "users",
+    columns: USER_COLUMNS,
+    id_column: "id",
+    fields: &[
+        FieldSpec {
+            name: "email",
+            column: "email",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "name",
+            column: "name",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "given_name",
+            column: "given_name",
+            kind: FieldKind::Text,
+            ops: NULLABLE_TEXT_OPS,
+        },
+        FieldSpec {
+            name: "middle_name",
+            column: "middle_name",
+            kind: FieldKind::Text,
+            ops: NULLABLE_TEXT_OPS,
+        },
+        FieldSpec {
+            name: "family_name",
+            column: "family_name",
+            kind: FieldKind::Text,
+            ops: NULLABLE_TEXT_OPS,
+        },
+        FieldSpec {
+            name: "created_at",
+            column: "created_at",
+            kind: FieldKind::Timestamp,
+            ops: TIME_OPS,
+        },
+        FieldSpec {
+            name: "updated_at",
+            column: "updated_at",
+            kind: FieldKind::Timestamp,
+            ops: TIME_OPS,
+        },
+    ],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "email",
+            column: "email",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "name",
+            column: "name",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+const INFO_COLUMNS: &str = "id, user_id, password_profile_id, username, created_at, updated_at";
+
+const INFOS: ListSpec = ListSpec {
+    from: "password_profile_infos",
+    columns: INFO_COLUMNS,
+    id_column: "id",
+    fields: &[],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+const INFO_CONFLICTS: &[(&str, Conflict)] = &[
+    (
+        "password_profile_infos_username_key",
+        Conflict::UsernameTaken,
+    ),
+    (
+        "password_profile_infos_user_profile_key",
+        Conflict::ProfileInfoExists,
+    ),
+];
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    name: String,
+    email: String,
+    given_name: Option<String>,
+    middle_name: Option<String>,
+    family_name: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            given_name: row.given_name,
+            middle_name: row.middle_name,
+            family_name: row.family_name,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InfoRow {
+    id: Uuid,
+    user_id: Uuid,
+    password_profile_id: Uuid,
+    username: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<InfoRow> for PasswordProfileInfo {
+    fn from(row: InfoRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            password_profile_id: row.password_profile_id,
+            username: row.username,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        email: EmailUniqueness,
+        now: Timestamp,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let created = insert_user(&mut tx, user, email, now).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn user(&self, id: Uuid) -> StoreResult<User> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(sqlx::query_as::<Db, UserRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::UserInfo))?
+            .into())
+    }
+
+    async fn list_users(&self, query: &ListQuery, only: Option<Uuid>) -> StoreResult<Page<User>> {
+        let binds: Vec<Bind> = only.map(Bind::Uuid).into_iter().collect();
+        let scope = Scope {
+            predicate: if only.is_some() { "id = $1" } else { "1 = 1" },
+            binds: &binds,
+        };
+        let page = self.page::<UserRow>(&USERS, scope, query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(User::from).collect(),
+            total: page.total,
+        })
+    }
+
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        email: EmailUniqueness,
+        now: Timestamp,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let current = lock_user(&mut tx, id).await?;
+        let Some(mut next) = patch.apply(&current) else {
+            return Ok(current);
+        };
+        let email_lower = fold_case(&next.email);
+        if email == EmailUniqueness::Required && fold_case(&current.email) != email_lower {
+            ensure_email_free(&mut tx, &email_lower).await?;
+        }
+        next.updated_at = now;
+        sqlx::query(
+            "UPDATE users SET name = $2, email = $3, email_lower = $4, given_name = $5, \
+             middle_name = $6, family_name = $7, updated_at = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&next.name)
+        .bind(&next.email)
+        .bind(&email_lower)
+        .bind(&next.given_name)
+        .bind(&next.middle_name)
+        .bind(&next.family_name)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn delete_user(&self, id: Uuid) -> StoreResult<()> {
+        // Password profile infos and memberships go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::UserInfo));
+        }
+        Ok(())
+    }
+
+    async fn create_password_profile_info(
+        &self,
+        info: &NewPasswordProfileInfo,
+        now: Timestamp,
+    ) -> StoreResult<PasswordProfileInfo> {
+        let mut tx = self.begin().await?;
+        lock_user(&mut tx, info.user_id).await?;
+        let profile_exists =
+            sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM password_profiles WHERE id = $1")
+                .bind(info.password_profile_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if profile_exists == 0 {
+            return Err(StoreError::NotFound(Entity::PasswordProfile));
+        }
+        let has_info = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM password_profile_infos WHERE user_id = $1 AND password_profile_id = $2",
+        )
+        .bind(info.user_id)
+        .bind(info.password_profile_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if has_info > 0 {
+            return Err(StoreError::Conflict(Conflict::ProfileInfoExists));
+        }
+        let username_lower = fold_case(&info.username);
+        ensure_username_free(&mut tx, info.password_profile_id, &username_lower, None).await?;
+        let created = PasswordProfileInfo {
+            id: Uuid::new_v4(),
+            user_id: info.user_id,
+            password_profile_id: info.password_profile_id,
+            username: info.username.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO password_profile_infos (id, user_id, password_profile_id, username, \
+             username_lower, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(created.id)
+        .bind(created.user_id)
+        .bind(created.password_profile_id)
+        .bind(&created.username)
+        .bind(&username_lower)
+        .bind(&info.password_hash)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, INFO_CONFLICTS))?;
+        touch_user(&mut tx, info.user_id, now).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn password_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<PasswordProfileInfo> {
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM password_profile_infos WHERE id = $1 AND user_id = $2"
+        );
+        Ok(sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::PasswordProfileInfo))?
+            .into())
+    }
+
+    async fn list_password_profile_infos(
+        &self,
+        user_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<Page<PasswordProfileInfo>> {
+        let binds = [Bind::Uuid(user_id)];
+        let scope = Scope {
+            predicate: "user_id = $1",
+            binds: &binds,
+        };
+        let page = self.page::<InfoRow>(&INFOS, scope, query).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(PasswordProfileInfo::from)
+                .collect(),
+            total: page.total,
+        })
+    }
+
+    async fn update_password_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        patch: &PasswordProfileInfoPatch,
+        now: Timestamp,
+    ) -> StoreResult<PasswordProfileInfo> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM password_profile_infos \
+             WHERE id = $1 AND user_id = $2{FOR_UPDATE}"
+        );
+        let current: PasswordProfileInfo = sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::PasswordProfileInfo))?
+            .into();
+        let renamed = patch
+            .username
+            .as_ref()
+            .filter(|username| **username != current.username);
+        if renamed.is_none() && patch.password_hash.is_none() {
+            return Ok(current);
+        }
+        let mut next = current.clone();
+        next.updated_at = now;
+        if let Some(username) = renamed {
+            let username_lower = fold_case(username);
+            ensure_username_free(
+                &mut tx,
+                current.password_profile_id,
+                &username_lower,
+                Some(id),
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE password_profile_infos SET username = $2, username_lower = $3, \
+                 updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(username)
+            .bind(&username_lower)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| conflict_on(error, INFO_CONFLICTS))?;
+            next.username.clone_from(username);
+        }
+        if let Some(hash) = &patch.password_hash {
+            sqlx::query(
+                "UPDATE password_profile_infos SET password_hash = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(hash)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
+            // D8b: every account token issued before this second stops working.
+            sqlx::query("UPDATE users SET tokens_valid_after = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(now.seconds())
+                .execute(&mut *tx)
+                .await?;
+        }
+        touch_user(&mut tx, user_id, now).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn delete_password_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let deleted =
+            sqlx::query("DELETE FROM password_profile_infos WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::PasswordProfileInfo));
+        }
+        touch_user(&mut tx, user_id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_login(
+        &self,
+        password_profile_id: Uuid,
+        username_lower: &str,
+    ) -> StoreResult<Option<LoginCandidate>> {
+        let row = sqlx::query_as::<Db, (Uuid, Uuid, String)>(
+            "SELECT user_id, id, password_hash FROM password_profile_infos \
+             WHERE password_profile_id = $1 AND username_lower = $2",
+        )
+        .bind(password_profile_id)
+        .bind(username_lower)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(
+            |(user_id, password_profile_info_id, password_hash)| LoginCandidate {
+                user_id,
+                password_profile_info_id,
+                password_hash,
+            },
+        ))
+    }
+}
+
+/// Inserts a user in an open transaction, refusing a taken email when the policy says so.
+async fn insert_user(
+    tx: &mut Tx,
+    user: &NewUser,
+    email: EmailUniqueness,
+    now: Timestamp,
+) -> StoreResult<User> {
+    let email_lower = fold_case(&user.email);
+    if email == EmailUniqueness::Required {
+        ensure_email_free(tx, &email_lower).await?;
+    }
+    let created = User {
+        id: Uuid::new_v4(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        given_name: user.given_name.clone(),
+        middle_name: user.middle_name.clone(),
+        family_name: user.family_name.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO users (id, name, email, email_lower, given_name, middle_name, family_name, \
+         tokens_valid_after, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+    )
+    .bind(created.id)
+    .bind(&created.name)
+    .bind(&created.email)
+    .bind(&email_lower)
+    .bind(&created.given_name)
+    .bind(&created.middle_name)
+    .bind(&created.family_name)
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(created)
+}
+
+async fn lock_user(tx: &mut Tx, id: Uuid) -> StoreResult<User> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1{FOR_UPDATE}");
+    Ok(sqlx::query_as::<Db, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::UserInfo))?
+        .into())
+}
+
+/// A password profile info changing also changes its user's `updated_at` (§17).
+async fn touch_user(tx: &mut Tx, id: Uuid, now: Timestamp) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn ensure_email_free(tx: &mut Tx, email_lower: &str) -> StoreResult<()> {
+    let taken = sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM users WHERE email_lower = $1")
+        .bind(email_lower)
+        .fetch_one(&mut **tx)
+        .await?;
+    if taken > 0 {
+        return Err(StoreError::Conflict(Conflict::EmailTaken));
+    }
+    Ok(())
+}
+
+async fn ensure_username_free(
+    tx: &mut Tx,
+    password_profile_id: Uuid,
+    username_lower: &str,
+    except: Option<Uuid>,
+) -> StoreResult<()> {
+    let holder = sqlx::query_scalar::<Db, Uuid>(
+        "SELECT id FROM password_profile_infos WHERE password_profile_id = $1 AND username_lower = $2",
+    )
+    .bind(password_profile_id)
+    .bind(username_lower)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match holder {
+        Some(holder) if Some(holder) != except => {
+            Err(StoreError::Conflict(Conflict::UsernameTaken))
+        }
+        _ => Ok(()),
+    }
+}

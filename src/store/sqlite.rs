@@ -1,0 +1,93 @@
+//! SQLite, the embedded default: a file next to the binary, no server to install. WAL lets
+//! readers run beside the writer; all writes go through one connection and start with
+//! `BEGIN IMMEDIATE`, so concurrent requests queue for the write lock instead of failing with
+//! "database is locked". The queries themselves are shared with PostgreSQL (`sql/`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Transaction};
+
+use super::StoreResult;
+use crate::query::sql::Dialect;
+
+pub(super) type Db = sqlx::Sqlite;
+pub(super) const DIALECT: Dialect = Dialect::Sqlite;
+pub(super) const BACKEND: &str = "sqlite";
+/// SQLite has no row locks; `BEGIN IMMEDIATE` already holds the database's write lock.
+pub(super) const FOR_UPDATE: &str = "";
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const READERS: u32 = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+// The shared SQL is compiled once per backend on purpose: `super::Db` differs.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+pub(super) use sql::SqlStore;
+
+pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !in_memory {
+        if let Some(folder) = options.get_filename().parent() {
+            if !folder.as_os_str().is_empty() {
+                std::fs::create_dir_all(folder).map_err(sqlx::Error::Io)?;
+            }
+        }
+    }
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(BUSY_TIMEOUT)
+        .connect_with(options.clone())
+        .await?;
+    if in_memory {
+        // Every connection to `:memory:` is a database of its own: share the single writer.
+        return Ok(SqlStore::new(writer.clone(), writer));
+    }
+    let readers = SqlitePoolOptions::new()
+        .max_connections(READERS)
+        .acquire_timeout(BUSY_TIMEOUT)
+        .connect_lazy_with(options.read_only(true));
+    Ok(SqlStore::new(readers, writer))
+}
+
+pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Names the unique constraint a failed statement violated. SQLite reports the columns
+/// ("UNIQUE constraint failed: accounts.registration_id"), so map them to the constraint names
+/// the PostgreSQL schema gives the same indexes.
+pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
+    let database_error = error.as_database_error()?;
+    if !database_error.is_unique_violation() {
+        return None;
+    }
+    let columns = database_error
+        .message()
+        .strip_prefix("UNIQUE constraint failed: ")?;
+    let name = match columns {
+        "application_keys.name" => "application_keys_name_key",
+        "application_keys.client_id" => "application_keys_client_id_key",
+        "password_profile_infos.password_profile_id, password_profile_infos.username_lower" => {
+            "password_profile_infos_username_key"
+        }
+        "password_profile_infos.user_id, password_profile_infos.password_profile_id" => {
+            "password_profile_infos_user_profile_key"
+        }
+        "accounts.registration_id" => "accounts_registration_id_key",
+        "account_memberships.account_member_id, account_memberships.account_id" => {
+            "account_memberships_pair_key"
+        }
+        other => other,
+    };
+    Some(name.to_owned())
+}
