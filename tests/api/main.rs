@@ -1,1 +1,79 @@
-fn main() {}
+//! The API suite: every test drives the HTTP API of the real router, once per backend. SQLite
+//! always runs; PostgreSQL runs when `TEST_DATABASE_URL` names a server, and CI sets
+//! `ACCOUNTD_REQUIRE_POSTGRES=1` so a missing server fails the run instead of skipping it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod conventions;
+mod helpers;
+mod oauth;
+mod resources;
+mod token_validation;
+mod tokens;
+
+use std::process::ExitCode;
+
+use helpers::{Backend, Test};
+use libtest_mimic::{Arguments, Trial};
+
+fn all_tests() -> Vec<Test> {
+    [
+        accounts::tests(),
+        conventions::tests(),
+        oauth::tests(),
+        resources::tests(),
+        token_validation::tests(),
+        tokens::tests(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn main() -> ExitCode {
+    helpers::capture_logs();
+    let arguments = Arguments::from_args();
+    let postgres = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    let require_postgres =
+        std::env::var("ACCOUNTD_REQUIRE_POSTGRES").is_ok_and(|value| value == "1");
+    if require_postgres && postgres.is_none() {
+        eprintln!(
+            "ACCOUNTD_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: PostgreSQL would not be exercised"
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut backends = vec![Backend::Sqlite];
+    if let Some(url) = &postgres {
+        backends.push(Backend::Postgres(url.clone()));
+    }
+    let names: Vec<&str> = backends.iter().map(Backend::name).collect();
+    println!("accountd API suite on: {}", names.join(", "));
+    if postgres.is_none() {
+        println!(
+            "PostgreSQL is not exercised (its tests show as ignored): set TEST_DATABASE_URL=postgres://… to run them"
+        );
+    }
+
+    let tests = all_tests();
+    let mut trials = Vec::new();
+    for backend in &backends {
+        for test in &tests {
+            let backend = backend.clone();
+            let run = test.run;
+            trials.push(Trial::test(
+                format!("{}::{}", backend.name(), test.name),
+                move || helpers::run(&backend, run),
+            ));
+        }
+    }
+    if postgres.is_none() {
+        for test in &tests {
+            trials.push(
+                Trial::test(format!("postgres::{}", test.name), || Ok(())).with_ignored_flag(true),
+            );
+        }
+    }
+    libtest_mimic::run(&arguments, trials).exit_code()
+}

@@ -1,0 +1,116 @@
+//! HTTP conventions every endpoint shares (§4): the error envelope, unknown routes and methods,
+//! body limits, malformed bodies, probes.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::tests;
+
+tests![
+    unknown_routes_answer_json_404,
+    unsupported_methods_answer_json_405,
+    oversized_bodies_answer_413,
+    malformed_json_answers_400_on_resources,
+    data_must_be_an_object_on_resources,
+    probes_answer,
+    every_response_carries_a_request_id,
+];
+
+async fn unknown_routes_answer_json_404(app: TestApp) {
+    let admin = app.admin_token().await;
+    app.get("/v2/nothing-here")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(404, "route not found");
+    app.get("/nowhere")
+        .send()
+        .await
+        .expect_error(404, "route not found");
+}
+
+async fn unsupported_methods_answer_json_405(app: TestApp) {
+    let admin = app.admin_token().await;
+    // Realms are preset (D2): no create, no delete. Routing comes before authentication.
+    app.post("/v2/authentication-realms")
+        .json(json!({"data": {"type": "authentication-realm", "name": "x"}}))
+        .send()
+        .await
+        .expect_error(405, "method not allowed");
+    app.delete(&app.realm_path(""))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(405, "method not allowed");
+    app.post("/v2/account-members")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(405, "method not allowed");
+}
+
+async fn oversized_bodies_answer_413(app: TestApp) {
+    let admin = app.admin_token().await;
+    let name = "x".repeat(1024 * 1024);
+    app.post("/v2/accounts")
+        .bearer(&admin)
+        .json(json!({"data": {"type": "account", "name": name}}))
+        .send()
+        .await
+        .expect_error(413, "request body too large");
+}
+
+async fn malformed_json_answers_400_on_resources(app: TestApp) {
+    let admin = app.admin_token().await;
+    for body in ["{", "", "nul", "{\"data\": {\"type\": \"account\",}}"] {
+        app.post("/v2/accounts")
+            .bearer(&admin)
+            .raw(body)
+            .send()
+            .await
+            .expect_error(400, "Could not parse the request body");
+    }
+}
+
+async fn data_must_be_an_object_on_resources(app: TestApp) {
+    let admin = app.admin_token().await;
+    for body in [
+        json!({}),
+        json!({"data": []}),
+        json!({"data": null}),
+        json!("x"),
+    ] {
+        app.post("/v2/accounts")
+            .bearer(&admin)
+            .json(body)
+            .send()
+            .await
+            .expect_error(
+                400,
+                "Validation failed: field 'Data' on the 'required' tag.",
+            );
+    }
+}
+
+async fn probes_answer(app: TestApp) {
+    assert_eq!(app.get("/healthz").send().await.expect(200)["status"], "ok");
+    assert_eq!(
+        app.get("/readyz").send().await.expect(200)["status"],
+        "ready"
+    );
+}
+
+async fn every_response_carries_a_request_id(app: TestApp) {
+    let reply = app.get("/healthz").send().await;
+    assert!(
+        reply
+            .header("x-request-id")
+            .is_some_and(|id| !id.is_empty())
+    );
+    let reply = app
+        .get("/healthz")
+        .header("X-Request-Id", "trace-me")
+        .send()
+        .await;
+    assert_eq!(reply.header("x-request-id"), Some("trace-me"));
+}

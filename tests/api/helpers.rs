@@ -1,0 +1,561 @@
+//! The harness: every test runs once per available backend against a database of its own (a
+//! fresh schema on PostgreSQL, a fresh file on SQLite), through the real router on a real port,
+//! with a clock the test moves.
+
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use accountd::config::{BootstrapKey, Config, JwtKeySource};
+use accountd::state::AppState;
+use accountd::time::ManualClock;
+use accountd::{Application, auth::secret::Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "test-client-secret-that-is-long-enough";
+pub const JWT_SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!";
+pub const PUBLIC_BASE_URL: &str = "http://accountd.test";
+
+pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A test as the harness runs it.
+pub struct Test {
+    pub name: String,
+    pub run: fn(TestApp) -> TestFuture,
+}
+
+/// Lists a module's tests: `tests![a, b]` defines `pub fn tests() -> Vec<Test>`. A test function
+/// left out of the list is dead code, which the lints refuse.
+#[macro_export]
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        pub fn tests() -> Vec<$crate::helpers::Test> {
+            let module = module_path!().rsplit("::").next().unwrap_or_default();
+            vec![$($crate::helpers::Test {
+                name: format!("{module}::{}", stringify!($name)),
+                run: |app| Box::pin($name(app)),
+            }),*]
+        }
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Everything a test needs: the running server, an HTTP client, the clock and the state.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub realm_id: Uuid,
+}
+
+/// The logs of the whole test run, so a test can prove a secret never reached them.
+pub fn captured_logs() -> String {
+    let buffer = log_buffer()
+        .lock()
+        .map(|bytes| bytes.clone())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+#[derive(Clone)]
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufferWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of every test, at debug level, into the shared buffer.
+pub fn capture_logs() {
+    let writer = BufferWriter(Arc::clone(log_buffer()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .try_init();
+}
+
+/// The configuration tests start from: a configured client and JWT key, a fixed public URL.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::new(database_url);
+    config.listen = "127.0.0.1:0".to_owned();
+    config.public_base_url = PUBLIC_BASE_URL.to_owned();
+    config.bootstrap_key = Some(BootstrapKey {
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: Secret::new(CLIENT_SECRET),
+    });
+    let kid = accountd::config::kid_of_secret(JWT_SECRET.as_bytes());
+    config.jwt_keys = JwtKeySource::Configured {
+        keys: vec![(kid.clone(), Secret::new(JWT_SECRET))],
+        active_kid: kid,
+    };
+    config.hash_pool_size = 2;
+    config
+}
+
+/// A database of its own for one test; dropped afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}/accountd.db?mode=rwc", dir.path().display());
+                Self {
+                    url,
+                    cleanup: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres(base) => {
+                let schema = format!("test_{}", Uuid::new_v4().simple());
+                let mut admin = connect_pg(base).await;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test schema");
+                let separator = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                Self {
+                    url,
+                    cleanup: Some((base.clone(), schema)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub async fn drop_schema(&self) {
+        if let Some((base, schema)) = &self.cleanup {
+            let mut admin = connect_pg(base).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+}
+
+async fn connect_pg(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .expect("TEST_DATABASE_URL must point at a reachable PostgreSQL")
+}
+
+/// Runs `test` against a fresh database on `backend`, then drops the database.
+pub fn run(
+    backend: &Backend,
+    test: fn(TestApp) -> TestFuture,
+) -> Result<(), libtest_mimic::Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| libtest_mimic::Failed::from(error.to_string()))?;
+    runtime.block_on(async {
+        let database = TestDatabase::create(backend).await;
+        let outcome = {
+            let app = spawn_app(test_config(&database.url)).await;
+            tokio::spawn(test(app)).await
+        };
+        database.drop_schema().await;
+        outcome.map_err(|error| {
+            let message = if let Ok(panic) = error.try_into_panic() {
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                    .unwrap_or_else(|| "test panicked".to_owned())
+            } else {
+                "test was cancelled".to_owned()
+            };
+            libtest_mimic::Failed::from(message)
+        })
+    })
+}
+
+/// Builds and serves the application exactly as `accountd serve` does.
+pub async fn spawn_app(config: Config) -> TestApp {
+    let clock = Arc::new(ManualClock::starting_now());
+    let application = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("the application starts");
+    let address = format!("http://{}", application.local_addr().expect("bound"));
+    let state = application.state().clone();
+    tokio::spawn(application.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        clock,
+        realm_id: state.deployment.realm_id,
+        state,
+    }
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Asserts the status and returns the JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        if self.text.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+
+    /// Asserts an error envelope with this status and detail.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, detail: &str) {
+        let body = self.expect(status);
+        assert_eq!(
+            body,
+            json!({"errors": [{
+                "status": status.to_string(),
+                "title": StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or_default(),
+                "detail": detail,
+            }]}),
+        );
+    }
+}
+
+/// One request, with optional bearer token, account token and JSON body.
+pub struct Call<'a> {
+    app: &'a TestApp,
+    method: Method,
+    path: String,
+    bearer: Option<String>,
+    account_token: Option<String>,
+    body: Option<Vec<u8>>,
+    headers: Vec<(String, String)>,
+}
+
+impl<'a> Call<'a> {
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.to_owned());
+        self
+    }
+
+    pub fn account_token(mut self, token: &str) -> Self {
+        self.account_token = Some(token.to_owned());
+        self
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body.to_string().into_bytes());
+        self
+    }
+
+    pub fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub async fn send(self) -> Reply {
+        let url = format!("{}{}", self.app.address, self.path);
+        let mut request = self.app.client.request(self.method, url);
+        if let Some(token) = self.bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(token) = self.account_token {
+            request = request.header("EP-Account-Management-Authentication-Token", token);
+        }
+        for (name, value) in self.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = self.body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+        Call {
+            app: self,
+            method,
+            path: path.to_owned(),
+            bearer: None,
+            account_token: None,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Call<'_> {
+        self.call(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Call<'_> {
+        self.call(Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> Call<'_> {
+        self.call(Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(Method::DELETE, path)
+    }
+
+    /// The server's current time in whole epoch seconds.
+    pub fn clock_seconds(&self) -> i64 {
+        use accountd::time::Clock;
+        self.clock.now().seconds()
+    }
+
+    /// `/v2/authentication-realms/{realm}` followed by `rest`.
+    pub fn realm_path(&self, rest: &str) -> String {
+        format!("/v2/authentication-realms/{}{rest}", self.realm_id)
+    }
+
+    pub async fn bearer_token(&self, form: &str) -> String {
+        let reply = self
+            .post("/oauth/access_token")
+            .raw(form.to_owned())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send()
+            .await;
+        let body = reply.expect(200);
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    /// A `client_credentials` bearer token: the Admin class.
+    pub async fn admin_token(&self) -> String {
+        self.bearer_token(&format!(
+            "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+        ))
+        .await
+    }
+
+    /// An `implicit` bearer token: the Shopper class.
+    pub async fn implicit_token(&self) -> String {
+        self.bearer_token(&format!("grant_type=implicit&client_id={CLIENT_ID}"))
+            .await
+    }
+
+    pub async fn create_password_profile(&self, admin: &str, body: Value) -> Value {
+        let reply = self
+            .post(&self.realm_path("/password-profiles"))
+            .bearer(admin)
+            .json(json!({"data": body}))
+            .send()
+            .await;
+        reply.expect(201)["data"].clone()
+    }
+
+    pub async fn create_user(&self, admin: &str, name: &str, email: &str) -> Value {
+        let reply = self
+            .post(&self.realm_path("/user-authentication-info"))
+            .bearer(admin)
+            .json(
+                json!({"data": {"type": "user_authentication_info", "name": name, "email": email}}),
+            )
+            .send()
+            .await;
+        reply.expect(201)["data"].clone()
+    }
+
+    pub async fn create_password_info(
+        &self,
+        admin: &str,
+        user_id: &str,
+        profile_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Value {
+        let reply = self
+            .post(&self.realm_path(&format!(
+                "/user-authentication-info/{user_id}/user-authentication-password-profile-info"
+            )))
+            .bearer(admin)
+            .json(json!({"data": {
+                "type": "user_authentication_password_profile_info",
+                "password_profile_id": profile_id,
+                "username": username,
+                "password": password,
+            }}))
+            .send()
+            .await;
+        reply.expect(201)["data"].clone()
+    }
+
+    pub async fn create_account(&self, admin: &str, name: &str) -> Value {
+        self.create_account_with(admin, json!({"type": "account", "name": name}))
+            .await
+    }
+
+    pub async fn create_account_with(&self, admin: &str, body: Value) -> Value {
+        let reply = self
+            .post("/v2/accounts")
+            .bearer(admin)
+            .json(json!({"data": body}))
+            .send()
+            .await;
+        reply.expect(201)["data"].clone()
+    }
+
+    pub async fn add_membership(&self, admin: &str, account_id: &str, member_id: &str) -> Value {
+        let reply = self
+            .post(&format!("/v2/accounts/{account_id}/account-memberships"))
+            .bearer(admin)
+            .json(json!({"data": {"type": "account_membership", "account_member_id": member_id}}))
+            .send()
+            .await;
+        reply.expect(201)["data"].clone()
+    }
+
+    /// `POST /v2/account-members/tokens` with the password mechanism.
+    pub async fn login(
+        &self,
+        bearer: &str,
+        profile_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Reply {
+        self.post("/v2/account-members/tokens")
+            .bearer(bearer)
+            .json(json!({"data": {
+                "type": "account_management_authentication_token",
+                "authentication_mechanism": "password",
+                "password_profile_id": profile_id,
+                "username": username,
+                "password": password,
+            }}))
+            .send()
+            .await
+    }
+}
+
+/// A member with a password who belongs to the named accounts, ready to log in.
+pub struct Shopper {
+    pub member_id: String,
+    pub profile_id: String,
+    pub username: String,
+    pub password: String,
+    pub accounts: Vec<String>,
+}
+
+pub async fn shopper_in(app: &TestApp, admin: &str, accounts: &[&str]) -> Shopper {
+    let profile = app
+        .create_password_profile(
+            admin,
+            json!({"type": "password_profile", "name": "Storefront"}),
+        )
+        .await;
+    let profile_id = profile["id"].as_str().expect("id").to_owned();
+    let suffix = Uuid::new_v4().simple().to_string();
+    let username = format!("buyer-{suffix}@example.com");
+    let user = app.create_user(admin, "Buyer", &username).await;
+    let member_id = user["id"].as_str().expect("id").to_owned();
+    let password = format!("correct horse {suffix}");
+    app.create_password_info(admin, &member_id, &profile_id, &username, &password)
+        .await;
+    let mut ids = Vec::new();
+    for name in accounts {
+        let account = app.create_account(admin, name).await;
+        let account_id = account["id"].as_str().expect("id").to_owned();
+        app.add_membership(admin, &account_id, &member_id).await;
+        ids.push(account_id);
+    }
+    Shopper {
+        member_id,
+        profile_id,
+        username,
+        password,
+        accounts: ids,
+    }
+}
+
+/// The decoded header and claims of a JWT, without checking anything.
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let decode = |part: Option<&str>| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part.expect("a JWT part"))
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON")
+    };
+    let header = decode(parts.next());
+    let claims = decode(parts.next());
+    (header, claims)
+}
