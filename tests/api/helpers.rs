@@ -378,8 +378,12 @@ impl TestApp {
 
     /// The server's current time in whole epoch seconds.
     pub fn clock_seconds(&self) -> i64 {
+        self.clock_now().seconds()
+    }
+
+    pub fn clock_now(&self) -> accountd::time::Timestamp {
         use accountd::time::Clock;
-        self.clock.now().seconds()
+        self.clock.now()
     }
 
     /// `/v2/authentication-realms/{realm}` followed by `rest`.

@@ -4,10 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod concurrency;
 mod conventions;
 mod helpers;
 mod oauth;
 mod resources;
+mod store_conformance;
 mod token_validation;
 mod tokens;
 
@@ -19,9 +21,11 @@ use libtest_mimic::{Arguments, Trial};
 fn all_tests() -> Vec<Test> {
     [
         accounts::tests(),
+        concurrency::tests(),
         conventions::tests(),
         oauth::tests(),
         resources::tests(),
+        store_conformance::tests(),
         token_validation::tests(),
         tokens::tests(),
     ]

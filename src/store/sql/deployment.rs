@@ -25,9 +25,13 @@ impl DeploymentStore for SqlStore {
         let mut tx = self.begin().await?;
         let now = plan.now.millis();
 
+        // The singleton is named explicitly: on SQLite an INTEGER PRIMARY KEY left out of an
+        // INSERT takes the next rowid rather than its default.
         sqlx::query(
-            "INSERT INTO deployment (store_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO deployment (singleton, store_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
+        .bind(true)
         .bind(plan.configured_store_id.unwrap_or(plan.new_store_id))
         .bind(now)
         .execute(&mut *tx)

@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# accountd container image: dependencies cached by cargo-chef, a slim non-root runtime.
+
+FROM rust:1.95-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.71
+WORKDIR /app
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --bin accountd
+
+FROM debian:bookworm-slim AS runtime
+# CA certificates for outbound HTTPS (webhooks, OIDC providers); Debian's current package is
+# what we want, so the version is not pinned.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 accountd \
+    && useradd --system --uid 10001 --gid accountd --home-dir /var/lib/accountd --create-home accountd \
+    && mkdir /var/lib/accountd/data \
+    && chown accountd:accountd /var/lib/accountd/data
+COPY --from=builder /app/target/release/accountd /usr/local/bin/accountd
+USER 10001:10001
+WORKDIR /var/lib/accountd
+# Point DATABASE_URL at PostgreSQL in production; the SQLite default keeps its file in the
+# (volume-mountable) working directory.
+ENV ACCOUNTD_LISTEN=0.0.0.0:8080 \
+    DATABASE_URL=sqlite:///var/lib/accountd/data/accountd.db?mode=rwc \
+    ACCOUNTD_LOG_FORMAT=json
+EXPOSE 8080
+VOLUME ["/var/lib/accountd/data"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["accountd", "healthcheck"]
+ENTRYPOINT ["accountd"]
+CMD ["serve"]
