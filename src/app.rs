@@ -17,6 +17,8 @@ use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::time::{Clock, SystemClock};
 
+const JANITOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -98,12 +100,32 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = http::router(self.state.clone());
-        axum::serve(
+        let janitor = tokio::spawn(purge_expired_bearer_tokens(self.state.clone()));
+        let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        janitor.abort();
+        served
+    }
+}
+
+/// Expired bearer tokens are useless; without this every storefront visit would leave a row.
+async fn purge_expired_bearer_tokens(state: AppState) {
+    let mut every = tokio::time::interval(JANITOR_INTERVAL);
+    loop {
+        every.tick().await;
+        match state
+            .store
+            .purge_expired_bearer_tokens(state.clock.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged expired bearer tokens"),
+            Err(error) => tracing::warn!(%error, "purging expired bearer tokens failed"),
+        }
     }
 }
 

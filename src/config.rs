@@ -14,7 +14,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// The environment as clap reads it; [`Config::from_args`] turns it into a checked [`Config`].
-#[derive(Debug, Clone, Args)]
+/// Deliberately not `Debug`: it holds secrets in the clear.
+#[derive(Clone, Args)]
 pub struct ConfigArgs {
     /// Database URL: `sqlite://…` (embedded, the default) or `postgres://…` (production).
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
@@ -58,6 +59,10 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
 
+    /// Origins allowed to call from a browser: `*` or a comma-separated list.
+    #[arg(long, env = "ACCOUNTD_CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+
     /// Threads that run argon2id; defaults to the number of CPU cores.
     #[arg(long, env = "ACCOUNTD_HASH_POOL_SIZE")]
     pub hash_pool_size: Option<usize>,
@@ -81,6 +86,7 @@ pub struct Config {
     pub page_length: u32,
     pub jwt_keys: JwtKeySource,
     pub bootstrap_key: Option<BootstrapKey>,
+    pub cors_origins: CorsOrigins,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
     pub log_format: LogFormat,
@@ -101,6 +107,40 @@ pub enum JwtKeySource {
         keys: Vec<(String, Secret)>,
         active_kid: String,
     },
+}
+
+/// Browser origins allowed by CORS (§4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw == "*" {
+            return Ok(Self::Any);
+        }
+        let origins: Vec<String> = raw
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        for origin in &origins {
+            let parsed = url::Url::parse(origin).map_err(|_| {
+                ConfigError::new(format!(
+                    "ACCOUNTD_CORS_ORIGINS: {origin:?} is not an origin"
+                ))
+            })?;
+            if parsed.origin().ascii_serialization() != *origin {
+                return Err(ConfigError::new(format!(
+                    "ACCOUNTD_CORS_ORIGINS: {origin:?} is not an origin (scheme://host[:port])"
+                )));
+            }
+        }
+        Ok(Self::List(origins))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +199,7 @@ impl Config {
             page_length: 25,
             jwt_keys: JwtKeySource::Persisted,
             bootstrap_key: None,
+            cors_origins: CorsOrigins::Any,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
             log_format: LogFormat::Text,
@@ -233,6 +274,7 @@ impl Config {
             page_length: args.page_length,
             jwt_keys,
             bootstrap_key,
+            cors_origins: CorsOrigins::parse(&args.cors_origins)?,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
             log_format,
@@ -370,6 +412,20 @@ mod tests {
             jwt_key_source(None, Some(&list), Some("k2")),
             Ok(JwtKeySource::Configured { active_kid, .. }) if active_kid == "k2"
         ));
+    }
+
+    #[test]
+    fn cors_origins_are_star_or_a_list_of_origins() {
+        assert_eq!(CorsOrigins::parse("*").unwrap(), CorsOrigins::Any);
+        assert_eq!(
+            CorsOrigins::parse("https://shop.example.com, http://localhost:3000/").unwrap(),
+            CorsOrigins::List(vec![
+                "https://shop.example.com".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        assert!(CorsOrigins::parse("https://shop.example.com/path").is_err());
+        assert!(CorsOrigins::parse("shop").is_err());
     }
 
     #[test]

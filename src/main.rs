@@ -13,8 +13,12 @@ use clap::{Parser, Subcommand};
 /// Account management authentication tokens for B2B storefronts, wire-compatible with Elastic
 /// Path's Account Management API. Every option can also be set through the environment variable
 /// shown with it (or a `.env` file in the working directory).
-#[derive(Debug, Parser)]
-#[command(name = "accountd", version)]
+#[derive(Parser)]
+#[command(
+    name = "accountd",
+    version,
+    after_help = "Logging: RUST_LOG filters log lines (default: info), e.g. RUST_LOG=accountd=debug."
+)]
 struct Cli {
     #[command(flatten)]
     config: ConfigArgs,
@@ -22,7 +26,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default).
     Serve,
@@ -37,7 +41,7 @@ enum Command {
     Healthcheck,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Print the persisted keys as ACCOUNTD_JWT_KEYS, for downstream services that verify tokens.
     Export,

@@ -3,13 +3,13 @@
 //! authentication info, so there is no write here (`405`).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{ListParams, Reader};
+use super::extract::{Ids, ListParams, Reader};
 use super::response::{Linked, List, SelfLink, Single, TimestampsMeta};
 use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
@@ -86,7 +86,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
-    Path(raw_id): Path<String>,
+    Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     let id = account_member_id(&raw_id)?;
     if let Reader::AccountHolder(holder) = &reader {

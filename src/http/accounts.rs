@@ -2,14 +2,14 @@
 //! scoped to, and every other id answers `404` so nothing leaks (§8.2).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{Admin, JsonBody, ListParams, Reader};
+use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
 use super::response::{Linked, List, Reference, ReferenceData, SelfLink, Single, TimestampsMeta};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
@@ -115,7 +115,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
-    Path(raw_id): Path<String>,
+    Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     let id = account_id(&raw_id)?;
     if let Reader::AccountHolder(holder) = &reader {
@@ -131,8 +131,9 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> ApiResult<Response> {
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["account"]);
     let name = fields.text("name", Presence::Required, 1, 255);
@@ -159,11 +160,12 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(raw_id): Path<String>,
-    JsonBody(body): JsonBody,
+    Ids(raw_id): Ids<String>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     let id = account_id(&raw_id)?;
     let current = state.store.account(id).await?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["account"]);
     let name = fields.text("name", Presence::Optional, 1, 255);
@@ -195,7 +197,7 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(raw_id): Path<String>,
+    Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     let id = account_id(&raw_id)?;
     state.store.delete_account(id).await?;

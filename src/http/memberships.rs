@@ -2,7 +2,7 @@
 //! account holder reads the memberships of its token's account (§8.2).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::accounts::account_id;
-use super::extract::{Admin, JsonBody, ListParams, Reader};
+use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
 use super::response::{Linked, List, Reference, SelfLink, Single, TimestampsMeta};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
@@ -91,7 +91,7 @@ async fn visible_account(state: &AppState, reader: &Reader, raw_id: &str) -> Api
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
-    Path(raw_account_id): Path<String>,
+    Ids(raw_account_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let account = visible_account(&state, &reader, &raw_account_id).await?;
@@ -118,7 +118,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
-    Path((raw_account_id, raw_membership_id)): Path<(String, String)>,
+    Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     let account = visible_account(&state, &reader, &raw_account_id).await?;
     let id = membership_id(&raw_membership_id)?;
@@ -130,11 +130,12 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(raw_account_id): Path<String>,
-    JsonBody(body): JsonBody,
+    Ids(raw_account_id): Ids<String>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     let account = account_id(&raw_account_id)?;
     state.store.account(account).await?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["account_membership"]);
     let member = fields.uuid("account_member_id", Presence::Required);
@@ -153,13 +154,14 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_account_id, raw_membership_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     let account = account_id(&raw_account_id)?;
     state.store.account(account).await?;
     let id = membership_id(&raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["account_membership"]);
     match fields.uuid("account_member_id", Presence::Optional) {
@@ -176,7 +178,7 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_account_id, raw_membership_id)): Path<(String, String)>,
+    Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     let account = account_id(&raw_account_id)?;
     state.store.account(account).await?;

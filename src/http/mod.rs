@@ -4,6 +4,7 @@
 
 pub mod account_members;
 pub mod accounts;
+pub mod cors;
 pub mod extract;
 pub mod health;
 pub mod memberships;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
                 ApiError::internal("a handler panicked").into_response()
             },
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(request_timeout))
         .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
 

@@ -54,7 +54,12 @@ pub async fn access_token(State(state): State<AppState>, request: Request) -> Ap
         GrantType::Implicit => None,
     };
 
-    let client = state.store.find_client(client_id).await?;
+    // U+0000 cannot be stored, so no client has it; PostgreSQL would refuse to even look.
+    let client = if client_id.contains('\0') {
+        None
+    } else {
+        state.store.find_client(client_id).await?
+    };
     let application_key_id = match (client, client_secret) {
         (Some(client), Some(secret)) => {
             let presented = sha256(secret.as_bytes());

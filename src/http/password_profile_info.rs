@@ -4,14 +4,14 @@
 //! reads its own and, under `update_only`, changes its username and password (§8.3).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{Admin, Caller, JsonBody, ListParams, Reader};
+use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, Reader};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::user_authentication_info::{own_user_id, require_self_management, user_id};
@@ -111,7 +111,7 @@ fn password(fields: &mut Body<'_>, presence: Presence) -> Input<String> {
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
-    Path((raw_realm_id, raw_user_id)): Path<(String, String)>,
+    Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
@@ -134,7 +134,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
-    Path((raw_realm_id, raw_user_id, raw_id)): Path<(String, String, String)>,
+    Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &reader, &raw_user_id).await?;
@@ -149,11 +149,12 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_realm_id, raw_user_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(TYPES);
     let profile_id = fields.uuid("password_profile_id", Presence::Required);
@@ -185,8 +186,8 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_realm_id, raw_user_id, raw_id)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
+    Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     let reader = match caller {
         Caller::Admin => Reader::Admin,
@@ -202,6 +203,7 @@ async fn update(
     if matches!(reader, Reader::AccountHolder(_)) {
         require_self_management(&state).await?;
     }
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(TYPES);
     match fields.uuid("password_profile_id", Presence::Optional) {
@@ -242,7 +244,7 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_realm_id, raw_user_id, raw_id)): Path<(String, String, String)>,
+    Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;

@@ -2,14 +2,14 @@
 //! read them (storefronts need the id to log in); only Admins write.
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{Admin, Caller, JsonBody, ListParams};
+use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
@@ -77,7 +77,7 @@ fn profile_id(raw: &str) -> ApiResult<Uuid> {
 async fn list(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(raw_realm_id): Path<String>,
+    Ids(raw_realm_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
@@ -102,7 +102,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     _caller: Caller,
-    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let profile = state.store.password_profile(profile_id(&raw_id)?).await?;
@@ -113,10 +113,11 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(raw_realm_id): Path<String>,
-    JsonBody(body): JsonBody,
+    Ids(raw_realm_id): Ids<String>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["password_profile"]);
     let name = fields.text("name", Presence::Required, 1, 255);
@@ -143,12 +144,13 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_realm_id, raw_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let id = profile_id(&raw_id)?;
     state.store.password_profile(id).await?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["password_profile"]);
     let name = fields.text("name", Presence::Optional, 1, 255);
@@ -171,7 +173,7 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     state

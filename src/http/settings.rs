@@ -144,8 +144,9 @@ async fn read_authentication(
 async fn update_authentication(
     State(state): State<AppState>,
     _admin: Admin,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> ApiResult<Response> {
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["account_authentication_settings"]);
     let enable_self_signup = fields.boolean("enable_self_signup", Presence::Optional);
@@ -191,8 +192,9 @@ async fn read_membership(State(state): State<AppState>, _admin: Admin) -> ApiRes
 async fn update_membership(
     State(state): State<AppState>,
     _admin: Admin,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> ApiResult<Response> {
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["account_membership_setting"]);
     let limit = fields.integer("membership_limit", Presence::Optional, 1, 10_000);

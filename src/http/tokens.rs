@@ -9,9 +9,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::extract::body::RawBody;
 use super::extract::caller::{ACCOUNT_TOKEN_HEADER, verify_account_token};
-use super::extract::{Bearer, ListParams};
+use super::extract::{Bearer, JsonBody, ListParams};
 use super::response::{PageLinks, PageMeta, Results, no_store, paginate};
 use super::validation::{Violations, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
@@ -70,7 +69,7 @@ pub async fn create(
     _bearer: Bearer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    RawBody(body): RawBody,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     // Only the page parameters mean something here; the links repeat nothing else.
     let all = ListParams::parse(query.as_deref(), state.config.page_length)?;
@@ -79,7 +78,7 @@ pub async fn create(
         offset: all.offset,
         ..ListParams::default()
     };
-    let body: Value = serde_json::from_slice(&body).map_err(|_| ApiError::unparseable_body())?;
+    let body = body.parse()?;
     let Some(Value::Object(data)) = body.get("data") else {
         return Err(ApiError::unprocessable(
             "Validation failed: field 'Data' on the 'required' tag.",
@@ -144,10 +143,22 @@ async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid
             candidate.as_ref().map(|found| found.password_hash.clone()),
         )
         .await?;
-    match candidate {
-        Some(found) if verification.matches => Ok(found.user_id),
-        _ => Err(ApiError::authentication_failed()),
+    let Some(found) = candidate.filter(|_| verification.matches) else {
+        return Err(ApiError::authentication_failed());
+    };
+    if verification.needs_rehash {
+        // §23: a hash made with older parameters is replaced on the next successful login.
+        let upgraded = state.hasher.hash(password.to_owned()).await?;
+        state
+            .store
+            .upgrade_password_hash(
+                found.password_profile_info_id,
+                &found.password_hash,
+                &upgraded,
+            )
+            .await?;
     }
+    Ok(found.user_id)
 }
 
 /// §6.6: a valid, live account token re-issues tokens for every current membership.

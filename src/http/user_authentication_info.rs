@@ -3,22 +3,20 @@
 //! `update_only`, edits it (§8.3).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{AccountHolder, Admin, Caller, JsonBody, ListParams, Reader};
+use super::extract::{AccountHolder, Admin, Caller, Ids, JsonBody, ListParams, Reader};
 use super::realms::check_realm;
 use super::response::{Linked, List, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{
-    DuplicateEmailPolicy, EmailUniqueness, Entity, NewUser, SelfManagement, User, UserPatch,
-};
+use crate::store::{ChangedBy, Entity, NewUser, SelfManagement, User, UserPatch};
 use crate::time::Timestamp;
 
 pub fn router() -> Router<AppState> {
@@ -106,24 +104,11 @@ pub async fn require_self_management(state: &AppState) -> ApiResult<()> {
     }
 }
 
-/// Whether a write must refuse an email another user has (§14): Admin calls are exempt under
-/// `api_only`, nobody is under `disallowed`.
-pub async fn email_uniqueness(state: &AppState, by_admin: bool) -> ApiResult<EmailUniqueness> {
-    let realm = state.store.realm().await?;
-    Ok(match realm.duplicate_email_policy {
-        DuplicateEmailPolicy::Allowed => EmailUniqueness::NotRequired,
-        DuplicateEmailPolicy::ApiOnly if by_admin => EmailUniqueness::NotRequired,
-        DuplicateEmailPolicy::ApiOnly | DuplicateEmailPolicy::Disallowed => {
-            EmailUniqueness::Required
-        }
-    })
-}
-
 /// Admins every user; an account holder only its own record.
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
-    Path(raw_realm_id): Path<String>,
+    Ids(raw_realm_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
@@ -149,7 +134,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
-    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let id = match &reader {
@@ -164,10 +149,11 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(raw_realm_id): Path<String>,
-    JsonBody(body): JsonBody,
+    Ids(raw_realm_id): Ids<String>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["user_authentication_info"]);
     let name = fields.text("name", Presence::Required, 1, 255);
@@ -183,10 +169,9 @@ async fn create(
         middle_name: middle_name.value(),
         family_name: family_name.value(),
     };
-    let uniqueness = email_uniqueness(&state, true).await?;
     let created = state
         .store
-        .create_user(&user, uniqueness, state.clock.now())
+        .create_user(&user, ChangedBy::Admin, state.clock.now())
         .await?;
     Ok(Single::created(UserData::new(&state, created)))
 }
@@ -195,8 +180,8 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_realm_id, raw_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
+    body: JsonBody,
 ) -> ApiResult<Response> {
     let by_admin = match &caller {
         Caller::Admin => true,
@@ -212,6 +197,7 @@ async fn update(
     if !by_admin {
         require_self_management(&state).await?;
     }
+    let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["user_authentication_info"]);
     let name = fields.text("name", Presence::Optional, 1, 255);
@@ -227,10 +213,14 @@ async fn update(
         middle_name: middle_name.patch(),
         family_name: family_name.patch(),
     };
-    let uniqueness = email_uniqueness(&state, by_admin).await?;
+    let changed_by = if by_admin {
+        ChangedBy::Admin
+    } else {
+        ChangedBy::User
+    };
     let updated = state
         .store
-        .update_user(id, &patch, uniqueness, state.clock.now())
+        .update_user(id, &patch, changed_by, state.clock.now())
         .await?;
     Ok(Single::ok(UserData::new(&state, updated)))
 }
@@ -240,7 +230,7 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,
-    Path((raw_realm_id, raw_id)): Path<(String, String)>,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     state.store.delete_user(user_id(&raw_id)?).await?;

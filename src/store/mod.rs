@@ -112,6 +112,8 @@ pub trait ApplicationKeyStore {
         token_hash: &[u8; 32],
         now: Timestamp,
     ) -> StoreResult<Option<BearerGrant>>;
+    /// Deletes bearer tokens that expired before `now`; returns how many.
+    async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -156,7 +158,7 @@ pub trait UserStore {
     async fn create_user(
         &self,
         user: &NewUser,
-        email: EmailUniqueness,
+        changed_by: ChangedBy,
         now: Timestamp,
     ) -> StoreResult<User>;
     async fn user(&self, id: Uuid) -> StoreResult<User>;
@@ -166,7 +168,7 @@ pub trait UserStore {
         &self,
         id: Uuid,
         patch: &UserPatch,
-        email: EmailUniqueness,
+        changed_by: ChangedBy,
         now: Timestamp,
     ) -> StoreResult<User>;
     async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
@@ -198,6 +200,14 @@ pub trait UserStore {
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Replaces a password hash made with outdated parameters, unless the password changed
+    /// meanwhile (`current_hash` no longer matches). Not a password change: tokens stay valid.
+    async fn upgrade_password_hash(
+        &self,
+        password_profile_info_id: Uuid,
+        current_hash: &str,
+        upgraded_hash: &str,
     ) -> StoreResult<()>;
     /// The login record for a username (already lower-cased) in a profile, if any.
     async fn find_login(

@@ -250,11 +250,24 @@ impl UserPatch {
     }
 }
 
-/// Whether a user write must refuse an email that another user already has (§14).
+/// Who changes a user's email, which decides whether the realm's duplicate email policy lets
+/// the email be one another user already has (§14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailUniqueness {
-    NotRequired,
-    Required,
+pub enum ChangedBy {
+    /// An Admin call to user authentication info.
+    Admin,
+    /// The user: self sign-up, a first OIDC login, self-management.
+    User,
+}
+
+impl DuplicateEmailPolicy {
+    pub fn requires_unique_email(self, changed_by: ChangedBy) -> bool {
+        match self {
+            Self::Allowed => false,
+            Self::ApiOnly => changed_by == ChangedBy::User,
+            Self::Disallowed => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

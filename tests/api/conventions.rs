@@ -14,6 +14,7 @@ tests![
     data_must_be_an_object_on_resources,
     probes_answer,
     every_response_carries_a_request_id,
+    browsers_get_cors_answers,
 ];
 
 async fn unknown_routes_answer_json_404(app: TestApp) {
@@ -113,4 +114,49 @@ async fn every_response_carries_a_request_id(app: TestApp) {
         .send()
         .await;
     assert_eq!(reply.header("x-request-id"), Some("trace-me"));
+}
+
+async fn browsers_get_cors_answers(app: TestApp) {
+    let preflight = app
+        .call(reqwest::Method::OPTIONS, "/oauth/access_token")
+        .header("Origin", "https://shop.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, x-moltin-sdk-language",
+        )
+        .send()
+        .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        preflight.header("access-control-allow-headers"),
+        Some("content-type, x-moltin-sdk-language")
+    );
+    let refused = app
+        .call(reqwest::Method::OPTIONS, "/v2/accounts")
+        .header("Origin", "https://shop.example.com")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "x-secret-header")
+        .send()
+        .await;
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    let admin = app.admin_token().await;
+    let simple = app
+        .get("/v2/accounts")
+        .bearer(&admin)
+        .header("Origin", "https://shop.example.com")
+        .send()
+        .await;
+    assert_eq!(simple.header("access-control-allow-origin"), Some("*"));
+    let probe = app
+        .get("/healthz")
+        .header("Origin", "https://shop.example.com")
+        .send()
+        .await;
+    assert_eq!(
+        probe.header("access-control-allow-origin"),
+        None,
+        "probes are not for browsers"
+    );
 }

@@ -9,6 +9,7 @@ mod conventions;
 mod helpers;
 mod oauth;
 mod resources;
+mod scoping;
 mod store_conformance;
 mod token_validation;
 mod tokens;
@@ -25,6 +26,7 @@ fn all_tests() -> Vec<Test> {
         conventions::tests(),
         oauth::tests(),
         resources::tests(),
+        scoping::tests(),
         store_conformance::tests(),
         token_validation::tests(),
         tokens::tests(),

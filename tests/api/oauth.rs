@@ -13,6 +13,7 @@ tests![
     unknown_clients_and_wrong_secrets_get_the_same_answer,
     a_bearer_token_expires_after_an_hour,
     requests_without_a_valid_bearer_are_unauthorized,
+    a_nul_byte_in_a_client_id_is_an_unknown_client,
 ];
 
 async fn client_credentials_give_an_admin_token(app: TestApp) {
@@ -174,4 +175,18 @@ async fn requests_without_a_valid_bearer_are_unauthorized(app: TestApp) {
         .send()
         .await
         .expect_error(401, "Unable to validate access token");
+}
+
+async fn a_nul_byte_in_a_client_id_is_an_unknown_client(app: TestApp) {
+    app.post("/oauth/access_token")
+        .raw("grant_type=implicit&client_id=a%00b")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .expect_error(401, "invalid client credentials");
+    app.post("/oauth/access_token")
+        .json(json!({"grant_type": "client_credentials", "client_id": "a\u{0}", "client_secret": "x"}))
+        .send()
+        .await
+        .expect_error(401, "invalid client credentials");
 }

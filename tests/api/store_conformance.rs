@@ -3,9 +3,9 @@
 
 use accountd::query::filter;
 use accountd::store::{
-    AccountPatch, BootstrapPlan, Conflict, EmailUniqueness, Entity, FirstStart, ListQuery,
-    NewAccount, NewPasswordProfile, NewPasswordProfileInfo, NewUser, PasswordProfileInfoPatch,
-    StoreError, UserPatch, UsernameFormat,
+    AccountPatch, BootstrapPlan, ChangedBy, Conflict, DuplicateEmailPolicy, Entity, FirstStart,
+    ListQuery, NewAccount, NewPasswordProfile, NewPasswordProfileInfo, NewUser,
+    PasswordProfileInfoPatch, RealmPatch, StoreError, UserPatch, UsernameFormat,
 };
 use accountd::time::Timestamp;
 use uuid::Uuid;
@@ -151,19 +151,11 @@ async fn usernames_are_unique_per_profile_in_their_unicode_lower_case(app: TestA
         .await
         .unwrap();
     let first = store
-        .create_user(
-            &user("A", "a@example.com"),
-            EmailUniqueness::NotRequired,
-            now,
-        )
+        .create_user(&user("A", "a@example.com"), ChangedBy::Admin, now)
         .await
         .unwrap();
     let second = store
-        .create_user(
-            &user("B", "b@example.com"),
-            EmailUniqueness::NotRequired,
-            now,
-        )
+        .create_user(&user("B", "b@example.com"), ChangedBy::Admin, now)
         .await
         .unwrap();
     let info = |user_id, username: &str| NewPasswordProfileInfo {
@@ -223,7 +215,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
     let mut new_user = user("Name", "n@example.com");
     new_user.given_name = Some("Given".to_owned());
     let created = store
-        .create_user(&new_user, EmailUniqueness::NotRequired, now)
+        .create_user(&new_user, ChangedBy::Admin, now)
         .await
         .unwrap();
     let later = Timestamp::from_millis(now.millis() + 1000);
@@ -234,7 +226,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
                 name: Some("Name".to_owned()),
                 ..UserPatch::default()
             },
-            EmailUniqueness::NotRequired,
+            ChangedBy::Admin,
             later,
         )
         .await
@@ -247,7 +239,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
                 given_name: Some(None),
                 ..UserPatch::default()
             },
-            EmailUniqueness::NotRequired,
+            ChangedBy::Admin,
             later,
         )
         .await
@@ -280,34 +272,59 @@ async fn patches_change_only_what_they_name(app: TestApp) {
 async fn email_uniqueness_is_checked_only_when_asked(app: TestApp) {
     let store = &app.state.store;
     let now = app.clock_now();
+    let set_policy = |policy| RealmPatch {
+        duplicate_email_policy: Some(policy),
+        ..RealmPatch::default()
+    };
     store
-        .create_user(
-            &user("A", "Same@Example.com"),
-            EmailUniqueness::NotRequired,
-            now,
-        )
+        .create_user(&user("A", "Same@Example.com"), ChangedBy::User, now)
         .await
         .unwrap();
     store
-        .create_user(
-            &user("B", "same@example.com"),
-            EmailUniqueness::NotRequired,
-            now,
-        )
+        .create_user(&user("B", "same@example.com"), ChangedBy::User, now)
+        .await
+        .unwrap();
+    store
+        .update_realm(&set_policy(DuplicateEmailPolicy::ApiOnly), now)
+        .await
+        .unwrap();
+    store
+        .create_user(&user("C", "SAME@example.com"), ChangedBy::Admin, now)
         .await
         .unwrap();
     let refused = store
-        .create_user(
-            &user("C", "SAME@EXAMPLE.COM"),
-            EmailUniqueness::Required,
-            now,
-        )
+        .create_user(&user("D", "same@EXAMPLE.com"), ChangedBy::User, now)
         .await
         .unwrap_err();
     assert!(
         matches!(refused, StoreError::Conflict(Conflict::EmailTaken)),
         "{refused:?}"
     );
+    store
+        .update_realm(&set_policy(DuplicateEmailPolicy::Disallowed), now)
+        .await
+        .unwrap();
+    let refused = store
+        .create_user(&user("E", "SAME@EXAMPLE.COM"), ChangedBy::Admin, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Conflict(Conflict::EmailTaken)),
+        "{refused:?}"
+    );
+    // An update that keeps the email (in another case) is not a new duplicate.
+    let fresh = store
+        .create_user(&user("F", "fresh@example.com"), ChangedBy::Admin, now)
+        .await
+        .unwrap();
+    let patch = UserPatch {
+        email: Some("Fresh@Example.com".into()),
+        ..UserPatch::default()
+    };
+    store
+        .update_user(fresh.id, &patch, ChangedBy::User, now)
+        .await
+        .unwrap();
 }
 
 async fn account_hierarchy_and_cascades(app: TestApp) {
@@ -340,11 +357,7 @@ async fn account_hierarchy_and_cascades(app: TestApp) {
         "{refused:?}"
     );
     let member = store
-        .create_user(
-            &user("M", "m@example.com"),
-            EmailUniqueness::NotRequired,
-            now,
-        )
+        .create_user(&user("M", "m@example.com"), ChangedBy::Admin, now)
         .await
         .unwrap();
     let membership = store
@@ -423,11 +436,7 @@ async fn token_accounts_and_liveness(app: TestApp) {
     let store = &app.state.store;
     let now = app.clock_now();
     let member = store
-        .create_user(
-            &user("M", "m@example.com"),
-            EmailUniqueness::NotRequired,
-            now,
-        )
+        .create_user(&user("M", "m@example.com"), ChangedBy::Admin, now)
         .await
         .unwrap();
     let zeta = store

@@ -25,6 +25,7 @@ tests![
     the_switch_mechanism_reissues_tokens_for_current_memberships,
     the_switch_mechanism_needs_its_header,
     a_stale_account_token_does_not_block_a_password_login,
+    a_hash_with_outdated_parameters_is_upgraded_at_login,
 ];
 
 const TOKEN_TYPE: &str = "account_management_authentication_token";
@@ -679,4 +680,81 @@ async fn a_stale_account_token_does_not_block_a_password_login(app: TestApp) {
         .send()
         .await
         .expect(201);
+}
+
+/// An argon2id hash of `password` with cheaper parameters than accountd uses today.
+fn outdated_hash(password: &str) -> String {
+    use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+    let params = argon2::Params::new(8_192, 1, 1, Some(32)).unwrap();
+    let argon2 = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params.clone(),
+    );
+    let salt = [9u8; 16];
+    let mut output = [0u8; 32];
+    argon2
+        .hash_password_into(password.as_bytes(), &salt, &mut output)
+        .unwrap();
+    PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(0x13),
+        params: ParamsString::try_from(&params).unwrap(),
+        salt: Some(Salt::new(&salt).unwrap()),
+        hash: Some(Output::new(&output).unwrap()),
+    }
+    .to_string()
+}
+
+async fn a_hash_with_outdated_parameters_is_upgraded_at_login(app: TestApp) {
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    let shopper = shopper_in(&app, &admin, &["A"]).await;
+    let profile = uuid::Uuid::parse_str(&shopper.profile_id).unwrap();
+    let username = accountd::store::fold_case(&shopper.username);
+    let stored = app
+        .state
+        .store
+        .find_login(profile, &username)
+        .await
+        .unwrap()
+        .unwrap();
+    let old = outdated_hash(&shopper.password);
+    app.state
+        .store
+        .upgrade_password_hash(stored.password_profile_info_id, &stored.password_hash, &old)
+        .await
+        .unwrap();
+    app.login(
+        &implicit,
+        &shopper.profile_id,
+        &shopper.username,
+        &shopper.password,
+    )
+    .await
+    .expect(201);
+    let upgraded = app
+        .state
+        .store
+        .find_login(profile, &username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(upgraded.password_hash, old);
+    assert!(
+        upgraded
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        upgraded.password_hash
+    );
+    // The upgraded hash still verifies, and upgrading is not a password change: no revocation.
+    app.login(
+        &implicit,
+        &shopper.profile_id,
+        &shopper.username,
+        &shopper.password,
+    )
+    .await
+    .expect(201);
 }

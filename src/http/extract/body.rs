@@ -1,26 +1,36 @@
-//! The JSON body of a request, parsed whatever `Content-Type` says (§4.2), with the reference
-//! errors for a body that is too large (`413`) or not JSON (`400`).
+//! The JSON body of a request, parsed whatever `Content-Type` says (§4.2). Reading happens in
+//! the extractor (only a body over the limit fails there, `413`); parsing waits until the handler
+//! has checked the caller and the path, because a bad body must not mask a `403` or `404`
+//! (§4.10).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct JsonBody(pub Value);
+pub struct JsonBody(Bytes);
+
+impl JsonBody {
+    /// The body as JSON, or `400 Could not parse the request body`.
+    pub fn parse(&self) -> ApiResult<Value> {
+        serde_json::from_slice(&self.0).map_err(|_| ApiError::unparseable_body())
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = read_body(request, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|_| ApiError::unparseable_body())
+        read_body(request, state).await.map(Self)
     }
 }
 
@@ -35,16 +45,4 @@ pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<By
                 ApiError::unparseable_body()
             }
         })
-}
-
-/// The raw body for handlers that must judge other input (query parameters) before parsing it.
-#[derive(Debug, Clone)]
-pub struct RawBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        read_body(request, state).await.map(Self)
-    }
 }

@@ -3,7 +3,9 @@
 pub mod body;
 pub mod caller;
 pub mod list;
+pub mod path;
 
 pub use body::JsonBody;
 pub use caller::{AccountHolder, Admin, Bearer, Caller, Reader};
 pub use list::ListParams;
+pub use path::Ids;

@@ -10,6 +10,8 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
 #[async_trait]
 impl ApplicationKeyStore for SqlStore {
     async fn find_client(&self, client_id: &str) -> StoreResult<Option<ClientCredentials>> {
@@ -40,11 +42,17 @@ impl ApplicationKeyStore for SqlStore {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE application_keys SET last_used_at = $2 WHERE id = $1")
-            .bind(token.application_key_id)
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
+        // At most one write a minute per key: every storefront visit asks for a token, and a
+        // row updated by each would be a lock every token request waits for.
+        sqlx::query(
+            "UPDATE application_keys SET last_used_at = $2 \
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(token.application_key_id)
+        .bind(now.millis())
+        .bind(now.millis() - LAST_USED_GRANULARITY_MS)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -71,5 +79,13 @@ impl ApplicationKeyStore for SqlStore {
             })
         })
         .transpose()
+    }
+
+    async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64> {
+        let deleted = sqlx::query("DELETE FROM bearer_tokens WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&self.write)
+            .await?;
+        Ok(deleted.rows_affected())
     }
 }

@@ -10,9 +10,9 @@ use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
-    Conflict, EmailUniqueness, Entity, ListQuery, LoginCandidate, NewPasswordProfileInfo, NewUser,
-    Page, PasswordProfileInfo, PasswordProfileInfoPatch, StoreError, StoreResult, User, UserPatch,
-    UserStore, fold_case,
+    ChangedBy, Conflict, DuplicateEmailPolicy, Entity, ListQuery, LoginCandidate,
+    NewPasswordProfileInfo, NewUser, Page, PasswordProfileInfo, PasswordProfileInfoPatch,
+    StoreError, StoreResult, User, UserPatch, UserStore, fold_case,
 };
 use crate::time::Timestamp;
 
@@ -185,11 +185,11 @@ impl UserStore for SqlStore {
     async fn create_user(
         &self,
         user: &NewUser,
-        email: EmailUniqueness,
+        changed_by: ChangedBy,
         now: Timestamp,
     ) -> StoreResult<User> {
         let mut tx = self.begin().await?;
-        let created = insert_user(&mut tx, user, email, now).await?;
+        let created = insert_user(&mut tx, user, changed_by, now).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -221,7 +221,7 @@ impl UserStore for SqlStore {
         &self,
         id: Uuid,
         patch: &UserPatch,
-        email: EmailUniqueness,
+        changed_by: ChangedBy,
         now: Timestamp,
     ) -> StoreResult<User> {
         let mut tx = self.begin().await?;
@@ -230,8 +230,8 @@ impl UserStore for SqlStore {
             return Ok(current);
         };
         let email_lower = fold_case(&next.email);
-        if email == EmailUniqueness::Required && fold_case(&current.email) != email_lower {
-            ensure_email_free(&mut tx, &email_lower).await?;
+        if fold_case(&current.email) != email_lower {
+            ensure_email_allowed(&mut tx, &email_lower, changed_by).await?;
         }
         next.updated_at = now;
         sqlx::query(
@@ -449,6 +449,24 @@ impl UserStore for SqlStore {
         Ok(())
     }
 
+    async fn upgrade_password_hash(
+        &self,
+        password_profile_info_id: Uuid,
+        current_hash: &str,
+        upgraded_hash: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE password_profile_infos SET password_hash = $3 \
+             WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(password_profile_info_id)
+        .bind(current_hash)
+        .bind(upgraded_hash)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     async fn find_login(
         &self,
         password_profile_id: Uuid,
@@ -476,13 +494,11 @@ impl UserStore for SqlStore {
 async fn insert_user(
     tx: &mut Tx,
     user: &NewUser,
-    email: EmailUniqueness,
+    changed_by: ChangedBy,
     now: Timestamp,
 ) -> StoreResult<User> {
     let email_lower = fold_case(&user.email);
-    if email == EmailUniqueness::Required {
-        ensure_email_free(tx, &email_lower).await?;
-    }
+    ensure_email_allowed(tx, &email_lower, changed_by).await?;
     let created = User {
         id: Uuid::new_v4(),
         name: user.name.clone(),
@@ -530,7 +546,24 @@ async fn touch_user(tx: &mut Tx, id: Uuid, now: Timestamp) -> StoreResult<()> {
     Ok(())
 }
 
-async fn ensure_email_free(tx: &mut Tx, email_lower: &str) -> StoreResult<()> {
+/// Refuses an email another user has when the realm's policy says so. When it does, the realm
+/// row is locked for the rest of the transaction so two writers cannot both see the email free.
+async fn ensure_email_allowed(
+    tx: &mut Tx,
+    email_lower: &str,
+    changed_by: ChangedBy,
+) -> StoreResult<()> {
+    let policy_sql = "SELECT duplicate_email_policy FROM authentication_realms";
+    let policy: String = sqlx::query_scalar(policy_sql).fetch_one(&mut **tx).await?;
+    let policy = DuplicateEmailPolicy::parse(&policy)
+        .ok_or(StoreError::Corrupt("duplicate_email_policy"))?;
+    if !policy.requires_unique_email(changed_by) {
+        return Ok(());
+    }
+    let locked = format!("{policy_sql}{FOR_UPDATE}");
+    sqlx::query(sqlx::AssertSqlSafe(locked))
+        .execute(&mut **tx)
+        .await?;
     let taken = sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM users WHERE email_lower = $1")
         .bind(email_lower)
         .fetch_one(&mut **tx)
