@@ -36,11 +36,13 @@ pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let file = options.get_filename().to_path_buf();
     if !in_memory {
-        if let Some(folder) = options.get_filename().parent() {
-            if !folder.as_os_str().is_empty() {
-                std::fs::create_dir_all(folder).map_err(sqlx::Error::Io)?;
-            }
+        if let Some(folder) = file
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
+            create_private_dir(folder).map_err(sqlx::Error::Io)?;
         }
     }
     let writer = SqlitePoolOptions::new()
@@ -48,6 +50,10 @@ pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
         .acquire_timeout(BUSY_TIMEOUT)
         .connect_with(options.clone())
         .await?;
+    if !in_memory {
+        // The database holds the JWT signing key and hashes: readable by its owner only.
+        restrict_to_owner(&file).map_err(sqlx::Error::Io)?;
+    }
     if in_memory {
         // Every connection to `:memory:` is a database of its own: share the single writer.
         return Ok(SqlStore::new(writer.clone(), writer));
@@ -57,6 +63,33 @@ pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
         .acquire_timeout(BUSY_TIMEOUT)
         .connect_lazy_with(options.read_only(true));
     Ok(SqlStore::new(readers, writer))
+}
+
+fn create_private_dir(folder: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)
+}
+
+/// Owner-only permissions on the database file and its WAL companions.
+fn restrict_to_owner(file: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = file.as_os_str().to_owned();
+            path.push(suffix);
+            let path = std::path::PathBuf::from(path);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
