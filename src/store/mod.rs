@@ -301,3 +301,27 @@ impl<T> Store for T where
 pub fn fold_case(value: &str) -> String {
     value.to_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn migration_names(backend: &str) -> BTreeSet<String> {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let postgres = migration_names("postgres");
+        assert!(!postgres.is_empty());
+        assert_eq!(postgres, migration_names("sqlite"));
+    }
+}
