@@ -16,6 +16,7 @@ use crate::http;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::time::{Clock, SystemClock};
+use crate::wire::Links;
 
 const JANITOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -63,6 +64,7 @@ impl Application {
                     source,
                 })?;
         let state = AppState {
+            links: Links::new(&config.public_base_url),
             config: Arc::new(config),
             store,
             keys: Arc::new(bootstrapped.keys),

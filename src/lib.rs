@@ -24,6 +24,8 @@ pub mod store;
 pub mod telemetry;
 /// Time: millisecond timestamps and the injectable clock.
 pub mod time;
+/// The JSON representations of resources, shared by responses and webhook payloads.
+pub mod wire;
 
 pub use app::Application;
 pub use config::Config;

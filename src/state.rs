@@ -8,6 +8,7 @@ use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::store::{Deployment, Store};
 use crate::time::Clock;
+use crate::wire::Links;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,11 +18,12 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
     pub deployment: Deployment,
+    pub links: Links,
 }
 
 impl AppState {
     /// An absolute URL for `path` (which starts with `/`), built from `public_base_url` (§4.3).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.config.public_base_url)
+        self.links.url(path)
     }
 }

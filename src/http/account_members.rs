@@ -6,56 +6,20 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::extract::{Ids, ListParams, Reader};
-use super::response::{Linked, List, SelfLink, Single, TimestampsMeta};
+use super::response::{List, Single};
 use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{Entity, StoreError, User};
+use crate::store::{Entity, StoreError};
+pub use crate::wire::AccountMemberData;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v2/account-members", get(list))
         .route("/v2/account-members/{account_member_id}", get(read))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountMemberData {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub name: String,
-    pub email: String,
-    pub given_name: Option<String>,
-    pub middle_name: Option<String>,
-    pub family_name: Option<String>,
-    pub meta: TimestampsMeta,
-    pub links: SelfLink,
-}
-
-impl Linked for AccountMemberData {
-    fn self_link(&self) -> &str {
-        &self.links.href
-    }
-}
-
-impl AccountMemberData {
-    pub fn new(state: &AppState, user: User) -> Self {
-        Self {
-            links: SelfLink::new(state.url(&format!("/v2/account-members/{}", user.id))),
-            id: user.id,
-            kind: "account_member",
-            meta: TimestampsMeta::new(user.created_at, user.updated_at),
-            name: user.name,
-            email: user.email,
-            given_name: user.given_name,
-            middle_name: user.middle_name,
-            family_name: user.family_name,
-        }
-    }
 }
 
 pub fn account_member_id(raw: &str) -> ApiResult<Uuid> {
@@ -77,7 +41,7 @@ async fn list(
     let data = page
         .items
         .into_iter()
-        .map(|user| AccountMemberData::new(&state, user))
+        .map(|user| AccountMemberData::new(&state.links, user))
         .collect();
     Ok(List::new(data, &state.url("/v2/account-members"), &params, page.total).ok())
 }
@@ -98,5 +62,5 @@ async fn read(
         StoreError::NotFound(_) => ApiError::not_found(Entity::AccountMember),
         other => other.into(),
     })?;
-    Ok(Single::ok(AccountMemberData::new(&state, user)))
+    Ok(Single::ok(AccountMemberData::new(&state.links, user)))
 }

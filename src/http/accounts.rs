@@ -6,15 +6,15 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
-use super::response::{Linked, List, Reference, ReferenceData, SelfLink, Single, TimestampsMeta};
+use super::response::{List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{Account, AccountPatch, Entity, NewAccount};
+use crate::store::{AccountPatch, Entity, NewAccount};
+pub use crate::wire::AccountData;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,67 +23,6 @@ pub fn router() -> Router<AppState> {
             "/v2/accounts/{account_id}",
             get(read).put(update).delete(remove),
         )
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountData {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub name: String,
-    pub legal_name: Option<String>,
-    pub registration_id: Option<String>,
-    pub external_ref: Option<String>,
-    pub parent_id: Option<Uuid>,
-    pub meta: TimestampsMeta,
-    pub relationships: AccountRelationships,
-    pub links: SelfLink,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountRelationships {
-    pub parent: Parent,
-    pub ancestors: Vec<Reference>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Parent {
-    pub data: Option<ReferenceData>,
-}
-
-impl Linked for AccountData {
-    fn self_link(&self) -> &str {
-        &self.links.href
-    }
-}
-
-impl AccountData {
-    pub fn new(state: &AppState, account: Account) -> Self {
-        Self {
-            links: SelfLink::new(state.url(&format!("/v2/accounts/{}", account.id))),
-            id: account.id,
-            kind: "account",
-            meta: TimestampsMeta::new(account.created_at, account.updated_at),
-            relationships: AccountRelationships {
-                parent: Parent {
-                    data: account.parent_id.map(|id| ReferenceData {
-                        kind: "account",
-                        id,
-                    }),
-                },
-                ancestors: account
-                    .ancestors
-                    .iter()
-                    .map(|id| Reference::new("account", *id))
-                    .collect(),
-            },
-            name: account.name,
-            legal_name: account.legal_name,
-            registration_id: account.registration_id,
-            external_ref: account.external_ref,
-            parent_id: account.parent_id,
-        }
-    }
 }
 
 /// The account id in a path; a malformed one is simply an account that does not exist (§4.4).
@@ -106,7 +45,7 @@ async fn list(
     let data = page
         .items
         .into_iter()
-        .map(|account| AccountData::new(&state, account))
+        .map(|account| AccountData::new(&state.links, account))
         .collect();
     Ok(List::new(data, &state.url("/v2/accounts"), &params, page.total).ok())
 }
@@ -124,7 +63,7 @@ async fn read(
         }
     }
     let account = state.store.account(id).await?;
-    Ok(Single::ok(AccountData::new(&state, account)))
+    Ok(Single::ok(AccountData::new(&state.links, account)))
 }
 
 /// Admins only.
@@ -153,7 +92,7 @@ async fn create(
         .store
         .create_account(&account, state.clock.now())
         .await?;
-    Ok(Single::created(AccountData::new(&state, created)))
+    Ok(Single::created(AccountData::new(&state.links, created)))
 }
 
 /// Admins only; account holders get `403` (D9).
@@ -190,7 +129,7 @@ async fn update(
         .store
         .update_account(id, &patch, state.clock.now())
         .await?;
-    Ok(Single::ok(AccountData::new(&state, updated)))
+    Ok(Single::ok(AccountData::new(&state.links, updated)))
 }
 
 /// Admins only. Refused while the account has children; its memberships go with it.

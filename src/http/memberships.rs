@@ -6,16 +6,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::accounts::account_id;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
-use super::response::{Linked, List, Reference, SelfLink, Single, TimestampsMeta};
+use super::response::{List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{Entity, Membership};
+use crate::store::Entity;
+pub use crate::wire::MembershipData;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,48 +27,6 @@ pub fn router() -> Router<AppState> {
             "/v2/accounts/{account_id}/account-memberships/{membership_id}",
             get(read).put(update).delete(remove),
         )
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MembershipData {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub account_member_id: Uuid,
-    pub meta: TimestampsMeta,
-    pub relationships: MembershipRelationships,
-    pub links: SelfLink,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MembershipRelationships {
-    pub account: Reference,
-    pub account_member: Reference,
-}
-
-impl Linked for MembershipData {
-    fn self_link(&self) -> &str {
-        &self.links.href
-    }
-}
-
-impl MembershipData {
-    pub fn new(state: &AppState, membership: &Membership) -> Self {
-        Self {
-            id: membership.id,
-            kind: "account_membership",
-            account_member_id: membership.account_member_id,
-            meta: TimestampsMeta::new(membership.created_at, membership.updated_at),
-            relationships: MembershipRelationships {
-                account: Reference::new("account", membership.account_id),
-                account_member: Reference::new("account_member", membership.account_member_id),
-            },
-            links: SelfLink::new(state.url(&format!(
-                "/v2/accounts/{}/account-memberships/{}",
-                membership.account_id, membership.id
-            ))),
-        }
-    }
 }
 
 fn membership_id(raw: &str) -> ApiResult<Uuid> {
@@ -108,7 +66,7 @@ async fn list(
     let data = page
         .items
         .iter()
-        .map(|membership| MembershipData::new(&state, membership))
+        .map(|membership| MembershipData::new(&state.links, membership))
         .collect();
     let url = state.url(&format!("/v2/accounts/{account}/account-memberships"));
     Ok(List::new(data, &url, &params, page.total).ok())
@@ -123,7 +81,7 @@ async fn read(
     let account = visible_account(&state, &reader, &raw_account_id).await?;
     let id = membership_id(&raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
-    Ok(Single::ok(MembershipData::new(&state, &membership)))
+    Ok(Single::ok(MembershipData::new(&state.links, &membership)))
 }
 
 /// Admins only.
@@ -147,7 +105,7 @@ async fn create(
         .store
         .create_membership(account, member, state.clock.now())
         .await?;
-    Ok(Single::created(MembershipData::new(&state, &created)))
+    Ok(Single::created(MembershipData::new(&state.links, &created)))
 }
 
 /// Admins only. Changes nothing: Elastic Path uses this PUT only for custom fields (§11).
@@ -171,7 +129,7 @@ async fn update(
         _ => {}
     }
     fields.finish()?;
-    Ok(Single::ok(MembershipData::new(&state, &membership)))
+    Ok(Single::ok(MembershipData::new(&state.links, &membership)))
 }
 
 /// Admins only. Tokens scoped to the pair stop working at once (D8).

@@ -6,75 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::extract::list::{ListParams, MAX_OFFSET};
-use crate::time::Timestamp;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SelfLink {
-    #[serde(rename = "self")]
-    pub href: String,
-}
-
-impl SelfLink {
-    pub fn new(href: String) -> Self {
-        Self { href }
-    }
-}
-
-/// `meta.timestamps.created_at` / `updated_at`, the layout of accounts, members, memberships.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimestampsMeta {
-    pub timestamps: Timestamps,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Timestamps {
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-impl TimestampsMeta {
-    pub fn new(created_at: Timestamp, updated_at: Timestamp) -> Self {
-        Self {
-            timestamps: Timestamps {
-                created_at,
-                updated_at,
-            },
-        }
-    }
-}
-
-/// `meta.created_at` / `updated_at`, the layout of the realm and its sub-resources.
-#[derive(Debug, Clone, Serialize)]
-pub struct FlatTimestamps {
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-/// A resource reference inside `relationships`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Reference {
-    pub data: ReferenceData,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReferenceData {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub id: uuid::Uuid,
-}
-
-impl Reference {
-    pub fn new(kind: &'static str, id: uuid::Uuid) -> Self {
-        Self {
-            data: ReferenceData { kind, id },
-        }
-    }
-}
-
-/// Anything that knows its own `links.self`.
-pub trait Linked {
-    fn self_link(&self) -> &str;
-}
+pub use crate::wire::{
+    FlatTimestamps, Linked, Reference, ReferenceData, SelfLink, Timestamps, TimestampsMeta,
+};
 
 /// `{"data": {...}, "links": {"self": …}}`: the self link in both places (§4.3).
 #[derive(Debug, Serialize)]
