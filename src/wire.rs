@@ -233,3 +233,13 @@ impl MembershipData {
         }
     }
 }
+
+/// `included` of a response that asked for related resources (§4.8): each object once, as its
+/// own GET returns it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Included {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_members: Option<Vec<AccountMemberData>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<AccountData>>,
+}

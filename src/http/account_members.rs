@@ -4,22 +4,33 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
 use uuid::Uuid;
 
-use super::extract::{Ids, ListParams, Reader};
+use super::extract::{Admin, Ids, ListParams, Reader};
+use super::memberships::{bad_include, distinct};
 use super::response::{List, Single};
 use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, StoreError};
 pub use crate::wire::AccountMemberData;
+use crate::wire::{AccountData, Included, MembershipData};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v2/account-members", get(list))
         .route("/v2/account-members/{account_member_id}", get(read))
+        .route(
+            "/v2/account-members/{account_member_id}/account-memberships",
+            get(memberships),
+        )
+        .route(
+            "/v2/account-members/{account_member_id}/tokens",
+            delete(revoke_tokens),
+        )
 }
 
 pub fn account_member_id(raw: &str) -> ApiResult<Uuid> {
@@ -52,15 +63,84 @@ async fn read(
     reader: Reader,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    let id = account_member_id(&raw_id)?;
-    if let Reader::AccountHolder(holder) = &reader {
+    let id = visible_member(&state, &reader, &raw_id).await?;
+    let user = state.store.user(id).await?;
+    Ok(Single::ok(AccountMemberData::new(&state.links, user)))
+}
+
+/// The member in the path: any for an Admin, only itself for an account holder; must exist.
+async fn visible_member(state: &AppState, reader: &Reader, raw_id: &str) -> ApiResult<Uuid> {
+    let id = account_member_id(raw_id)?;
+    if let Reader::AccountHolder(holder) = reader {
         if holder.member_id() != id {
             return Err(ApiError::not_found(Entity::AccountMember));
         }
     }
-    let user = state.store.user(id).await.map_err(|error| match error {
+    state.store.user(id).await.map_err(|error| match error {
         StoreError::NotFound(_) => ApiError::not_found(Entity::AccountMember),
         other => other.into(),
     })?;
-    Ok(Single::ok(AccountMemberData::new(&state.links, user)))
+    Ok(id)
+}
+
+/// The reverse lookup (§11): Admins see all of a member's memberships; an account holder only
+/// its own membership in its token's account (§8.2).
+async fn memberships(
+    State(state): State<AppState>,
+    reader: Reader,
+    Ids(raw_id): Ids<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let member = visible_member(&state, &reader, &raw_id).await?;
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let include_accounts = match params.include.as_deref() {
+        None => false,
+        Some("account" | "accounts") => true,
+        Some(_) => return Err(bad_include()),
+    };
+    let only_account = match &reader {
+        Reader::Admin => None,
+        Reader::AccountHolder(holder) => Some(holder.account_id()),
+    };
+    let page = state
+        .store
+        .list_member_memberships(member, &params.to_query()?, only_account)
+        .await?;
+    let included = if include_accounts {
+        let ids = distinct(page.items.iter().map(|membership| membership.account_id));
+        let mut accounts = state.store.accounts_by_ids(&ids).await?;
+        accounts.sort_by_key(|account| ids.iter().position(|id| *id == account.id));
+        Some(Included {
+            accounts: Some(
+                accounts
+                    .into_iter()
+                    .map(|account| AccountData::new(&state.links, account))
+                    .collect(),
+            ),
+            account_members: None,
+        })
+    } else {
+        None
+    };
+    let data = page
+        .items
+        .iter()
+        .map(|membership| MembershipData::new(&state.links, membership))
+        .collect();
+    let url = state.url(&format!("/v2/account-members/{member}/account-memberships"));
+    Ok(List::new(data, &url, &params, page.total).with_included(included))
+}
+
+/// Admins only: every account token the member holds stops working at once (D8b, §25).
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids(raw_id): Ids<String>,
+) -> ApiResult<Response> {
+    let member = account_member_id(&raw_id)?;
+    state
+        .store
+        .revoke_account_tokens(member, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -9,19 +9,25 @@ use axum::routing::get;
 use uuid::Uuid;
 
 use super::accounts::account_id;
+use super::extract::list::query_value;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
 use super::response::{List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::Entity;
+use crate::store::{Entity, Membership};
 pub use crate::wire::MembershipData;
+use crate::wire::{AccountMemberData, Included};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/v2/accounts/{account_id}/account-memberships",
             get(list).post(create),
+        )
+        .route(
+            "/v2/accounts/{account_id}/account-memberships/unassigned-account-members",
+            get(unassigned),
         )
         .route(
             "/v2/accounts/{account_id}/account-memberships/{membership_id}",
@@ -54,11 +60,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let account = visible_account(&state, &reader, &raw_account_id).await?;
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
-    if params.include.is_some() {
-        return Err(ApiError::bad_request(
-            "Could not parse the supplied include",
-        ));
-    }
+    let include = wants_members(params.include.as_deref())?;
     let page = state
         .store
         .list_memberships(account, &params.to_query()?)
@@ -68,8 +70,51 @@ async fn list(
         .iter()
         .map(|membership| MembershipData::new(&state.links, membership))
         .collect();
+    let included = match include {
+        true => Some(included_members(&state, &page.items).await?),
+        false => None,
+    };
     let url = state.url(&format!("/v2/accounts/{account}/account-memberships"));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    Ok(List::new(data, &url, &params, page.total).with_included(included))
+}
+
+/// `include=account_member`, or the SDK's spelling `account_members` (§4.8).
+fn wants_members(include: Option<&str>) -> ApiResult<bool> {
+    match include {
+        None => Ok(false),
+        Some("account_member" | "account_members") => Ok(true),
+        Some(_) => Err(bad_include()),
+    }
+}
+
+pub fn bad_include() -> ApiError {
+    ApiError::bad_request("Could not parse the supplied include")
+}
+
+/// Ids in the order they first appear, each once.
+pub fn distinct(ids: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(*id)).collect()
+}
+
+/// The members of `memberships`, each once, in the order they first appear.
+async fn included_members(state: &AppState, memberships: &[Membership]) -> ApiResult<Included> {
+    let ids = distinct(
+        memberships
+            .iter()
+            .map(|membership| membership.account_member_id),
+    );
+    let mut users = state.store.users_by_ids(&ids).await?;
+    users.sort_by_key(|user| ids.iter().position(|id| *id == user.id));
+    Ok(Included {
+        account_members: Some(
+            users
+                .into_iter()
+                .map(|user| AccountMemberData::new(&state.links, user))
+                .collect(),
+        ),
+        accounts: None,
+    })
 }
 
 /// Admins any membership; an account holder those of its token's account.
@@ -77,11 +122,43 @@ async fn read(
     State(state): State<AppState>,
     reader: Reader,
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let account = visible_account(&state, &reader, &raw_account_id).await?;
     let id = membership_id(&raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
-    Ok(Single::ok(MembershipData::new(&state.links, &membership)))
+    let include = query_value(query.as_deref(), "include").map_err(|()| bad_include())?;
+    let included = match wants_members(include.as_deref())? {
+        true => Some(included_members(&state, std::slice::from_ref(&membership)).await?),
+        false => None,
+    };
+    Ok(Single::new(MembershipData::new(&state.links, &membership)).with_included(included))
+}
+
+/// Admins only: the list exposes other people's names and emails (§5.5). Items are account
+/// members without a membership in the account.
+async fn unassigned(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids(raw_account_id): Ids<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let account = account_id(&raw_account_id)?;
+    state.store.account(account).await?;
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let page = state
+        .store
+        .list_unassigned_members(account, &params.to_query()?)
+        .await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|user| AccountMemberData::new(&state.links, user))
+        .collect();
+    let url = state.url(&format!(
+        "/v2/accounts/{account}/account-memberships/unassigned-account-members"
+    ));
+    Ok(List::new(data, &url, &params, page.total).ok())
 }
 
 /// Admins only.

@@ -7,20 +7,31 @@ use serde::Serialize;
 
 use super::extract::list::{ListParams, MAX_OFFSET};
 pub use crate::wire::{
-    FlatTimestamps, Linked, Reference, ReferenceData, SelfLink, Timestamps, TimestampsMeta,
+    FlatTimestamps, Included, Linked, Reference, ReferenceData, SelfLink, Timestamps,
+    TimestampsMeta,
 };
 
 /// `{"data": {...}, "links": {"self": …}}`: the self link in both places (§4.3).
 #[derive(Debug, Serialize)]
 pub struct Single<T> {
     pub data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included: Option<Included>,
     pub links: SelfLink,
 }
 
 impl<T: Serialize + Linked> Single<T> {
     pub fn new(data: T) -> Self {
         let links = SelfLink::new(data.self_link().to_owned());
-        Self { data, links }
+        Self {
+            data,
+            included: None,
+            links,
+        }
+    }
+
+    pub fn with_included(self, included: Option<Included>) -> Response {
+        Json(Self { included, ..self }).into_response()
     }
 
     pub fn ok(data: T) -> Response {
@@ -35,6 +46,8 @@ impl<T: Serialize + Linked> Single<T> {
 #[derive(Debug, Clone, Serialize)]
 pub struct List<T> {
     pub data: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included: Option<Included>,
     pub meta: ListMeta,
     pub links: PageLinks,
 }
@@ -45,6 +58,7 @@ impl<T: Serialize> List<T> {
         let (page, links) = paginate(url, params, total);
         Self {
             data,
+            included: None,
             meta: ListMeta {
                 page,
                 results: Results { total },
@@ -55,6 +69,10 @@ impl<T: Serialize> List<T> {
 
     pub fn ok(self) -> Response {
         Json(self).into_response()
+    }
+
+    pub fn with_included(self, included: Option<Included>) -> Response {
+        Json(Self { included, ..self }).into_response()
     }
 }
 

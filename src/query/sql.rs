@@ -97,6 +97,19 @@ pub fn like_pattern(dialect: Dialect, operand: &str, fold_ascii: bool) -> String
     out
 }
 
+/// The canonical text form of a UUID column: PostgreSQL casts `uuid`; SQLite stores 16 bytes,
+/// so the hyphenated form is rebuilt from their hex.
+fn uuid_as_text(dialect: Dialect, column: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!("CAST({column} AS TEXT)"),
+        Dialect::Sqlite => format!(
+            "lower(substr(hex({column}), 1, 8) || '-' || substr(hex({column}), 9, 4) || '-' || \
+             substr(hex({column}), 13, 4) || '-' || substr(hex({column}), 17, 4) || '-' || \
+             substr(hex({column}), 21, 12))"
+        ),
+    }
+}
+
 struct Builder {
     compiled: Compiled,
     /// `None` once the placeholder numbers have run past `usize::MAX`.
@@ -175,9 +188,16 @@ impl Builder {
                 // A misconfigured table (pattern match on a UUID/timestamp
                 // column) has no sensible SQL, so it is refused rather than
                 // guessed at.
-                if spec.kind != FieldKind::Text {
-                    return Err(not_allowed());
-                }
+                let text_column;
+                let column = match spec.kind {
+                    FieldKind::Text => column,
+                    // Ids match as their canonical lowercase hyphenated text.
+                    FieldKind::Uuid => {
+                        text_column = uuid_as_text(dialect, column);
+                        text_column.as_str()
+                    }
+                    FieldKind::Timestamp => return Err(not_allowed()),
+                };
                 let fold = expr.op == Op::Ilike;
                 let pattern = Bind::Text(like_pattern(dialect, first, fold));
                 match (dialect, fold) {
@@ -280,7 +300,7 @@ mod tests {
             kind: FieldKind::Uuid,
             ops: &[Op::Eq, Op::In],
         },
-        // Deliberately misconfigured: pattern operators on a UUID column.
+        // Pattern operators on a UUID column match its canonical text.
         FieldSpec {
             name: "bad",
             column: "bad",
@@ -454,8 +474,6 @@ mod tests {
             "ilike(created_at,x)",
             "gt(owner,x)",
             "is_null(owner)",
-            "like(bad,x)",
-            "ilike(bad,x)",
         ] {
             assert!(
                 matches!(
@@ -465,6 +483,22 @@ mod tests {
                 "{filter}"
             );
         }
+    }
+
+    #[test]
+    fn like_on_a_uuid_matches_its_canonical_text() {
+        let (pg, sqlite) = both("like(bad,67e55044*)");
+        assert_eq!(pg.sql, " AND CAST(bad AS TEXT) LIKE $1 ESCAPE '\\'");
+        assert_eq!(pg.binds, vec![text("67e55044%")]);
+        assert!(
+            sqlite
+                .sql
+                .starts_with(" AND lower(substr(hex(bad), 1, 8) || '-'"),
+            "{}",
+            sqlite.sql
+        );
+        assert!(sqlite.sql.ends_with(" GLOB $1"), "{}", sqlite.sql);
+        assert_eq!(sqlite.binds, vec![text("67e55044*")]);
     }
 
     #[test]

@@ -172,6 +172,16 @@ pub trait UserStore {
         now: Timestamp,
     ) -> StoreResult<User>;
     async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
+    /// Members with no membership in `account_id`: the candidates to add to it (§11).
+    async fn list_unassigned_members(
+        &self,
+        account_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<Page<User>>;
+    /// The users among `ids` that exist, in no particular order (for `include`).
+    async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<User>>;
+    /// Moves the member's "tokens valid after" instant to `now` (D8b).
+    async fn revoke_account_tokens(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
 
     async fn create_password_profile_info(
         &self,
@@ -233,6 +243,8 @@ pub trait AccountStore {
         now: Timestamp,
     ) -> StoreResult<Account>;
     async fn delete_account(&self, id: Uuid) -> StoreResult<()>;
+    /// The accounts among `ids` that exist, in no particular order (for `include`).
+    async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>>;
 }
 
 #[async_trait]
@@ -250,6 +262,14 @@ pub trait MembershipStore {
         query: &ListQuery,
     ) -> StoreResult<Page<Membership>>;
     async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> StoreResult<()>;
+    /// A member's memberships across accounts (the reverse lookup); `only_account` narrows it to
+    /// one account (an account holder sees only its token's membership).
+    async fn list_member_memberships(
+        &self,
+        account_member_id: Uuid,
+        query: &ListQuery,
+        only_account: Option<Uuid>,
+    ) -> StoreResult<Page<Membership>>;
     /// The accounts a member gets tokens for, by account name (byte-wise), then id (D4).
     async fn token_accounts(
         &self,

@@ -3,6 +3,7 @@
 //! `ACCOUNTD_REQUIRE_POSTGRES=1` so a missing server fails the run instead of skipping it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_holders;
 mod accounts;
 mod concurrency;
 mod conventions;
@@ -21,6 +22,7 @@ use libtest_mimic::{Arguments, Trial};
 
 fn all_tests() -> Vec<Test> {
     [
+        account_holders::tests(),
         accounts::tests(),
         concurrency::tests(),
         conventions::tests(),

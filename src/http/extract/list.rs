@@ -131,6 +131,18 @@ impl ListParams {
     }
 }
 
+/// One parameter of a raw query string, decoded as in `/v2` (`+` stays a plus), for single-resource
+/// GETs that take `include` and nothing else. Undecodable values read as `Err(())`.
+pub fn query_value(raw_query: Option<&str>, name: &str) -> Result<Option<String>, ()> {
+    for pair in raw_query.unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(key).as_deref() == Some(name) {
+            return decode(value).map(Some).ok_or(());
+        }
+    }
+    Ok(None)
+}
+
 /// Percent-decodes without turning `+` into a space; `None` for invalid UTF-8.
 fn decode(raw: &str) -> Option<String> {
     percent_decode_str(raw)

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, join_ids, newest_first, parse_ids,
+    Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, join_ids,
+    newest_first, parse_ids, placeholders,
 };
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
@@ -241,6 +242,27 @@ impl AccountStore for SqlStore {
         .map_err(|error| conflict_on(error, CONFLICTS))?;
         tx.commit().await?;
         Ok(next)
+    }
+
+    async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = &ids[..ids.len().min(MAX_INCLUDED)];
+        let sql = format!(
+            "SELECT {COLUMNS} FROM accounts WHERE id IN {}",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as::<Db, AccountRow>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(Account::try_from)
+            .collect()
     }
 
     async fn delete_account(&self, id: Uuid) -> StoreResult<()> {

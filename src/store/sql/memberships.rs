@@ -28,7 +28,7 @@ const LIST: ListSpec = ListSpec {
         name: "account_member_id",
         column: "account_member_id",
         kind: FieldKind::Uuid,
-        ops: &[Op::Eq],
+        ops: &[Op::Eq, Op::Like],
     }],
     sorts: &[
         SortSpec {
@@ -187,6 +187,29 @@ impl MembershipStore for SqlStore {
             return Err(StoreError::NotFound(Entity::Membership));
         }
         Ok(())
+    }
+
+    async fn list_member_memberships(
+        &self,
+        account_member_id: Uuid,
+        query: &ListQuery,
+        only_account: Option<Uuid>,
+    ) -> StoreResult<Page<Membership>> {
+        let mut binds = vec![Bind::Uuid(account_member_id)];
+        binds.extend(only_account.map(Bind::Uuid));
+        let scope = Scope {
+            predicate: if only_account.is_some() {
+                "account_member_id = $1 AND account_id = $2"
+            } else {
+                "account_member_id = $1"
+            },
+            binds: &binds,
+        };
+        let page = self.page::<MembershipRow>(&LIST, scope, query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(Membership::from).collect(),
+            total: page.total,
+        })
     }
 
     async fn token_accounts(

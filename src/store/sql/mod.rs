@@ -14,6 +14,9 @@ mod users;
 
 use sqlx::{Database, FromRow, Pool, Transaction};
 
+/// The most ids one `include` asks for: a page holds at most 100 items.
+const MAX_INCLUDED: usize = 100;
+
 use super::{BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, begin_write, violated_constraint};
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
@@ -154,6 +157,12 @@ fn parse_ids(text: &str) -> StoreResult<Vec<uuid::Uuid>> {
         .filter(|part| !part.is_empty())
         .map(|part| uuid::Uuid::parse_str(part).map_err(|_| StoreError::Corrupt("ancestor_ids")))
         .collect()
+}
+
+/// `($first, $first+1, …)` for an `IN` list of `count` binds.
+fn placeholders(first: usize, count: usize) -> String {
+    let list: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    format!("({})", list.join(", "))
 }
 
 fn join_ids(ids: &[uuid::Uuid]) -> String {

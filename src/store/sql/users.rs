@@ -5,7 +5,10 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
+use super::{
+    Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, newest_first,
+    placeholders,
+};
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
@@ -93,6 +96,25 @@ const USERS: ListSpec = ListSpec {
         },
     ],
     default_sort: newest_first(),
+};
+
+/// Unassigned members filter on `email` and `name` only (§11); sorting as account members.
+const UNASSIGNED: ListSpec = ListSpec {
+    fields: &[
+        FieldSpec {
+            name: "email",
+            column: "email",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "name",
+            column: "name",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+    ],
+    ..USERS
 };
 
 const INFO_COLUMNS: &str = "id, user_id, password_profile_id, username, created_at, updated_at";
@@ -260,6 +282,57 @@ impl UserStore for SqlStore {
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::UserInfo));
+        }
+        Ok(())
+    }
+
+    async fn list_unassigned_members(
+        &self,
+        account_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<Page<User>> {
+        let binds = [Bind::Uuid(account_id)];
+        let scope = Scope {
+            predicate: "NOT EXISTS (SELECT 1 FROM account_memberships m \
+                        WHERE m.account_id = $1 AND m.account_member_id = users.id)",
+            binds: &binds,
+        };
+        let page = self.page::<UserRow>(&UNASSIGNED, scope, query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(User::from).collect(),
+            total: page.total,
+        })
+    }
+
+    async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = &ids[..ids.len().min(MAX_INCLUDED)];
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id IN {}",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as::<Db, UserRow>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(User::from)
+            .collect())
+    }
+
+    async fn revoke_account_tokens(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
+        let updated = sqlx::query("UPDATE users SET tokens_valid_after = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now.seconds())
+            .execute(&self.write)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::AccountMember));
         }
         Ok(())
     }
