@@ -9,7 +9,7 @@ use axum::routing::get;
 use uuid::Uuid;
 
 use super::accounts::account_id;
-use super::extract::list::query_value;
+use super::extract::list::include_param;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
 use super::response::{List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
@@ -127,7 +127,7 @@ async fn read(
     let account = visible_account(&state, &reader, &raw_account_id).await?;
     let id = membership_id(&raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
-    let include = query_value(query.as_deref(), "include").map_err(|()| bad_include())?;
+    let include = include_param(query.as_deref())?;
     let included = match wants_members(include.as_deref())? {
         true => Some(included_members(&state, std::slice::from_ref(&membership)).await?),
         false => None,

@@ -131,13 +131,15 @@ impl ListParams {
     }
 }
 
-/// One parameter of a raw query string, decoded as in `/v2` (`+` stays a plus), for single-resource
-/// GETs that take `include` and nothing else. Undecodable values read as `Err(())`.
-pub fn query_value(raw_query: Option<&str>, name: &str) -> Result<Option<String>, ()> {
+/// The `include` parameter of a raw query string, for single-resource GETs that take nothing
+/// else; decoded as in `/v2` (`+` stays a plus).
+pub fn include_param(raw_query: Option<&str>) -> Result<Option<String>, ApiError> {
     for pair in raw_query.unwrap_or_default().split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if decode(key).as_deref() == Some(name) {
-            return decode(value).map(Some).ok_or(());
+        if decode(key).as_deref() == Some("include") {
+            return decode(value)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request("Could not parse the supplied include"));
         }
     }
     Ok(None)
