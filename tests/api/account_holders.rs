@@ -420,7 +420,8 @@ async fn failures(
         let (want_status, want_detail) = expect(case);
         let detail = body["errors"][0]["detail"].as_str();
         let envelope_ok = want_detail.is_none_or(|want| {
-            detail == Some(want) && body["errors"][0]["status"] == want_status.to_string()
+            detail == Some(want)
+                && body["errors"][0]["status"].as_str() == Some(want_status.to_string().as_str())
         });
         if status != want_status || !envelope_ok {
             wrong.push(format!(
