@@ -311,6 +311,13 @@ async fn self_management_cannot_move_a_login_to_another_profile(app: TestApp) {
     )
     .await
     .expect(201);
+    // A password change through self-management revokes the token that made it (D8b).
+    app.get(&format!("/v2/accounts/{}", two.member.accounts[0]))
+        .bearer(&two.implicit)
+        .account_token(&two.token)
+        .send()
+        .await
+        .expect_error(401, "account management authentication token is invalid");
 }
 
 async fn a_missing_resource_answers_before_a_bad_body(app: TestApp) {
