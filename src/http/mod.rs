@@ -4,6 +4,7 @@
 
 pub mod account_members;
 pub mod accounts;
+pub mod application_keys;
 pub mod cors;
 pub mod extract;
 pub mod health;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/access_token", post(oauth::access_token))
         .route("/v2/account-members/tokens", post(tokens::create))
         .merge(accounts::router())
+        .merge(application_keys::router())
         .merge(account_members::router())
         .merge(memberships::router())
         .merge(settings::router())

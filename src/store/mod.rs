@@ -114,6 +114,22 @@ pub trait ApplicationKeyStore {
     ) -> StoreResult<Option<BearerGrant>>;
     /// Deletes bearer tokens that expired before `now`; returns how many.
     async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64>;
+    async fn create_application_key(
+        &self,
+        key: &NewApplicationKey,
+        now: Timestamp,
+    ) -> StoreResult<ApplicationKey>;
+    async fn application_key(&self, id: Uuid) -> StoreResult<ApplicationKey>;
+    async fn list_application_keys(&self, query: &ListQuery) -> StoreResult<Page<ApplicationKey>>;
+    /// Refused with a conflict for the key that configuration manages (§5.2).
+    async fn update_application_key(
+        &self,
+        id: Uuid,
+        patch: &ApplicationKeyPatch,
+        now: Timestamp,
+    ) -> StoreResult<ApplicationKey>;
+    /// Deletes the key and, with it, every bearer token issued for it.
+    async fn delete_application_key(&self, id: Uuid) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -160,6 +160,20 @@ pub struct ApplicationKey {
     pub last_used_at: Option<Timestamp>,
 }
 
+#[derive(Debug, Clone)]
+pub struct NewApplicationKey {
+    pub name: String,
+    pub client_id: String,
+    pub secret_hash: [u8; 32],
+    pub reserved_rate_limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationKeyPatch {
+    pub name: Option<String>,
+    pub reserved_rate_limit: Option<i64>,
+}
+
 /// The stored credential of an application key, for `POST /oauth/access_token`.
 #[derive(Debug, Clone)]
 pub struct ClientCredentials {

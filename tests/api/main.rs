@@ -5,6 +5,7 @@
 
 mod account_holders;
 mod accounts;
+mod admin;
 mod concurrency;
 mod conventions;
 mod helpers;
@@ -24,6 +25,7 @@ fn all_tests() -> Vec<Test> {
     [
         account_holders::tests(),
         accounts::tests(),
+        admin::tests(),
         concurrency::tests(),
         conventions::tests(),
         oauth::tests(),

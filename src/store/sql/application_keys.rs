@@ -3,14 +3,75 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Db, SqlStore};
+use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, SqlStore, conflict_on, newest_first};
+use crate::query::sort::SortSpec;
 use crate::store::{
-    ApplicationKeyStore, BearerGrant, ClientCredentials, GrantType, NewBearerToken, StoreError,
+    ApplicationKey, ApplicationKeyPatch, ApplicationKeyStore, BearerGrant, ClientCredentials,
+    Conflict, Entity, GrantType, ListQuery, NewApplicationKey, NewBearerToken, Page, StoreError,
     StoreResult,
 };
 use crate::time::Timestamp;
 
 const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+const COLUMNS: &str = "id, name, client_id, managed_by_configuration, reserved_rate_limit, \
+     created_at, updated_at, last_used_at";
+const CONFLICTS: &[(&str, Conflict)] = &[(
+    "application_keys_name_key",
+    Conflict::ApplicationKeyNameTaken,
+)];
+
+const LIST: ListSpec = ListSpec {
+    from: "application_keys",
+    columns: COLUMNS,
+    id_column: "id",
+    fields: &[],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "name",
+            column: "name",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: Uuid,
+    name: String,
+    client_id: String,
+    managed_by_configuration: bool,
+    reserved_rate_limit: i64,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<KeyRow> for ApplicationKey {
+    fn from(row: KeyRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            client_id: row.client_id,
+            managed_by_configuration: row.managed_by_configuration,
+            reserved_rate_limit: row.reserved_rate_limit,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+            last_used_at: row.last_used_at.map(Into::into),
+        }
+    }
+}
 
 #[async_trait]
 impl ApplicationKeyStore for SqlStore {
@@ -87,5 +148,143 @@ impl ApplicationKeyStore for SqlStore {
             .execute(&self.write)
             .await?;
         Ok(deleted.rows_affected())
+    }
+
+    async fn create_application_key(
+        &self,
+        key: &NewApplicationKey,
+        now: Timestamp,
+    ) -> StoreResult<ApplicationKey> {
+        let mut tx = self.begin().await?;
+        let taken =
+            sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM application_keys WHERE name = $1")
+                .bind(&key.name)
+                .fetch_one(&mut *tx)
+                .await?;
+        if taken > 0 {
+            return Err(StoreError::Conflict(Conflict::ApplicationKeyNameTaken));
+        }
+        let created = ApplicationKey {
+            id: Uuid::new_v4(),
+            name: key.name.clone(),
+            client_id: key.client_id.clone(),
+            managed_by_configuration: false,
+            reserved_rate_limit: key.reserved_rate_limit,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO application_keys (id, name, client_id, secret_hash, \
+             managed_by_configuration, reserved_rate_limit, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(created.id)
+        .bind(&created.name)
+        .bind(&created.client_id)
+        .bind(&key.secret_hash[..])
+        .bind(false)
+        .bind(created.reserved_rate_limit)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, CONFLICTS))?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn application_key(&self, id: Uuid) -> StoreResult<ApplicationKey> {
+        let sql = format!("SELECT {COLUMNS} FROM application_keys WHERE id = $1");
+        Ok(sqlx::query_as::<Db, KeyRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::ApplicationKey))?
+            .into())
+    }
+
+    async fn list_application_keys(&self, query: &ListQuery) -> StoreResult<Page<ApplicationKey>> {
+        let page = self.page::<KeyRow>(&LIST, EVERYTHING, query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(ApplicationKey::from).collect(),
+            total: page.total,
+        })
+    }
+
+    async fn update_application_key(
+        &self,
+        id: Uuid,
+        patch: &ApplicationKeyPatch,
+        now: Timestamp,
+    ) -> StoreResult<ApplicationKey> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {COLUMNS} FROM application_keys WHERE id = $1{FOR_UPDATE}");
+        let current: ApplicationKey = sqlx::query_as::<Db, KeyRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::ApplicationKey))?
+            .into();
+        if current.managed_by_configuration {
+            return Err(StoreError::Conflict(Conflict::ApplicationKeyManaged));
+        }
+        let mut next = current.clone();
+        if let Some(name) = &patch.name {
+            next.name.clone_from(name);
+        }
+        if let Some(limit) = patch.reserved_rate_limit {
+            next.reserved_rate_limit = limit;
+        }
+        if next == current {
+            return Ok(current);
+        }
+        if next.name != current.name {
+            let taken = sqlx::query_scalar::<Db, i64>(
+                "SELECT COUNT(*) FROM application_keys WHERE name = $1 AND id <> $2",
+            )
+            .bind(&next.name)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if taken > 0 {
+                return Err(StoreError::Conflict(Conflict::ApplicationKeyNameTaken));
+            }
+        }
+        next.updated_at = now;
+        sqlx::query(
+            "UPDATE application_keys SET name = $2, reserved_rate_limit = $3, updated_at = $4 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&next.name)
+        .bind(next.reserved_rate_limit)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, CONFLICTS))?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn delete_application_key(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "SELECT managed_by_configuration FROM application_keys WHERE id = $1{FOR_UPDATE}"
+        );
+        let managed = sqlx::query_scalar::<Db, bool>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::ApplicationKey))?;
+        if managed {
+            return Err(StoreError::Conflict(Conflict::ApplicationKeyManaged));
+        }
+        // Its bearer tokens go with it (ON DELETE CASCADE): they stop working at once.
+        sqlx::query("DELETE FROM application_keys WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
