@@ -39,6 +39,8 @@ enum Command {
     },
     /// Exit 0 if the server on ACCOUNTD_LISTEN answers /healthz (for container health checks).
     Healthcheck,
+    /// Print the OpenAPI document that GET /v2/openapi.json serves, and exit.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -62,8 +64,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Healthcheck) = cli.command {
-        return healthcheck(&config.listen);
+    match cli.command {
+        Some(Command::Healthcheck) => return healthcheck(&config.listen),
+        Some(Command::Openapi) => {
+            return match accountd::http::openapi_document().to_pretty_json() {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("accountd: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
     }
     telemetry::init(config.log_format, std::io::stderr);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -80,7 +95,7 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Export,
             } => export_keys(&config).await,
-            Command::Healthcheck => Ok(()),
+            Command::Healthcheck | Command::Openapi => Ok(()),
         }
     });
     match outcome {

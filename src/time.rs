@@ -63,6 +63,19 @@ impl serde::Serialize for Timestamp {
     }
 }
 
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .examples([serde_json::json!("2024-06-26T23:45:24.070Z")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
 /// Where "now" comes from. Production uses the system clock; tests hold a [`ManualClock`].
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;

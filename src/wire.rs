@@ -27,7 +27,7 @@ impl Links {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SelfLink {
     #[serde(rename = "self")]
     pub href: String,
@@ -40,12 +40,12 @@ impl SelfLink {
 }
 
 /// `meta.timestamps.created_at` / `updated_at`, the layout of accounts, members, memberships.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimestampsMeta {
     pub timestamps: Timestamps,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Timestamps {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -63,19 +63,19 @@ impl TimestampsMeta {
 }
 
 /// `meta.created_at` / `updated_at`, the layout of the realm and its sub-resources.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlatTimestamps {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 /// A resource reference inside `relationships`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reference {
     pub data: ReferenceData,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferenceData {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -95,7 +95,7 @@ pub trait Linked {
     fn self_link(&self) -> &str;
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountData {
     pub id: Uuid,
     #[serde(rename = "type")]
@@ -110,13 +110,13 @@ pub struct AccountData {
     pub links: SelfLink,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountRelationships {
     pub parent: Parent,
     pub ancestors: Vec<Reference>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Parent {
     pub data: Option<ReferenceData>,
 }
@@ -156,7 +156,7 @@ impl AccountData {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountMemberData {
     pub id: Uuid,
     #[serde(rename = "type")]
@@ -192,7 +192,7 @@ impl AccountMemberData {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MembershipData {
     pub id: Uuid,
     #[serde(rename = "type")]
@@ -203,7 +203,7 @@ pub struct MembershipData {
     pub links: SelfLink,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MembershipRelationships {
     pub account: Reference,
     pub account_member: Reference,
@@ -236,7 +236,7 @@ impl MembershipData {
 
 /// `included` of a response that asked for related resources (§4.8): each object once, as its
 /// own GET returns it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Included {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_members: Option<Vec<AccountMemberData>>,

@@ -2,15 +2,16 @@
 //! all; an account holder reads only itself (§8.2). Created and deleted through user
 //! authentication info, so there is no write here (`405`).
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Ids, ListParams, Reader};
 use super::memberships::{bad_include, distinct};
+use super::openapi::{BadRequest, Forbidden, IncludeQuery, ListQuery, NotFound, Unauthorized};
 use super::response::{List, Single};
 use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
@@ -19,18 +20,12 @@ use crate::store::{Entity, StoreError};
 pub use crate::wire::AccountMemberData;
 use crate::wire::{AccountData, Included, MembershipData};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/account-members", get(list))
-        .route("/v2/account-members/{account_member_id}", get(read))
-        .route(
-            "/v2/account-members/{account_member_id}/account-memberships",
-            get(memberships),
-        )
-        .route(
-            "/v2/account-members/{account_member_id}/tokens",
-            delete(revoke_tokens),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(memberships))
+        .routes(routes!(revoke_tokens))
 }
 
 pub fn account_member_id(raw: &str) -> ApiResult<Uuid> {
@@ -38,6 +33,15 @@ pub fn account_member_id(raw: &str) -> ApiResult<Uuid> {
 }
 
 /// Admins see every member; an account holder sees only itself.
+#[utoipa::path(
+    get, path = "/v2/account-members", tag = "account members",
+    summary = "List account members",
+    description = "Filters: email, name (eq, like, ilike); given_name, middle_name, family_name \
+        (eq, like, ilike, is_null). Sort: created_at, email, id, name, updated_at.",
+    params(ListQuery),
+    responses((status = 200, body = List<AccountMemberData>), BadRequest, Unauthorized, Forbidden),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
@@ -58,6 +62,13 @@ async fn list(
 }
 
 /// Admins any member; an account holder only itself, even among its account's members.
+#[utoipa::path(
+    get, path = "/v2/account-members/{account_member_id}", tag = "account members",
+    summary = "Get an account member",
+    params(("account_member_id" = Uuid, Path)),
+    responses((status = 200, body = Single<AccountMemberData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
@@ -85,6 +96,15 @@ async fn visible_member(state: &AppState, reader: &Reader, raw_id: &str) -> ApiR
 
 /// The reverse lookup (§11): Admins see all of a member's memberships; an account holder only
 /// its own membership in its token's account (§8.2).
+#[utoipa::path(
+    get, path = "/v2/account-members/{account_member_id}/account-memberships", tag = "account members",
+    summary = "List a member's memberships",
+    description = "Filter: account_member_id (eq, like). Sort: created_at, id, updated_at. \
+        include=account adds included.accounts.",
+    params(("account_member_id" = Uuid, Path), ListQuery, IncludeQuery),
+    responses((status = 200, body = List<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn memberships(
     State(state): State<AppState>,
     reader: Reader,
@@ -132,6 +152,13 @@ async fn memberships(
 }
 
 /// Admins only: every account token the member holds stops working at once (D8b, §25).
+#[utoipa::path(
+    delete, path = "/v2/account-members/{account_member_id}/tokens", tag = "account members",
+    summary = "Revoke a member's account tokens",
+    params(("account_member_id" = Uuid, Path)),
+    responses((status = 204, description = "Revoked"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn revoke_tokens(
     State(state): State<AppState>,
     _admin: Admin,

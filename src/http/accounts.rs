@@ -1,14 +1,17 @@
 //! Accounts (§9): Admins manage them; an account holder reads only the account its token is
 //! scoped to, and every other id answers `404` so nothing leaks (§8.2).
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
+use super::openapi::{
+    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
+};
 use super::response::{List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
@@ -16,13 +19,27 @@ use crate::state::AppState;
 use crate::store::{AccountPatch, Entity, NewAccount};
 pub use crate::wire::AccountData;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/accounts", get(list).post(create))
-        .route(
-            "/v2/accounts/{account_id}",
-            get(read).put(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+}
+
+/// An account as written: all fields optional on update; `parent_id` only on create.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct AccountWrite {
+    #[schema(rename = "type", example = "account")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    name: Option<String>,
+    #[schema(max_length = 255)]
+    legal_name: Option<String>,
+    #[schema(max_length = 63)]
+    registration_id: Option<String>,
+    #[schema(max_length = 2048)]
+    external_ref: Option<String>,
+    parent_id: Option<Uuid>,
 }
 
 /// The account id in a path; a malformed one is simply an account that does not exist (§4.4).
@@ -31,6 +48,15 @@ pub fn account_id(raw: &str) -> ApiResult<Uuid> {
 }
 
 /// Admins see every account; an account holder sees only its token's account.
+#[utoipa::path(
+    get, path = "/v2/accounts", tag = "accounts",
+    summary = "List accounts",
+    description = "Filters: id (eq, in, lt, le, gt, ge), created_at and updated_at (eq, lt, le, gt, ge), \
+        name, legal_name, registration_id, external_ref (eq, like, ilike). Sort: created_at, id, name, updated_at.",
+    params(ListQuery),
+    responses((status = 200, body = List<AccountData>), BadRequest, Unauthorized, Forbidden),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
@@ -51,6 +77,13 @@ async fn list(
 }
 
 /// Admins any account; an account holder only its token's account.
+#[utoipa::path(
+    get, path = "/v2/accounts/{account_id}", tag = "accounts",
+    summary = "Get an account",
+    params(("account_id" = Uuid, Path)),
+    responses((status = 200, body = Single<AccountData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
@@ -67,6 +100,13 @@ async fn read(
 }
 
 /// Admins only.
+#[utoipa::path(
+    post, path = "/v2/accounts", tag = "accounts",
+    summary = "Create an account",
+    request_body = Envelope<AccountWrite>,
+    responses((status = 201, body = Single<AccountData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -96,6 +136,14 @@ async fn create(
 }
 
 /// Admins only; account holders get `403` (D9).
+#[utoipa::path(
+    put, path = "/v2/accounts/{account_id}", tag = "accounts",
+    summary = "Update an account",
+    params(("account_id" = Uuid, Path)),
+    request_body = Envelope<AccountWrite>,
+    responses((status = 200, body = Single<AccountData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
@@ -133,6 +181,13 @@ async fn update(
 }
 
 /// Admins only. Refused while the account has children; its memberships go with it.
+#[utoipa::path(
+    delete, path = "/v2/accounts/{account_id}", tag = "accounts",
+    summary = "Delete an account",
+    params(("account_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,

@@ -2,15 +2,18 @@
 //! Admins only. Secrets are generated here, shown once in the create response and stored as
 //! SHA-256 digests; the key configuration manages cannot be changed through the API.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Ids, JsonBody, ListParams};
+use super::openapi::{
+    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
+};
 use super::response::{Linked, List, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
 use crate::auth::secret::{random_alphanumeric, sha256};
@@ -23,16 +26,25 @@ use crate::wire::Links;
 /// 42 alphanumeric characters: about 250 bits, above the 240 §5.2 asks for.
 const GENERATED_CHARS: usize = 42;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/application-keys", get(list).post(create))
-        .route(
-            "/v2/application-keys/{application_key_id}",
-            get(read).put(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+/// An application key as written (§5.2).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct ApplicationKeyWrite {
+    #[schema(rename = "type", example = "application_key")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    name: Option<String>,
+    #[schema(minimum = 0, nullable = false)]
+    reserved_rate_limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ApplicationKeyData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -41,18 +53,19 @@ struct ApplicationKeyData {
     client_id: String,
     /// Only in the create response.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     client_secret: Option<String>,
     reserved_rate_limit: i64,
     meta: KeyMeta,
     links: SelfLink,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct KeyMeta {
     timestamps: KeyTimestamps,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct KeyTimestamps {
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -91,6 +104,14 @@ fn key_id(raw: &str) -> ApiResult<Uuid> {
 }
 
 /// Admins only.
+#[utoipa::path(
+    get, path = "/v2/application-keys", tag = "application keys",
+    summary = "List application keys",
+    description = "No filters. Sort: created_at, name, id, updated_at.",
+    params(ListQuery),
+    responses((status = 200, body = List<ApplicationKeyData>), BadRequest, Unauthorized, Forbidden),
+    security(("bearer" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -116,6 +137,13 @@ async fn list(
 }
 
 /// Admins only. The answer carries the secret, this once.
+#[utoipa::path(
+    post, path = "/v2/application-keys", tag = "application keys",
+    summary = "Create an application key (the secret is shown once)",
+    request_body = Envelope<ApplicationKeyWrite>,
+    responses((status = 201, body = Single<ApplicationKeyData>), BadRequest, Unauthorized, Forbidden, Conflict),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -143,6 +171,13 @@ async fn create(
 }
 
 /// Admins only.
+#[utoipa::path(
+    get, path = "/v2/application-keys/{application_key_id}", tag = "application keys",
+    summary = "Get an application key",
+    params(("application_key_id" = Uuid, Path)),
+    responses((status = 200, body = Single<ApplicationKeyData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     _admin: Admin,
@@ -153,6 +188,14 @@ async fn read(
 }
 
 /// Admins only; the configured bootstrap key answers `409`.
+#[utoipa::path(
+    put, path = "/v2/application-keys/{application_key_id}", tag = "application keys",
+    summary = "Rename an application key",
+    params(("application_key_id" = Uuid, Path)),
+    request_body = Envelope<ApplicationKeyWrite>,
+    responses((status = 200, body = Single<ApplicationKeyData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
@@ -184,6 +227,13 @@ async fn update(
 
 /// Admins only; the configured bootstrap key answers `409`. Bearer tokens issued for the key
 /// stop working at once.
+#[utoipa::path(
+    delete, path = "/v2/application-keys/{application_key_id}", tag = "application keys",
+    summary = "Delete an application key and its bearer tokens",
+    params(("application_key_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,

@@ -1,16 +1,20 @@
 //! Account memberships (§11): the links between accounts and members. Admins manage them; an
 //! account holder reads the memberships of its token's account (§8.2).
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::accounts::account_id;
 use super::extract::list::include_param;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
+use super::openapi::{
+    BadRequest, Conflict, Envelope, Forbidden, IncludeQuery, ListQuery, NotFound, Unauthorized,
+    Unprocessable,
+};
 use super::response::{List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
@@ -19,20 +23,21 @@ use crate::store::{Entity, Membership};
 pub use crate::wire::MembershipData;
 use crate::wire::{AccountMemberData, Included};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/accounts/{account_id}/account-memberships",
-            get(list).post(create),
-        )
-        .route(
-            "/v2/accounts/{account_id}/account-memberships/unassigned-account-members",
-            get(unassigned),
-        )
-        .route(
-            "/v2/accounts/{account_id}/account-memberships/{membership_id}",
-            get(read).put(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(unassigned))
+        .routes(routes!(read, update, remove))
+}
+
+/// A membership as written (§11): the member on create; nothing changes on update.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct MembershipWrite {
+    #[schema(rename = "type", example = "account_membership")]
+    kind: String,
+    #[schema(nullable = false)]
+    account_member_id: Option<Uuid>,
 }
 
 fn membership_id(raw: &str) -> ApiResult<Uuid> {
@@ -52,6 +57,15 @@ async fn visible_account(state: &AppState, reader: &Reader, raw_id: &str) -> Api
 }
 
 /// Admins any account; an account holder its token's account (including other members).
+#[utoipa::path(
+    get, path = "/v2/accounts/{account_id}/account-memberships", tag = "accounts",
+    summary = "List an account's memberships",
+    description = "Filter: account_member_id (eq, like). Sort: created_at, id, updated_at. \
+        include=account_member adds included.account_members.",
+    params(("account_id" = Uuid, Path), ListQuery, IncludeQuery),
+    responses((status = 200, body = List<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
@@ -118,6 +132,13 @@ async fn included_members(state: &AppState, memberships: &[Membership]) -> ApiRe
 }
 
 /// Admins any membership; an account holder those of its token's account.
+#[utoipa::path(
+    get, path = "/v2/accounts/{account_id}/account-memberships/{membership_id}", tag = "accounts",
+    summary = "Get a membership",
+    params(("account_id" = Uuid, Path), ("membership_id" = Uuid, Path), IncludeQuery),
+    responses((status = 200, body = Single<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
@@ -137,6 +158,14 @@ async fn read(
 
 /// Admins only: the list exposes other people's names and emails (§5.5). Items are account
 /// members without a membership in the account.
+#[utoipa::path(
+    get, path = "/v2/accounts/{account_id}/account-memberships/unassigned-account-members", tag = "accounts",
+    summary = "List members outside an account",
+    description = "Filters: email, name (eq, like, ilike). Sort as account members.",
+    params(("account_id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = List<AccountMemberData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn unassigned(
     State(state): State<AppState>,
     _admin: Admin,
@@ -162,6 +191,14 @@ async fn unassigned(
 }
 
 /// Admins only.
+#[utoipa::path(
+    post, path = "/v2/accounts/{account_id}/account-memberships", tag = "accounts",
+    summary = "Add a member to an account",
+    params(("account_id" = Uuid, Path)),
+    request_body = Envelope<MembershipWrite>,
+    responses((status = 201, body = Single<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -186,6 +223,14 @@ async fn create(
 }
 
 /// Admins only. Changes nothing: Elastic Path uses this PUT only for custom fields (§11).
+#[utoipa::path(
+    put, path = "/v2/accounts/{account_id}/account-memberships/{membership_id}", tag = "accounts",
+    summary = "Update a membership (no-op)",
+    params(("account_id" = Uuid, Path), ("membership_id" = Uuid, Path)),
+    request_body = Envelope<MembershipWrite>,
+    responses((status = 200, body = Single<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
@@ -210,6 +255,13 @@ async fn update(
 }
 
 /// Admins only. Tokens scoped to the pair stop working at once (D8).
+#[utoipa::path(
+    delete, path = "/v2/accounts/{account_id}/account-memberships/{membership_id}", tag = "accounts",
+    summary = "Remove a membership",
+    params(("account_id" = Uuid, Path), ("membership_id" = Uuid, Path)),
+    responses((status = 204, description = "Removed"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,

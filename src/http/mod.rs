@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod memberships;
 pub mod oauth;
+pub mod openapi;
 pub mod password_profile_info;
 pub mod password_profiles;
 pub mod realms;
@@ -25,11 +26,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -59,11 +61,22 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(request_timeout))
         .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
 
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/oauth/access_token", post(oauth::access_token))
-        .route("/v2/account-members/tokens", post(tokens::create))
+    let (routes, _document) = openapi::publish(documented_routes());
+    routes
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(layers)
+        .with_state(state)
+}
+
+/// Every route, each with its OpenAPI annotation: a route cannot be added without being
+/// documented, because the router and the document come from the same list.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(oauth::access_token))
+        .routes(routes!(tokens::create))
         .merge(accounts::router())
         .merge(application_keys::router())
         .merge(account_members::router())
@@ -73,10 +86,11 @@ pub fn router(state: AppState) -> Router {
         .merge(password_profiles::router())
         .merge(user_authentication_info::router())
         .merge(password_profile_info::router())
-        .fallback(|| async { ApiError::route_not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(layers)
-        .with_state(state)
+}
+
+/// The OpenAPI document of every route, as `GET /v2/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::publish(documented_routes()).1
 }
 
 async fn request_timeout(request: Request, next: Next) -> Response {

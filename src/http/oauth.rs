@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::extract::body::read_body;
+use super::openapi::ErrorEnvelope;
 use super::response::no_store;
 use crate::auth::secret::{constant_time_eq, new_bearer_token, sha256};
 use crate::error::{ApiError, ApiResult};
@@ -19,7 +20,19 @@ use crate::store::{GrantType, NewBearerToken};
 
 pub const BEARER_LIFETIME_SECS: i64 = 3600;
 
-#[derive(Debug, Serialize)]
+/// The fields of a token request (§5.3).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only: the body is sniffed and read field by field.
+pub struct AccessTokenRequest {
+    #[schema(example = "client_credentials")]
+    grant_type: String,
+    client_id: String,
+    /// Required for `client_credentials`, ignored for `implicit`.
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AccessToken {
     access_token: String,
     token_type: &'static str,
@@ -29,6 +42,21 @@ struct AccessToken {
 }
 
 /// Anyone: no bearer token is needed to get one.
+#[utoipa::path(
+    post, path = "/oauth/access_token", tag = "authentication",
+    summary = "Get a bearer token",
+    description = "Form-encoded (or JSON when the body starts with `{`). `client_credentials` \\
+        gives an Admin token, `implicit` a storefront token. No bearer token needed.",
+    request_body(content(
+        (AccessTokenRequest = "application/x-www-form-urlencoded"),
+        (AccessTokenRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, body = AccessToken),
+        (status = 400, description = "A field is missing or invalid", body = ErrorEnvelope),
+        (status = 401, description = "Unknown client or wrong secret", body = ErrorEnvelope),
+    )
+)]
 pub async fn access_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let body = read_body(request, &state).await?;
     let fields = parse_fields(&body)?;

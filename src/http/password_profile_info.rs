@@ -3,15 +3,18 @@
 //! revokes the member's earlier account tokens (D8b). Admins manage these; an account holder
 //! reads its own and, under `update_only`, changes its username and password (§8.3).
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, Reader};
+use super::openapi::{
+    BadRequest, Busy, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
+};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::user_authentication_info::{own_user_id, require_self_management, user_id};
@@ -26,15 +29,29 @@ use crate::store::{
 const TYPE: &str = "user_authentication_password_profile_info";
 const TYPES: &[&str] = &[TYPE, "user-authentication-password-profile-info"];
 
-pub fn router() -> Router<AppState> {
-    let base = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info";
-    Router::new().route(base, get(list).post(create)).route(
-        &format!("{base}/{{info_id}}"),
-        get(read).put(update).delete(remove),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+/// A login as written (§18); the password is write-only.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct InfoWrite {
+    #[schema(rename = "type", example = "user_authentication_password_profile_info")]
+    kind: String,
+    /// Required on create; immutable afterwards.
+    #[schema(nullable = false)]
+    password_profile_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    username: Option<String>,
+    /// 8 characters to 1024 bytes; never returned.
+    #[schema(min_length = 8, write_only, nullable = false)]
+    password: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct InfoData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -108,6 +125,14 @@ fn password(fields: &mut Body<'_>, presence: Presence) -> Input<String> {
 }
 
 /// Admins any user's; an account holder its own.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info", tag = "realm",
+    summary = "List a user's password logins",
+    description = "No filters. Sort: created_at, id, updated_at.",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = List<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
@@ -131,6 +156,13 @@ async fn list(
 }
 
 /// Admins any user's; an account holder its own.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info/{info_id}", tag = "realm",
+    summary = "Get a password login",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
+    responses((status = 200, body = Single<InfoData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
@@ -146,6 +178,14 @@ async fn read(
 }
 
 /// Admins only.
+#[utoipa::path(
+    post, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info", tag = "realm",
+    summary = "Give a user a username and password",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = Envelope<InfoWrite>,
+    responses((status = 201, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Busy),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -183,6 +223,14 @@ async fn create(
 }
 
 /// Admins, or the user itself while self-management is `update_only` (§8.3).
+#[utoipa::path(
+    put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info/{info_id}", tag = "realm",
+    summary = "Change a username or password (Admin, or the user itself under self-management)",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
+    request_body = Envelope<InfoWrite>,
+    responses((status = 200, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Busy),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -241,6 +289,13 @@ async fn update(
 }
 
 /// Admins only.
+#[utoipa::path(
+    delete, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info/{info_id}", tag = "realm",
+    summary = "Delete a password login",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,

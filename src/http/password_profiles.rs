@@ -1,15 +1,16 @@
 //! Password profiles (§15): username/password login methods of the realm. Every caller class may
 //! read them (storefronts need the id to log in); only Admins write.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
+use super::openapi::{BadRequest, Envelope, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
@@ -19,19 +20,27 @@ use crate::store::{
     Entity, NewPasswordProfile, PasswordProfile, PasswordProfilePatch, UsernameFormat,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/authentication-realms/{realm_id}/password-profiles",
-            get(list).post(create),
-        )
-        .route(
-            "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}",
-            get(read).put(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+/// A password profile as written (§15).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct PasswordProfileWrite {
+    #[schema(rename = "type", example = "password_profile")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    name: Option<String>,
+    #[schema(example = "email", nullable = false)]
+    username_format: Option<String>,
+    #[schema(nullable = false)]
+    enable_one_time_password_token: Option<bool>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PasswordProfileData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -74,6 +83,14 @@ fn profile_id(raw: &str) -> ApiResult<Uuid> {
 }
 
 /// Every caller class.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/password-profiles", tag = "realm",
+    summary = "List password profiles",
+    description = "No filters. Sort: created_at, id, name, updated_at.",
+    params(("realm_id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = List<PasswordProfileData>), BadRequest, Unauthorized, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Caller,
@@ -99,6 +116,13 @@ async fn list(
 }
 
 /// Every caller class.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}", tag = "realm",
+    summary = "Get a password profile",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    responses((status = 200, body = Single<PasswordProfileData>), Unauthorized, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Caller,
@@ -110,6 +134,14 @@ async fn read(
 }
 
 /// Admins only.
+#[utoipa::path(
+    post, path = "/v2/authentication-realms/{realm_id}/password-profiles", tag = "realm",
+    summary = "Create a password profile",
+    params(("realm_id" = Uuid, Path)),
+    request_body = Envelope<PasswordProfileWrite>,
+    responses((status = 201, body = Single<PasswordProfileData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -141,6 +173,14 @@ async fn create(
 }
 
 /// Admins only.
+#[utoipa::path(
+    put, path = "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}", tag = "realm",
+    summary = "Update a password profile",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    request_body = Envelope<PasswordProfileWrite>,
+    responses((status = 200, body = Single<PasswordProfileData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,
@@ -170,6 +210,13 @@ async fn update(
 }
 
 /// Admins only. The profile's password profile infos go with it.
+#[utoipa::path(
+    delete, path = "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}", tag = "realm",
+    summary = "Delete a password profile and its logins",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,

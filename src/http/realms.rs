@@ -2,14 +2,15 @@
 //! created or deleted (`405`). Every realm sub-resource checks its `{realmId}` through
 //! [`check_realm`].
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
+use super::openapi::{BadRequest, Envelope, Forbidden, NotFound, PageQuery, Unauthorized};
 use super::response::{FlatTimestamps, Linked, List, Reference, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
@@ -37,16 +38,28 @@ const SORTS: &[SortSpec] = &[
     },
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/authentication-realms", get(list))
-        .route(
-            "/v2/authentication-realms/{realm_id}",
-            get(read).put(update),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read, update))
 }
 
-#[derive(Debug, Serialize)]
+/// The realm as written (§14); every field optional.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct RealmWrite {
+    #[schema(rename = "type", example = "authentication-realm")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    name: Option<String>,
+    /// Absolute https URLs, or http on localhost, 127.0.0.1 or [::1]; at most 100.
+    #[schema(nullable = false)]
+    redirect_uris: Option<Vec<String>>,
+    #[schema(example = "allowed", nullable = false)]
+    duplicate_email_policy: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RealmData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -59,7 +72,7 @@ struct RealmData {
     links: SelfLink,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RealmRelationships {
     origin: Reference,
 }
@@ -102,6 +115,13 @@ pub fn check_realm(state: &AppState, raw_id: &str) -> ApiResult<()> {
 }
 
 /// Every caller class; always the one preset realm.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms", tag = "realm",
+    summary = "List authentication realms (the one preset realm)",
+    params(PageQuery),
+    responses((status = 200, body = List<RealmData>), BadRequest, Unauthorized),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     _caller: Caller,
@@ -123,6 +143,13 @@ async fn list(
 }
 
 /// Every caller class.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}", tag = "realm",
+    summary = "Get the authentication realm",
+    params(("realm_id" = Uuid, Path)),
+    responses((status = 200, body = Single<RealmData>), Unauthorized, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     _caller: Caller,
@@ -134,6 +161,14 @@ async fn read(
 }
 
 /// Admins only.
+#[utoipa::path(
+    put, path = "/v2/authentication-realms/{realm_id}", tag = "realm",
+    summary = "Update the authentication realm",
+    params(("realm_id" = Uuid, Path)),
+    request_body = Envelope<RealmWrite>,
+    responses((status = 200, body = Single<RealmData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     _admin: Admin,

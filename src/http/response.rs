@@ -12,7 +12,7 @@ pub use crate::wire::{
 };
 
 /// `{"data": {...}, "links": {"self": …}}`: the self link in both places (§4.3).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Single<T> {
     pub data: T,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +43,7 @@ impl<T: Serialize + Linked> Single<T> {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,13 +76,13 @@ impl<T: Serialize> List<T> {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ListMeta {
     pub page: PageMeta,
     pub results: Results,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct PageMeta {
     pub limit: u32,
     pub offset: u32,
@@ -90,12 +90,12 @@ pub struct PageMeta {
     pub total: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Results {
     pub total: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PageLinks {
     pub current: String,
     pub first: String,

@@ -2,14 +2,15 @@
 //! created on first start. Anyone may read the authentication settings (storefronts find the
 //! realm id there); only Admins write.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Admin, Caller, JsonBody};
+use super::openapi::{BadRequest, Envelope, Forbidden, Unauthorized};
 use super::response::{Linked, SelfLink, Single};
 use super::validation::{Body, Presence};
 use crate::error::ApiResult;
@@ -19,19 +20,39 @@ use crate::store::{AuthSettings, AuthSettingsPatch, MembershipSettings, SelfMana
 pub const MIN_TOKEN_TIMEOUT_SECS: i64 = 60;
 pub const MAX_TOKEN_TIMEOUT_SECS: i64 = 2_592_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/settings/account-authentication",
-            get(read_authentication).put(update_authentication),
-        )
-        .route(
-            "/v2/settings/account-membership",
-            get(read_membership).put(update_membership),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(read_authentication, update_authentication))
+        .routes(routes!(read_membership, update_membership))
 }
 
-#[derive(Debug, Serialize)]
+/// Account authentication settings as written (§13); every field optional.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct AuthSettingsWrite {
+    #[schema(rename = "type", example = "account_authentication_settings")]
+    kind: String,
+    #[schema(nullable = false)]
+    enable_self_signup: Option<bool>,
+    #[schema(nullable = false)]
+    auto_create_account_for_account_members: Option<bool>,
+    #[schema(example = "update_only", nullable = false)]
+    account_member_self_management: Option<String>,
+    #[schema(minimum = 60, maximum = 2592000, nullable = false)]
+    account_management_authentication_token_timeout_secs: Option<i64>,
+}
+
+/// Account membership settings as written (§12).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct MembershipSettingsWrite {
+    #[schema(rename = "type", example = "account_membership_setting")]
+    kind: String,
+    #[schema(minimum = 1, maximum = 10000, nullable = false)]
+    membership_limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AuthSettingsData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -45,17 +66,17 @@ struct AuthSettingsData {
     links: SelfLink,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AuthSettingsRelationships {
     authentication_realm: RealmReference,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RealmReference {
     data: RealmReferenceData,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RealmReferenceData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -63,7 +84,7 @@ struct RealmReferenceData {
     links: SelfLink,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AuthSettingsMeta {
     client_id: &'static str,
 }
@@ -105,7 +126,7 @@ impl AuthSettingsData {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MembershipSettingsData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -132,6 +153,12 @@ impl MembershipSettingsData {
 }
 
 /// Every caller class may read these; nothing in them is secret (§5.5).
+#[utoipa::path(
+    get, path = "/v2/settings/account-authentication", tag = "settings",
+    summary = "Get the account authentication settings",
+    responses((status = 200, body = Single<AuthSettingsData>), Unauthorized),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read_authentication(
     State(state): State<AppState>,
     _caller: Caller,
@@ -141,6 +168,13 @@ async fn read_authentication(
 }
 
 /// Admins only.
+#[utoipa::path(
+    put, path = "/v2/settings/account-authentication", tag = "settings",
+    summary = "Update the account authentication settings",
+    request_body = Envelope<AuthSettingsWrite>,
+    responses((status = 200, body = Single<AuthSettingsData>), BadRequest, Unauthorized, Forbidden),
+    security(("bearer" = []))
+)]
 async fn update_authentication(
     State(state): State<AppState>,
     _admin: Admin,
@@ -183,12 +217,25 @@ async fn update_authentication(
 }
 
 /// Admins only.
+#[utoipa::path(
+    get, path = "/v2/settings/account-membership", tag = "settings",
+    summary = "Get the account membership settings",
+    responses((status = 200, body = Single<MembershipSettingsData>), Unauthorized, Forbidden),
+    security(("bearer" = []))
+)]
 async fn read_membership(State(state): State<AppState>, _admin: Admin) -> ApiResult<Response> {
     let settings = state.store.membership_settings().await?;
     Ok(Single::ok(MembershipSettingsData::new(&state, &settings)))
 }
 
 /// Admins only.
+#[utoipa::path(
+    put, path = "/v2/settings/account-membership", tag = "settings",
+    summary = "Update the account membership settings",
+    request_body = Envelope<MembershipSettingsWrite>,
+    responses((status = 200, body = Single<MembershipSettingsData>), BadRequest, Unauthorized, Forbidden),
+    security(("bearer" = []))
+)]
 async fn update_membership(
     State(state): State<AppState>,
     _admin: Admin,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::extract::caller::{ACCOUNT_TOKEN_HEADER, verify_account_token};
 use super::extract::{Bearer, JsonBody, ListParams};
+use super::openapi::{BadRequest, Busy, Envelope, PageQuery, Unauthorized, Unprocessable};
 use super::response::{PageLinks, PageMeta, Results, no_store, paginate};
 use super::validation::{Violations, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
@@ -38,21 +39,37 @@ impl Mechanism {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A token request (§6); which fields are needed depends on `authentication_mechanism`.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only: the body is checked in the order of §6.8.
+pub struct TokenRequest {
+    #[schema(rename = "type", example = "account_management_authentication_token")]
+    kind: String,
+    #[schema(example = "password")]
+    authentication_mechanism: String,
+    #[schema(nullable = false)]
+    password_profile_id: Option<Uuid>,
+    #[schema(nullable = false)]
+    username: Option<String>,
+    #[schema(write_only, nullable = false)]
+    password: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TokenList {
     meta: TokenListMeta,
     data: Vec<TokenItem>,
     links: PageLinks,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TokenListMeta {
     account_member_id: Uuid,
     page: PageMeta,
     results: Results,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TokenItem {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -64,6 +81,20 @@ struct TokenItem {
 
 /// Admins, shoppers and account holders alike; only the switch mechanism reads the account
 /// token header, so a stale token in a storefront cookie never blocks a fresh login (§6.1).
+#[utoipa::path(
+    post, path = "/v2/account-members/tokens", tag = "authentication",
+    summary = "Log a member in: one account token per account",
+    description = "Mechanisms: password, account_management_authentication_token (switch; needs \\
+        the EP-Account-Management-Authentication-Token header). Answers 201 with one token per \\
+        membership, ordered by account name then id.",
+    params(PageQuery),
+    request_body = Envelope<TokenRequest>,
+    responses(
+        (status = 201, body = TokenList),
+        BadRequest, Unauthorized, Unprocessable, Busy,
+    ),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     _bearer: Bearer,

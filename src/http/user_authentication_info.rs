@@ -2,15 +2,18 @@
 //! Admins manage them; an account holder reads its own record and, while self-management is
 //! `update_only`, edits it (§8.3).
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{AccountHolder, Admin, Caller, Ids, JsonBody, ListParams, Reader};
+use super::openapi::{
+    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
+};
 use super::realms::check_realm;
 use super::response::{Linked, List, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
@@ -19,19 +22,31 @@ use crate::state::AppState;
 use crate::store::{ChangedBy, Entity, NewUser, SelfManagement, User, UserPatch};
 use crate::time::Timestamp;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v2/authentication-realms/{realm_id}/user-authentication-info",
-            get(list).post(create),
-        )
-        .route(
-            "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}",
-            get(read).put(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
-#[derive(Debug, Serialize)]
+/// A user authentication info as written (§17); `name` and `email` required on create.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct UserWrite {
+    #[schema(rename = "type", example = "user_authentication_info")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    name: Option<String>,
+    #[schema(max_length = 254, format = "email", nullable = false)]
+    email: Option<String>,
+    #[schema(max_length = 255)]
+    given_name: Option<String>,
+    #[schema(max_length = 255)]
+    middle_name: Option<String>,
+    #[schema(max_length = 255)]
+    family_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UserData {
     id: Uuid,
     #[serde(rename = "type")]
@@ -45,7 +60,7 @@ struct UserData {
     links: SelfLink,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UserMeta {
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -105,6 +120,16 @@ pub async fn require_self_management(state: &AppState) -> ApiResult<()> {
 }
 
 /// Admins every user; an account holder only its own record.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info", tag = "realm",
+    summary = "List users",
+    description = "Filters: email, name (eq, like, ilike); given_name, middle_name, family_name \\
+        (eq, like, ilike, is_null); created_at, updated_at (eq, lt, le, gt, ge). \\
+        Sort: created_at, email, id, name, updated_at.",
+    params(("realm_id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = List<UserData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     reader: Reader,
@@ -131,6 +156,13 @@ async fn list(
 }
 
 /// Admins any user; an account holder only itself.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}", tag = "realm",
+    summary = "Get a user",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 200, body = Single<UserData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     reader: Reader,
@@ -146,6 +178,14 @@ async fn read(
 }
 
 /// Admins only. Creates the account member with it.
+#[utoipa::path(
+    post, path = "/v2/authentication-realms/{realm_id}/user-authentication-info", tag = "realm",
+    summary = "Create a user (and its account member)",
+    params(("realm_id" = Uuid, Path)),
+    request_body = Envelope<UserWrite>,
+    responses((status = 201, body = Single<UserData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -177,6 +217,14 @@ async fn create(
 }
 
 /// Admins, or the user itself while self-management is `update_only` (§8.3).
+#[utoipa::path(
+    put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}", tag = "realm",
+    summary = "Update a user (Admin, or the user itself under self-management)",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = Envelope<UserWrite>,
+    responses((status = 200, body = Single<UserData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -227,6 +275,13 @@ async fn update(
 
 /// Admins only. The member, its password profile infos and memberships go with it, and its
 /// account tokens stop working at once.
+#[utoipa::path(
+    delete, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}", tag = "realm",
+    summary = "Delete a user, its member, logins and memberships",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
 async fn remove(
     State(state): State<AppState>,
     _admin: Admin,

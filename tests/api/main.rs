@@ -10,6 +10,7 @@ mod concurrency;
 mod conventions;
 mod helpers;
 mod oauth;
+mod openapi;
 mod resources;
 mod scoping;
 mod store_conformance;
@@ -29,6 +30,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         conventions::tests(),
         oauth::tests(),
+        openapi::tests(),
         resources::tests(),
         scoping::tests(),
         store_conformance::tests(),
