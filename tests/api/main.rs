@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod concurrency;
 mod conventions;
+mod filtering;
 mod helpers;
 mod oauth;
 mod openapi;
@@ -29,6 +30,7 @@ fn all_tests() -> Vec<Test> {
         admin::tests(),
         concurrency::tests(),
         conventions::tests(),
+        filtering::tests(),
         oauth::tests(),
         openapi::tests(),
         resources::tests(),
