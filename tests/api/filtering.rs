@@ -180,13 +180,11 @@ async fn member_and_user_filters_cover_every_operator(app: TestApp) {
     );
 }
 
+/// Reads the value a list item is sorted by.
+type SortKey = fn(&Value) -> String;
+
 /// `sort=field` gives ascending order and `sort=-field` the reverse, for each offered field.
-async fn check_sorts(
-    app: &TestApp,
-    admin: &str,
-    list: &str,
-    sorts: &[(&str, fn(&Value) -> String)],
-) {
+async fn check_sorts(app: &TestApp, admin: &str, list: &str, sorts: &[(&str, SortKey)]) {
     for (field, key) in sorts {
         for descending in [false, true] {
             let sign = if descending { "-" } else { "" };
