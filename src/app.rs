@@ -65,6 +65,7 @@ impl Application {
                 })?;
         let state = AppState {
             links: Links::new(&config.public_base_url),
+            rate_limiter: Arc::default(),
             config: Arc::new(config),
             store,
             keys: Arc::new(bootstrapped.keys),

@@ -63,6 +63,15 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
 
+    /// Proxies whose X-Forwarded-For is believed: comma-separated IP addresses or CIDR ranges.
+    #[arg(long, env = "ACCOUNTD_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
+    /// Requests per client address per minute on the token, access-token and OTP endpoints
+    /// (0 disables the limit).
+    #[arg(long, env = "ACCOUNTD_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+
     /// Threads that run argon2id; defaults to the number of CPU cores.
     #[arg(long, env = "ACCOUNTD_HASH_POOL_SIZE")]
     pub hash_pool_size: Option<usize>,
@@ -87,6 +96,8 @@ pub struct Config {
     pub jwt_keys: JwtKeySource,
     pub bootstrap_key: Option<BootstrapKey>,
     pub cors_origins: CorsOrigins,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub rate_limit_per_minute: u32,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
     pub log_format: LogFormat,
@@ -200,6 +211,8 @@ impl Config {
             jwt_keys: JwtKeySource::Persisted,
             bootstrap_key: None,
             cors_origins: CorsOrigins::Any,
+            trusted_proxies: Vec::new(),
+            rate_limit_per_minute: 600,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
             log_format: LogFormat::Text,
@@ -275,11 +288,32 @@ impl Config {
             jwt_keys,
             bootstrap_key,
             cors_origins: CorsOrigins::parse(&args.cors_origins)?,
+            trusted_proxies: parse_trusted_proxies(args.trusted_proxies.as_deref())?,
+            rate_limit_per_minute: args.rate_limit_per_minute,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
             log_format,
         })
     }
+}
+
+/// IP addresses (as /32 or /128) or CIDR ranges, comma-separated.
+fn parse_trusted_proxies(raw: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(format!(
+                        "ACCOUNTD_TRUSTED_PROXIES: {entry:?} is not an IP address or CIDR range"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn default_hash_pool_size() -> usize {

@@ -116,6 +116,18 @@ impl ApiError {
         }
     }
 
+    /// A throttled login or a per-address rate limit: one body for all, the wait only in
+    /// `Retry-After` (§6.10).
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many attempts, try again later",
+            )
+        }
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self {
             cause: Some(cause.to_string()),

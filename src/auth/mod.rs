@@ -6,3 +6,5 @@ pub mod jwt;
 pub mod password;
 /// Random secrets, SHA-256 digests and constant-time comparison.
 pub mod secret;
+/// Login throttling policy: the keys failures count on and how long they lock.
+pub mod throttle;

@@ -5,6 +5,7 @@
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
+pub mod audit;
 pub mod cors;
 pub mod extract;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod password_profile_info;
 pub mod password_profiles;
+pub mod rate_limit;
 pub mod realms;
 pub mod response;
 pub mod settings;
@@ -58,6 +60,10 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_writes,
+        ))
         .layer(middleware::from_fn(request_timeout))
         .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
 
@@ -77,6 +83,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(oauth::access_token))
         .routes(routes!(tokens::create))
+        .routes(routes!(audit::list))
         .merge(accounts::router())
         .merge(application_keys::router())
         .merge(account_members::router())

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::extract::body::read_body;
 use super::openapi::ErrorEnvelope;
+use super::rate_limit::{AccessTokenEndpoint, RateLimited};
 use super::response::no_store;
 use crate::auth::secret::{constant_time_eq, new_bearer_token, sha256};
 use crate::error::{ApiError, ApiResult};
@@ -57,7 +58,11 @@ struct AccessToken {
         (status = 401, description = "Unknown client or wrong secret", body = ErrorEnvelope),
     )
 )]
-pub async fn access_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+pub async fn access_token(
+    State(state): State<AppState>,
+    _limit: RateLimited<AccessTokenEndpoint>,
+    request: Request,
+) -> ApiResult<Response> {
     let body = read_body(request, &state).await?;
     let fields = parse_fields(&body)?;
     let field = |name: &str| {

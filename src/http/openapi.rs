@@ -126,9 +126,12 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The serialized document, shared by the two routes that publish it.
+/// The document and its serialized form, shared by the two routes that publish it.
 #[derive(Clone)]
-struct Published(Arc<str>);
+struct Published {
+    json: Arc<str>,
+    page: Arc<str>,
+}
 
 /// Splits the annotated routes into the router and its document, and adds the document's own
 /// routes.
@@ -140,8 +143,14 @@ pub fn publish(routes: OpenApiRouter<AppState>) -> (axum::Router<AppState>, Docu
         .split_for_parts();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     name_operations(&mut document);
-    let json = document.to_json().unwrap_or_else(|_| "{}".to_owned());
-    (router.layer(Extension(Published(json.into()))), document)
+    let published = Published {
+        json: document
+            .to_json()
+            .unwrap_or_else(|_| "{}".to_owned())
+            .into(),
+        page: render(&document).into(),
+    };
+    (router.layer(Extension(published)), document)
 }
 
 /// Operation ids from method and path (`get /v2/accounts/{account_id}` → `getV2AccountsAccountId`):
@@ -177,8 +186,8 @@ fn name_operations(document: &mut Document) {
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
-async fn openapi_json(Extension(Published(json)): Extension<Published>) -> Response {
-    let mut response = json.to_string().into_response();
+async fn openapi_json(Extension(published): Extension<Published>) -> Response {
+    let mut response = published.json.to_string().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -193,11 +202,8 @@ async fn openapi_json(Extension(Published(json)): Extension<Published>) -> Respo
     tag = "operations",
     responses((status = 200, description = "The API reference", content_type = "text/html"))
 )]
-async fn docs(Extension(Published(json)): Extension<Published>) -> Response {
-    match serde_json::from_str::<Document>(&json) {
-        Ok(document) => Html(render(&document)).into_response(),
-        Err(_) => Html("<p>The API document is unavailable.</p>".to_owned()).into_response(),
-    }
+async fn docs(Extension(published): Extension<Published>) -> Response {
+    Html(published.page.to_string()).into_response()
 }
 
 /// A readable page: every operation with its parameters, body and responses.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::extract::caller::{ACCOUNT_TOKEN_HEADER, verify_account_token};
 use super::extract::{Bearer, JsonBody, ListParams};
 use super::openapi::{BadRequest, Busy, Envelope, PageQuery, Unauthorized, Unprocessable};
+use super::rate_limit::{RateLimited, TokenEndpoint};
 use super::response::{PageLinks, PageMeta, Results, no_store, paginate};
 use super::validation::{Violations, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
@@ -97,6 +98,7 @@ struct TokenItem {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    _limit: RateLimited<TokenEndpoint>,
     _bearer: Bearer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,

@@ -303,6 +303,33 @@ pub trait MembershipStore {
     ) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait SecurityStore {
+    /// Seconds until the username key or the address key unlocks, the longer of the two, or
+    /// `None` when neither is locked (§6.10).
+    async fn login_lock(
+        &self,
+        username_key: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>>;
+    /// Counts a failed login on both keys, locking the username key when it is due.
+    async fn record_login_failure(
+        &self,
+        username_key: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// A successful login resets its username key.
+    async fn record_login_success(&self, username_key: &str) -> StoreResult<()>;
+    /// Clears the username keys of every password login of the member (§25).
+    async fn clear_lockout(&self, account_member_id: Uuid) -> StoreResult<()>;
+    /// Forgets address failures older than `before`, which no window counts any more.
+    async fn purge_address_failures(&self, before: Timestamp) -> StoreResult<u64>;
+    async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
+    async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     DeploymentStore
@@ -312,6 +339,7 @@ pub trait Store:
     + UserStore
     + AccountStore
     + MembershipStore
+    + SecurityStore
     + Send
     + Sync
     + 'static
@@ -326,6 +354,7 @@ impl<T> Store for T where
         + UserStore
         + AccountStore
         + MembershipStore
+        + SecurityStore
         + Send
         + Sync
         + 'static

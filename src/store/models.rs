@@ -398,3 +398,26 @@ fn set<T: Clone>(target: &mut T, value: &Option<T>) {
         *target = value.clone();
     }
 }
+
+/// A security event to append to the audit trail (§25). Never a password, code or token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    pub event_type: String,
+    /// Who: `application_key:<id>`, `account_member:<id>`, `cli`, or none for anonymous.
+    pub actor: Option<String>,
+    /// What it concerns, e.g. the path of the resource.
+    pub subject: Option<String>,
+    pub client_address: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub client_address: Option<String>,
+    pub detail: serde_json::Value,
+    pub created_at: Timestamp,
+}

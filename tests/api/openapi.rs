@@ -55,6 +55,7 @@ const ROUTES: &[(&str, &str)] = &[
         "/v2/account-members/{account_member_id}/account-memberships",
     ),
     ("DELETE", "/v2/account-members/{account_member_id}/tokens"),
+    ("GET", "/v2/audit-events"),
     ("GET", "/v2/application-keys"),
     ("POST", "/v2/application-keys"),
     ("GET", "/v2/application-keys/{application_key_id}"),

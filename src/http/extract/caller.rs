@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::auth::jwt::{AccountClaims, Expected, TokenRejection};
 use crate::auth::secret::sha256;
 use crate::error::ApiError;
+use crate::http::audit::ActorSlot;
 use crate::state::AppState;
 use crate::store::{BearerGrant, GrantType};
 
@@ -29,6 +30,9 @@ impl FromRequestParts<AppState> for Bearer {
             .find_bearer_token(&sha256(token.as_bytes()), state.clock.now())
             .await?
             .ok_or_else(ApiError::invalid_bearer)?;
+        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+            slot.set(format!("application_key:{}", grant.application_key_id));
+        }
         Ok(Self(grant))
     }
 }
@@ -76,6 +80,9 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Bearer(grant) = Bearer::from_request_parts(parts, state).await?;
         if let Some(holder) = account_holder(&parts.headers, state).await? {
+            if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+                slot.set(format!("account_member:{}", holder.member_id()));
+            }
             return Ok(Self::AccountHolder(holder));
         }
         Ok(match grant.grant_type {

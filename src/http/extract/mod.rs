@@ -2,10 +2,12 @@
 
 pub mod body;
 pub mod caller;
+pub mod client;
 pub mod list;
 pub mod path;
 
 pub use body::JsonBody;
 pub use caller::{AccountHolder, Admin, Bearer, Caller, Reader};
+pub use client::ClientAddress;
 pub use list::ListParams;
 pub use path::Ids;

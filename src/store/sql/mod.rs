@@ -9,6 +9,7 @@ mod application_keys;
 mod deployment;
 mod memberships;
 mod password_profiles;
+mod security;
 mod settings;
 mod users;
 
