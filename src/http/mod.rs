@@ -7,8 +7,10 @@ pub mod accounts;
 pub mod cors;
 pub mod extract;
 pub mod health;
+pub mod integrations;
 pub mod memberships;
 pub mod oauth;
+pub mod one_time_passwords;
 pub mod password_profile_info;
 pub mod password_profiles;
 pub mod realms;
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .merge(password_profiles::router())
         .merge(user_authentication_info::router())
         .merge(password_profile_info::router())
+        .merge(one_time_passwords::router())
+        .merge(integrations::router())
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(layers)

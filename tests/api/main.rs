@@ -6,8 +6,11 @@
 mod accounts;
 mod concurrency;
 mod conventions;
+mod events;
 mod helpers;
+mod integrations;
 mod oauth;
+mod receiver;
 mod resources;
 mod scoping;
 mod store_conformance;
@@ -24,6 +27,8 @@ fn all_tests() -> Vec<Test> {
         accounts::tests(),
         concurrency::tests(),
         conventions::tests(),
+        events::tests(),
+        integrations::tests(),
         oauth::tests(),
         resources::tests(),
         scoping::tests(),
