@@ -10,6 +10,7 @@ mod events;
 mod helpers;
 mod integrations;
 mod oauth;
+mod passwordless;
 mod receiver;
 mod resources;
 mod scoping;
@@ -30,6 +31,7 @@ fn all_tests() -> Vec<Test> {
         events::tests(),
         integrations::tests(),
         oauth::tests(),
+        passwordless::tests(),
         resources::tests(),
         scoping::tests(),
         store_conformance::tests(),
