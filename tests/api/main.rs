@@ -14,6 +14,7 @@ mod passwordless;
 mod receiver;
 mod resources;
 mod scoping;
+mod self_signup;
 mod store_conformance;
 mod token_validation;
 mod tokens;
@@ -34,6 +35,7 @@ fn all_tests() -> Vec<Test> {
         passwordless::tests(),
         resources::tests(),
         scoping::tests(),
+        self_signup::tests(),
         store_conformance::tests(),
         token_validation::tests(),
         tokens::tests(),
