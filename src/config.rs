@@ -139,7 +139,11 @@ pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigErr
             // The id is derived from the name, so two entries would be one integration.
             return Err(ConfigError::new(format!("{what} is listed twice")));
         }
-        if entry.description.as_ref().is_some_and(|d| d.chars().count() > 1024) {
+        if entry
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1024)
+        {
             return Err(ConfigError::new(format!(
                 "{what}: description is longer than 1024 characters"
             )));

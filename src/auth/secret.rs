@@ -85,7 +85,10 @@ mod tests {
         for _ in 0..200 {
             let code = one_time_code();
             assert_eq!(code.len(), OTP_LENGTH);
-            assert!(code.bytes().all(|byte| OTP_ALPHABET.contains(&byte)), "{code}");
+            assert!(
+                code.bytes().all(|byte| OTP_ALPHABET.contains(&byte)),
+                "{code}"
+            );
         }
         assert_eq!(OTP_ALPHABET.len(), 31);
     }

@@ -96,7 +96,10 @@ mod tests {
             Some(EventKey::AccountCreated)
         );
         assert_eq!(EventKey::parse("account.event.renamed"), None);
-        assert_eq!(EventKey::parse("one-time-password-token-request.event.created"), None);
+        assert_eq!(
+            EventKey::parse("one-time-password-token-request.event.created"),
+            None
+        );
     }
 
     #[test]

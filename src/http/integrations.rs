@@ -354,7 +354,13 @@ async fn logs(
 ) -> ApiResult<Response> {
     let id = integration_id(&raw_id)?;
     state.store.integration(id).await?;
-    log_list(&state, Some(id), query.as_deref(), &format!("/v2/integrations/{id}/logs")).await
+    log_list(
+        &state,
+        Some(id),
+        query.as_deref(),
+        &format!("/v2/integrations/{id}/logs"),
+    )
+    .await
 }
 
 /// Admins only: the attempts of every integration, newest first.

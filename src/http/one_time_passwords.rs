@@ -51,9 +51,10 @@ async fn request(
     let username = fields.text("username", Presence::Required, 1, 255);
     let purpose = fields.one_of("purpose", Presence::Required, OtpPurpose::ALL);
     fields.finish()?;
-    let (Input::Value(username), Some(purpose)) =
-        (username, purpose.value().as_deref().and_then(OtpPurpose::parse))
-    else {
+    let (Input::Value(username), Some(purpose)) = (
+        username,
+        purpose.value().as_deref().and_then(OtpPurpose::parse),
+    ) else {
         return Err(ApiError::internal("fields checked above"));
     };
     if !profile.enable_one_time_password_token {

@@ -284,10 +284,7 @@ async fn self_signup(state: &AppState, data: &Map<String, Value>) -> ApiResult<U
             family_name,
         },
     };
-    Ok(state
-        .store
-        .self_signup(&signup, state.clock.now())
-        .await?)
+    Ok(state.store.self_signup(&signup, state.clock.now()).await?)
 }
 
 /// A required string of at most `max` characters.

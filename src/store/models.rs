@@ -415,7 +415,9 @@ pub struct NewOtp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpIssue {
     /// Issued; `deliveries` integrations will receive it.
-    Issued { deliveries: usize },
+    Issued {
+        deliveries: usize,
+    },
     UnknownUsername,
     /// Five codes were issued for this username in the last hour.
     RateCapped,

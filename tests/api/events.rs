@@ -86,7 +86,9 @@ async fn payloads_are_what_the_get_returns(app: TestApp) {
     .await;
     let account = app.create_account(&admin, "Before").await;
     let account_id = account["id"].as_str().unwrap();
-    let user = app.create_user(&admin, "Member", "member@example.com").await;
+    let user = app
+        .create_user(&admin, "Member", "member@example.com")
+        .await;
     let member_id = user["id"].as_str().unwrap();
     let membership = app.add_membership(&admin, account_id, member_id).await;
     app.put(&format!("/v2/accounts/{account_id}"))
@@ -119,9 +121,18 @@ async fn payloads_are_what_the_get_returns(app: TestApp) {
         by_key["account-member.event.updated"]["data"],
         get(format!("/v2/account-members/{member_id}")).await
     );
-    assert_eq!(by_key["account-member.event.created"]["data"]["given_name"], json!(null));
-    assert_eq!(by_key["account-member.event.created"]["data"]["type"], "account_member");
-    assert_eq!(by_key["account-membership.event.created"]["data"], membership);
+    assert_eq!(
+        by_key["account-member.event.created"]["data"]["given_name"],
+        json!(null)
+    );
+    assert_eq!(
+        by_key["account-member.event.created"]["data"]["type"],
+        "account_member"
+    );
+    assert_eq!(
+        by_key["account-membership.event.created"]["data"],
+        membership
+    );
     receiver.expect_no_more_than(4).await;
 }
 
@@ -141,7 +152,9 @@ async fn cascades_emit_membership_deletions_first_in_order(app: TestApp) {
     let account = app.create_account(&admin, "Doomed").await;
     let account_id = account["id"].as_str().unwrap();
     let first = app.create_user(&admin, "First", "first@example.com").await;
-    let second = app.create_user(&admin, "Second", "second@example.com").await;
+    let second = app
+        .create_user(&admin, "Second", "second@example.com")
+        .await;
     let first_id = first["id"].as_str().unwrap();
     let second_id = second["id"].as_str().unwrap();
     let m1 = app.add_membership(&admin, account_id, first_id).await;
@@ -179,10 +192,12 @@ async fn cascades_emit_membership_deletions_first_in_order(app: TestApp) {
     for membership in [&m1, &m2, &m3] {
         assert!(membership_ids.contains(&membership["id"]));
     }
-    assert!(payload_of("account-membership.event.deleted").contains(&json!({
-        "type": "account_membership", "id": m3["id"],
-        "account_id": other["id"], "account_member_id": second_id,
-    })));
+    assert!(
+        payload_of("account-membership.event.deleted").contains(&json!({
+            "type": "account_membership", "id": m3["id"],
+            "account_id": other["id"], "account_member_id": second_id,
+        }))
+    );
     assert_eq!(
         payload_of("account.event.deleted"),
         [json!({"type": "account", "id": account_id})]
@@ -214,7 +229,10 @@ async fn a_refused_change_writes_no_event_and_a_no_op_emits_nothing(app: TestApp
     )
     .await;
     let account = app
-        .create_account_with(&admin, json!({"type": "account", "name": "A", "registration_id": "R-1"}))
+        .create_account_with(
+            &admin,
+            json!({"type": "account", "name": "A", "registration_id": "R-1"}),
+        )
         .await;
     app.post("/v2/accounts")
         .bearer(&admin)
@@ -250,7 +268,10 @@ async fn aliases_are_echoed_and_both_forms_deliver_once(app: TestApp) {
         alias_only.wait_for(1).await[0].triggered_by(),
         "account.created"
     );
-    assert_eq!(both.wait_for(1).await[0].triggered_by(), "account.event.created");
+    assert_eq!(
+        both.wait_for(1).await[0].triggered_by(),
+        "account.event.created"
+    );
     both.expect_no_more_than(1).await;
     let ids: Vec<Value> = [&alias_only, &both]
         .iter()
@@ -286,7 +307,11 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_succeeds(app: TestA
     assert_eq!(attempts, [json!(1), json!(2), json!(3)]);
     let ids: Vec<Value> = received.iter().map(|d| d.json()["id"].clone()).collect();
     assert!(ids.iter().all(|event_id| *event_id == ids[0]));
-    assert!(received.iter().all(|d| d.signature_is_valid(WEBHOOK_SECRET)));
+    assert!(
+        received
+            .iter()
+            .all(|d| d.signature_is_valid(WEBHOOK_SECRET))
+    );
     let logs = wait_for_logs(&app, &admin, id, 3).await;
     let outcomes: Vec<(Value, Value)> = logs["data"]
         .as_array()
@@ -343,17 +368,23 @@ async fn disabled_and_deleted_integrations_get_nothing_more(app: TestApp) {
     app.create_account(&admin, "Pending").await;
     disabled.wait_for(1).await;
     deleted.wait_for(1).await;
-    app.put(&format!("/v2/integrations/{}", first["id"].as_str().unwrap()))
-        .bearer(&admin)
-        .json(json!({"data": {"type": "integration", "enabled": false}}))
-        .send()
-        .await
-        .expect(200);
-    app.delete(&format!("/v2/integrations/{}", second["id"].as_str().unwrap()))
-        .bearer(&admin)
-        .send()
-        .await
-        .expect(204);
+    app.put(&format!(
+        "/v2/integrations/{}",
+        first["id"].as_str().unwrap()
+    ))
+    .bearer(&admin)
+    .json(json!({"data": {"type": "integration", "enabled": false}}))
+    .send()
+    .await
+    .expect(200);
+    app.delete(&format!(
+        "/v2/integrations/{}",
+        second["id"].as_str().unwrap()
+    ))
+    .bearer(&admin)
+    .send()
+    .await
+    .expect(204);
     app.create_account(&admin, "Later").await;
     app.clock.advance_seconds(3600);
     disabled.expect_no_more_than(1).await;
@@ -374,11 +405,16 @@ async fn an_event_survives_a_receiver_outage_across_a_server_restart(app: TestAp
     // The first attempt meets a closed port and is logged as a failure.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while app
-        .count("SELECT COUNT(*) FROM integration_logs WHERE succeeded = false AND status_code IS NULL")
+        .count(
+            "SELECT COUNT(*) FROM integration_logs WHERE succeeded = false AND status_code IS NULL",
+        )
         .await
         == 0
     {
-        assert!(std::time::Instant::now() < deadline, "no failed attempt logged");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed attempt logged"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     app.shut_down().await;

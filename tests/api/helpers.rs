@@ -631,7 +631,9 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Connection;
         if self.database_url.starts_with("postgres") {
-            let mut connection = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+            let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
                 .fetch_one(&mut connection)
                 .await

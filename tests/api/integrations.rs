@@ -69,8 +69,10 @@ async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: Test
     let updated = app
         .put(&format!("/v2/integrations/{id}"))
         .bearer(&admin)
-        .json(json!({"data": {"type": "integration", "enabled": false, "description": null,
-            "configuration": {"url": "http://127.0.0.1:9/hook"}}}))
+        .json(
+            json!({"data": {"type": "integration", "enabled": false, "description": null,
+            "configuration": {"url": "http://127.0.0.1:9/hook"}}}),
+        )
         .send()
         .await
         .expect(200);
@@ -88,10 +90,22 @@ async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: Test
         .await
         .expect(204);
     for reply in [
-        app.get(&format!("/v2/integrations/{id}")).bearer(&admin).send().await,
-        app.delete(&format!("/v2/integrations/{id}")).bearer(&admin).send().await,
-        app.get(&format!("/v2/integrations/{id}/logs")).bearer(&admin).send().await,
-        app.get("/v2/integrations/not-a-uuid").bearer(&admin).send().await,
+        app.get(&format!("/v2/integrations/{id}"))
+            .bearer(&admin)
+            .send()
+            .await,
+        app.delete(&format!("/v2/integrations/{id}"))
+            .bearer(&admin)
+            .send()
+            .await,
+        app.get(&format!("/v2/integrations/{id}/logs"))
+            .bearer(&admin)
+            .send()
+            .await,
+        app.get("/v2/integrations/not-a-uuid")
+            .bearer(&admin)
+            .send()
+            .await,
     ] {
         reply.expect_error(404, "integration not found");
     }
@@ -108,7 +122,9 @@ async fn a_missing_secret_key_is_generated(app: TestApp) {
         .send()
         .await
         .expect(201);
-    let secret = created["data"]["configuration"]["secret_key"].as_str().unwrap();
+    let secret = created["data"]["configuration"]["secret_key"]
+        .as_str()
+        .unwrap();
     assert_eq!(secret.len(), 64);
     assert!(secret.bytes().all(|byte| byte.is_ascii_hexdigit()));
 }
@@ -147,8 +163,10 @@ async fn integration_bodies_are_validated_with_the_reference_wording(app: TestAp
     let too_many: Vec<&str> = std::iter::repeat_n("account.created", 51).collect();
     app.post("/v2/integrations")
         .bearer(&admin)
-        .json(json!({"data": {"type": "integration", "name": "x", "observes": too_many,
-            "configuration": {"url": "https://x.example"}}}))
+        .json(
+            json!({"data": {"type": "integration", "name": "x", "observes": too_many,
+            "configuration": {"url": "https://x.example"}}}),
+        )
         .send()
         .await
         .expect_error(400, "Validation failed: field 'Observes' on the 'max' tag.");
@@ -168,7 +186,10 @@ async fn only_admins_may_touch_integrations(app: TestApp) {
     let shopper = app.implicit_token().await;
     for reply in [
         app.get("/v2/integrations").bearer(&shopper).send().await,
-        app.get("/v2/integrations/logs").bearer(&shopper).send().await,
+        app.get("/v2/integrations/logs")
+            .bearer(&shopper)
+            .send()
+            .await,
         app.post("/v2/integrations")
             .bearer(&shopper)
             .json(json!({"data": {}}))

@@ -49,11 +49,19 @@ async fn setup(app: &TestApp) -> Setup {
         )
         .await;
     let profile_id = profile["id"].as_str().unwrap().to_owned();
-    let user = app.create_user(&admin, "Leslie Knope", "leslie@example.com").await;
+    let user = app
+        .create_user(&admin, "Leslie Knope", "leslie@example.com")
+        .await;
     let member_id = user["id"].as_str().unwrap().to_owned();
     let username = "Leslie@Example.com".to_owned();
     let info = app
-        .create_password_info(&admin, &member_id, &profile_id, &username, "waffles-and-whipped-cream")
+        .create_password_info(
+            &admin,
+            &member_id,
+            &profile_id,
+            &username,
+            "waffles-and-whipped-cream",
+        )
         .await;
     let account = app.create_account(&admin, "Pawnee Parks").await;
     let account_id = account["id"].as_str().unwrap().to_owned();
@@ -84,9 +92,14 @@ async fn request_code(app: &TestApp, setup: &Setup, username: &str, purpose: &st
 /// Requests a code for the member and returns it as the webhook delivered it.
 async fn issue_code(app: &TestApp, setup: &Setup) -> String {
     let before = setup.receiver.received().len();
-    request_code(app, setup, "leslie@example.com", "passwordless_authentication")
-        .await
-        .expect(202);
+    request_code(
+        app,
+        setup,
+        "leslie@example.com",
+        "passwordless_authentication",
+    )
+    .await
+    .expect(202);
     let received = setup.receiver.wait_for(before + 1).await;
     let envelope = received[before].json();
     envelope["payload"]["one_time_password_token"]
@@ -168,10 +181,10 @@ async fn a_request_answers_202_with_no_body_whether_or_not_the_username_exists(a
         payload["user_authentication_password_profile_info"],
         json!({"id": setup.info_id, "password_profile_id": setup.profile_id, "username": setup.username})
     );
-    let created = accountd::time::Timestamp::parse_rfc3339(payload["created_at"].as_str().unwrap())
-        .unwrap();
-    let expires = accountd::time::Timestamp::parse_rfc3339(payload["expires_at"].as_str().unwrap())
-        .unwrap();
+    let created =
+        accountd::time::Timestamp::parse_rfc3339(payload["created_at"].as_str().unwrap()).unwrap();
+    let expires =
+        accountd::time::Timestamp::parse_rfc3339(payload["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!(expires.millis() - created.millis(), 600_000);
     assert_eq!(payload["updated_at"], payload["created_at"]);
 }
@@ -180,7 +193,13 @@ async fn a_code_from_the_webhook_logs_in_once(app: TestApp) {
     let setup = setup(&app).await;
     let code = issue_code(&app, &setup).await;
     // Trimmed and compared case-insensitively, like the username.
-    let reply = exchange(&app, &setup, "LESLIE@EXAMPLE.COM", &format!("  {}\n", code.to_uppercase())).await;
+    let reply = exchange(
+        &app,
+        &setup,
+        "LESLIE@EXAMPLE.COM",
+        &format!("  {}\n", code.to_uppercase()),
+    )
+    .await;
     let body = reply.expect(201);
     assert_eq!(body["meta"]["account_member_id"], setup.member_id);
     assert_eq!(body["data"][0]["account_id"], setup.account_id);
@@ -204,7 +223,10 @@ async fn wait_until_scrubbed(app: &TestApp) {
         .await
         > 0
     {
-        assert!(std::time::Instant::now() < deadline, "the code stayed in the outbox");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the code stayed in the outbox"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -217,7 +239,9 @@ async fn five_wrong_codes_kill_the_code_but_four_do_not(app: TestApp) {
             .await
             .expect_error(400, "authentication failed");
     }
-    exchange(&app, &setup, &setup.username, &code).await.expect(201);
+    exchange(&app, &setup, &setup.username, &code)
+        .await
+        .expect(201);
 
     let code = issue_code(&app, &setup).await;
     for _ in 0..5 {
@@ -248,7 +272,8 @@ async fn an_expired_code_is_refused_and_scrubbed_from_the_outbox(app: TestApp) {
     let admin = app.admin_token().await;
     crate::integrations::wait_for_logs(&app, &admin, integration["id"].as_str().unwrap(), 1).await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM outbox_events WHERE secret IS NOT NULL").await,
+        app.count("SELECT COUNT(*) FROM outbox_events WHERE secret IS NOT NULL")
+            .await,
         1
     );
     app.clock.advance_seconds(601);
@@ -281,7 +306,14 @@ async fn unknown_usernames_and_profiles_without_otp_fail_like_a_wrong_code(app: 
     let wrong_code = exchange(&app, &setup, &setup.username, &wrong(&code)).await;
     let unknown = exchange(&app, &setup, "nobody@example.com", &code).await;
     let unknown_profile = uuid::Uuid::new_v4().to_string();
-    let no_profile = exchange_in(&app, &setup.shopper, &unknown_profile, &setup.username, &code).await;
+    let no_profile = exchange_in(
+        &app,
+        &setup.shopper,
+        &unknown_profile,
+        &setup.username,
+        &code,
+    )
+    .await;
     assert_eq!(wrong_code.text, unknown.text);
     assert_eq!(wrong_code.text, no_profile.text);
     wrong_code.expect_error(400, "authentication failed");
@@ -289,7 +321,9 @@ async fn unknown_usernames_and_profiles_without_otp_fail_like_a_wrong_code(app: 
     // Turning OTP off for the profile makes even the right code fail the same way.
     app.put(&app.realm_path(&format!("/password-profiles/{}", setup.profile_id)))
         .bearer(&setup.admin)
-        .json(json!({"data": {"type": "password_profile", "enable_one_time_password_token": false}}))
+        .json(
+            json!({"data": {"type": "password_profile", "enable_one_time_password_token": false}}),
+        )
         .send()
         .await
         .expect(200);
@@ -344,14 +378,22 @@ async fn otp_requests_are_validated(app: TestApp) {
         let bearer = setup.shopper.clone();
         async move { app.post(&path).bearer(&bearer).json(body).send().await }
     };
-    send(path(&uuid::Uuid::new_v4().to_string(), &setup.profile_id), good.clone())
-        .await
-        .expect_error(404, "authentication realm not found");
-    send(path(&realm, &uuid::Uuid::new_v4().to_string()), good.clone())
-        .await
-        .expect_error(404, "password profile not found");
+    send(
+        path(&uuid::Uuid::new_v4().to_string(), &setup.profile_id),
+        good.clone(),
+    )
+    .await
+    .expect_error(404, "authentication realm not found");
+    send(
+        path(&realm, &uuid::Uuid::new_v4().to_string()),
+        good.clone(),
+    )
+    .await
+    .expect_error(404, "password profile not found");
     // The hyphenated type is accepted too.
-    send(path(&realm, &setup.profile_id), good.clone()).await.expect(202);
+    send(path(&realm, &setup.profile_id), good.clone())
+        .await
+        .expect(202);
     send(
         path(&realm, &setup.profile_id),
         json!({"data": {"type": "otp", "username": "", "purpose": "login"}}),
@@ -369,9 +411,15 @@ async fn otp_requests_are_validated(app: TestApp) {
         );
     send(path(&realm, &setup.profile_id), json!({"nope": 1}))
         .await
-        .expect_error(400, "Validation failed: field 'Data' on the 'required' tag.");
+        .expect_error(
+            400,
+            "Validation failed: field 'Data' on the 'required' tag.",
+        );
     let plain = app
-        .create_password_profile(&setup.admin, json!({"type": "password_profile", "name": "No codes"}))
+        .create_password_profile(
+            &setup.admin,
+            json!({"type": "password_profile", "name": "No codes"}),
+        )
         .await;
     send(path(&realm, plain["id"].as_str().unwrap()), good.clone())
         .await
@@ -427,7 +475,9 @@ async fn a_forgotten_password_is_reset_end_to_end(app: TestApp) {
         .as_str()
         .unwrap()
         .to_owned();
-    let tokens = exchange(&app, &setup, &setup.username, &code).await.expect(201);
+    let tokens = exchange(&app, &setup, &setup.username, &code)
+        .await
+        .expect(201);
     let token = tokens["data"][0]["token"].as_str().unwrap().to_owned();
     app.put(&app.realm_path(&format!(
         "/user-authentication-info/{}/user-authentication-password-profile-info/{}",
@@ -439,11 +489,21 @@ async fn a_forgotten_password_is_reset_end_to_end(app: TestApp) {
     .send()
     .await
     .expect(200);
-    app.login(&setup.shopper, &setup.profile_id, &setup.username, "waffles-and-whipped-cream")
-        .await
-        .expect_error(400, "authentication failed");
+    app.login(
+        &setup.shopper,
+        &setup.profile_id,
+        &setup.username,
+        "waffles-and-whipped-cream",
+    )
+    .await
+    .expect_error(400, "authentication failed");
     let fresh = app
-        .login(&setup.shopper, &setup.profile_id, &setup.username, "a-new-remembered-password")
+        .login(
+            &setup.shopper,
+            &setup.profile_id,
+            &setup.username,
+            "a-new-remembered-password",
+        )
         .await
         .expect(201);
     assert_eq!(fresh["meta"]["account_member_id"], setup.member_id);

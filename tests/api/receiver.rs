@@ -47,7 +47,10 @@ impl Delivery {
     }
 
     pub fn triggered_by(&self) -> String {
-        self.json()["triggered_by"].as_str().unwrap_or_default().to_owned()
+        self.json()["triggered_by"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -138,7 +141,11 @@ impl Receiver {
     /// Asserts that no further request arrives within a short while.
     pub async fn expect_no_more_than(&self, count: usize) {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(self.received().len(), count, "unexpected extra webhook requests");
+        assert_eq!(
+            self.received().len(),
+            count,
+            "unexpected extra webhook requests"
+        );
     }
 }
 
@@ -148,7 +155,11 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+async fn receive(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
     shared
         .received
         .lock()
@@ -156,7 +167,9 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
         .push(Delivery { headers, body });
     let failed = shared
         .failures_left
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
         .is_ok();
     if failed {
         (StatusCode::INTERNAL_SERVER_ERROR, "Not ready")

@@ -51,9 +51,13 @@ async fn self_signup_is_refused_while_disabled(app: TestApp) {
     let admin = app.admin_token().await;
     let shopper = app.implicit_token().await;
     let profile_id = profile(&app, &admin, "any").await;
-    post_signup(&app, &shopper, signup(&profile_id, "april", "april@example.com"))
-        .await
-        .expect_error(403, "self signup is disabled");
+    post_signup(
+        &app,
+        &shopper,
+        signup(&profile_id, "april", "april@example.com"),
+    )
+    .await
+    .expect_error(403, "self signup is disabled");
     // The precondition comes before the fields (§6.8 step 7).
     post_signup(
         &app,
@@ -202,9 +206,13 @@ async fn a_taken_username_conflicts_whatever_its_case(app: TestApp) {
     )
     .await;
     let profile_id = profile(&app, &admin, "any").await;
-    post_signup(&app, &shopper, signup(&profile_id, "April", "a@example.com"))
-        .await
-        .expect(201);
+    post_signup(
+        &app,
+        &shopper,
+        signup(&profile_id, "April", "a@example.com"),
+    )
+    .await
+    .expect(201);
     post_signup(&app, &shopper, signup(&profile_id, "APRIL", "b@example.com"))
         .await
         .expect_error(
@@ -228,7 +236,8 @@ async fn a_taken_email_conflicts_under_the_realm_policy(app: TestApp) {
     app.set_auth_settings(&admin, json!({"enable_self_signup": true}))
         .await;
     let profile_id = profile(&app, &admin, "any").await;
-    app.create_user(&admin, "Existing", "Taken@Example.com").await;
+    app.create_user(&admin, "Existing", "Taken@Example.com")
+        .await;
     let set_policy = |policy: &'static str| {
         let app = &app;
         let admin = admin.clone();
@@ -276,7 +285,10 @@ async fn email_profiles_want_email_usernames_and_fields_are_validated(app: TestA
         signup(&email_profile, "april", "april@example.com"),
     )
     .await
-    .expect_error(422, "Validation failed: field 'Username' on the 'email' tag.");
+    .expect_error(
+        422,
+        "Validation failed: field 'Username' on the 'email' tag.",
+    );
     let cases = [
         (
             json!({}),

@@ -7,7 +7,7 @@ use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, newest_fi
 use crate::query::sort::SortSpec;
 use crate::query::sql::Bind;
 use crate::store::{
-    Conflict, ConfiguredIntegration, Entity, Integration, IntegrationLog, IntegrationPatch,
+    ConfiguredIntegration, Conflict, Entity, Integration, IntegrationLog, IntegrationPatch,
     IntegrationStore, ListQuery, NewIntegration, Page, StoreError, StoreResult,
 };
 use crate::time::Timestamp;
@@ -352,11 +352,9 @@ async fn write(tx: &mut Tx, integration: &Integration) -> StoreResult<()> {
 }
 
 async fn drop_pending(tx: &mut Tx, integration_id: Uuid) -> StoreResult<()> {
-    sqlx::query(
-        "DELETE FROM outbox_deliveries WHERE integration_id = $1 AND status = 'pending'",
-    )
-    .bind(integration_id)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("DELETE FROM outbox_deliveries WHERE integration_id = $1 AND status = 'pending'")
+        .bind(integration_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -4,9 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{
-    Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first, parse_ids,
-};
+use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first, parse_ids};
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};

@@ -23,10 +23,10 @@ use tokio::sync::Notify;
 use super::{
     BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, SKIP_LOCKED, begin_write, violated_constraint,
 };
-use crate::store::EventPayloads;
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
 use crate::query::sql::{Bind, FieldSpec, compile};
+use crate::store::EventPayloads;
 use crate::store::{Conflict, ListQuery, Page, StoreError, StoreResult};
 
 type Tx = Transaction<'static, Db>;

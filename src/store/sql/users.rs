@@ -514,10 +514,11 @@ impl UserStore for SqlStore {
     async fn self_signup(&self, signup: &SelfSignup, now: Timestamp) -> StoreResult<Uuid> {
         let mut tx = self.begin().await?;
         // No lock: the unique username constraint settles concurrent sign-ups (409).
-        let profile = sqlx::query_scalar::<Db, Uuid>("SELECT id FROM password_profiles WHERE id = $1")
-            .bind(signup.password_profile_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let profile =
+            sqlx::query_scalar::<Db, Uuid>("SELECT id FROM password_profiles WHERE id = $1")
+                .bind(signup.password_profile_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if profile.is_none() {
             return Err(StoreError::NotFound(Entity::PasswordProfile));
         }
