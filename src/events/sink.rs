@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use super::webhook::{SIGNATURE_HEADER, signature};
+use crate::auth::secret::constant_time_eq;
 
 type Out = Arc<Mutex<Box<dyn Write + Send>>>;
 
@@ -55,7 +56,11 @@ async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> S
     let verdict = match (&sink.secret_key, headers.get(SIGNATURE_HEADER)) {
         (None, _) => "not checked (no --secret-key)",
         (Some(_), None) => "MISSING",
-        (Some(key), Some(sent)) if sent.as_bytes() == signature(key, &body).as_bytes() => "valid",
+        (Some(key), Some(sent))
+            if constant_time_eq(sent.as_bytes(), signature(key, &body).as_bytes()) =>
+        {
+            "valid"
+        }
         (Some(_), Some(_)) => "INVALID",
     };
     let shown = match serde_json::from_slice::<Value>(&body) {

@@ -209,12 +209,12 @@ async fn cascades_emit_membership_deletions_first_in_order(app: TestApp) {
     // In the outbox the events of one transaction keep the order of the changes (§22.5):
     // both memberships (oldest first), then the account.
     let order = app
-        .count(&format!(
+        .count(
             "SELECT COUNT(*) FROM outbox_events e1 JOIN outbox_events e2 \
              ON e1.created_at = e2.created_at AND e1.ordinal < e2.ordinal \
              WHERE e1.event_key = 'account-membership.event.deleted' \
-             AND e2.event_key = 'account.event.deleted'"
-        ))
+             AND e2.event_key = 'account.event.deleted'",
+        )
         .await;
     assert_eq!(order, 2);
 }
