@@ -20,6 +20,7 @@ tests![
     aliases_are_echoed_and_both_forms_deliver_once,
     a_failing_receiver_is_retried_with_backoff_until_it_succeeds,
     deliveries_stop_after_ten_attempts,
+    redirects_are_not_followed_and_count_as_failures,
     disabled_and_deleted_integrations_get_nothing_more,
     an_event_survives_a_receiver_outage_across_a_server_restart,
     two_dispatchers_deliver_each_event_once_per_integration,
@@ -353,6 +354,22 @@ async fn deliveries_stop_after_ten_attempts(app: TestApp) {
             .await,
         1
     );
+}
+
+async fn redirects_are_not_followed_and_count_as_failures(app: TestApp) {
+    let admin = app.admin_token().await;
+    let target = Receiver::start().await;
+    let redirecting = Receiver::redirecting_to(&target.url).await;
+    let integration = app
+        .create_integration(&admin, &redirecting.url, &["account.event.created"])
+        .await;
+    app.create_account(&admin, "Redirected").await;
+    redirecting.wait_for(1).await;
+    let logs = wait_for_logs(&app, &admin, integration["id"].as_str().unwrap(), 1).await;
+    assert_eq!(logs["data"][0]["succeeded"], false);
+    assert_eq!(logs["data"][0]["status_code"], 307);
+    assert_eq!(logs["data"][0]["body"], "Moved");
+    target.expect_no_more_than(0).await;
 }
 
 async fn disabled_and_deleted_integrations_get_nothing_more(app: TestApp) {

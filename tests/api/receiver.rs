@@ -58,6 +58,8 @@ impl Delivery {
 struct Shared {
     received: Arc<Mutex<Vec<Delivery>>>,
     failures_left: Arc<AtomicUsize>,
+    /// Answer every request with a redirect to this URL instead.
+    redirect_to: Option<String>,
 }
 
 /// A running receiver. Its URL stays the same across [`Receiver::start_at`] restarts.
@@ -76,7 +78,13 @@ impl Receiver {
     /// A receiver whose first `failures` requests get `500 Not ready`.
     pub async fn failing_first(failures: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener, failures)
+        Self::serve(listener, failures, None)
+    }
+
+    /// A receiver that answers every request with `307` to `location`.
+    pub async fn redirecting_to(location: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, 0, Some(location.to_owned()))
     }
 
     /// A receiver on a port nobody listens on yet: requests to `url` are refused until
@@ -95,14 +103,15 @@ impl Receiver {
             .trim_end_matches("/hooks")
             .to_owned();
         let listener = TcpListener::bind(&address).await.unwrap();
-        Self::serve(listener, 0)
+        Self::serve(listener, 0, None)
     }
 
-    fn serve(listener: TcpListener, failures: usize) -> Self {
+    fn serve(listener: TcpListener, failures: usize, redirect_to: Option<String>) -> Self {
         let address = listener.local_addr().unwrap();
         let shared = Shared {
             received: Arc::new(Mutex::new(Vec::new())),
             failures_left: Arc::new(AtomicUsize::new(failures)),
+            redirect_to,
         };
         let app = Router::new()
             .route("/hooks", post(receive))
@@ -159,12 +168,21 @@ async fn receive(
     State(shared): State<Shared>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     shared
         .received
         .lock()
         .unwrap()
         .push(Delivery { headers, body });
+    if let Some(location) = &shared.redirect_to {
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, location.clone())],
+            "Moved",
+        )
+            .into_response();
+    }
     let failed = shared
         .failures_left
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
@@ -172,8 +190,8 @@ async fn receive(
         })
         .is_ok();
     if failed {
-        (StatusCode::INTERNAL_SERVER_ERROR, "Not ready")
+        (StatusCode::INTERNAL_SERVER_ERROR, "Not ready").into_response()
     } else {
-        (StatusCode::NO_CONTENT, "")
+        StatusCode::NO_CONTENT.into_response()
     }
 }
