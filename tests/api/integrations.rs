@@ -14,6 +14,7 @@ tests![
     only_admins_may_touch_integrations,
     integrations_from_configuration_are_listed_but_not_changed,
     logs_list_every_attempt_newest_first,
+    logs_and_delivered_events_are_forgotten_after_seven_days,
 ];
 
 async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: TestApp) {
@@ -304,6 +305,40 @@ async fn logs_list_every_attempt_newest_first(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(all["data"], logs["data"]);
+}
+
+async fn logs_and_delivered_events_are_forgotten_after_seven_days(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let integration = app
+        .create_integration(&admin, &receiver.url, &["account.created"])
+        .await;
+    let id = integration["id"].as_str().unwrap();
+    app.create_account(&admin, "Old news").await;
+    wait_for_logs(&app, &admin, id, 1).await;
+    let store = &app.state.store;
+    app.clock.advance_seconds(6 * 24 * 3600);
+    store
+        .purge_outbox(accountd::time::Clock::now(app.clock.as_ref()))
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    wait_for_logs(&app, &admin, id, 1).await;
+    app.clock.advance_seconds(2 * 24 * 3600);
+    store
+        .purge_outbox(accountd::time::Clock::now(app.clock.as_ref()))
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    let logs = app
+        .get(&format!("/v2/integrations/{id}/logs"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(logs["meta"]["results"]["total"], 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_deliveries").await, 0);
 }
 
 /// The log of an attempt is written just after the receiver answered; wait for it.

@@ -16,6 +16,7 @@ tests![
     unknown_usernames_and_profiles_without_otp_fail_like_a_wrong_code,
     at_most_five_codes_are_issued_per_hour,
     a_new_password_kills_outstanding_codes,
+    deleting_the_member_deletes_its_codes,
     otp_requests_are_validated,
     passwordless_fields_are_validated_with_the_reference_wording,
     a_forgotten_password_is_reset_end_to_end,
@@ -362,6 +363,18 @@ async fn a_new_password_kills_outstanding_codes(app: TestApp) {
     exchange(&app, &setup, &setup.username, &code)
         .await
         .expect_error(400, "authentication failed");
+}
+
+async fn deleting_the_member_deletes_its_codes(app: TestApp) {
+    let setup = setup(&app).await;
+    issue_code(&app, &setup).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM otp_codes").await, 1);
+    app.delete(&app.realm_path(&format!("/user-authentication-info/{}", setup.member_id)))
+        .bearer(&setup.admin)
+        .send()
+        .await
+        .expect(204);
+    assert_eq!(app.count("SELECT COUNT(*) FROM otp_codes").await, 0);
 }
 
 async fn otp_requests_are_validated(app: TestApp) {
