@@ -1,5 +1,7 @@
 //! `POST /v2/account-members/tokens` (§6): a member proves who they are and gets one account
-//! management authentication token per account they belong to. Checks run in the order of §6.8.
+//! management authentication token per account they belong to, by password (§6.2), one-time
+//! code (§6.3), self sign-up (§6.4) or a previous token (§6.6). Checks run in the order of §6.8;
+//! login throttling (step 9) is not part of this module yet.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -17,7 +19,7 @@ use crate::auth::jwt::{AccountClaims, encode_ancestors};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{Entity, NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
+use crate::store::{NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
 use crate::time::Timestamp;
 
 const TOKEN_TYPE: &str = "account_management_authentication_token";
@@ -268,9 +270,8 @@ async fn self_signup(state: &AppState, data: &Map<String, Value>) -> ApiResult<U
     else {
         return Err(ApiError::internal("fields checked above"));
     };
-    if profile.is_none() {
-        return Err(ApiError::not_found(Entity::PasswordProfile));
-    }
+    // Step 10 before step 11: a full hash queue answers 503 even for an unknown profile, whose
+    // 404 then comes from the store.
     let password_hash = state.hasher.hash(password.to_owned()).await?;
     let signup = SelfSignup {
         password_profile_id: profile_id,

@@ -457,7 +457,7 @@ async fn two_dispatchers_deliver_each_event_once_per_integration(app: TestApp) {
     app.create_integration(&admin, &second.url, &["account.created"])
         .await;
     let replica = app.another_replica().await;
-    const ACCOUNTS: usize = 40;
+    const ACCOUNTS: usize = 60;
     let mut tasks = Vec::new();
     for index in 0..ACCOUNTS {
         let (client, base) = if index % 2 == 0 {
