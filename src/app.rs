@@ -12,9 +12,11 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::Config;
+use crate::events::dispatcher::Dispatcher;
+use crate::events::webhook::WebhookClient;
 use crate::http;
 use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::store::{self, ConfiguredIntegration, Store, StoreError};
 use crate::time::{Clock, SystemClock};
 use crate::wire::Links;
 
@@ -33,12 +35,15 @@ pub enum StartError {
     },
     #[error("cannot start the password hashing threads: {0}")]
     HashPool(std::io::Error),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    WebhookClient(reqwest::Error),
 }
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     generated_client: Option<(String, Secret)>,
+    dispatcher: Dispatcher,
 }
 
 impl Application {
@@ -51,9 +56,23 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
-        let store = store::connect(config.database_url.expose()).await?;
+        let links = Links::new(&config.public_base_url);
+        let store = store::connect(config.database_url.expose(), Arc::new(links.clone())).await?;
         store.migrate().await?;
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
+        sync_integrations(
+            store.as_ref(),
+            &config,
+            bootstrapped.deployment.store_id,
+            clock.now(),
+        )
+        .await?;
+        let dispatcher = Dispatcher::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            WebhookClient::new().map_err(StartError::WebhookClient)?,
+            bootstrapped.deployment.store_id,
+        );
         let hasher = PasswordHasher::start(config.hash_pool_size, config.hash_queue_bound)
             .map_err(StartError::HashPool)?;
         let listener =
@@ -64,7 +83,7 @@ impl Application {
                     source,
                 })?;
         let state = AppState {
-            links: Links::new(&config.public_base_url),
+            links,
             rate_limiter: Arc::default(),
             config: Arc::new(config),
             store,
@@ -77,6 +96,7 @@ impl Application {
             listener,
             state,
             generated_client: bootstrapped.generated_client,
+            dispatcher,
         })
     }
 
@@ -97,13 +117,16 @@ impl Application {
         http::router(self.state.clone())
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish. The outbox
+    /// dispatcher runs alongside and stops with the server; deliveries it had not finished are
+    /// picked up after their lease by this or another replica.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = http::router(self.state.clone());
         let janitor = tokio::spawn(purge_expired_bearer_tokens(self.state.clone()));
+        let dispatcher = tokio::spawn(self.dispatcher.run());
         let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -111,15 +134,45 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         janitor.abort();
+        dispatcher.abort();
         served
     }
 }
 
+/// Upserts the integrations of `ACCOUNTD_INTEGRATIONS` with ids derived from their names in the
+/// store id's namespace, and deletes configured ones no longer listed (§22.2).
+async fn sync_integrations(
+    store: &dyn Store,
+    config: &Config,
+    store_id: uuid::Uuid,
+    now: crate::time::Timestamp,
+) -> Result<(), StoreError> {
+    let configured: Vec<ConfiguredIntegration> = config
+        .integrations
+        .iter()
+        .map(|integration| ConfiguredIntegration {
+            id: uuid::Uuid::new_v5(&store_id, integration.name.as_bytes()),
+            name: integration.name.clone(),
+            description: integration.description.clone(),
+            url: integration.url.clone(),
+            secret_key: integration.secret_key.expose().to_owned(),
+            observes: integration.observes.clone(),
+        })
+        .collect();
+    store.sync_configured_integrations(&configured, now).await
+}
+
 /// Expired bearer tokens are useless; without this every storefront visit would leave a row.
+/// Old delivery logs, delivered events and spent OTP codes go the same way.
 async fn purge_expired_bearer_tokens(state: AppState) {
     let mut every = tokio::time::interval(JANITOR_INTERVAL);
     loop {
         every.tick().await;
+        match state.store.purge_outbox(state.clock.now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged old outbox rows"),
+            Err(error) => tracing::warn!(%error, "purging the outbox failed"),
+        }
         match state
             .store
             .purge_expired_bearer_tokens(state.clock.now())

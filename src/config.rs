@@ -80,6 +80,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_BOUND", default_value_t = 256)]
     pub hash_queue_bound: usize,
 
+    /// Webhook integrations managed by configuration: a JSON array of objects with `name`,
+    /// `url`, `secret_key` (16-255 characters), `observes` (event keys) and optionally
+    /// `description`. Each gets a stable id; the API cannot change or delete them.
+    #[arg(long, env = "ACCOUNTD_INTEGRATIONS", hide_env_values = true)]
+    pub integrations: Option<String>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "ACCOUNTD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -100,7 +106,92 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
+    pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
+}
+
+/// A webhook integration defined in `ACCOUNTD_INTEGRATIONS` (§22.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationConfig {
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub secret_key: Secret,
+    pub observes: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntegrationEntry {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    url: String,
+    secret_key: String,
+    observes: Vec<String>,
+}
+
+/// Parses and checks `ACCOUNTD_INTEGRATIONS` with the rules of the integrations resource.
+pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigError> {
+    let entries: Vec<IntegrationEntry> = serde_json::from_str(raw).map_err(|error| {
+        ConfigError::new(format!(
+            "ACCOUNTD_INTEGRATIONS must be a JSON array of objects with name, url, secret_key and observes: {error}"
+        ))
+    })?;
+    let mut integrations: Vec<IntegrationConfig> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let what = format!("ACCOUNTD_INTEGRATIONS entry {:?}", entry.name);
+        if !(1..=255).contains(&entry.name.chars().count()) {
+            return Err(ConfigError::new(
+                "ACCOUNTD_INTEGRATIONS: every name must be 1-255 characters",
+            ));
+        }
+        if integrations.iter().any(|known| known.name == entry.name) {
+            // The id is derived from the name, so two entries would be one integration.
+            return Err(ConfigError::new(format!("{what} is listed twice")));
+        }
+        if entry
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1024)
+        {
+            return Err(ConfigError::new(format!(
+                "{what}: description is longer than 1024 characters"
+            )));
+        }
+        if !crate::events::webhook::is_webhook_url(&entry.url) {
+            return Err(ConfigError::new(format!(
+                "{what}: url must be an absolute http or https URL"
+            )));
+        }
+        if !(16..=255).contains(&entry.secret_key.chars().count()) {
+            return Err(ConfigError::new(format!(
+                "{what}: secret_key must be 16-255 characters"
+            )));
+        }
+        if entry.observes.is_empty() || entry.observes.len() > 50 {
+            return Err(ConfigError::new(format!(
+                "{what}: observes must list 1-50 event keys"
+            )));
+        }
+        if let Some(unknown) = entry
+            .observes
+            .iter()
+            .find(|key| crate::events::EventKey::parse(key).is_none())
+        {
+            return Err(ConfigError::new(format!(
+                "{what}: {unknown:?} is not an event key"
+            )));
+        }
+        integrations.push(IntegrationConfig {
+            name: entry.name,
+            description: entry.description,
+            url: entry.url,
+            secret_key: Secret::new(entry.secret_key),
+            observes: entry.observes,
+        });
+    }
+    Ok(integrations)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +306,7 @@ impl Config {
             rate_limit_per_minute: 600,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
+            integrations: Vec::new(),
             log_format: LogFormat::Text,
         }
     }
@@ -292,6 +384,10 @@ impl Config {
             rate_limit_per_minute: args.rate_limit_per_minute,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
+            integrations: match args.integrations.as_deref().map(str::trim) {
+                None | Some("") => Vec::new(),
+                Some(raw) => parse_integrations(raw)?,
+            },
             log_format,
         })
     }
@@ -460,6 +556,27 @@ mod tests {
         );
         assert!(CorsOrigins::parse("https://shop.example.com/path").is_err());
         assert!(CorsOrigins::parse("shop").is_err());
+    }
+
+    #[test]
+    fn integrations_are_parsed_and_checked() {
+        let good = r#"[{"name":"OTP mailer","url":"https://hooks.example.com/otp",
+            "secret_key":"0123456789abcdef","observes":["one-time-password-token-request.created","account.created"]}]"#;
+        let parsed = parse_integrations(good).unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].name, "OTP mailer");
+        assert!(!format!("{parsed:?}").contains("0123456789abcdef"));
+        for bad in [
+            "{}",
+            r#"[{"name":"a","url":"ftp://x","secret_key":"0123456789abcdef","observes":["account.created"]}]"#,
+            r#"[{"name":"a","url":"https://x","secret_key":"short","observes":["account.created"]}]"#,
+            r#"[{"name":"a","url":"https://x","secret_key":"0123456789abcdef","observes":["nope"]}]"#,
+            r#"[{"name":"a","url":"https://x","secret_key":"0123456789abcdef","observes":[]}]"#,
+            r#"[{"name":"a","url":"https://x","secret_key":"0123456789abcdef","observes":["account.created"]},
+                {"name":"a","url":"https://y","secret_key":"0123456789abcdef","observes":["account.created"]}]"#,
+        ] {
+            assert!(parse_integrations(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -147,6 +147,7 @@ fn not_found_detail(entity: Entity) -> &'static str {
         Entity::UserInfo => "user authentication info not found",
         Entity::PasswordProfileInfo => "user authentication password profile info not found",
         Entity::ApplicationKey => "application key not found",
+        Entity::Integration => "integration not found",
     }
 }
 
@@ -166,6 +167,7 @@ fn conflict_detail(conflict: Conflict) -> &'static str {
         Conflict::EmailTaken => "user authentication info with the given email already exists",
         Conflict::ApplicationKeyNameTaken => "application key with the given name already exists",
         Conflict::ApplicationKeyManaged => "application key is managed by configuration",
+        Conflict::IntegrationManaged => "integration is managed by configuration",
     }
 }
 

@@ -12,6 +12,8 @@ pub mod bootstrap;
 pub mod config;
 /// The one error type of the HTTP API and its `errors` envelope.
 pub mod error;
+/// Events (§22): the catalogue, the outbox dispatcher, signed webhooks, the development sink.
+pub mod events;
 /// The HTTP API: routes, extractors and resource handlers.
 pub mod http;
 /// List conventions shared by every collection: filters and sorting.

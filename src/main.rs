@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use accountd::config::{Config, ConfigArgs, LogFormat};
 use accountd::store::{self};
-use accountd::{Application, app, telemetry};
+use accountd::wire::Links;
+use accountd::{Application, app, events, telemetry};
 use clap::{Parser, Subcommand};
 
 /// Account management authentication tokens for B2B storefronts, wire-compatible with Elastic
@@ -41,6 +42,16 @@ enum Command {
     Healthcheck,
     /// Print the OpenAPI document that GET /v2/openapi.json serves, and exit.
     Openapi,
+    /// Development only: receive webhooks and print them, one-time codes included, so that
+    /// passwordless login can be tried without a mail service. Never part of `serve`.
+    WebhookSink {
+        /// Address to listen on; point an integration's `configuration.url` at it.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        address: std::net::SocketAddr,
+        /// The integration's secret key, to check each delivery's `X-Accountd-Signature`.
+        #[arg(long, env = "ACCOUNTD_SINK_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -57,6 +68,14 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
+    if let Some(Command::WebhookSink {
+        address,
+        secret_key,
+    }) = cli.command
+    {
+        // Needs none of the server's configuration, so a half-configured .env cannot stop it.
+        return webhook_sink(address, secret_key);
+    }
     let config = match Config::from_args(cli.config) {
         Ok(config) => config,
         Err(error) => {
@@ -95,7 +114,7 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Export,
             } => export_keys(&config).await,
-            Command::Healthcheck | Command::Openapi => Ok(()),
+            Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
     });
     match outcome {
@@ -141,15 +160,41 @@ fn print_generated_client(client_id: &str, secret: &str, format: LogFormat) {
     };
 }
 
+fn webhook_sink(address: std::net::SocketAddr, secret_key: Option<String>) -> ExitCode {
+    let served = tokio::runtime::Runtime::new().and_then(|runtime| {
+        runtime.block_on(events::sink::run(
+            address,
+            secret_key,
+            Box::new(std::io::stdout()),
+        ))
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("accountd webhook-sink: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The store for the maintenance commands; they write no events, but the store needs to know
+/// how events would look.
+async fn open_store(
+    config: &Config,
+) -> Result<std::sync::Arc<dyn store::Store>, Box<dyn std::error::Error>> {
+    let links = Links::new(&config.public_base_url);
+    Ok(store::connect(config.database_url.expose(), std::sync::Arc::new(links)).await?)
+}
+
 async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let store = store::connect(config.database_url.expose()).await?;
+    let store = open_store(config).await?;
     store.migrate().await?;
     tracing::info!(backend = store.backend(), "migrations applied");
     Ok(())
 }
 
 async fn export_keys(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let store = store::connect(config.database_url.expose()).await?;
+    let store = open_store(config).await?;
     store.migrate().await?;
     let keys = store.jwt_keys().await?;
     if keys.is_empty() {

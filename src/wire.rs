@@ -243,3 +243,19 @@ pub struct Included {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<AccountData>>,
 }
+
+/// Event payloads carry exactly what the corresponding GET returns (§22.5); the store asks for
+/// them through this seam at the moment of the change.
+impl crate::store::EventPayloads for Links {
+    fn account(&self, account: &Account) -> serde_json::Value {
+        serde_json::to_value(AccountData::new(self, account.clone())).unwrap_or_default()
+    }
+
+    fn account_member(&self, user: &User) -> serde_json::Value {
+        serde_json::to_value(AccountMemberData::new(self, user.clone())).unwrap_or_default()
+    }
+
+    fn membership(&self, membership: &Membership) -> serde_json::Value {
+        serde_json::to_value(MembershipData::new(self, membership)).unwrap_or_default()
+    }
+}

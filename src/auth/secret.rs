@@ -42,6 +42,21 @@ pub fn random_alphanumeric(len: usize) -> String {
         .collect()
 }
 
+/// The OTP alphabet (D11): 31 symbols, without `0`, `1`, `i`, `l` or `o`, which read alike.
+pub const OTP_ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
+pub const OTP_LENGTH: usize = 6;
+
+/// A one-time code: six symbols of [`OTP_ALPHABET`] drawn uniformly by the CSPRNG (D11).
+pub fn one_time_code() -> String {
+    let mut rng = rand::rng();
+    (0..OTP_LENGTH)
+        .map(|_| {
+            let index = rng.random_range(0..OTP_ALPHABET.len());
+            char::from(OTP_ALPHABET.get(index).copied().unwrap_or(b'2'))
+        })
+        .collect()
+}
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rand::rng().fill(&mut bytes[..]);
@@ -64,6 +79,19 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_time_codes_use_the_unambiguous_alphabet() {
+        for _ in 0..200 {
+            let code = one_time_code();
+            assert_eq!(code.len(), OTP_LENGTH);
+            assert!(
+                code.bytes().all(|byte| OTP_ALPHABET.contains(&byte)),
+                "{code}"
+            );
+        }
+        assert_eq!(OTP_ALPHABET.len(), 31);
+    }
 
     #[test]
     fn bearer_tokens_are_forty_lowercase_hex_characters() {

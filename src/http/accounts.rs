@@ -194,6 +194,6 @@ async fn remove(
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     let id = account_id(&raw_id)?;
-    state.store.delete_account(id).await?;
+    state.store.delete_account(id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

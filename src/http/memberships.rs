@@ -270,6 +270,9 @@ async fn remove(
     let account = account_id(&raw_account_id)?;
     state.store.account(account).await?;
     let id = membership_id(&raw_membership_id)?;
-    state.store.delete_membership(account, id).await?;
+    state
+        .store
+        .delete_membership(account, id, state.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

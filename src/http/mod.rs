@@ -9,8 +9,10 @@ pub mod audit;
 pub mod cors;
 pub mod extract;
 pub mod health;
+pub mod integrations;
 pub mod memberships;
 pub mod oauth;
+pub mod one_time_passwords;
 pub mod openapi;
 pub mod password_profile_info;
 pub mod password_profiles;
@@ -93,6 +95,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(password_profiles::router())
         .merge(user_authentication_info::router())
         .merge(password_profile_info::router())
+        .merge(one_time_passwords::router())
+        .merge(integrations::router())
 }
 
 /// The OpenAPI document of every route, as `GET /v2/openapi.json` serves it.

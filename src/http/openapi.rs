@@ -72,6 +72,12 @@ pub struct Conflict(ErrorEnvelope);
 #[allow(dead_code)] // Documentation only: errors are answered by ApiError.
 pub struct Unprocessable(ErrorEnvelope);
 
+/// Too many attempts: a throttled login or the per-address rate limit; wait `Retry-After`.
+#[derive(IntoResponses)]
+#[response(status = 429)]
+#[allow(dead_code)] // Documentation only: errors are answered by ApiError.
+pub struct TooManyRequests(ErrorEnvelope);
+
 /// The argon2id queue is full; retry after `Retry-After` seconds.
 #[derive(IntoResponses)]
 #[response(status = 503)]
@@ -95,6 +101,7 @@ pub struct Busy(ErrorEnvelope);
         (name = "realm", description = "The authentication realm and its users and profiles"),
         (name = "settings", description = "Account authentication and membership settings"),
         (name = "application keys", description = "Client ids and secrets"),
+        (name = "integrations", description = "Webhooks and their delivery logs"),
         (name = "operations", description = "Probes and this document"),
     )
 )]

@@ -75,6 +75,11 @@ impl LimitedEndpoint for AccessTokenEndpoint {
     const NAME: &'static str = "oauth_access_token";
 }
 
+pub struct OtpRequestEndpoint;
+impl LimitedEndpoint for OtpRequestEndpoint {
+    const NAME: &'static str = "one_time_password_token_request";
+}
+
 pub struct TokenEndpoint;
 impl LimitedEndpoint for TokenEndpoint {
     const NAME: &'static str = "account_member_tokens";

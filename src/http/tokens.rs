@@ -1,5 +1,7 @@
 //! `POST /v2/account-members/tokens` (§6): a member proves who they are and gets one account
-//! management authentication token per account they belong to. Checks run in the order of §6.8.
+//! management authentication token per account they belong to, by password (§6.2), one-time
+//! code (§6.3), self sign-up (§6.4) or a previous token (§6.6). Checks run in the order of §6.8;
+//! login throttling (step 9) is not part of this module yet.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -14,12 +16,12 @@ use super::extract::{Bearer, JsonBody, ListParams};
 use super::openapi::{BadRequest, Busy, Envelope, PageQuery, Unauthorized, Unprocessable};
 use super::rate_limit::{RateLimited, TokenEndpoint};
 use super::response::{PageLinks, PageMeta, Results, no_store, paginate};
-use super::validation::{Violations, parse_uuid};
+use super::validation::{Violations, is_valid_email, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
-use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::fold_case;
+use crate::store::{NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
 use crate::time::Timestamp;
 
 const TOKEN_TYPE: &str = "account_management_authentication_token";
@@ -27,6 +29,8 @@ const TOKEN_TYPE: &str = "account_management_authentication_token";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mechanism {
     Password,
+    Passwordless,
+    SelfSignup,
     Switch,
 }
 
@@ -34,6 +38,8 @@ impl Mechanism {
     fn parse(text: &str) -> Option<Self> {
         match text {
             "password" => Some(Self::Password),
+            "passwordless" => Some(Self::Passwordless),
+            "self_signup" => Some(Self::SelfSignup),
             "account_management_authentication_token" => Some(Self::Switch),
             _ => None,
         }
@@ -46,6 +52,7 @@ impl Mechanism {
 pub struct TokenRequest {
     #[schema(rename = "type", example = "account_management_authentication_token")]
     kind: String,
+    /// `password`, `passwordless`, `self_signup`, `oidc` or `account_management_authentication_token`.
     #[schema(example = "password")]
     authentication_mechanism: String,
     #[schema(nullable = false)]
@@ -54,6 +61,17 @@ pub struct TokenRequest {
     username: Option<String>,
     #[schema(write_only, nullable = false)]
     password: Option<String>,
+    /// passwordless: the code the webhook delivered.
+    #[schema(write_only, nullable = false)]
+    one_time_password_token: Option<String>,
+    /// self_signup: the new member's name and email, and optional name parts.
+    #[schema(nullable = false)]
+    name: Option<String>,
+    #[schema(nullable = false)]
+    email: Option<String>,
+    given_name: Option<String>,
+    middle_name: Option<String>,
+    family_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -133,25 +151,28 @@ pub async fn create(
     }
     let member_id = match mechanism {
         Some(Mechanism::Password) => password(&state, data).await?,
+        Some(Mechanism::Passwordless) => passwordless(&state, data).await?,
+        Some(Mechanism::SelfSignup) => self_signup(&state, data).await?,
         Some(Mechanism::Switch) => switch(&state, &headers).await?,
         None => return Err(ApiError::internal("mechanism checked above")),
     };
     issue(&state, member_id, &params).await
 }
 
+/// `password_profile_id`: present, non-empty and a UUID (§6.8).
+fn profile_id_field(data: &Map<String, Value>, violations: &mut Violations) -> Option<Uuid> {
+    let text = required_text(data, "password_profile_id", violations)?;
+    let id = parse_uuid(text);
+    if id.is_none() {
+        violations.push("password_profile_id", "must_be_uuid");
+    }
+    id
+}
+
 /// §6.2: username and password against a password profile.
 async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
     let mut violations = Violations::default();
-    let profile_id = match required_text(data, "password_profile_id", &mut violations) {
-        Some(text) => match parse_uuid(text) {
-            Some(id) => Some(id),
-            None => {
-                violations.push("password_profile_id", "must_be_uuid");
-                None
-            }
-        },
-        None => None,
-    };
+    let profile_id = profile_id_field(data, &mut violations);
     let username = required_text(data, "username", &mut violations);
     let password = required_text(data, "password", &mut violations);
     if let Some(message) = violations.message() {
@@ -192,6 +213,164 @@ async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid
             .await?;
     }
     Ok(found.user_id)
+}
+
+/// §6.3: a one-time code exchanged for tokens. Every failure (OTP disabled, unknown username,
+/// no outstanding code, expired, used, superseded or dead code, wrong code) is the same `400`
+/// after the same argon2id work (D5).
+async fn passwordless(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+    let mut violations = Violations::default();
+    let profile_id = profile_id_field(data, &mut violations);
+    let username = required_text(data, "username", &mut violations);
+    let code = required_text(data, "one_time_password_token", &mut violations);
+    if let Some(message) = violations.message() {
+        return Err(ApiError::unprocessable(message));
+    }
+    let (Some(profile_id), Some(username), Some(code)) = (profile_id, username, code) else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    let code = code.trim().to_lowercase();
+    // The attempt is counted before the hash is checked, so concurrent guesses cannot exceed
+    // five per code; an attempt that then meets a full hash queue (503) is spent all the same.
+    let attempt = state
+        .store
+        .reserve_otp_attempt(profile_id, &fold_case(username), state.clock.now())
+        .await?;
+    let verification = state
+        .hasher
+        .verify(code, attempt.as_ref().map(|found| found.code_hash.clone()))
+        .await?;
+    let Some(attempt) = attempt.filter(|_| verification.matches) else {
+        return Err(ApiError::authentication_failed());
+    };
+    // Single use (D11): of two exchanges of one code, only one consumes it.
+    if !state
+        .store
+        .consume_otp(attempt.code_id, state.clock.now())
+        .await?
+    {
+        return Err(ApiError::authentication_failed());
+    }
+    Ok(attempt.user_id)
+}
+
+/// §6.4: a shopper registers and logs in with one call (D13).
+async fn self_signup(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+    let settings = state.store.auth_settings().await?;
+    if !settings.enable_self_signup {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "self signup is disabled",
+        ));
+    }
+    let mut violations = Violations::default();
+    let profile_id = profile_id_field(data, &mut violations);
+    // The username rule depends on the profile; an unknown profile is the 404 of step 11.
+    let profile = match profile_id {
+        Some(id) => match state.store.password_profile(id).await {
+            Ok(profile) => Some(profile),
+            Err(StoreError::NotFound(_)) => None,
+            Err(other) => return Err(other.into()),
+        },
+        None => None,
+    };
+    let username = bounded_text(data, "username", 255, &mut violations);
+    let username = username.filter(|username| {
+        let email_only = profile
+            .as_ref()
+            .is_some_and(|profile| profile.username_format == UsernameFormat::Email);
+        let fits = !email_only || is_valid_email(username);
+        if !fits {
+            violations.push("username", "email");
+        }
+        fits
+    });
+    let password = required_text(data, "password", &mut violations).filter(|password| {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            violations.push("password", "min");
+            false
+        } else if password.len() > MAX_PASSWORD_BYTES {
+            violations.push("password", "max");
+            false
+        } else {
+            true
+        }
+    });
+    let name = bounded_text(data, "name", 255, &mut violations);
+    let email = bounded_text(data, "email", 254, &mut violations).filter(|email| {
+        let valid = is_valid_email(email);
+        if !valid {
+            violations.push("email", "email");
+        }
+        valid
+    });
+    let given_name = optional_text(data, "given_name", 255, &mut violations);
+    let middle_name = optional_text(data, "middle_name", 255, &mut violations);
+    let family_name = optional_text(data, "family_name", 255, &mut violations);
+    if let Some(message) = violations.message() {
+        return Err(ApiError::unprocessable(message));
+    }
+    let (Some(profile_id), Some(username), Some(password), Some(name), Some(email)) =
+        (profile_id, username, password, name, email)
+    else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    // Step 10 before step 11: a full hash queue answers 503 even for an unknown profile, whose
+    // 404 then comes from the store.
+    let password_hash = state.hasher.hash(password.to_owned()).await?;
+    let signup = SelfSignup {
+        password_profile_id: profile_id,
+        username: username.to_owned(),
+        password_hash,
+        user: NewUser {
+            name: name.to_owned(),
+            email: email.to_owned(),
+            given_name,
+            middle_name,
+            family_name,
+        },
+    };
+    Ok(state.store.self_signup(&signup, state.clock.now()).await?)
+}
+
+/// A required string of at most `max` characters.
+fn bounded_text<'a>(
+    data: &'a Map<String, Value>,
+    key: &str,
+    max: usize,
+    violations: &mut Violations,
+) -> Option<&'a str> {
+    let text = required_text(data, key, violations)?;
+    if text.chars().count() > max {
+        violations.push(key, "max");
+        return None;
+    }
+    Some(text)
+}
+
+/// An optional, nullable string of at most `max` characters.
+fn optional_text(
+    data: &Map<String, Value>,
+    key: &str,
+    max: usize,
+    violations: &mut Violations,
+) -> Option<String> {
+    match data.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.contains('\0') => {
+            violations.push(key, "string");
+            None
+        }
+        Some(Value::String(text)) if text.chars().count() > max => {
+            violations.push(key, "max");
+            None
+        }
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => {
+            violations.push(key, "string");
+            None
+        }
+    }
 }
 
 /// §6.6: a valid, live account token re-issues tokens for every current membership.

@@ -288,6 +288,9 @@ async fn remove(
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    state.store.delete_user(user_id(&raw_id)?).await?;
+    state
+        .store
+        .delete_user(user_id(&raw_id)?, state.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

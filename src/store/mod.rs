@@ -28,6 +28,7 @@ pub enum Entity {
     UserInfo,
     PasswordProfileInfo,
     ApplicationKey,
+    Integration,
 }
 
 /// Uniqueness and state conflicts, each with its own `409` wording (§4.9.2).
@@ -41,6 +42,7 @@ pub enum Conflict {
     EmailTaken,
     ApplicationKeyNameTaken,
     ApplicationKeyManaged,
+    IntegrationManaged,
 }
 
 /// Limits that answer `422` (§11, §12).
@@ -76,12 +78,26 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
-/// Opens the database named by `url`, choosing the backend by scheme.
-pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+/// Renders the resource objects that event payloads carry, exactly as the corresponding GET
+/// returns them (§22.5). The store decides *when* an event happens, inside the transaction of
+/// the change; the wire format (`crate::wire`, which implements this for `Links`) decides *how*
+/// the object looks, so the store never builds URLs itself.
+pub trait EventPayloads: Send + Sync + 'static {
+    fn account(&self, account: &Account) -> serde_json::Value;
+    fn account_member(&self, user: &User) -> serde_json::Value;
+    fn membership(&self, membership: &Membership) -> serde_json::Value;
+}
+
+/// Opens the database named by `url`, choosing the backend by scheme. `payloads` renders the
+/// objects of the events the store writes to its outbox.
+pub async fn connect(
+    url: &str,
+    payloads: std::sync::Arc<dyn EventPayloads>,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::connect(url).await?))
+        Ok(std::sync::Arc::new(postgres::connect(url, payloads).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::connect(url).await?))
+        Ok(std::sync::Arc::new(sqlite::connect(url, payloads).await?))
     } else {
         let scheme = url.split(':').next().unwrap_or_default();
         Err(StoreError::UnsupportedUrl(scheme.to_owned()))
@@ -187,7 +203,8 @@ pub trait UserStore {
         changed_by: ChangedBy,
         now: Timestamp,
     ) -> StoreResult<User>;
-    async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
+    /// Cascades (§3) and emits a membership deletion per membership, then the member's.
+    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
     /// Members with no membership in `account_id`: the candidates to add to it (§11).
     async fn list_unassigned_members(
         &self,
@@ -241,6 +258,91 @@ pub trait UserStore {
         password_profile_id: Uuid,
         username_lower: &str,
     ) -> StoreResult<Option<LoginCandidate>>;
+    /// Self sign-up (§6.4) in one transaction with its events; returns the new member's id.
+    /// `404` for an unknown profile, `409` for a taken username or (by policy) email.
+    async fn self_signup(&self, signup: &SelfSignup, now: Timestamp) -> StoreResult<Uuid>;
+}
+
+/// One-time password codes (§16, D11).
+#[async_trait]
+pub trait OtpStore {
+    /// Issues a code for the username, superseding any outstanding one, and writes its event, in
+    /// one transaction; nothing happens for an unknown username or over the hourly cap.
+    async fn issue_otp(&self, otp: &NewOtp, now: Timestamp) -> StoreResult<OtpIssue>;
+    /// Reserves one exchange attempt against the outstanding, unexpired code of a username in
+    /// a profile that allows OTP codes; `None` when there is nothing to try (§6.3).
+    async fn reserve_otp_attempt(
+        &self,
+        password_profile_id: Uuid,
+        username_lower: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OtpAttempt>>;
+    /// Consumes a code whose hash matched; `false` when it was used, superseded or invalidated
+    /// meanwhile, or expired.
+    async fn consume_otp(&self, code_id: Uuid, now: Timestamp) -> StoreResult<bool>;
+}
+
+/// The integrations resource (§22.1, §22.2) and its logs.
+#[async_trait]
+pub trait IntegrationStore {
+    async fn create_integration(
+        &self,
+        integration: &NewIntegration,
+        now: Timestamp,
+    ) -> StoreResult<Integration>;
+    async fn integration(&self, id: Uuid) -> StoreResult<Integration>;
+    async fn list_integrations(&self, query: &ListQuery) -> StoreResult<Page<Integration>>;
+    /// `409` for an integration managed by configuration. Disabling drops pending deliveries.
+    async fn update_integration(
+        &self,
+        id: Uuid,
+        patch: &IntegrationPatch,
+        now: Timestamp,
+    ) -> StoreResult<Integration>;
+    /// `409` for an integration managed by configuration. Pending deliveries go with it.
+    async fn delete_integration(&self, id: Uuid) -> StoreResult<()>;
+    /// Upserts the configured integrations and deletes configured ones no longer listed.
+    async fn sync_configured_integrations(
+        &self,
+        integrations: &[ConfiguredIntegration],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Delivery attempts, newest first; of one integration or of all.
+    async fn list_integration_logs(
+        &self,
+        integration_id: Option<Uuid>,
+        query: &ListQuery,
+    ) -> StoreResult<Page<IntegrationLog>>;
+}
+
+/// The dispatcher's side of the transactional outbox (§22.3).
+#[async_trait]
+pub trait OutboxStore {
+    /// Notified after every commit that wrote deliveries, so the dispatcher of this process
+    /// starts at once instead of at its next poll.
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Leases up to `limit` due deliveries until `lease_until`. Rows another dispatcher holds
+    /// are skipped (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer makes the
+    /// claim atomic), so no attempt runs twice at the same time.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Logs an attempt and moves the delivery on, in one transaction; scrubs the OTP code of
+    /// the event once none of its deliveries is pending.
+    async fn record_delivery(
+        &self,
+        delivery: &ClaimedDelivery,
+        outcome: &DeliveryOutcome,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Stops the deliveries of expired OTP codes and scrubs the codes from the outbox; returns
+    /// how many codes were scrubbed.
+    async fn scrub_expired_codes(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Forgets logs, finished events and spent OTP codes older than their retention.
+    async fn purge_outbox(&self, now: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -258,7 +360,8 @@ pub trait AccountStore {
         patch: &AccountPatch,
         now: Timestamp,
     ) -> StoreResult<Account>;
-    async fn delete_account(&self, id: Uuid) -> StoreResult<()>;
+    /// Emits a membership deletion per membership, then the account's (§9).
+    async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
     /// The accounts among `ids` that exist, in no particular order (for `include`).
     async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>>;
 }
@@ -277,7 +380,12 @@ pub trait MembershipStore {
         account_id: Uuid,
         query: &ListQuery,
     ) -> StoreResult<Page<Membership>>;
-    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> StoreResult<()>;
+    async fn delete_membership(
+        &self,
+        account_id: Uuid,
+        id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// A member's memberships across accounts (the reverse lookup); `only_account` narrows it to
     /// one account (an account holder sees only its token's membership).
     async fn list_member_memberships(
@@ -340,6 +448,9 @@ pub trait Store:
     + AccountStore
     + MembershipStore
     + SecurityStore
+    + OtpStore
+    + IntegrationStore
+    + OutboxStore
     + Send
     + Sync
     + 'static
@@ -355,6 +466,9 @@ impl<T> Store for T where
         + AccountStore
         + MembershipStore
         + SecurityStore
+        + OtpStore
+        + IntegrationStore
+        + OutboxStore
         + Send
         + Sync
         + 'static

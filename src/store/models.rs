@@ -421,3 +421,174 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
     pub created_at: Timestamp,
 }
+
+string_enum!(
+    /// What an OTP code is for (§16); both log in the same way (§6.3).
+    OtpPurpose { ResetPassword => "reset_password", PasswordlessAuthentication => "passwordless_authentication" }
+);
+
+/// A self sign-up (§6.4): the user, its password profile info and, when the settings say so at
+/// commit time, an account named after the member with a membership (D13).
+#[derive(Debug, Clone)]
+pub struct SelfSignup {
+    pub password_profile_id: Uuid,
+    pub username: String,
+    pub password_hash: String,
+    pub user: NewUser,
+}
+
+/// A new OTP code for the password profile info matching `username_lower` in a profile, if any.
+/// `code` is the plain text, which only the outbox row receives (§22.3).
+#[derive(Debug, Clone)]
+pub struct NewOtp {
+    pub password_profile_id: Uuid,
+    pub username_lower: String,
+    pub purpose: OtpPurpose,
+    pub code: crate::auth::secret::Secret,
+    pub code_hash: String,
+}
+
+/// What an OTP request did. The HTTP answer is `202` whatever this says (D11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpIssue {
+    /// Issued; `deliveries` integrations will receive it.
+    Issued {
+        deliveries: usize,
+    },
+    UnknownUsername,
+    /// Five codes were issued for this username in the last hour.
+    RateCapped,
+}
+
+/// An exchange attempt reserved against the outstanding code of a username (§6.3): the attempt
+/// is already counted, so concurrent guesses can never exceed the limit.
+#[derive(Debug, Clone)]
+pub struct OtpAttempt {
+    pub code_id: Uuid,
+    pub user_id: Uuid,
+    pub code_hash: String,
+}
+
+/// A webhook destination (§22.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub integration_type: String,
+    /// Event keys as listed, aliases included.
+    pub observes: Vec<String>,
+    pub url: String,
+    pub secret_key: String,
+    pub managed_by_configuration: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIntegration {
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub observes: Vec<String>,
+    pub url: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    pub observes: Option<Vec<String>>,
+    pub url: Option<String>,
+    pub secret_key: Option<String>,
+}
+
+impl IntegrationPatch {
+    /// The integration after the patch, or `None` when nothing would change.
+    pub fn apply(&self, integration: &Integration) -> Option<Integration> {
+        let mut next = integration.clone();
+        set(&mut next.name, &self.name);
+        set(&mut next.description, &self.description);
+        set(&mut next.enabled, &self.enabled);
+        set(&mut next.observes, &self.observes);
+        set(&mut next.url, &self.url);
+        set(&mut next.secret_key, &self.secret_key);
+        (next != *integration).then_some(next)
+    }
+}
+
+/// An integration defined in configuration (§22.2); its id is the UUID v5 of its name in the
+/// namespace of the store id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredIntegration {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub secret_key: String,
+    pub observes: Vec<String>,
+}
+
+/// One delivery attempt as `/v2/integrations/{id}/logs` shows it (§22.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationLog {
+    pub id: Uuid,
+    pub integration_id: Uuid,
+    pub event_id: Uuid,
+    pub triggered_by: String,
+    pub attempt: i64,
+    pub succeeded: bool,
+    pub status_code: Option<i64>,
+    pub body: Option<String>,
+    pub error_detail: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A delivery a dispatcher leased: everything one webhook attempt needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: Uuid,
+    /// The lease this claim holds; recording the outcome needs it.
+    pub claim: Uuid,
+    pub event_id: Uuid,
+    pub triggered_by: String,
+    /// The number of this attempt, from 1.
+    pub attempt: i64,
+    /// The event payload as JSON text, without the OTP code.
+    pub payload: String,
+    /// The plain OTP code of an OTP event, until scrubbed.
+    pub secret: Option<String>,
+    /// Set on OTP events: deliveries stop when the code expires.
+    pub expires_at: Option<Timestamp>,
+    pub integration: DeliveryTarget,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub integration_type: String,
+    pub enabled: bool,
+    pub url: String,
+    pub secret_key: String,
+}
+
+/// What became of one leased delivery.
+#[derive(Debug, Clone)]
+pub enum DeliveryOutcome {
+    /// An attempt was made: logged, and the delivery succeeded, is retried at `retry_at`, or
+    /// (with `retry_at` `None` after a failure) has failed for good.
+    Attempted {
+        succeeded: bool,
+        status_code: Option<i64>,
+        body: Option<String>,
+        error_detail: Option<String>,
+        retry_at: Option<Timestamp>,
+    },
+    /// No attempt: the integration is disabled or the OTP code expired (§22.3).
+    Stopped,
+}

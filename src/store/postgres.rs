@@ -8,7 +8,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Transaction};
 
-use super::StoreResult;
+use std::sync::Arc;
+
+use super::{EventPayloads, StoreResult};
 use crate::query::sql::Dialect;
 
 pub(super) type Db = sqlx::Postgres;
@@ -16,6 +18,8 @@ pub(super) const DIALECT: Dialect = Dialect::Postgres;
 pub(super) const BACKEND: &str = "postgres";
 /// Row locks make read-modify-write updates safe against concurrent requests.
 pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
+/// Claiming outbox rows skips those another replica's dispatcher holds locked (§22.3).
+pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 // The shared SQL is compiled once per backend on purpose: `super::Db` differs.
@@ -24,7 +28,7 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 mod sql;
 pub(super) use sql::SqlStore;
 
-pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
+pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
     let options = PgConnectOptions::from_str(url)?;
     let pool = PgPoolOptions::new()
         .max_connections(16)
@@ -32,7 +36,7 @@ pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    Ok(SqlStore::new(pool.clone(), pool))
+    Ok(SqlStore::new(pool.clone(), pool, payloads))
 }
 
 pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {

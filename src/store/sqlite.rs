@@ -10,7 +10,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Transaction};
 
-use super::StoreResult;
+use std::sync::Arc;
+
+use super::{EventPayloads, StoreResult};
 use crate::query::sql::Dialect;
 
 pub(super) type Db = sqlx::Sqlite;
@@ -18,6 +20,8 @@ pub(super) const DIALECT: Dialect = Dialect::Sqlite;
 pub(super) const BACKEND: &str = "sqlite";
 /// SQLite has no row locks; `BEGIN IMMEDIATE` already holds the database's write lock.
 pub(super) const FOR_UPDATE: &str = "";
+/// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
+pub(super) const SKIP_LOCKED: &str = "";
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const READERS: u32 = 4;
@@ -29,7 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 mod sql;
 pub(super) use sql::SqlStore;
 
-pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
+pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
     let options = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -56,13 +60,13 @@ pub(super) async fn connect(url: &str) -> StoreResult<SqlStore> {
     }
     if in_memory {
         // Every connection to `:memory:` is a database of its own: share the single writer.
-        return Ok(SqlStore::new(writer.clone(), writer));
+        return Ok(SqlStore::new(writer.clone(), writer, payloads));
     }
     let readers = SqlitePoolOptions::new()
         .max_connections(READERS)
         .acquire_timeout(BUSY_TIMEOUT)
         .connect_lazy_with(options.read_only(true));
-    Ok(SqlStore::new(readers, writer))
+    Ok(SqlStore::new(readers, writer, payloads))
 }
 
 fn create_private_dir(folder: &std::path::Path) -> std::io::Result<()> {
@@ -119,6 +123,9 @@ pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
         "accounts.registration_id" => "accounts_registration_id_key",
         "account_memberships.account_member_id, account_memberships.account_id" => {
             "account_memberships_pair_key"
+        }
+        "outbox_deliveries.event_id, outbox_deliveries.integration_id" => {
+            "outbox_deliveries_pair_key"
         }
         other => other,
     };

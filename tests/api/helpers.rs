@@ -65,6 +65,15 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub state: AppState,
     pub realm_id: Uuid,
+    /// The database this app runs on, so a test can start a second app (another replica, or
+    /// the same server after a restart) on it.
+    pub database_url: String,
+    server: Mutex<Option<RunningServer>>,
+}
+
+struct RunningServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// The logs of the whole test run, so a test can prove a secret never reached them.
@@ -214,12 +223,16 @@ pub fn run(
 /// Builds and serves the application exactly as `accountd serve` does.
 pub async fn spawn_app(config: Config) -> TestApp {
     let clock = Arc::new(ManualClock::starting_now());
+    let database_url = config.database_url.expose().to_owned();
     let application = Application::build_with_clock(config, clock.clone())
         .await
         .expect("the application starts");
     let address = format!("http://{}", application.local_addr().expect("bound"));
     let state = application.state().clone();
-    tokio::spawn(application.run_until(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(application.run_until(async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         address,
         client: reqwest::Client::builder()
@@ -229,6 +242,8 @@ pub async fn spawn_app(config: Config) -> TestApp {
         clock,
         realm_id: state.deployment.realm_id,
         state,
+        database_url,
+        server: Mutex::new(Some(RunningServer { stop, task })),
     }
 }
 
@@ -348,6 +363,15 @@ impl<'a> Call<'a> {
 }
 
 impl TestApp {
+    /// Stops the server and its dispatcher as SIGTERM would, and waits until they are gone.
+    pub async fn shut_down(&self) {
+        let running = self.server.lock().ok().and_then(|mut server| server.take());
+        if let Some(running) = running {
+            let _ = running.stop.send(());
+            let _ = running.task.await;
+        }
+    }
+
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
         Call {
             app: self,
@@ -562,4 +586,66 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     let header = decode(parts.next());
     let claims = decode(parts.next());
     (header, claims)
+}
+
+/// The secret key the tests give their integrations.
+pub const WEBHOOK_SECRET: &str = "a-webhook-secret-of-some-length";
+
+impl TestApp {
+    /// An integration sending `observes` to `url`, signed with [`WEBHOOK_SECRET`].
+    pub async fn create_integration(&self, admin: &str, url: &str, observes: &[&str]) -> Value {
+        let reply = self
+            .post("/v2/integrations")
+            .bearer(admin)
+            .json(json!({"data": {
+                "type": "integration",
+                "name": "Test receiver",
+                "observes": observes,
+                "configuration": {"url": url, "secret_key": WEBHOOK_SECRET},
+            }}))
+            .send()
+            .await;
+        reply.expect(201)["data"].clone()
+    }
+
+    /// Turns settings of the account authentication settings on or off.
+    pub async fn set_auth_settings(&self, admin: &str, settings: Value) {
+        let mut body = settings;
+        body["type"] = json!("account_authentication_settings");
+        self.put("/v2/settings/account-authentication")
+            .bearer(admin)
+            .json(json!({ "data": body }))
+            .send()
+            .await
+            .expect(200);
+    }
+
+    /// A second application on this app's database: another replica, or this server after a
+    /// restart. It has a clock of its own.
+    pub async fn another_replica(&self) -> TestApp {
+        spawn_app(test_config(&self.database_url)).await
+    }
+
+    /// Runs `sql` returning one integer against this app's database, for the few facts only
+    /// the database shows (the outbox itself).
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        if self.database_url.starts_with("postgres") {
+            let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&mut connection)
+                .await
+                .unwrap()
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&mut connection)
+                .await
+                .unwrap()
+        }
+    }
 }

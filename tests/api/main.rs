@@ -8,12 +8,17 @@ mod accounts;
 mod admin;
 mod concurrency;
 mod conventions;
+mod events;
 mod filtering;
 mod helpers;
+mod integrations;
 mod oauth;
 mod openapi;
+mod passwordless;
+mod receiver;
 mod resources;
 mod scoping;
+mod self_signup;
 mod store_conformance;
 mod token_validation;
 mod tokens;
@@ -30,11 +35,15 @@ fn all_tests() -> Vec<Test> {
         admin::tests(),
         concurrency::tests(),
         conventions::tests(),
+        events::tests(),
         filtering::tests(),
+        integrations::tests(),
         oauth::tests(),
         openapi::tests(),
+        passwordless::tests(),
         resources::tests(),
         scoping::tests(),
+        self_signup::tests(),
         store_conformance::tests(),
         token_validation::tests(),
         tokens::tests(),

@@ -351,7 +351,7 @@ async fn account_hierarchy_and_cascades(app: TestApp) {
         matches!(orphan, StoreError::NotFound(Entity::ParentAccount)),
         "{orphan:?}"
     );
-    let refused = store.delete_account(child.id).await.unwrap_err();
+    let refused = store.delete_account(child.id, now).await.unwrap_err();
     assert!(
         matches!(refused, StoreError::Conflict(Conflict::AccountHasChildren)),
         "{refused:?}"
@@ -364,7 +364,7 @@ async fn account_hierarchy_and_cascades(app: TestApp) {
         .create_membership(grandchild.id, member.id, now)
         .await
         .unwrap();
-    store.delete_account(grandchild.id).await.unwrap();
+    store.delete_account(grandchild.id, now).await.unwrap();
     let gone = store
         .membership(grandchild.id, membership.id)
         .await
@@ -373,12 +373,12 @@ async fn account_hierarchy_and_cascades(app: TestApp) {
         matches!(gone, StoreError::NotFound(Entity::Membership)),
         "{gone:?}"
     );
-    store.delete_account(child.id).await.unwrap();
+    store.delete_account(child.id, now).await.unwrap();
     store
         .create_membership(root.id, member.id, now)
         .await
         .unwrap();
-    store.delete_user(member.id).await.unwrap();
+    store.delete_user(member.id, now).await.unwrap();
     assert_eq!(
         store
             .list_memberships(root.id, &query(None, None))

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::memberships::memberships_where;
 use super::{
     Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, join_ids,
     newest_first, parse_ids, placeholders,
@@ -160,22 +161,10 @@ impl AccountStore for SqlStore {
             created_at: now,
             updated_at: now,
         };
-        sqlx::query(
-            "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
-             ancestor_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(created.id)
-        .bind(&created.name)
-        .bind(&created.legal_name)
-        .bind(&created.registration_id)
-        .bind(&created.external_ref)
-        .bind(created.parent_id)
-        .bind(join_ids(&created.ancestors))
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| conflict_on(error, CONFLICTS))?;
-        tx.commit().await?;
+        insert_account(&mut tx, &created).await?;
+        let mut events = self.events();
+        events.account_created(&created);
+        self.commit(tx, events, now).await?;
         Ok(created)
     }
 
@@ -240,7 +229,9 @@ impl AccountStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|error| conflict_on(error, CONFLICTS))?;
-        tx.commit().await?;
+        let mut events = self.events();
+        events.account_updated(&next);
+        self.commit(tx, events, now).await?;
         Ok(next)
     }
 
@@ -265,7 +256,7 @@ impl AccountStore for SqlStore {
             .collect()
     }
 
-    async fn delete_account(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         lock_account(&mut tx, id).await?;
         let children =
@@ -276,14 +267,42 @@ impl AccountStore for SqlStore {
         if children > 0 {
             return Err(StoreError::Conflict(Conflict::AccountHasChildren));
         }
-        // Memberships go with the account (ON DELETE CASCADE), in this transaction.
+        // Memberships go with the account (ON DELETE CASCADE), in this transaction; each one
+        // announces its deletion before the account does (§9).
+        let memberships = memberships_where(&mut tx, "account_id", id).await?;
         sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        let mut events = self.events();
+        for membership in &memberships {
+            events.membership_deleted(membership);
+        }
+        events.account_deleted(id);
+        self.commit(tx, events, now).await?;
         Ok(())
     }
+}
+
+/// Inserts an account built by the caller (ancestors resolved) in an open transaction.
+pub(super) async fn insert_account(tx: &mut Tx, account: &Account) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
+         ancestor_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(account.id)
+    .bind(&account.name)
+    .bind(&account.legal_name)
+    .bind(&account.registration_id)
+    .bind(&account.external_ref)
+    .bind(account.parent_id)
+    .bind(join_ids(&account.ancestors))
+    .bind(account.created_at.millis())
+    .bind(account.updated_at.millis())
+    .execute(&mut **tx)
+    .await
+    .map_err(|error| conflict_on(error, CONFLICTS))?;
+    Ok(())
 }
 
 async fn lock_account(tx: &mut Tx, id: Uuid) -> StoreResult<Account> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, conflict_on, newest_first, parse_ids};
+use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first, parse_ids};
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
@@ -130,18 +130,10 @@ impl MembershipStore for SqlStore {
             created_at: now,
             updated_at: now,
         };
-        sqlx::query(
-            "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(created.id)
-        .bind(account_id)
-        .bind(account_member_id)
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| conflict_on(error, CONFLICTS))?;
-        tx.commit().await?;
+        insert_membership(&mut tx, &created).await?;
+        let mut events = self.events();
+        events.membership_created(&created);
+        self.commit(tx, events, now).await?;
         Ok(created)
     }
 
@@ -176,16 +168,26 @@ impl MembershipStore for SqlStore {
         })
     }
 
-    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> StoreResult<()> {
-        let deleted =
-            sqlx::query("DELETE FROM account_memberships WHERE id = $1 AND account_id = $2")
-                .bind(id)
-                .bind(account_id)
-                .execute(&self.write)
-                .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Entity::Membership));
-        }
+    async fn delete_membership(
+        &self,
+        account_id: Uuid,
+        id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "DELETE FROM account_memberships WHERE id = $1 AND account_id = $2 RETURNING {COLUMNS}"
+        );
+        let deleted: Membership = sqlx::query_as::<Db, MembershipRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Membership))?
+            .into();
+        let mut events = self.events();
+        events.membership_deleted(&deleted);
+        self.commit(tx, events, now).await?;
         Ok(())
     }
 
@@ -268,4 +270,38 @@ impl MembershipStore for SqlStore {
         .await?;
         Ok(live > 0)
     }
+}
+
+/// Inserts a membership in an open transaction (limits already checked by the caller).
+pub(super) async fn insert_membership(tx: &mut Tx, membership: &Membership) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(membership.id)
+    .bind(membership.account_id)
+    .bind(membership.account_member_id)
+    .bind(membership.created_at.millis())
+    .bind(membership.updated_at.millis())
+    .execute(&mut **tx)
+    .await
+    .map_err(|error| conflict_on(error, CONFLICTS))?;
+    Ok(())
+}
+
+/// The memberships of an account (`column` = `account_id`) or of a member
+/// (`account_member_id`), oldest first: the order a cascade announces their deletion in.
+pub(super) async fn memberships_where(
+    tx: &mut Tx,
+    column: &'static str,
+    id: Uuid,
+) -> StoreResult<Vec<Membership>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM account_memberships WHERE {column} = $1 ORDER BY created_at, id"
+    );
+    let rows = sqlx::query_as::<Db, MembershipRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.into_iter().map(Membership::from).collect())
 }

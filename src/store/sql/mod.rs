@@ -2,41 +2,58 @@
 //! once inside `sqlite.rs`, where `super::Db` names the sqlx database; every statement here is
 //! written in the common subset of the two dialects (`$N` placeholders, `RETURNING`,
 //! `ON CONFLICT`), and the few differences come from the backend module (`FOR_UPDATE`,
-//! `begin_write`, `violated_constraint`, `DIALECT`).
+//! `begin_write`, `violated_constraint`, `DIALECT`, `SKIP_LOCKED`).
 
 mod accounts;
 mod application_keys;
 mod deployment;
+mod integrations;
 mod memberships;
+mod otp;
+mod outbox;
 mod password_profiles;
 mod security;
 mod settings;
 mod users;
 
+use std::sync::Arc;
+
 use sqlx::{Database, FromRow, Pool, Transaction};
+use tokio::sync::Notify;
 
 /// The most ids one `include` asks for: a page holds at most 100 items.
 const MAX_INCLUDED: usize = 100;
 
-use super::{BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, begin_write, violated_constraint};
+use super::{
+    BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, SKIP_LOCKED, begin_write, violated_constraint,
+};
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
 use crate::query::sql::{Bind, FieldSpec, compile};
+use crate::store::EventPayloads;
 use crate::store::{Conflict, ListQuery, Page, StoreError, StoreResult};
 
 type Tx = Transaction<'static, Db>;
 type Row = <Db as Database>::Row;
 
 /// The store over one database. Reads use `read`, writes `write`: the same pool on PostgreSQL,
-/// a reader pool and a single writer connection on SQLite.
+/// a reader pool and a single writer connection on SQLite. `payloads` renders the objects of
+/// outbox events; `outbox_signal` wakes this process's dispatcher after a commit with events.
 pub struct SqlStore {
     read: Pool<Db>,
     write: Pool<Db>,
+    payloads: Arc<dyn EventPayloads>,
+    outbox_signal: Arc<Notify>,
 }
 
 impl SqlStore {
-    pub fn new(read: Pool<Db>, write: Pool<Db>) -> Self {
-        Self { read, write }
+    pub fn new(read: Pool<Db>, write: Pool<Db>, payloads: Arc<dyn EventPayloads>) -> Self {
+        Self {
+            read,
+            write,
+            payloads,
+            outbox_signal: Arc::new(Notify::new()),
+        }
     }
 
     async fn begin(&self) -> StoreResult<Tx> {

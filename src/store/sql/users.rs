@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::accounts::insert_account;
+use super::memberships::{insert_membership, memberships_where};
 use super::{
     Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, newest_first,
     placeholders,
@@ -13,9 +15,10 @@ use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
-    ChangedBy, Conflict, DuplicateEmailPolicy, Entity, ListQuery, LoginCandidate,
-    NewPasswordProfileInfo, NewUser, Page, PasswordProfileInfo, PasswordProfileInfoPatch,
-    StoreError, StoreResult, User, UserPatch, UserStore, fold_case,
+    Account, ChangedBy, Conflict, DuplicateEmailPolicy, Entity, ListQuery, LoginCandidate,
+    Membership, NewPasswordProfileInfo, NewUser, Page, PasswordProfileInfo,
+    PasswordProfileInfoPatch, SelfSignup, StoreError, StoreResult, User, UserPatch, UserStore,
+    fold_case,
 };
 use crate::time::Timestamp;
 
@@ -212,7 +215,9 @@ impl UserStore for SqlStore {
     ) -> StoreResult<User> {
         let mut tx = self.begin().await?;
         let created = insert_user(&mut tx, user, changed_by, now).await?;
-        tx.commit().await?;
+        let mut events = self.events();
+        events.member_created(&created);
+        self.commit(tx, events, now).await?;
         Ok(created)
     }
 
@@ -270,19 +275,28 @@ impl UserStore for SqlStore {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        let mut events = self.events();
+        events.member_updated(&next);
+        self.commit(tx, events, now).await?;
         Ok(next)
     }
 
-    async fn delete_user(&self, id: Uuid) -> StoreResult<()> {
-        // Password profile infos and memberships go with it (ON DELETE CASCADE).
-        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        lock_user(&mut tx, id).await?;
+        let memberships = memberships_where(&mut tx, "account_member_id", id).await?;
+        // Password profile infos, their OTP codes and memberships go with it (ON DELETE
+        // CASCADE), in this transaction.
+        sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Entity::UserInfo));
+        let mut events = self.events();
+        for membership in &memberships {
+            events.membership_deleted(membership);
         }
+        events.member_deleted(id);
+        self.commit(tx, events, now).await?;
         Ok(())
     }
 
@@ -495,6 +509,14 @@ impl UserStore for SqlStore {
                 .bind(now.seconds())
                 .execute(&mut *tx)
                 .await?;
+            // §16: a new password kills the outstanding OTP codes of this login.
+            sqlx::query(
+                "UPDATE otp_codes SET status = 'invalidated' \
+                 WHERE password_profile_info_id = $1 AND status = 'outstanding'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         touch_user(&mut tx, user_id, now).await?;
         tx.commit().await?;
@@ -560,6 +582,71 @@ impl UserStore for SqlStore {
                 password_hash,
             },
         ))
+    }
+
+    async fn self_signup(&self, signup: &SelfSignup, now: Timestamp) -> StoreResult<Uuid> {
+        let mut tx = self.begin().await?;
+        // No lock: the unique username constraint settles concurrent sign-ups (409).
+        let profile =
+            sqlx::query_scalar::<Db, Uuid>("SELECT id FROM password_profiles WHERE id = $1")
+                .bind(signup.password_profile_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if profile.is_none() {
+            return Err(StoreError::NotFound(Entity::PasswordProfile));
+        }
+        let username_lower = fold_case(&signup.username);
+        ensure_username_free(&mut tx, signup.password_profile_id, &username_lower, None).await?;
+        let user = insert_user(&mut tx, &signup.user, ChangedBy::User, now).await?;
+        sqlx::query(
+            "INSERT INTO password_profile_infos (id, user_id, password_profile_id, username, \
+             username_lower, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(user.id)
+        .bind(signup.password_profile_id)
+        .bind(&signup.username)
+        .bind(&username_lower)
+        .bind(&signup.password_hash)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, INFO_CONFLICTS))?;
+        let mut events = self.events();
+        events.member_created(&user);
+        // D13, read inside the transaction so the setting at commit time decides.
+        let auto_create: bool = sqlx::query_scalar(
+            "SELECT auto_create_account_for_account_members FROM account_authentication_settings",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if auto_create {
+            let account = Account {
+                id: Uuid::new_v4(),
+                name: user.name.clone(),
+                legal_name: Some(user.name.clone()),
+                registration_id: None,
+                external_ref: None,
+                parent_id: None,
+                ancestors: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            };
+            insert_account(&mut tx, &account).await?;
+            let membership = Membership {
+                id: Uuid::new_v4(),
+                account_id: account.id,
+                account_member_id: user.id,
+                created_at: now,
+                updated_at: now,
+            };
+            insert_membership(&mut tx, &membership).await?;
+            events.account_created(&account);
+            events.membership_created(&membership);
+        }
+        self.commit(tx, events, now).await?;
+        Ok(user.id)
     }
 }
 

@@ -1,0 +1,110 @@
+//! One-time password token requests (§16): a storefront asks for a code for a username, and the
+//! code leaves accountd only through the `one-time-password-token-request.created` webhook. The
+//! answer is `202` with no body whether or not the username exists, and costs the same.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{Caller, Ids, JsonBody};
+use super::openapi::{BadRequest, Busy, Envelope, NotFound, TooManyRequests, Unauthorized};
+use super::rate_limit::{OtpRequestEndpoint, RateLimited};
+use super::realms::check_realm;
+use super::validation::{Body, Input, Presence, parse_uuid};
+use crate::auth::secret::{Secret, one_time_code};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{Entity, NewOtp, OtpIssue, OtpPurpose, fold_case};
+
+const TYPES: &[&str] = &[
+    "one_time_password_token_request",
+    "one-time-password-token-request",
+];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(request))
+}
+
+/// An OTP request (§16).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct OtpRequestWrite {
+    #[schema(rename = "type", example = "one_time_password_token_request")]
+    kind: String,
+    username: String,
+    #[schema(example = "reset_password")]
+    purpose: String,
+}
+
+fn profile_id(raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::PasswordProfile))
+}
+
+/// Every caller class: storefronts start password resets from an implicit token (§5.5).
+#[utoipa::path(
+    post,
+    path = "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}/one-time-password-token-request",
+    tag = "authentication",
+    summary = "Request a one-time code (delivered only by webhook)",
+    description = "Always 202 with no body for a valid request, whether or not the username exists.",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    request_body = Envelope<OtpRequestWrite>,
+    responses(
+        (status = 202, description = "Accepted; a code is sent if the username exists"),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Busy,
+    ),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
+async fn request(
+    State(state): State<AppState>,
+    _limit: RateLimited<OtpRequestEndpoint>,
+    _caller: Caller,
+    Ids((raw_realm_id, raw_profile_id)): Ids<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let profile = state
+        .store
+        .password_profile(profile_id(&raw_profile_id)?)
+        .await?;
+    let body = body.parse()?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(TYPES);
+    let username = fields.text("username", Presence::Required, 1, 255);
+    let purpose = fields.one_of("purpose", Presence::Required, OtpPurpose::ALL);
+    fields.finish()?;
+    let (Input::Value(username), Some(purpose)) = (
+        username,
+        purpose.value().as_deref().and_then(OtpPurpose::parse),
+    ) else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    if !profile.enable_one_time_password_token {
+        return Err(ApiError::bad_request(
+            "one-time password tokens are not enabled for this password profile",
+        ));
+    }
+    // The one argon2id hash every valid request costs, before anyone knows whether the
+    // username exists or the cap is reached: the answer takes as long either way (§16).
+    let code = Secret::new(one_time_code());
+    let code_hash = state.hasher.hash(code.expose().to_owned()).await?;
+    let otp = NewOtp {
+        password_profile_id: profile.id,
+        username_lower: fold_case(&username),
+        purpose,
+        code,
+        code_hash,
+    };
+    if let OtpIssue::Issued { deliveries: 0 } =
+        state.store.issue_otp(&otp, state.clock.now()).await?
+    {
+        tracing::warn!(
+            "a one-time code was issued but no enabled integration observes \
+             one-time-password-token-request.created: OTP delivery is not configured"
+        );
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}

@@ -1,0 +1,363 @@
+//! The integrations resource (§22.1), integrations from configuration (§22.2) and their logs.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, WEBHOOK_SECRET, spawn_app, test_config};
+use crate::receiver::Receiver;
+use crate::tests;
+
+tests![
+    an_admin_creates_reads_lists_updates_and_deletes_integrations,
+    a_missing_secret_key_is_generated,
+    integration_bodies_are_validated_with_the_reference_wording,
+    only_admins_may_touch_integrations,
+    integrations_from_configuration_are_listed_but_not_changed,
+    logs_list_every_attempt_newest_first,
+    logs_and_delivered_events_are_forgotten_after_seven_days,
+];
+
+async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: TestApp) {
+    let admin = app.admin_token().await;
+    let created = app
+        .post("/v2/integrations")
+        .bearer(&admin)
+        .json(json!({"data": {
+            "type": "integration",
+            "name": "OTP mailer",
+            "description": "Sends one-time passwords by email",
+            "observes": ["one-time-password-token-request.created", "account.created"],
+            "configuration": {"url": "https://hooks.example.com/otp", "secret_key": WEBHOOK_SECRET},
+        }}))
+        .send()
+        .await
+        .expect(201);
+    let data = &created["data"];
+    let id = data["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["type"], "integration");
+    assert_eq!(data["enabled"], true);
+    assert_eq!(data["integration_type"], "webhook");
+    assert_eq!(
+        data["observes"],
+        json!(["one-time-password-token-request.created", "account.created"])
+    );
+    assert_eq!(
+        data["configuration"],
+        json!({"url": "https://hooks.example.com/otp", "secret_key": WEBHOOK_SECRET})
+    );
+    let self_link = format!("http://accountd.test/v2/integrations/{id}");
+    assert_eq!(data["links"]["self"], self_link);
+    assert_eq!(created["links"]["self"], self_link);
+    assert!(data["meta"]["timestamps"]["created_at"].is_string());
+
+    let read = app
+        .get(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(read["data"], *data);
+
+    let list = app
+        .get("/v2/integrations")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(list["meta"]["results"]["total"], 1);
+    assert_eq!(list["data"][0]["id"], id.as_str());
+
+    let updated = app
+        .put(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .json(
+            json!({"data": {"type": "integration", "enabled": false, "description": null,
+            "configuration": {"url": "http://127.0.0.1:9/hook"}}}),
+        )
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(updated["data"]["enabled"], false);
+    assert_eq!(updated["data"]["description"], json!(null));
+    assert_eq!(updated["data"]["name"], "OTP mailer");
+    assert_eq!(
+        updated["data"]["configuration"],
+        json!({"url": "http://127.0.0.1:9/hook", "secret_key": WEBHOOK_SECRET})
+    );
+
+    app.delete(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(204);
+    for reply in [
+        app.get(&format!("/v2/integrations/{id}"))
+            .bearer(&admin)
+            .send()
+            .await,
+        app.delete(&format!("/v2/integrations/{id}"))
+            .bearer(&admin)
+            .send()
+            .await,
+        app.get(&format!("/v2/integrations/{id}/logs"))
+            .bearer(&admin)
+            .send()
+            .await,
+        app.get("/v2/integrations/not-a-uuid")
+            .bearer(&admin)
+            .send()
+            .await,
+    ] {
+        reply.expect_error(404, "integration not found");
+    }
+}
+
+async fn a_missing_secret_key_is_generated(app: TestApp) {
+    let admin = app.admin_token().await;
+    let created = app
+        .post("/v2/integrations")
+        .bearer(&admin)
+        .json(json!({"data": {"type": "integration", "name": "Generated",
+            "observes": ["account.event.created"],
+            "configuration": {"url": "https://hooks.example.com"}}}))
+        .send()
+        .await
+        .expect(201);
+    let secret = created["data"]["configuration"]["secret_key"]
+        .as_str()
+        .unwrap();
+    assert_eq!(secret.len(), 64);
+    assert!(secret.bytes().all(|byte| byte.is_ascii_hexdigit()));
+}
+
+async fn integration_bodies_are_validated_with_the_reference_wording(app: TestApp) {
+    let admin = app.admin_token().await;
+    let cases = [
+        (
+            json!({"type": "integration"}),
+            "Validation failed: field 'Name' on the 'required' tag; field 'Observes' on the 'required' tag; field 'Configuration' on the 'required' tag.",
+        ),
+        (
+            json!({"type": "webhook", "name": "", "observes": [], "configuration": {}}),
+            "Validation failed: field 'Type' on the 'eq' tag; field 'Name' on the 'min' tag; field 'Observes' on the 'min' tag; field 'URL' on the 'required' tag.",
+        ),
+        (
+            json!({"type": "integration", "name": "x", "integration_type": "sqs",
+                "observes": ["account.created", "account.renamed"],
+                "configuration": {"url": "ftp://hooks.example.com", "secret_key": "short"}}),
+            "Validation failed: field 'IntegrationType' on the 'oneof' tag; field 'Observes' on the 'oneof' tag; field 'URL' on the 'url' tag; field 'SecretKey' on the 'min' tag.",
+        ),
+        (
+            json!({"type": "integration", "name": "x", "enabled": "yes",
+                "observes": "account.created", "configuration": "https://x"}),
+            "Validation failed: field 'Enabled' on the 'boolean' tag; field 'Observes' on the 'array' tag; field 'Configuration' on the 'object' tag.",
+        ),
+    ];
+    for (body, detail) in cases {
+        app.post("/v2/integrations")
+            .bearer(&admin)
+            .json(json!({ "data": body }))
+            .send()
+            .await
+            .expect_error(400, detail);
+    }
+    let too_many: Vec<&str> = std::iter::repeat_n("account.created", 51).collect();
+    app.post("/v2/integrations")
+        .bearer(&admin)
+        .json(
+            json!({"data": {"type": "integration", "name": "x", "observes": too_many,
+            "configuration": {"url": "https://x.example"}}}),
+        )
+        .send()
+        .await
+        .expect_error(400, "Validation failed: field 'Observes' on the 'max' tag.");
+    app.get("/v2/integrations?filter=eq(name,x)")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(400, "Could not parse the supplied filter");
+    app.get("/v2/integrations?sort=url")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(400, "Could not parse the supplied sort");
+}
+
+async fn only_admins_may_touch_integrations(app: TestApp) {
+    let shopper = app.implicit_token().await;
+    for reply in [
+        app.get("/v2/integrations").bearer(&shopper).send().await,
+        app.get("/v2/integrations/logs")
+            .bearer(&shopper)
+            .send()
+            .await,
+        app.post("/v2/integrations")
+            .bearer(&shopper)
+            .json(json!({"data": {}}))
+            .send()
+            .await,
+    ] {
+        reply.expect_error(403, "forbidden");
+    }
+    app.get("/v2/integrations")
+        .send()
+        .await
+        .expect_error(401, "Unable to validate access token");
+}
+
+async fn integrations_from_configuration_are_listed_but_not_changed(app: TestApp) {
+    let mut config = test_config(&app.database_url);
+    config.integrations = accountd::config::parse_integrations(
+        r#"[{"name": "Mailer", "url": "https://hooks.example.com/mail",
+             "secret_key": "configured-secret-key", "observes": ["account.created"]}]"#,
+    )
+    .unwrap();
+    let configured = spawn_app(config).await;
+    let admin = configured.admin_token().await;
+    let id = Uuid::new_v5(&configured.state.deployment.store_id, b"Mailer");
+    let read = configured
+        .get(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(read["data"]["name"], "Mailer");
+    assert_eq!(read["data"]["observes"], json!(["account.created"]));
+    assert_eq!(
+        read["data"]["configuration"]["secret_key"],
+        "configured-secret-key"
+    );
+    // A bad body is still a 400; a good one meets the 409.
+    configured
+        .put(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .json(json!({"data": {"type": "integration", "name": ""}}))
+        .send()
+        .await
+        .expect_error(400, "Validation failed: field 'Name' on the 'min' tag.");
+    configured
+        .put(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .json(json!({"data": {"type": "integration", "enabled": false}}))
+        .send()
+        .await
+        .expect_error(409, "integration is managed by configuration");
+    configured
+        .delete(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(409, "integration is managed by configuration");
+    configured.shut_down().await;
+
+    // The same database started without it: gone.
+    let restarted = spawn_app(test_config(&app.database_url)).await;
+    restarted
+        .get(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(404, "integration not found");
+}
+
+async fn logs_list_every_attempt_newest_first(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::failing_first(1).await;
+    let integration = app
+        .create_integration(&admin, &receiver.url, &["account.created"])
+        .await;
+    let id = integration["id"].as_str().unwrap();
+    app.create_account(&admin, "Logged").await;
+    receiver.wait_for(1).await;
+    // The first attempt's log row is written after the receiver answered: wait for it, so
+    // that it is stamped before the clock moves and the order is deterministic.
+    wait_for_logs(&app, &admin, id, 1).await;
+    app.clock.advance_seconds(40);
+    let received = receiver.wait_for(2).await;
+    let event_id = received[0].json()["id"].clone();
+    let logs = wait_for_logs(&app, &admin, id, 2).await;
+    assert_eq!(logs["meta"]["results"]["total"], 2);
+    let newest = &logs["data"][0];
+    let oldest = &logs["data"][1];
+    assert_eq!(newest["type"], "integration_log");
+    assert_eq!(newest["attempt"], 2);
+    assert_eq!(newest["succeeded"], true);
+    assert_eq!(newest["status_code"], 204);
+    assert_eq!(newest["error_detail"], json!(null));
+    assert_eq!(oldest["attempt"], 1);
+    assert_eq!(oldest["succeeded"], false);
+    assert_eq!(oldest["status_code"], 500);
+    assert_eq!(oldest["body"], "Not ready");
+    assert_eq!(
+        oldest["error_detail"],
+        "Received a status code outside of 2xx range - treating webhook as a fail"
+    );
+    for log in [newest, oldest] {
+        assert_eq!(log["event_id"], event_id);
+        assert_eq!(log["triggered_by"], "account.created");
+        assert_eq!(
+            log["relationships"]["integration"]["data"],
+            json!({"type": "integration", "id": id})
+        );
+        assert!(log["meta"]["timestamps"]["created_at"].is_string());
+    }
+    let all = app
+        .get("/v2/integrations/logs")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(all["data"], logs["data"]);
+}
+
+async fn logs_and_delivered_events_are_forgotten_after_seven_days(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let integration = app
+        .create_integration(&admin, &receiver.url, &["account.created"])
+        .await;
+    let id = integration["id"].as_str().unwrap();
+    app.create_account(&admin, "Old news").await;
+    wait_for_logs(&app, &admin, id, 1).await;
+    let store = &app.state.store;
+    app.clock.advance_seconds(6 * 24 * 3600);
+    store
+        .purge_outbox(accountd::time::Clock::now(app.clock.as_ref()))
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    wait_for_logs(&app, &admin, id, 1).await;
+    app.clock.advance_seconds(2 * 24 * 3600);
+    store
+        .purge_outbox(accountd::time::Clock::now(app.clock.as_ref()))
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    let logs = app
+        .get(&format!("/v2/integrations/{id}/logs"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(logs["meta"]["results"]["total"], 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_deliveries").await, 0);
+}
+
+/// The log of an attempt is written just after the receiver answered; wait for it.
+pub async fn wait_for_logs(app: &TestApp, admin: &str, id: &str, count: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs = app
+            .get(&format!("/v2/integrations/{id}/logs"))
+            .bearer(admin)
+            .send()
+            .await
+            .expect(200);
+        if logs["meta"]["results"]["total"].as_u64() >= Some(count) {
+            return logs;
+        }
+        assert!(std::time::Instant::now() < deadline, "logs: {logs}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
