@@ -13,6 +13,7 @@ use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::Config;
 use crate::http;
+use crate::oidc::OidcClient;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::time::{Clock, SystemClock};
@@ -33,6 +34,8 @@ pub enum StartError {
     },
     #[error("cannot start the password hashing threads: {0}")]
     HashPool(std::io::Error),
+    #[error("cannot set up the HTTP client for OpenID Connect providers: {0}")]
+    HttpClient(reqwest::Error),
 }
 
 pub struct Application {
@@ -56,6 +59,7 @@ impl Application {
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
         let hasher = PasswordHasher::start(config.hash_pool_size, config.hash_queue_bound)
             .map_err(StartError::HashPool)?;
+        let oidc = OidcClient::new().map_err(StartError::HttpClient)?;
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -71,6 +75,7 @@ impl Application {
             clock,
             hasher,
             deployment: bootstrapped.deployment,
+            oidc,
         };
         Ok(Self {
             listener,

@@ -9,6 +9,9 @@ pub mod extract;
 pub mod health;
 pub mod memberships;
 pub mod oauth;
+pub mod oidc_idp;
+pub mod oidc_profile_info;
+pub mod oidc_profiles;
 pub mod password_profile_info;
 pub mod password_profiles;
 pub mod realms;
@@ -71,6 +74,9 @@ pub fn router(state: AppState) -> Router {
         .merge(password_profiles::router())
         .merge(user_authentication_info::router())
         .merge(password_profile_info::router())
+        .merge(oidc_profiles::router())
+        .merge(oidc_profile_info::router())
+        .merge(oidc_idp::router())
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(layers)

@@ -25,6 +25,7 @@ const TOKEN_TYPE: &str = "account_management_authentication_token";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mechanism {
     Password,
+    Oidc,
     Switch,
 }
 
@@ -32,6 +33,7 @@ impl Mechanism {
     fn parse(text: &str) -> Option<Self> {
         match text {
             "password" => Some(Self::Password),
+            "oidc" => Some(Self::Oidc),
             "account_management_authentication_token" => Some(Self::Switch),
             _ => None,
         }
@@ -100,6 +102,7 @@ pub async fn create(
     }
     let member_id = match mechanism {
         Some(Mechanism::Password) => password(&state, data).await?,
+        Some(Mechanism::Oidc) => oidc(&state, data).await?,
         Some(Mechanism::Switch) => switch(&state, &headers).await?,
         None => return Err(ApiError::internal("mechanism checked above")),
     };
@@ -159,6 +162,22 @@ async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid
             .await?;
     }
     Ok(found.user_id)
+}
+
+/// §6.5: accountd's code from the OIDC callback, with the storefront's PKCE verifier.
+async fn oidc(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+    let mut violations = Violations::default();
+    let code = required_text(data, "oauth_authorization_code", &mut violations);
+    let redirect_uri = required_text(data, "oauth_redirect_uri", &mut violations);
+    let code_verifier = required_text(data, "oauth_code_verifier", &mut violations);
+    if let Some(message) = violations.message() {
+        return Err(ApiError::unprocessable(message));
+    }
+    let (Some(code), Some(redirect_uri), Some(code_verifier)) = (code, redirect_uri, code_verifier)
+    else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    super::oidc_idp::redeem(state, code, redirect_uri, code_verifier).await
 }
 
 /// §6.6: a valid, live account token re-issues tokens for every current membership.

@@ -120,6 +120,9 @@ pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
         "account_memberships.account_member_id, account_memberships.account_id" => {
             "account_memberships_pair_key"
         }
+        "oidc_profile_infos.oidc_profile_id, oidc_profile_infos.issuer, oidc_profile_infos.subject" => {
+            "oidc_profile_infos_identity_key"
+        }
         other => other,
     };
     Some(name.to_owned())

@@ -7,7 +7,9 @@ mod accounts;
 mod concurrency;
 mod conventions;
 mod helpers;
+mod idp;
 mod oauth;
+mod oidc;
 mod resources;
 mod scoping;
 mod store_conformance;
@@ -25,6 +27,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         conventions::tests(),
         oauth::tests(),
+        oidc::tests(),
         resources::tests(),
         scoping::tests(),
         store_conformance::tests(),

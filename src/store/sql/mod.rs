@@ -8,6 +8,7 @@ mod accounts;
 mod application_keys;
 mod deployment;
 mod memberships;
+mod oidc;
 mod password_profiles;
 mod settings;
 mod users;
