@@ -32,8 +32,8 @@ use crate::oidc::{
 };
 use crate::state::AppState;
 use crate::store::{
-    Entity, LoginClaim, NewOidcCode, NewOidcLogin, OidcCode, OidcIdentity, OidcLogin,
-    OidcProfile, StoreError,
+    Entity, LoginClaim, NewOidcCode, NewOidcLogin, OidcCode, OidcIdentity, OidcLogin, OidcProfile,
+    StoreError,
 };
 use crate::time::Timestamp;
 
@@ -192,7 +192,9 @@ fn redirect(status: StatusCode, target: &str, params: &[(&str, &str)]) -> Respon
             response.headers_mut().insert(header::LOCATION, value);
             browser_headers(response)
         }
-        Err(_) => OAuthError::server_error("redirect location is not a header value").into_response(),
+        Err(_) => {
+            OAuthError::server_error("redirect location is not a header value").into_response()
+        }
     }
 }
 
@@ -223,7 +225,8 @@ enum Param<'a> {
 
 impl BrowserQuery {
     fn parse(raw: Option<&str>) -> Option<Self> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default()).ok()?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw.unwrap_or_default()).ok()?;
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
         for (name, value) in pairs {
             values.entry(name).or_default().push(value);
@@ -304,10 +307,12 @@ async fn start_login(
         .await
         .map_err(|error| refuse(OAuthError::server_error(error)))?;
     // Byte for byte against the registered list: the only place the browser may be sent back to.
-    let Some(redirect_uri) = query
-        .one("redirect_uri")
-        .filter(|uri| realm.redirect_uris.iter().any(|registered| registered == uri))
-    else {
+    let Some(redirect_uri) = query.one("redirect_uri").filter(|uri| {
+        realm
+            .redirect_uris
+            .iter()
+            .any(|registered| registered == uri)
+    }) else {
         return Err(refuse(OAuthError::invalid_request(
             "redirect_uri is missing or not registered for the authentication realm",
         )));
@@ -344,7 +349,9 @@ async fn start_login(
             "state is required and must be at most 2048 characters",
         ));
     };
-    let Some(code_challenge) = query.one("code_challenge").filter(|challenge| is_valid_code_challenge(challenge))
+    let Some(code_challenge) = query
+        .one("code_challenge")
+        .filter(|challenge| is_valid_code_challenge(challenge))
     else {
         return Err(back(
             "invalid_request",
@@ -380,7 +387,11 @@ async fn start_login(
     }
 
     let now = state.clock.now();
-    let discovery = match state.oidc.discover(&profile.discovery_url, now, false).await {
+    let discovery = match state
+        .oidc
+        .discover(&profile.discovery_url, now, false)
+        .await
+    {
         Ok(discovery) => discovery,
         Err(error) => {
             tracing::warn!(profile_id = %profile.id, %error, "OIDC discovery unavailable at login");
@@ -520,7 +531,11 @@ async fn finish_login(
             params.push(("error_description", description));
         }
         params.push(("state", &login.client_state));
-        return Err(redirect(StatusCode::SEE_OTHER, &login.redirect_uri, &params));
+        return Err(redirect(
+            StatusCode::SEE_OTHER,
+            &login.redirect_uri,
+            &params,
+        ));
     }
     let Some(provider_code) = query.one("code") else {
         return Err(back(
@@ -554,10 +569,9 @@ async fn finish_login(
         Err(refusal) => {
             tracing::warn!(profile_id = %profile.id, reason = %refusal.reason(), "OIDC callback refused");
             return Err(match refusal {
-                Refusal::Unavailable(_) => back(
-                    "server_error",
-                    "the identity provider could not be reached",
-                ),
+                Refusal::Unavailable(_) => {
+                    back("server_error", "the identity provider could not be reached")
+                }
                 Refusal::Denied(_) => back(
                     "access_denied",
                     "the identity provider's answer could not be verified",
@@ -877,7 +891,11 @@ mod tests {
             response.headers().get(header::LOCATION).unwrap(),
             "https://shop.example.com/cb?x=1&code=a+b&state=s%26t"
         );
-        let response = redirect(StatusCode::SEE_OTHER, "https://shop.example.com/cb", &[("a", "1")]);
+        let response = redirect(
+            StatusCode::SEE_OTHER,
+            "https://shop.example.com/cb",
+            &[("a", "1")],
+        );
         assert_eq!(
             response.headers().get(header::LOCATION).unwrap(),
             "https://shop.example.com/cb?a=1"

@@ -82,7 +82,11 @@ pub fn header(token: &str) -> Result<(Algorithm, Option<String>), IdTokenError> 
 
 /// The keys that may have signed a token with this algorithm and key id: the right kind (and
 /// curve), meant for signatures, and the named `kid` when the token names one.
-pub fn candidate_keys<'a>(keys: &'a [Jwk], algorithm: Algorithm, kid: Option<&str>) -> Vec<&'a Jwk> {
+pub fn candidate_keys<'a>(
+    keys: &'a [Jwk],
+    algorithm: Algorithm,
+    kid: Option<&str>,
+) -> Vec<&'a Jwk> {
     keys.iter()
         .filter(|key| kid.is_none() || key.common.key_id.as_deref() == kid)
         .filter(|key| !matches!(key.common.public_key_use, Some(PublicKeyUse::Encryption)))

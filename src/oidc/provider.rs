@@ -11,8 +11,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::Jwk;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::Response;
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -408,7 +408,10 @@ mod tests {
             value: 1,
             fetched_at: Timestamp::from_millis(0),
         };
-        assert_eq!(entry.fresh(Timestamp::from_millis(CACHE_MILLIS - 1)), Some(1));
+        assert_eq!(
+            entry.fresh(Timestamp::from_millis(CACHE_MILLIS - 1)),
+            Some(1)
+        );
         assert_eq!(entry.fresh(Timestamp::from_millis(CACHE_MILLIS)), None);
     }
 }

@@ -12,18 +12,17 @@ use crate::auth::secret::Secret;
 use crate::query::sort::SortSpec;
 use crate::query::sql::Bind;
 use crate::store::{
-    ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewOidcCode, NewOidcLogin,
-    NewOidcProfile, NewOidcProfileInfo, NewUser, OidcCode, OidcIdentity, OidcLogin, OidcProfile,
-    OidcProfileInfo, OidcProfileInfoPatch, OidcProfilePatch, OidcSignIn, OidcStore, Page,
-    StoreError, StoreResult, UserPatch, fold_case,
+    ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewOidcCode, NewOidcLogin, NewOidcProfile,
+    NewOidcProfileInfo, NewUser, OidcCode, OidcIdentity, OidcLogin, OidcProfile, OidcProfileInfo,
+    OidcProfileInfoPatch, OidcProfilePatch, OidcSignIn, OidcStore, Page, StoreError, StoreResult,
+    UserPatch, fold_case,
 };
 use crate::time::Timestamp;
 
 const PROFILE_COLUMNS: &str =
     "id, name, discovery_url, client_id, client_secret, issuer, created_at, updated_at";
 const INFO_COLUMNS: &str = "id, user_id, oidc_profile_id, issuer, subject, created_at, updated_at";
-const LOGIN_COLUMNS: &str =
-    "oidc_profile_id, redirect_uri, client_state, code_challenge, nonce, code_verifier, report_replay";
+const LOGIN_COLUMNS: &str = "oidc_profile_id, redirect_uri, client_state, code_challenge, nonce, code_verifier, report_replay";
 const CODE_COLUMNS: &str = "oidc_profile_id, issuer, subject, name, email, given_name, \
      middle_name, family_name, redirect_uri, code_challenge";
 
@@ -234,7 +233,9 @@ impl OidcStore for SqlStore {
     }
 
     async fn list_oidc_profiles(&self, query: &ListQuery) -> StoreResult<Page<OidcProfile>> {
-        let page = self.page::<ProfileRow>(&PROFILES, EVERYTHING, query).await?;
+        let page = self
+            .page::<ProfileRow>(&PROFILES, EVERYTHING, query)
+            .await?;
         Ok(Page {
             items: page.items.into_iter().map(OidcProfile::from).collect(),
             total: page.total,
