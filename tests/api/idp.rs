@@ -114,6 +114,13 @@ impl Signer {
     }
 }
 
+/// What the token endpoint was sent: the `Authorization` header and the form.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub authorization: Option<String>,
+    pub form: HashMap<String, String>,
+}
+
 /// A code the authorization endpoint handed out, and what it was asked for.
 #[derive(Debug, Clone)]
 struct Grant {
@@ -131,8 +138,8 @@ pub struct Idp {
     access_tokens: Mutex<HashMap<String, Map<String, Value>>>,
     /// Every query the authorization endpoint received.
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
-    /// Every form and `Authorization` header the token endpoint received.
-    pub token_requests: Mutex<Vec<(Option<String>, HashMap<String, String>)>>,
+    /// Every request the token endpoint received.
+    pub token_requests: Mutex<Vec<TokenRequest>>,
     pub discovery_fetches: AtomicUsize,
     pub jwks_fetches: AtomicUsize,
 }
@@ -312,10 +319,10 @@ async fn token(
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    idp.token_requests
-        .lock()
-        .unwrap()
-        .push((authorization, form.clone()));
+    idp.token_requests.lock().unwrap().push(TokenRequest {
+        authorization,
+        form: form.clone(),
+    });
     let behaviour = idp.behaviour.lock().unwrap().clone();
     if let Some(status) = behaviour.token_status {
         return oauth_error(status, "temporarily_unavailable");

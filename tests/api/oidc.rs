@@ -944,7 +944,8 @@ async fn the_login_sends_the_browser_to_the_provider_with_its_own_state_nonce_an
     let query = query_of(&target);
     assert_eq!(query.keys().count(), 2);
     assert_eq!(query["code"].len(), 43);
-    let (authorization, form) = setup.idp.state.token_requests.lock().unwrap()[0].clone();
+    let request = setup.idp.state.token_requests.lock().unwrap()[0].clone();
+    let (authorization, form) = (request.authorization, request.form);
     assert!(authorization.unwrap().starts_with("Basic "));
     assert_eq!(form["grant_type"], "authorization_code");
     assert_eq!(
@@ -1686,7 +1687,9 @@ async fn the_login_endpoint_redirects_other_errors_with_307(app: TestApp) {
     let setup = setup(&app).await;
     let storefront = Storefront::new();
     let long_state = "s".repeat(2049);
-    let cases: Vec<(Vec<(&str, Option<&str>)>, &str, bool)> = vec![
+    // (parameter changes, expected error, whether the storefront's state comes back)
+    type Case<'a> = (Vec<(&'a str, Option<&'a str>)>, &'a str, bool);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![("response_type", Some("token"))],
             "unsupported_response_type",
