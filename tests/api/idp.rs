@@ -188,6 +188,11 @@ impl TestIdp {
         });
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
+            .route("/moved/.well-known/openid-configuration", get(moved))
+            .route(
+                "/elsewhere/.well-known/openid-configuration",
+                get(elsewhere),
+            )
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
@@ -245,6 +250,18 @@ async fn discovery(State(idp): State<Arc<Idp>>) -> Response {
         "code_challenge_methods_supported": ["S256"],
     }))
     .into_response()
+}
+
+/// A redirect within the provider's origin, which accountd follows.
+async fn moved() -> Response {
+    Redirect::temporary("/.well-known/openid-configuration").into_response()
+}
+
+/// The same document, but through another origin (`localhost` for `127.0.0.1`), which accountd
+/// must not follow.
+async fn elsewhere(State(idp): State<Arc<Idp>>) -> Response {
+    let target = idp.issuer.replace("127.0.0.1", "localhost");
+    Redirect::temporary(&format!("{target}/.well-known/openid-configuration")).into_response()
 }
 
 async fn jwks(State(idp): State<Arc<Idp>>) -> Response {

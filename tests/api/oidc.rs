@@ -483,6 +483,8 @@ async fn a_provider_without_a_usable_discovery_document_is_refused(app: TestApp)
         // Answers, but not with a discovery document.
         format!("{}/jwks", idp.issuer),
         format!("{}/nothing-here", idp.issuer),
+        // A redirect to another origin is not followed.
+        format!("{}/elsewhere/.well-known/openid-configuration", idp.issuer),
     ];
     for url in &refused {
         app.post(&app.realm_path("/oidc-profiles"))
@@ -514,8 +516,17 @@ async fn a_provider_without_a_usable_discovery_document_is_refused(app: TestApp)
             "could not retrieve the OpenID Connect discovery document",
         );
 
-    // A PUT that changes the URL fetches it too, and changes nothing when that fails.
+    // A redirect within the provider's origin is followed.
     idp.behave(|behaviour| behaviour.discovery_status = None);
+    let moved = create_profile(
+        &app,
+        &admin,
+        &format!("{}/moved/.well-known/openid-configuration", idp.issuer),
+    )
+    .await;
+    assert_eq!(moved["meta"]["issuer"], idp.issuer);
+
+    // A PUT that changes the URL fetches it too, and changes nothing when that fails.
     let profile = create_profile(&app, &admin, &idp.discovery_url()).await;
     let id = profile["id"].as_str().unwrap();
     app.put(&app.realm_path(&format!("/oidc-profiles/{id}")))
