@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::extract::Ids;
 use super::validation::{is_valid_email, parse_uuid};
 use crate::auth::secret::{Secret, constant_time_eq, sha256};
 use crate::error::{ApiError, ApiResult};
@@ -36,8 +37,6 @@ use crate::store::{
     StoreError,
 };
 use crate::time::Timestamp;
-
-use super::extract::Ids;
 
 /// The only `client_id` storefronts use towards accountd (§13 `meta.client_id`).
 pub const CLIENT_ID: &str = "account-management";
@@ -493,14 +492,29 @@ async fn finish_login(
         .claim_oidc_login(&sha256(provider_state.as_bytes()), profile_id, now)
         .await
         .map_err(|error| refuse(OAuthError::server_error(error)))?;
-    let login = match claim {
-        LoginClaim::Claimed(login) => login,
+    let (login, replayed) = match claim {
         LoginClaim::Unknown => {
             return Err(refuse(OAuthError::invalid_request(
                 "the login is unknown or has expired",
             )));
         }
-        LoginClaim::Replayed(login) if login.report_replay => {
+        LoginClaim::Claimed(login) => (login, false),
+        LoginClaim::Replayed(login) => (login, true),
+    };
+    // The storefront's URI was registered when the login started; an Admin may have removed it
+    // since, and then the browser is sent nowhere.
+    let realm = state
+        .store
+        .realm()
+        .await
+        .map_err(|error| refuse(OAuthError::server_error(error)))?;
+    if !realm.redirect_uris.contains(&login.redirect_uri) {
+        return Err(refuse(OAuthError::invalid_request(
+            "redirect_uri is no longer registered for the authentication realm",
+        )));
+    }
+    if replayed {
+        if login.report_replay {
             return Err(error_redirect(
                 StatusCode::SEE_OTHER,
                 &login.redirect_uri,
@@ -509,12 +523,10 @@ async fn finish_login(
                 Some(&login.client_state),
             ));
         }
-        LoginClaim::Replayed(_) => {
-            return Err(refuse(OAuthError::invalid_request(
-                "the login was already completed",
-            )));
-        }
-    };
+        return Err(refuse(OAuthError::invalid_request(
+            "the login was already completed",
+        )));
+    }
     let back = |error: &str, description: &str| {
         error_redirect(
             StatusCode::SEE_OTHER,

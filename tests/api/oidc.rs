@@ -46,6 +46,7 @@ tests![
     the_login_endpoint_redirects_other_errors_with_307,
     discovery_unavailable_at_login_gives_temporarily_unavailable,
     the_callback_refuses_unknown_states_and_paths,
+    a_redirect_uri_unregistered_meanwhile_is_not_used,
     the_oidc_mechanism_validates_its_fields,
     the_client_secret_appears_in_no_response_and_no_log_line,
 ];
@@ -1826,6 +1827,23 @@ async fn the_callback_refuses_unknown_states_and_paths(app: TestApp) {
     assert_oauth_error(&browse(&app, &wrong_store).await, 400, "invalid_request");
     // ... and was not spent by those attempts.
     assert!(query_of(&location(&browse(&app, &real).await, 303)).contains_key("code"));
+}
+
+async fn a_redirect_uri_unregistered_meanwhile_is_not_used(app: TestApp) {
+    let setup = setup(&app).await;
+    let storefront = Storefront::new();
+    let to_provider = browse(&app, &login_url(&setup, &storefront.params(&[]))).await;
+    let to_callback = browse(&app, &location(&to_provider, 303)).await;
+    let callback = location(&to_callback, 303);
+    app.put(&app.realm_path(""))
+        .bearer(&setup.admin)
+        .json(json!({"data": {"type": "authentication-realm", "redirect_uris": []}}))
+        .send()
+        .await
+        .expect(200);
+    let reply = browse(&app, &callback).await;
+    assert_oauth_error(&reply, 400, "invalid_request");
+    assert!(reply.header("location").is_none());
 }
 
 async fn oidc_token_request(app: &TestApp, bearer: &str, data: Value) -> Reply {
