@@ -54,6 +54,8 @@ pub struct Behaviour {
     pub authorize_error: Option<(String, String)>,
     pub token_status: Option<StatusCode>,
     pub discovery_status: Option<StatusCode>,
+    /// Publish this `token_endpoint` instead of the provider's own.
+    pub token_endpoint: Option<String>,
 }
 
 /// A signing key and its public JWK.
@@ -177,6 +179,7 @@ impl TestIdp {
                 authorize_error: None,
                 token_status: None,
                 discovery_status: None,
+                token_endpoint: None,
             }),
             signer: Mutex::new(signer),
             grants: Mutex::new(HashMap::new()),
@@ -233,14 +236,18 @@ impl TestIdp {
 
 async fn discovery(State(idp): State<Arc<Idp>>) -> Response {
     idp.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    if let Some(status) = idp.behaviour.lock().unwrap().discovery_status {
+    let behaviour = idp.behaviour.lock().unwrap().clone();
+    if let Some(status) = behaviour.discovery_status {
         return status.into_response();
     }
     let issuer = &idp.issuer;
+    let token_endpoint = behaviour
+        .token_endpoint
+        .unwrap_or_else(|| format!("{issuer}/token"));
     axum::Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": format!("{issuer}/token"),
+        "token_endpoint": token_endpoint,
         "jwks_uri": format!("{issuer}/jwks"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],

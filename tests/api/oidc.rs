@@ -38,6 +38,7 @@ tests![
     a_wrong_pkce_verifier_fails_and_burns_the_code,
     a_wrong_redirect_uri_at_redemption_fails,
     a_code_works_once_and_only_for_five_minutes,
+    a_code_redeemed_twice_at_once_works_once,
     an_expired_login_record_is_refused_at_the_callback,
     a_login_deleted_with_its_profile_fails_at_redemption,
     provider_errors_reach_the_storefront,
@@ -1445,6 +1446,32 @@ async fn a_code_works_once_and_only_for_five_minutes(app: TestApp) {
     .expect(201);
 }
 
+async fn a_code_redeemed_twice_at_once_works_once(app: TestApp) {
+    let setup = setup(&app).await;
+    let storefront = Storefront::new();
+    let query = browser_login(&app, &setup, &storefront).await;
+    let (first, second) = tokio::join!(
+        redeem(
+            &app,
+            &setup.implicit,
+            &query["code"],
+            STOREFRONT,
+            &storefront.verifier
+        ),
+        redeem(
+            &app,
+            &setup.implicit,
+            &query["code"],
+            STOREFRONT,
+            &storefront.verifier
+        ),
+    );
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 400]);
+    assert_eq!(user_count(&app, &setup.admin).await, 1);
+}
+
 async fn an_expired_login_record_is_refused_at_the_callback(app: TestApp) {
     let setup = setup(&app).await;
     let storefront = Storefront::new();
@@ -1514,10 +1541,28 @@ async fn a_provider_down_at_the_token_endpoint_gives_server_error(app: TestApp) 
             "{status}"
         );
     }
+    // Nothing listening at the token endpoint: unreachable, so server_error too. (The new
+    // discovery document is picked up once the cached one is an hour old.)
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    setup.idp.behave(|behaviour| {
+        behaviour.token_status = None;
+        behaviour.token_endpoint = Some(format!("http://{closed}/token"));
+    });
+    app.clock.advance_seconds(3601);
+    assert_eq!(failed_callback(&app, &setup).await["error"], "server_error");
+    assert_eq!(setup.idp.state.discovery_fetches.load(Ordering::SeqCst), 2);
+
     // A wrong client secret is the provider's 401: access denied.
-    setup.idp.behave(|behaviour| behaviour.token_status = None);
+    setup
+        .idp
+        .behave(|behaviour| behaviour.token_endpoint = None);
+    app.clock.advance_seconds(3601);
+    let admin = app.admin_token().await;
     app.put(&app.realm_path(&format!("/oidc-profiles/{}", setup.profile_id())))
-        .bearer(&setup.admin)
+        .bearer(&admin)
         .json(json!({"data": {"type": "oidc-profile", "client_secret": "wrong"}}))
         .send()
         .await
