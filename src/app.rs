@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
+use crate::oidc::OidcClient;
 use crate::state::AppState;
 use crate::store::{self, ConfiguredIntegration, Store, StoreError};
 use crate::time::{Clock, SystemClock};
@@ -37,6 +38,8 @@ pub enum StartError {
     HashPool(std::io::Error),
     #[error("cannot build the webhook HTTP client: {0}")]
     WebhookClient(reqwest::Error),
+    #[error("cannot set up the HTTP client for OpenID Connect providers: {0}")]
+    HttpClient(reqwest::Error),
 }
 
 pub struct Application {
@@ -75,6 +78,7 @@ impl Application {
         );
         let hasher = PasswordHasher::start(config.hash_pool_size, config.hash_queue_bound)
             .map_err(StartError::HashPool)?;
+        let oidc = OidcClient::new().map_err(StartError::HttpClient)?;
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -91,6 +95,7 @@ impl Application {
             clock,
             hasher,
             deployment: bootstrapped.deployment,
+            oidc,
         };
         Ok(Self {
             listener,

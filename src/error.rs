@@ -148,6 +148,8 @@ fn not_found_detail(entity: Entity) -> &'static str {
         Entity::PasswordProfileInfo => "user authentication password profile info not found",
         Entity::ApplicationKey => "application key not found",
         Entity::Integration => "integration not found",
+        Entity::OidcProfile => "oidc profile not found",
+        Entity::OidcProfileInfo => "user authentication oidc profile info not found",
     }
 }
 
@@ -168,6 +170,9 @@ fn conflict_detail(conflict: Conflict) -> &'static str {
         Conflict::ApplicationKeyNameTaken => "application key with the given name already exists",
         Conflict::ApplicationKeyManaged => "application key is managed by configuration",
         Conflict::IntegrationManaged => "integration is managed by configuration",
+        Conflict::OidcIdentityTaken => {
+            "user authentication oidc profile info with the given oidc profile id, issuer and subject already exists"
+        }
     }
 }
 

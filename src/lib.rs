@@ -16,6 +16,8 @@ pub mod error;
 pub mod events;
 /// The HTTP API: routes, extractors and resource handlers.
 pub mod http;
+/// OpenID Connect login: accountd as a relying party of the merchant's identity provider.
+pub mod oidc;
 /// List conventions shared by every collection: filters and sorting.
 pub mod query;
 /// Shared state handed to every handler.

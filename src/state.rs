@@ -7,6 +7,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
+use crate::oidc::OidcClient;
 use crate::store::{Deployment, Store};
 use crate::time::Clock;
 use crate::wire::Links;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub deployment: Deployment,
     pub links: Links,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Outbound calls to OIDC providers, with their discovery and key caches (§19).
+    pub oidc: OidcClient,
 }
 
 impl AppState {

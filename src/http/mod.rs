@@ -12,6 +12,9 @@ pub mod health;
 pub mod integrations;
 pub mod memberships;
 pub mod oauth;
+pub mod oidc_idp;
+pub mod oidc_profile_info;
+pub mod oidc_profiles;
 pub mod one_time_passwords;
 pub mod openapi;
 pub mod password_profile_info;
@@ -97,6 +100,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(password_profile_info::router())
         .merge(one_time_passwords::router())
         .merge(integrations::router())
+        .merge(oidc_profiles::router())
+        .merge(oidc_profile_info::router())
+        .merge(oidc_idp::router())
 }
 
 /// The OpenAPI document of every route, as `GET /v2/openapi.json` serves it.

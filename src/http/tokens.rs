@@ -31,6 +31,7 @@ enum Mechanism {
     Password,
     Passwordless,
     SelfSignup,
+    Oidc,
     Switch,
 }
 
@@ -40,6 +41,7 @@ impl Mechanism {
             "password" => Some(Self::Password),
             "passwordless" => Some(Self::Passwordless),
             "self_signup" => Some(Self::SelfSignup),
+            "oidc" => Some(Self::Oidc),
             "account_management_authentication_token" => Some(Self::Switch),
             _ => None,
         }
@@ -72,6 +74,14 @@ pub struct TokenRequest {
     given_name: Option<String>,
     middle_name: Option<String>,
     family_name: Option<String>,
+    /// oidc: accountd's code from the storefront callback, the `redirect_uri` used to start the
+    /// login, and the PKCE verifier.
+    #[schema(nullable = false)]
+    oauth_authorization_code: Option<String>,
+    #[schema(nullable = false)]
+    oauth_redirect_uri: Option<String>,
+    #[schema(write_only, nullable = false)]
+    oauth_code_verifier: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -153,6 +163,7 @@ pub async fn create(
         Some(Mechanism::Password) => password(&state, data).await?,
         Some(Mechanism::Passwordless) => passwordless(&state, data).await?,
         Some(Mechanism::SelfSignup) => self_signup(&state, data).await?,
+        Some(Mechanism::Oidc) => oidc(&state, data).await?,
         Some(Mechanism::Switch) => switch(&state, &headers).await?,
         None => return Err(ApiError::internal("mechanism checked above")),
     };
@@ -371,6 +382,22 @@ fn optional_text(
             None
         }
     }
+}
+
+/// §6.5: accountd's code from the OIDC callback, with the storefront's PKCE verifier.
+async fn oidc(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+    let mut violations = Violations::default();
+    let code = required_text(data, "oauth_authorization_code", &mut violations);
+    let redirect_uri = required_text(data, "oauth_redirect_uri", &mut violations);
+    let code_verifier = required_text(data, "oauth_code_verifier", &mut violations);
+    if let Some(message) = violations.message() {
+        return Err(ApiError::unprocessable(message));
+    }
+    let (Some(code), Some(redirect_uri), Some(code_verifier)) = (code, redirect_uri, code_verifier)
+    else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    super::oidc_idp::redeem(state, code, redirect_uri, code_verifier).await
 }
 
 /// §6.6: a valid, live account token re-issues tokens for every current membership.

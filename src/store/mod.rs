@@ -29,6 +29,8 @@ pub enum Entity {
     PasswordProfileInfo,
     ApplicationKey,
     Integration,
+    OidcProfile,
+    OidcProfileInfo,
 }
 
 /// Uniqueness and state conflicts, each with its own `409` wording (§4.9.2).
@@ -43,6 +45,7 @@ pub enum Conflict {
     ApplicationKeyNameTaken,
     ApplicationKeyManaged,
     IntegrationManaged,
+    OidcIdentityTaken,
 }
 
 /// Limits that answer `422` (§11, §12).
@@ -438,6 +441,78 @@ pub trait SecurityStore {
     async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
 }
 
+/// OpenID Connect login (§19–§21): providers, the identities linked to users, and the two
+/// short-lived single-use records of the browser flow (pending logins and accountd's codes).
+#[async_trait]
+pub trait OidcStore {
+    async fn create_oidc_profile(
+        &self,
+        profile: &NewOidcProfile,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfile>;
+    async fn oidc_profile(&self, id: Uuid) -> StoreResult<OidcProfile>;
+    async fn list_oidc_profiles(&self, query: &ListQuery) -> StoreResult<Page<OidcProfile>>;
+    async fn update_oidc_profile(
+        &self,
+        id: Uuid,
+        patch: &OidcProfilePatch,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfile>;
+    /// Its OIDC profile infos, pending logins and unredeemed codes go with it (§3).
+    async fn delete_oidc_profile(&self, id: Uuid) -> StoreResult<()>;
+
+    async fn create_oidc_profile_info(
+        &self,
+        info: &NewOidcProfileInfo,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfileInfo>;
+    async fn oidc_profile_info(&self, user_id: Uuid, id: Uuid) -> StoreResult<OidcProfileInfo>;
+    async fn list_oidc_profile_infos(
+        &self,
+        user_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<Page<OidcProfileInfo>>;
+    async fn update_oidc_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        patch: &OidcProfileInfoPatch,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfileInfo>;
+    async fn delete_oidc_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Stores a pending login (and drops expired ones).
+    async fn create_oidc_login(&self, login: &NewOidcLogin, now: Timestamp) -> StoreResult<()>;
+    /// Atomically marks the login for `state_hash` through `oidc_profile_id` used.
+    async fn claim_oidc_login(
+        &self,
+        state_hash: &[u8; 32],
+        oidc_profile_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<LoginClaim>;
+    /// Stores one of accountd's codes (and drops expired ones).
+    async fn create_oidc_code(&self, code: &NewOidcCode, now: Timestamp) -> StoreResult<()>;
+    /// Atomically removes an unexpired code and returns what it stood for.
+    async fn redeem_oidc_code(
+        &self,
+        code_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> StoreResult<Option<OidcCode>>;
+    /// §6.5 step 4, in one transaction: a known identity updates its user's name, email and name
+    /// parts; a new one creates a user, its OIDC profile info and, when auto-create is on, an
+    /// account and membership. `NotFound(OidcProfile)` when the profile has gone meanwhile.
+    async fn sign_in_oidc_identity(
+        &self,
+        identity: &OidcIdentity,
+        now: Timestamp,
+    ) -> StoreResult<OidcSignIn>;
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     DeploymentStore
@@ -451,6 +526,7 @@ pub trait Store:
     + OtpStore
     + IntegrationStore
     + OutboxStore
+    + OidcStore
     + Send
     + Sync
     + 'static
@@ -469,6 +545,7 @@ impl<T> Store for T where
         + OtpStore
         + IntegrationStore
         + OutboxStore
+        + OidcStore
         + Send
         + Sync
         + 'static

@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use crate::auth::secret::Secret;
 use crate::query::filter::Expr;
 use crate::time::Timestamp;
 
@@ -591,4 +592,134 @@ pub enum DeliveryOutcome {
     },
     /// No attempt: the integration is disabled or the OTP code expired (§22.3).
     Stopped,
+}
+
+/// An external OpenID Connect identity provider of the realm (§19). The client secret is kept
+/// because accountd presents it to the provider; it is never returned or logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProfile {
+    pub id: Uuid,
+    pub name: String,
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The discovery document's `issuer` when `discovery_url` was last set.
+    pub issuer: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOidcProfile {
+    pub name: String,
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub issuer: String,
+}
+
+/// `discovery_url` and `issuer` change together: the handler fetches the new document first.
+#[derive(Debug, Clone, Default)]
+pub struct OidcProfilePatch {
+    pub name: Option<String>,
+    pub discovery: Option<(String, String)>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+}
+
+/// Links a user to an identity (`issuer`, `subject`) at one OIDC profile (§20).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProfileInfo {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub oidc_profile_id: Uuid,
+    pub issuer: String,
+    pub subject: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOidcProfileInfo {
+    pub user_id: Uuid,
+    pub oidc_profile_id: Uuid,
+    pub issuer: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OidcProfileInfoPatch {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// A login waiting for the provider's callback (§21.2 step 5), found by the SHA-256 of the
+/// `state` accountd sent to the provider.
+#[derive(Debug, Clone)]
+pub struct NewOidcLogin {
+    pub state_hash: [u8; 32],
+    pub login: OidcLogin,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLogin {
+    pub oidc_profile_id: Uuid,
+    /// The storefront's, matched byte for byte against the realm's `redirect_uris`.
+    pub redirect_uri: String,
+    /// The storefront's `state`, returned unchanged.
+    pub client_state: String,
+    /// The storefront's S256 challenge, checked when accountd's code is redeemed.
+    pub code_challenge: String,
+    /// accountd's own nonce and PKCE verifier towards the provider.
+    pub nonce: String,
+    pub code_verifier: Secret,
+    /// `ep_report_callback_replay_error`: a replayed callback redirects instead of `400`.
+    pub report_replay: bool,
+}
+
+/// What the callback finds for a `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginClaim {
+    /// Unused and unexpired: now marked used.
+    Claimed(OidcLogin),
+    /// Used before: a replayed callback.
+    Replayed(OidcLogin),
+    /// Never issued, for another profile, or expired.
+    Unknown,
+}
+
+/// A verified identity at a provider, with the user data taken from its claims (§21.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIdentity {
+    pub oidc_profile_id: Uuid,
+    pub issuer: String,
+    pub subject: String,
+    pub name: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+/// accountd's authorization code for the storefront (§21.4), found by its SHA-256.
+#[derive(Debug, Clone)]
+pub struct NewOidcCode {
+    pub code_hash: [u8; 32],
+    pub code: OidcCode,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcCode {
+    pub identity: OidcIdentity,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+}
+
+/// The member an OIDC login signed in, and whether this login created it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OidcSignIn {
+    pub user_id: Uuid,
+    pub created: bool,
 }

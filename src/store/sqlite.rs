@@ -127,6 +127,9 @@ pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
         "outbox_deliveries.event_id, outbox_deliveries.integration_id" => {
             "outbox_deliveries_pair_key"
         }
+        "oidc_profile_infos.oidc_profile_id, oidc_profile_infos.issuer, oidc_profile_infos.subject" => {
+            "oidc_profile_infos_identity_key"
+        }
         other => other,
     };
     Some(name.to_owned())

@@ -11,8 +11,10 @@ mod conventions;
 mod events;
 mod filtering;
 mod helpers;
+mod idp;
 mod integrations;
 mod oauth;
+mod oidc;
 mod openapi;
 mod passwordless;
 mod receiver;
@@ -39,6 +41,7 @@ fn all_tests() -> Vec<Test> {
         filtering::tests(),
         integrations::tests(),
         oauth::tests(),
+        oidc::tests(),
         openapi::tests(),
         passwordless::tests(),
         resources::tests(),

@@ -9,6 +9,7 @@ mod application_keys;
 mod deployment;
 mod integrations;
 mod memberships;
+mod oidc;
 mod otp;
 mod outbox;
 mod password_profiles;

@@ -651,7 +651,7 @@ impl UserStore for SqlStore {
 }
 
 /// Inserts a user in an open transaction, refusing a taken email when the policy says so.
-async fn insert_user(
+pub(super) async fn insert_user(
     tx: &mut Tx,
     user: &NewUser,
     changed_by: ChangedBy,
@@ -686,7 +686,7 @@ async fn insert_user(
     Ok(created)
 }
 
-async fn lock_user(tx: &mut Tx, id: Uuid) -> StoreResult<User> {
+pub(super) async fn lock_user(tx: &mut Tx, id: Uuid) -> StoreResult<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1{FOR_UPDATE}");
     Ok(sqlx::query_as::<Db, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -697,7 +697,7 @@ async fn lock_user(tx: &mut Tx, id: Uuid) -> StoreResult<User> {
 }
 
 /// A password profile info changing also changes its user's `updated_at` (§17).
-async fn touch_user(tx: &mut Tx, id: Uuid, now: Timestamp) -> StoreResult<()> {
+pub(super) async fn touch_user(tx: &mut Tx, id: Uuid, now: Timestamp) -> StoreResult<()> {
     sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now.millis())
@@ -708,7 +708,7 @@ async fn touch_user(tx: &mut Tx, id: Uuid, now: Timestamp) -> StoreResult<()> {
 
 /// Refuses an email another user has when the realm's policy says so. When it does, the realm
 /// row is locked for the rest of the transaction so two writers cannot both see the email free.
-async fn ensure_email_allowed(
+pub(super) async fn ensure_email_allowed(
     tx: &mut Tx,
     email_lower: &str,
     changed_by: ChangedBy,

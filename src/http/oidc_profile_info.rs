@@ -1,0 +1,265 @@
+//! User authentication OIDC profile info (§20): links a user to an identity (`issuer`, `subject`)
+//! at one OIDC profile. First logins create these themselves; Admins use this resource to
+//! pre-link existing users, which is the only way an OIDC login reaches an existing user
+//! (accountd never links by email, §14). Admin only.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{Admin, Ids, JsonBody, ListParams};
+use super::openapi::{
+    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
+};
+use super::realms::check_realm;
+use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
+use super::user_authentication_info::user_id;
+use super::validation::{Body, Input, Presence, parse_uuid};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{Entity, NewOidcProfileInfo, OidcProfileInfo, OidcProfileInfoPatch};
+
+const TYPE: &str = "user_authentication_oidc_profile_info";
+const TYPES: &[&str] = &[TYPE, "user-authentication-oidc-profile-info"];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+}
+
+/// An identity link as written (§20).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct OidcProfileInfoWrite {
+    #[schema(rename = "type", example = "user_authentication_oidc_profile_info")]
+    kind: String,
+    /// Required on create; immutable afterwards.
+    #[schema(nullable = false)]
+    oidc_profile_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 2048, nullable = false)]
+    issuer: Option<String>,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    subject: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct InfoData {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    oidc_profile_id: Uuid,
+    issuer: String,
+    subject: String,
+    meta: FlatTimestamps,
+    links: SelfLink,
+}
+
+impl Linked for InfoData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+impl InfoData {
+    fn new(state: &AppState, info: OidcProfileInfo) -> Self {
+        Self {
+            links: SelfLink::new(state.url(&format!(
+                "{}/{}",
+                collection_path(state, info.user_id),
+                info.id
+            ))),
+            id: info.id,
+            kind: TYPE,
+            oidc_profile_id: info.oidc_profile_id,
+            issuer: info.issuer,
+            subject: info.subject,
+            meta: FlatTimestamps {
+                created_at: info.created_at,
+                updated_at: info.updated_at,
+            },
+        }
+    }
+}
+
+fn collection_path(state: &AppState, user: Uuid) -> String {
+    format!(
+        "/v2/authentication-realms/{}/user-authentication-info/{user}/user-authentication-oidc-profile-info",
+        state.deployment.realm_id
+    )
+}
+
+fn info_id(raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::OidcProfileInfo))
+}
+
+/// The user in the path, which must exist.
+async fn path_user(state: &AppState, raw: &str) -> ApiResult<Uuid> {
+    let id = user_id(raw)?;
+    state.store.user(id).await?;
+    Ok(id)
+}
+
+/// Admins only.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info", tag = "realm",
+    summary = "List a user's OIDC identities",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = List<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &raw_user_id).await?;
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let page = state
+        .store
+        .list_oidc_profile_infos(user, &params.to_query()?)
+        .await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|info| InfoData::new(&state, info))
+        .collect();
+    let url = state.url(&collection_path(&state, user));
+    Ok(List::new(data, &url, &params, page.total).ok())
+}
+
+/// Admins only.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info/{info_id}", tag = "realm",
+    summary = "Get an OIDC identity link",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
+    responses((status = 200, body = Single<InfoData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
+async fn read(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &raw_user_id).await?;
+    let info = state
+        .store
+        .oidc_profile_info(user, info_id(&raw_id)?)
+        .await?;
+    Ok(Single::ok(InfoData::new(&state, info)))
+}
+
+/// Admins only.
+#[utoipa::path(
+    post, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info", tag = "realm",
+    summary = "Link a user to an OIDC identity",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = Envelope<OidcProfileInfoWrite>,
+    responses((status = 201, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
+async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &raw_user_id).await?;
+    let body = body.parse()?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(TYPES);
+    let profile_id = fields.uuid("oidc_profile_id", Presence::Required);
+    let issuer = fields.text("issuer", Presence::Required, 1, 2048);
+    let subject = fields.text("subject", Presence::Required, 1, 255);
+    fields.finish()?;
+    let (Input::Value(profile_id), Input::Value(issuer), Input::Value(subject)) =
+        (profile_id, issuer, subject)
+    else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    let info = NewOidcProfileInfo {
+        user_id: user,
+        oidc_profile_id: profile_id,
+        issuer,
+        subject,
+    };
+    let created = state
+        .store
+        .create_oidc_profile_info(&info, state.clock.now())
+        .await?;
+    Ok(Single::created(InfoData::new(&state, created)))
+}
+
+/// Admins only. `oidc_profile_id` cannot change.
+#[utoipa::path(
+    put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info/{info_id}", tag = "realm",
+    summary = "Update an OIDC identity link",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
+    request_body = Envelope<OidcProfileInfoWrite>,
+    responses((status = 200, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
+async fn update(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &raw_user_id).await?;
+    let current = state
+        .store
+        .oidc_profile_info(user, info_id(&raw_id)?)
+        .await?;
+    let body = body.parse()?;
+    let mut fields = Body::open(&body)?;
+    fields.resource_type(TYPES);
+    match fields.uuid("oidc_profile_id", Presence::Optional) {
+        Input::Value(profile) if profile != current.oidc_profile_id => {
+            fields.reject("oidc_profile_id", "immutable");
+        }
+        _ => {}
+    }
+    let issuer = fields.text("issuer", Presence::Optional, 1, 2048);
+    let subject = fields.text("subject", Presence::Optional, 1, 255);
+    fields.finish()?;
+    let patch = OidcProfileInfoPatch {
+        issuer: issuer.value(),
+        subject: subject.value(),
+    };
+    let updated = state
+        .store
+        .update_oidc_profile_info(user, current.id, &patch, state.clock.now())
+        .await?;
+    Ok(Single::ok(InfoData::new(&state, updated)))
+}
+
+/// Admins only.
+#[utoipa::path(
+    delete, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info/{info_id}", tag = "realm",
+    summary = "Remove an OIDC identity link",
+    params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
+async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let user = path_user(&state, &raw_user_id).await?;
+    state
+        .store
+        .delete_oidc_profile_info(user, info_id(&raw_id)?, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

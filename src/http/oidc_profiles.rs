@@ -1,0 +1,318 @@
+//! OIDC profiles (§19): the merchant's identity providers. Every caller class may read them, so a
+//! storefront can show one login button per profile; only Admins write. The `client_secret` is
+//! write-only: accountd needs it for the code exchange but never returns or logs it. Setting a
+//! `discovery_url` fetches the provider's discovery document first (`422` when that fails).
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
+use super::oidc_idp::{authorization_endpoint, callback_endpoint, client_discovery_url};
+use super::openapi::{
+    BadRequest, Envelope, Forbidden, ListQuery, NotFound, Unauthorized, Unprocessable,
+};
+use super::realms::check_realm;
+use super::response::{Linked, List, Single};
+use super::validation::{Body, Input, Presence, parse_uuid};
+use crate::auth::secret::Secret;
+use crate::error::{ApiError, ApiResult};
+use crate::oidc::is_allowed_provider_url;
+use crate::state::AppState;
+use crate::store::{Entity, NewOidcProfile, OidcProfile, OidcProfilePatch};
+use crate::time::Timestamp;
+
+const TYPE: &str = "oidc-profile";
+const DISCOVERY_FAILED: &str = "could not retrieve the OpenID Connect discovery document";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+}
+
+/// An OIDC profile as written (§19); the client secret is write-only.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only.
+pub struct OidcProfileWrite {
+    #[schema(rename = "type", example = "oidc-profile")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    name: Option<String>,
+    /// The provider's `…/.well-known/openid-configuration` (https, or http on loopback).
+    #[schema(nullable = false)]
+    discovery_url: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(write_only, nullable = false)]
+    client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct OidcProfileData {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    discovery_url: String,
+    client_id: String,
+    meta: OidcProfileMeta,
+    links: OidcProfileLinks,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct OidcProfileMeta {
+    issuer: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct OidcProfileLinks {
+    #[serde(rename = "authorization-endpoint")]
+    authorization_endpoint: String,
+    #[serde(rename = "callback-endpoint")]
+    callback_endpoint: String,
+    #[serde(rename = "client-discovery-url")]
+    client_discovery_url: String,
+    #[serde(rename = "self")]
+    href: String,
+}
+
+impl Linked for OidcProfileData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+impl OidcProfileData {
+    /// Everything but the client secret, which no response carries (§19).
+    fn new(state: &AppState, profile: OidcProfile) -> Self {
+        Self {
+            links: OidcProfileLinks {
+                authorization_endpoint: authorization_endpoint(state, profile.id),
+                callback_endpoint: callback_endpoint(state, profile.id),
+                client_discovery_url: client_discovery_url(state),
+                href: state.url(&format!(
+                    "/v2/authentication-realms/{}/oidc-profiles/{}",
+                    state.deployment.realm_id, profile.id
+                )),
+            },
+            id: profile.id,
+            kind: TYPE,
+            name: profile.name,
+            discovery_url: profile.discovery_url,
+            client_id: profile.client_id,
+            meta: OidcProfileMeta {
+                issuer: profile.issuer,
+                created_at: profile.created_at,
+                updated_at: profile.updated_at,
+            },
+        }
+    }
+}
+
+fn profile_id(raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::OidcProfile))
+}
+
+/// The writable fields, in the order of the field table (§19).
+struct Fields {
+    name: Input<String>,
+    discovery_url: Input<String>,
+    client_id: Input<String>,
+    client_secret: Input<String>,
+}
+
+fn read_fields(body: &serde_json::Value, presence: Presence) -> ApiResult<Fields> {
+    let mut fields = Body::open(body)?;
+    fields.resource_type(&[TYPE]);
+    let name = fields.text("name", presence, 1, 255);
+    let discovery_url = match fields.text("discovery_url", presence, 1, 2048) {
+        Input::Value(url) if !is_allowed_provider_url(&url) => {
+            fields.reject("discovery_url", "url");
+            Input::Invalid
+        }
+        other => other,
+    };
+    let client_id = fields.text("client_id", presence, 1, 255);
+    let client_secret = fields.text("client_secret", presence, 1, 1024);
+    fields.finish()?;
+    Ok(Fields {
+        name,
+        discovery_url,
+        client_id,
+        client_secret,
+    })
+}
+
+/// The issuer of the discovery document at `url`, fetched now (and cached for the login flow).
+async fn fetch_issuer(state: &AppState, url: &str) -> ApiResult<String> {
+    match state.oidc.discover(url, state.clock.now(), true).await {
+        Ok(discovery) => Ok(discovery.issuer),
+        Err(error) => {
+            tracing::warn!(%error, "fetching an OIDC discovery document failed");
+            Err(ApiError::unprocessable(DISCOVERY_FAILED))
+        }
+    }
+}
+
+/// Every caller class.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/oidc-profiles", tag = "realm",
+    summary = "List OIDC profiles",
+    description = "No filters. Sort: created_at, id, name, updated_at.",
+    params(("realm_id" = Uuid, Path), ListQuery),
+    responses((status = 200, body = List<OidcProfileData>), BadRequest, Unauthorized, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Ids(raw_realm_id): Ids<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let page = state.store.list_oidc_profiles(&params.to_query()?).await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|profile| OidcProfileData::new(&state, profile))
+        .collect();
+    let url = state.url(&format!(
+        "/v2/authentication-realms/{}/oidc-profiles",
+        state.deployment.realm_id
+    ));
+    Ok(List::new(data, &url, &params, page.total).ok())
+}
+
+/// Every caller class.
+#[utoipa::path(
+    get, path = "/v2/authentication-realms/{realm_id}/oidc-profiles/{profile_id}", tag = "realm",
+    summary = "Get an OIDC profile",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    responses((status = 200, body = Single<OidcProfileData>), Unauthorized, NotFound),
+    security(("bearer" = []), ("bearer" = [], "account_token" = []))
+)]
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let profile = state.store.oidc_profile(profile_id(&raw_id)?).await?;
+    Ok(Single::ok(OidcProfileData::new(&state, profile)))
+}
+
+/// Admins only.
+#[utoipa::path(
+    post, path = "/v2/authentication-realms/{realm_id}/oidc-profiles", tag = "realm",
+    summary = "Create an OIDC profile (fetches the discovery document)",
+    params(("realm_id" = Uuid, Path)),
+    request_body = Envelope<OidcProfileWrite>,
+    responses((status = 201, body = Single<OidcProfileData>), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable),
+    security(("bearer" = []))
+)]
+async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids(raw_realm_id): Ids<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let body = body.parse()?;
+    let fields = read_fields(&body, Presence::Required)?;
+    let (
+        Input::Value(name),
+        Input::Value(discovery_url),
+        Input::Value(client_id),
+        Input::Value(client_secret),
+    ) = (
+        fields.name,
+        fields.discovery_url,
+        fields.client_id,
+        fields.client_secret,
+    )
+    else {
+        return Err(ApiError::internal("fields checked above"));
+    };
+    let issuer = fetch_issuer(&state, &discovery_url).await?;
+    let profile = NewOidcProfile {
+        name,
+        discovery_url,
+        client_id,
+        client_secret: Secret::new(client_secret),
+        issuer,
+    };
+    let created = state
+        .store
+        .create_oidc_profile(&profile, state.clock.now())
+        .await?;
+    Ok(Single::created(OidcProfileData::new(&state, created)))
+}
+
+/// Admins only. A changed `discovery_url` is fetched before anything is stored.
+#[utoipa::path(
+    put, path = "/v2/authentication-realms/{realm_id}/oidc-profiles/{profile_id}", tag = "realm",
+    summary = "Update an OIDC profile",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    request_body = Envelope<OidcProfileWrite>,
+    responses((status = 200, body = Single<OidcProfileData>), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable),
+    security(("bearer" = []))
+)]
+async fn update(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    let id = profile_id(&raw_id)?;
+    let current = state.store.oidc_profile(id).await?;
+    let body = body.parse()?;
+    let fields = read_fields(&body, Presence::Optional)?;
+    let discovery = match fields.discovery_url.value() {
+        Some(url) if url != current.discovery_url => {
+            let issuer = fetch_issuer(&state, &url).await?;
+            Some((url, issuer))
+        }
+        _ => None,
+    };
+    let patch = OidcProfilePatch {
+        name: fields.name.value(),
+        discovery,
+        client_id: fields.client_id.value(),
+        client_secret: fields.client_secret.value().map(Secret::new),
+    };
+    let updated = state
+        .store
+        .update_oidc_profile(id, &patch, state.clock.now())
+        .await?;
+    Ok(Single::ok(OidcProfileData::new(&state, updated)))
+}
+
+/// Admins only. Its OIDC profile infos and pending logins go with it.
+#[utoipa::path(
+    delete, path = "/v2/authentication-realms/{realm_id}/oidc-profiles/{profile_id}", tag = "realm",
+    summary = "Delete an OIDC profile, its identities and pending logins",
+    params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
+async fn remove(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
+) -> ApiResult<Response> {
+    check_realm(&state, &raw_realm_id)?;
+    state
+        .store
+        .delete_oidc_profile(profile_id(&raw_id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

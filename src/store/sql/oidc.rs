@@ -1,0 +1,769 @@
+//! OpenID Connect login (§19–§21): OIDC profiles, the identities linked to users, pending logins
+//! and accountd's authorization codes, and the sign-in that turns a verified identity into a
+//! member (§6.5 step 4). Logins and codes are found by the SHA-256 of their random value; each is
+//! used once, by a single atomic statement, and expired rows are dropped when new ones are added.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::users::{ensure_email_allowed, insert_user, lock_user, touch_user};
+use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
+use crate::auth::secret::Secret;
+use crate::query::sort::SortSpec;
+use crate::query::sql::Bind;
+use crate::store::{
+    ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewOidcCode, NewOidcLogin, NewOidcProfile,
+    NewOidcProfileInfo, NewUser, OidcCode, OidcIdentity, OidcLogin, OidcProfile, OidcProfileInfo,
+    OidcProfileInfoPatch, OidcProfilePatch, OidcSignIn, OidcStore, Page, StoreError, StoreResult,
+    UserPatch, fold_case,
+};
+use crate::time::Timestamp;
+
+const PROFILE_COLUMNS: &str =
+    "id, name, discovery_url, client_id, client_secret, issuer, created_at, updated_at";
+const INFO_COLUMNS: &str = "id, user_id, oidc_profile_id, issuer, subject, created_at, updated_at";
+const LOGIN_COLUMNS: &str = "oidc_profile_id, redirect_uri, client_state, code_challenge, nonce, code_verifier, report_replay";
+const CODE_COLUMNS: &str = "oidc_profile_id, issuer, subject, name, email, given_name, \
+     middle_name, family_name, redirect_uri, code_challenge";
+
+const IDENTITY_CONFLICT: &[(&str, Conflict)] = &[(
+    "oidc_profile_infos_identity_key",
+    Conflict::OidcIdentityTaken,
+)];
+
+const PROFILES: ListSpec = ListSpec {
+    from: "oidc_profiles",
+    columns: PROFILE_COLUMNS,
+    id_column: "id",
+    fields: &[],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "name",
+            column: "name",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+const INFOS: ListSpec = ListSpec {
+    from: "oidc_profile_infos",
+    columns: INFO_COLUMNS,
+    id_column: "id",
+    fields: &[],
+    sorts: &[
+        SortSpec {
+            name: "created_at",
+            column: "created_at",
+        },
+        SortSpec {
+            name: "id",
+            column: "id",
+        },
+        SortSpec {
+            name: "updated_at",
+            column: "updated_at",
+        },
+    ],
+    default_sort: newest_first(),
+};
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    id: Uuid,
+    name: String,
+    discovery_url: String,
+    client_id: String,
+    client_secret: String,
+    issuer: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<ProfileRow> for OidcProfile {
+    fn from(row: ProfileRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            discovery_url: row.discovery_url,
+            client_id: row.client_id,
+            client_secret: Secret::new(row.client_secret),
+            issuer: row.issuer,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InfoRow {
+    id: Uuid,
+    user_id: Uuid,
+    oidc_profile_id: Uuid,
+    issuer: String,
+    subject: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<InfoRow> for OidcProfileInfo {
+    fn from(row: InfoRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            oidc_profile_id: row.oidc_profile_id,
+            issuer: row.issuer,
+            subject: row.subject,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    oidc_profile_id: Uuid,
+    redirect_uri: String,
+    client_state: String,
+    code_challenge: String,
+    nonce: String,
+    code_verifier: String,
+    report_replay: bool,
+}
+
+impl From<LoginRow> for OidcLogin {
+    fn from(row: LoginRow) -> Self {
+        Self {
+            oidc_profile_id: row.oidc_profile_id,
+            redirect_uri: row.redirect_uri,
+            client_state: row.client_state,
+            code_challenge: row.code_challenge,
+            nonce: row.nonce,
+            code_verifier: Secret::new(row.code_verifier),
+            report_replay: row.report_replay,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    oidc_profile_id: Uuid,
+    issuer: String,
+    subject: String,
+    name: String,
+    email: String,
+    given_name: Option<String>,
+    middle_name: Option<String>,
+    family_name: Option<String>,
+    redirect_uri: String,
+    code_challenge: String,
+}
+
+impl From<CodeRow> for OidcCode {
+    fn from(row: CodeRow) -> Self {
+        Self {
+            identity: OidcIdentity {
+                oidc_profile_id: row.oidc_profile_id,
+                issuer: row.issuer,
+                subject: row.subject,
+                name: row.name,
+                email: row.email,
+                given_name: row.given_name,
+                middle_name: row.middle_name,
+                family_name: row.family_name,
+            },
+            redirect_uri: row.redirect_uri,
+            code_challenge: row.code_challenge,
+        }
+    }
+}
+
+#[async_trait]
+impl OidcStore for SqlStore {
+    async fn create_oidc_profile(
+        &self,
+        profile: &NewOidcProfile,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfile> {
+        let created = OidcProfile {
+            id: Uuid::new_v4(),
+            name: profile.name.clone(),
+            discovery_url: profile.discovery_url.clone(),
+            client_id: profile.client_id.clone(),
+            client_secret: profile.client_secret.clone(),
+            issuer: profile.issuer.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO oidc_profiles (id, name, discovery_url, client_id, client_secret, issuer, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(created.id)
+        .bind(&created.name)
+        .bind(&created.discovery_url)
+        .bind(&created.client_id)
+        .bind(created.client_secret.expose())
+        .bind(&created.issuer)
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
+        Ok(created)
+    }
+
+    async fn oidc_profile(&self, id: Uuid) -> StoreResult<OidcProfile> {
+        let sql = format!("SELECT {PROFILE_COLUMNS} FROM oidc_profiles WHERE id = $1");
+        Ok(sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::OidcProfile))?
+            .into())
+    }
+
+    async fn list_oidc_profiles(&self, query: &ListQuery) -> StoreResult<Page<OidcProfile>> {
+        let page = self
+            .page::<ProfileRow>(&PROFILES, EVERYTHING, query)
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(OidcProfile::from).collect(),
+            total: page.total,
+        })
+    }
+
+    async fn update_oidc_profile(
+        &self,
+        id: Uuid,
+        patch: &OidcProfilePatch,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfile> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {PROFILE_COLUMNS} FROM oidc_profiles WHERE id = $1{FOR_UPDATE}");
+        let current: OidcProfile = sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::OidcProfile))?
+            .into();
+        let mut next = current.clone();
+        if let Some(name) = &patch.name {
+            next.name.clone_from(name);
+        }
+        if let Some((discovery_url, issuer)) = &patch.discovery {
+            next.discovery_url.clone_from(discovery_url);
+            next.issuer.clone_from(issuer);
+        }
+        if let Some(client_id) = &patch.client_id {
+            next.client_id.clone_from(client_id);
+        }
+        if let Some(secret) = &patch.client_secret {
+            next.client_secret = secret.clone();
+        }
+        if next == current {
+            return Ok(current);
+        }
+        next.updated_at = now;
+        sqlx::query(
+            "UPDATE oidc_profiles SET name = $2, discovery_url = $3, client_id = $4, \
+             client_secret = $5, issuer = $6, updated_at = $7 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&next.name)
+        .bind(&next.discovery_url)
+        .bind(&next.client_id)
+        .bind(next.client_secret.expose())
+        .bind(&next.issuer)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn delete_oidc_profile(&self, id: Uuid) -> StoreResult<()> {
+        // Infos, pending logins and codes go with it (ON DELETE CASCADE), in this statement.
+        let deleted = sqlx::query("DELETE FROM oidc_profiles WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::OidcProfile));
+        }
+        Ok(())
+    }
+
+    async fn create_oidc_profile_info(
+        &self,
+        info: &NewOidcProfileInfo,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfileInfo> {
+        let mut tx = self.begin().await?;
+        lock_user(&mut tx, info.user_id).await?;
+        lock_profile(&mut tx, info.oidc_profile_id).await?;
+        ensure_identity_free(
+            &mut tx,
+            info.oidc_profile_id,
+            &info.issuer,
+            &info.subject,
+            None,
+        )
+        .await?;
+        let created = OidcProfileInfo {
+            id: Uuid::new_v4(),
+            user_id: info.user_id,
+            oidc_profile_id: info.oidc_profile_id,
+            issuer: info.issuer.clone(),
+            subject: info.subject.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        insert_info(&mut tx, &created).await?;
+        touch_user(&mut tx, info.user_id, now).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn oidc_profile_info(&self, user_id: Uuid, id: Uuid) -> StoreResult<OidcProfileInfo> {
+        let sql =
+            format!("SELECT {INFO_COLUMNS} FROM oidc_profile_infos WHERE id = $1 AND user_id = $2");
+        Ok(sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::OidcProfileInfo))?
+            .into())
+    }
+
+    async fn list_oidc_profile_infos(
+        &self,
+        user_id: Uuid,
+        query: &ListQuery,
+    ) -> StoreResult<Page<OidcProfileInfo>> {
+        let binds = [Bind::Uuid(user_id)];
+        let scope = Scope {
+            predicate: "user_id = $1",
+            binds: &binds,
+        };
+        let page = self.page::<InfoRow>(&INFOS, scope, query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(OidcProfileInfo::from).collect(),
+            total: page.total,
+        })
+    }
+
+    async fn update_oidc_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        patch: &OidcProfileInfoPatch,
+        now: Timestamp,
+    ) -> StoreResult<OidcProfileInfo> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM oidc_profile_infos WHERE id = $1 AND user_id = $2{FOR_UPDATE}"
+        );
+        let current: OidcProfileInfo = sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::OidcProfileInfo))?
+            .into();
+        let mut next = current.clone();
+        if let Some(issuer) = &patch.issuer {
+            next.issuer.clone_from(issuer);
+        }
+        if let Some(subject) = &patch.subject {
+            next.subject.clone_from(subject);
+        }
+        if next == current {
+            return Ok(current);
+        }
+        ensure_identity_free(
+            &mut tx,
+            current.oidc_profile_id,
+            &next.issuer,
+            &next.subject,
+            Some(id),
+        )
+        .await?;
+        next.updated_at = now;
+        sqlx::query(
+            "UPDATE oidc_profile_infos SET issuer = $2, subject = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&next.issuer)
+        .bind(&next.subject)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on(error, IDENTITY_CONFLICT))?;
+        touch_user(&mut tx, user_id, now).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn delete_oidc_profile_info(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query("DELETE FROM oidc_profile_infos WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::OidcProfileInfo));
+        }
+        touch_user(&mut tx, user_id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_oidc_login(&self, login: &NewOidcLogin, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Expired logins are useless; dropping them here keeps the table small without a job.
+        sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
+        let record = &login.login;
+        sqlx::query(
+            "INSERT INTO oidc_logins (state_hash, oidc_profile_id, redirect_uri, client_state, \
+             code_challenge, nonce, code_verifier, report_replay, used_at, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)",
+        )
+        .bind(&login.state_hash[..])
+        .bind(record.oidc_profile_id)
+        .bind(&record.redirect_uri)
+        .bind(&record.client_state)
+        .bind(&record.code_challenge)
+        .bind(&record.nonce)
+        .bind(record.code_verifier.expose())
+        .bind(record.report_replay)
+        .bind(login.expires_at.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_oidc_login(
+        &self,
+        state_hash: &[u8; 32],
+        oidc_profile_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<LoginClaim> {
+        // One statement: of two concurrent callbacks with the same state, exactly one claims it.
+        let claim = format!(
+            "UPDATE oidc_logins SET used_at = $3 WHERE state_hash = $1 AND oidc_profile_id = $2 \
+             AND used_at IS NULL AND expires_at > $3 RETURNING {LOGIN_COLUMNS}"
+        );
+        let claimed = sqlx::query_as::<Db, LoginRow>(sqlx::AssertSqlSafe(claim))
+            .bind(&state_hash[..])
+            .bind(oidc_profile_id)
+            .bind(now.millis())
+            .fetch_optional(&self.write)
+            .await?;
+        if let Some(row) = claimed {
+            return Ok(LoginClaim::Claimed(row.into()));
+        }
+        // An expired login counts as unknown whether or not it was used, so the answer does not
+        // depend on when expired rows were last dropped.
+        let used = format!(
+            "SELECT {LOGIN_COLUMNS} FROM oidc_logins WHERE state_hash = $1 \
+             AND oidc_profile_id = $2 AND used_at IS NOT NULL AND expires_at > $3"
+        );
+        let replayed = sqlx::query_as::<Db, LoginRow>(sqlx::AssertSqlSafe(used))
+            .bind(&state_hash[..])
+            .bind(oidc_profile_id)
+            .bind(now.millis())
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(replayed.map_or(LoginClaim::Unknown, |row| LoginClaim::Replayed(row.into())))
+    }
+
+    async fn create_oidc_code(&self, code: &NewOidcCode, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM oidc_codes WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
+        let identity = &code.code.identity;
+        sqlx::query(
+            "INSERT INTO oidc_codes (code_hash, oidc_profile_id, issuer, subject, name, email, \
+             given_name, middle_name, family_name, redirect_uri, code_challenge, expires_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&code.code_hash[..])
+        .bind(identity.oidc_profile_id)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .bind(&identity.name)
+        .bind(&identity.email)
+        .bind(&identity.given_name)
+        .bind(&identity.middle_name)
+        .bind(&identity.family_name)
+        .bind(&code.code.redirect_uri)
+        .bind(&code.code.code_challenge)
+        .bind(code.expires_at.millis())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn redeem_oidc_code(
+        &self,
+        code_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> StoreResult<Option<OidcCode>> {
+        // Deleting is the atomic "mark used": a second redemption finds nothing.
+        let sql = format!(
+            "DELETE FROM oidc_codes WHERE code_hash = $1 AND expires_at > $2 RETURNING {CODE_COLUMNS}"
+        );
+        Ok(sqlx::query_as::<Db, CodeRow>(sqlx::AssertSqlSafe(sql))
+            .bind(&code_hash[..])
+            .bind(now.millis())
+            .fetch_optional(&self.write)
+            .await?
+            .map(OidcCode::from))
+    }
+
+    async fn sign_in_oidc_identity(
+        &self,
+        identity: &OidcIdentity,
+        now: Timestamp,
+    ) -> StoreResult<OidcSignIn> {
+        match sign_in_once(self, identity, now).await {
+            // Two first logins of one identity raced on PostgreSQL and the other one linked it
+            // first; running again finds the link and signs in to that user.
+            Err(StoreError::Conflict(Conflict::OidcIdentityTaken)) => {
+                sign_in_once(self, identity, now).await
+            }
+            other => other,
+        }
+    }
+}
+
+async fn sign_in_once(
+    store: &SqlStore,
+    identity: &OidcIdentity,
+    now: Timestamp,
+) -> StoreResult<OidcSignIn> {
+    let mut tx = store.begin().await?;
+    // Not locked, so that sign-ins through one profile run side by side on PostgreSQL; a profile
+    // deleted after this check fails the info's foreign key instead (see `insert_info`).
+    let profile = sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM oidc_profiles WHERE id = $1")
+        .bind(identity.oidc_profile_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if profile == 0 {
+        return Err(StoreError::NotFound(Entity::OidcProfile));
+    }
+    let linked = sqlx::query_scalar::<Db, Uuid>(
+        "SELECT user_id FROM oidc_profile_infos WHERE oidc_profile_id = $1 AND issuer = $2 \
+         AND subject = $3",
+    )
+    .bind(identity.oidc_profile_id)
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let signed_in = match linked {
+        Some(user_id) => {
+            refresh_user(&mut tx, user_id, identity, now).await?;
+            OidcSignIn {
+                user_id,
+                created: false,
+            }
+        }
+        None => {
+            let user_id = create_member(&mut tx, identity, now).await?;
+            OidcSignIn {
+                user_id,
+                created: true,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(signed_in)
+}
+
+/// A known identity: the provider's current name, email and name parts replace the stored ones
+/// when they differ. A name part the provider did not send keeps its stored value.
+async fn refresh_user(
+    tx: &mut Tx,
+    user_id: Uuid,
+    identity: &OidcIdentity,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let current = lock_user(tx, user_id).await?;
+    let patch = UserPatch {
+        name: Some(identity.name.clone()),
+        email: Some(identity.email.clone()),
+        given_name: identity.given_name.clone().map(Some),
+        middle_name: identity.middle_name.clone().map(Some),
+        family_name: identity.family_name.clone().map(Some),
+    };
+    let Some(next) = patch.apply(&current) else {
+        return Ok(());
+    };
+    let email_lower = fold_case(&next.email);
+    if fold_case(&current.email) != email_lower {
+        // The login acts for the user, like self-management (§14).
+        ensure_email_allowed(tx, &email_lower, ChangedBy::User).await?;
+    }
+    sqlx::query(
+        "UPDATE users SET name = $2, email = $3, email_lower = $4, given_name = $5, \
+         middle_name = $6, family_name = $7, updated_at = $8 WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(&next.name)
+    .bind(&next.email)
+    .bind(&email_lower)
+    .bind(&next.given_name)
+    .bind(&next.middle_name)
+    .bind(&next.family_name)
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    // events: account-member.event.updated (§22.5), here, inside this transaction.
+    Ok(())
+}
+
+/// A new identity: a new user (never an existing one found by email, §14), its OIDC profile
+/// info, and with auto-create an account named after it and a membership (D13).
+async fn create_member(tx: &mut Tx, identity: &OidcIdentity, now: Timestamp) -> StoreResult<Uuid> {
+    let user = NewUser {
+        name: identity.name.clone(),
+        email: identity.email.clone(),
+        given_name: identity.given_name.clone(),
+        middle_name: identity.middle_name.clone(),
+        family_name: identity.family_name.clone(),
+    };
+    let created = insert_user(tx, &user, ChangedBy::User, now).await?;
+    // events: account-member.event.created (§22.5).
+    insert_info(
+        tx,
+        &OidcProfileInfo {
+            id: Uuid::new_v4(),
+            user_id: created.id,
+            oidc_profile_id: identity.oidc_profile_id,
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    let auto_create = sqlx::query_scalar::<Db, bool>(
+        "SELECT auto_create_account_for_account_members FROM account_authentication_settings",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if auto_create {
+        // A new account and a new member: neither membership limit can be reached.
+        let account_id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
+             ancestor_ids, created_at, updated_at) VALUES ($1, $2, $2, NULL, NULL, NULL, '', $3, $3)",
+        )
+        .bind(account_id)
+        .bind(&created.name)
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        // events: account.event.created (§22.5).
+        sqlx::query(
+            "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(account_id)
+        .bind(created.id)
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        // events: account-membership.event.created (§22.5).
+    }
+    Ok(created.id)
+}
+
+async fn lock_profile(tx: &mut Tx, id: Uuid) -> StoreResult<()> {
+    let sql = format!("SELECT id FROM oidc_profiles WHERE id = $1{FOR_UPDATE}");
+    sqlx::query_scalar::<Db, Uuid>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::OidcProfile))?;
+    Ok(())
+}
+
+async fn insert_info(tx: &mut Tx, info: &OidcProfileInfo) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO oidc_profile_infos (id, user_id, oidc_profile_id, issuer, subject, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(info.id)
+    .bind(info.user_id)
+    .bind(info.oidc_profile_id)
+    .bind(&info.issuer)
+    .bind(&info.subject)
+    .bind(info.created_at.millis())
+    .bind(info.updated_at.millis())
+    .execute(&mut **tx)
+    .await
+    .map_err(|error| {
+        // The user is locked or new in this transaction, so only the profile can be missing.
+        if error
+            .as_database_error()
+            .is_some_and(|database| database.is_foreign_key_violation())
+        {
+            return StoreError::NotFound(Entity::OidcProfile);
+        }
+        conflict_on(error, IDENTITY_CONFLICT)
+    })?;
+    Ok(())
+}
+
+async fn ensure_identity_free(
+    tx: &mut Tx,
+    oidc_profile_id: Uuid,
+    issuer: &str,
+    subject: &str,
+    except: Option<Uuid>,
+) -> StoreResult<()> {
+    let holder = sqlx::query_scalar::<Db, Uuid>(
+        "SELECT id FROM oidc_profile_infos WHERE oidc_profile_id = $1 AND issuer = $2 \
+         AND subject = $3",
+    )
+    .bind(oidc_profile_id)
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match holder {
+        Some(holder) if Some(holder) != except => {
+            Err(StoreError::Conflict(Conflict::OidcIdentityTaken))
+        }
+        _ => Ok(()),
+    }
+}
