@@ -130,7 +130,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = http::router(self.state.clone());
-        let janitor = tokio::spawn(purge_expired_bearer_tokens(self.state.clone()));
+        let janitor = tokio::spawn(janitor(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let served = axum::serve(
             self.listener,
@@ -168,8 +168,8 @@ async fn sync_integrations(
 }
 
 /// Expired bearer tokens are useless; without this every storefront visit would leave a row.
-/// Old delivery logs, delivered events and spent OTP codes go the same way.
-async fn purge_expired_bearer_tokens(state: AppState) {
+/// Old delivery logs, delivered events, spent OTP codes and old login failures go the same way.
+async fn janitor(state: AppState) {
     let mut every = tokio::time::interval(JANITOR_INTERVAL);
     loop {
         every.tick().await;
@@ -186,6 +186,14 @@ async fn purge_expired_bearer_tokens(state: AppState) {
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "purged expired bearer tokens"),
             Err(error) => tracing::warn!(%error, "purging expired bearer tokens failed"),
+        }
+        // Address failures older than the throttle window count for nothing any more.
+        let window_start = state
+            .clock
+            .now()
+            .plus_seconds(-crate::auth::throttle::ADDRESS_WINDOW_SECONDS);
+        if let Err(error) = state.store.purge_address_failures(window_start).await {
+            tracing::warn!(%error, "purging old login failures failed");
         }
     }
 }

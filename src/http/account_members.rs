@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
         .routes(routes!(memberships))
         .routes(routes!(revoke_tokens))
+        .routes(routes!(clear_lockout))
 }
 
 pub fn account_member_id(raw: &str) -> ApiResult<Uuid> {
@@ -168,6 +169,27 @@ async fn revoke_tokens(
     state
         .store
         .revoke_account_tokens(member, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Admins only: clears the login throttle on every username key of the member's password
+/// logins (§6.10, §25). Address keys are not affected.
+#[utoipa::path(
+    delete, path = "/v2/account-members/{account_member_id}/lockout", tag = "account members",
+    summary = "Clear a member's login lockout",
+    params(("account_member_id" = Uuid, Path)),
+    responses((status = 204, description = "Cleared"), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
+async fn clear_lockout(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids(raw_id): Ids<String>,
+) -> ApiResult<Response> {
+    state
+        .store
+        .clear_lockout(account_member_id(&raw_id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -56,6 +56,7 @@ struct AccessToken {
         (status = 200, body = AccessToken),
         (status = 400, description = "A field is missing or invalid", body = ErrorEnvelope),
         (status = 401, description = "Unknown client or wrong secret", body = ErrorEnvelope),
+        (status = 429, description = "The per-address rate limit; wait `Retry-After`", body = ErrorEnvelope),
     )
 )]
 pub async fn access_token(

@@ -8,20 +8,26 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::audit;
+use super::extract::ClientAddress;
 use super::extract::caller::{ACCOUNT_TOKEN_HEADER, verify_account_token};
 use super::extract::{Bearer, JsonBody, ListParams};
-use super::openapi::{BadRequest, Busy, Envelope, PageQuery, Unauthorized, Unprocessable};
+use super::openapi::{
+    BadRequest, Busy, Conflict, Envelope, Forbidden, NotFound, PageQuery, TooManyRequests,
+    Unauthorized, Unprocessable,
+};
 use super::rate_limit::{RateLimited, TokenEndpoint};
 use super::response::{PageLinks, PageMeta, Results, no_store, paginate};
 use super::validation::{Violations, is_valid_email, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::auth::throttle::username_key;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
+use crate::store::{NewAuditEvent, NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
 use crate::time::Timestamp;
 
 const TOKEN_TYPE: &str = "account_management_authentication_token";
@@ -120,13 +126,13 @@ struct TokenItem {
     request_body = Envelope<TokenRequest>,
     responses(
         (status = 201, body = TokenList),
-        BadRequest, Unauthorized, Unprocessable, Busy,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unprocessable, TooManyRequests, Busy,
     ),
     security(("bearer" = []), ("bearer" = [], "account_token" = []))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    _limit: RateLimited<TokenEndpoint>,
+    limit: RateLimited<TokenEndpoint>,
     _bearer: Bearer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -160,8 +166,8 @@ pub async fn create(
         return Err(ApiError::unprocessable(message));
     }
     let member_id = match mechanism {
-        Some(Mechanism::Password) => password(&state, data).await?,
-        Some(Mechanism::Passwordless) => passwordless(&state, data).await?,
+        Some(Mechanism::Password) => password(&state, limit.client, data).await?,
+        Some(Mechanism::Passwordless) => passwordless(&state, limit.client, data).await?,
         Some(Mechanism::SelfSignup) => self_signup(&state, data).await?,
         Some(Mechanism::Oidc) => oidc(&state, data).await?,
         Some(Mechanism::Switch) => switch(&state, &headers).await?,
@@ -181,7 +187,11 @@ fn profile_id_field(data: &Map<String, Value>, violations: &mut Violations) -> O
 }
 
 /// §6.2: username and password against a password profile.
-async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+async fn password(
+    state: &AppState,
+    client: ClientAddress,
+    data: &Map<String, Value>,
+) -> ApiResult<Uuid> {
     let mut violations = Violations::default();
     let profile_id = profile_id_field(data, &mut violations);
     let username = required_text(data, "username", &mut violations);
@@ -193,9 +203,11 @@ async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid
     else {
         return Err(ApiError::internal("fields checked above"));
     };
+    let guard = LoginGuard::new(state, client, "password", profile_id, username);
+    guard.check().await?;
     if password.len() > MAX_PASSWORD_BYTES {
         // D15: refused without spending a hash on it.
-        return Err(ApiError::authentication_failed());
+        return Err(guard.failed().await);
     }
     let candidate = state
         .store
@@ -209,8 +221,9 @@ async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid
         )
         .await?;
     let Some(found) = candidate.filter(|_| verification.matches) else {
-        return Err(ApiError::authentication_failed());
+        return Err(guard.failed().await);
     };
+    guard.succeeded(found.user_id).await?;
     if verification.needs_rehash {
         // §23: a hash made with older parameters is replaced on the next successful login.
         let upgraded = state.hasher.hash(password.to_owned()).await?;
@@ -229,7 +242,11 @@ async fn password(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid
 /// §6.3: a one-time code exchanged for tokens. Every failure (OTP disabled, unknown username,
 /// no outstanding code, expired, used, superseded or dead code, wrong code) is the same `400`
 /// after the same argon2id work (D5).
-async fn passwordless(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+async fn passwordless(
+    state: &AppState,
+    client: ClientAddress,
+    data: &Map<String, Value>,
+) -> ApiResult<Uuid> {
     let mut violations = Violations::default();
     let profile_id = profile_id_field(data, &mut violations);
     let username = required_text(data, "username", &mut violations);
@@ -240,6 +257,9 @@ async fn passwordless(state: &AppState, data: &Map<String, Value>) -> ApiResult<
     let (Some(profile_id), Some(username), Some(code)) = (profile_id, username, code) else {
         return Err(ApiError::internal("fields checked above"));
     };
+    // Codes count on the same keys as passwords, and a lock comes before any other answer.
+    let guard = LoginGuard::new(state, client, "passwordless", profile_id, username);
+    guard.check().await?;
     let code = code.trim().to_lowercase();
     // The attempt is counted before the hash is checked, so concurrent guesses cannot exceed
     // five per code; an attempt that then meets a full hash queue (503) is spent all the same.
@@ -252,7 +272,7 @@ async fn passwordless(state: &AppState, data: &Map<String, Value>) -> ApiResult<
         .verify(code, attempt.as_ref().map(|found| found.code_hash.clone()))
         .await?;
     let Some(attempt) = attempt.filter(|_| verification.matches) else {
-        return Err(ApiError::authentication_failed());
+        return Err(guard.failed().await);
     };
     // Single use (D11): of two exchanges of one code, only one consumes it.
     if !state
@@ -260,9 +280,94 @@ async fn passwordless(state: &AppState, data: &Map<String, Value>) -> ApiResult<
         .consume_otp(attempt.code_id, state.clock.now())
         .await?
     {
-        return Err(ApiError::authentication_failed());
+        return Err(guard.failed().await);
     }
+    guard.succeeded(attempt.user_id).await?;
     Ok(attempt.user_id)
+}
+
+/// Login throttling (§6.10) and the audit trail around one password or passwordless attempt:
+/// the username key and the address key are checked before any hashing; each failure counts on
+/// both; a success resets the username key. Unknown usernames and profiles count like any other.
+struct LoginGuard<'a> {
+    state: &'a AppState,
+    mechanism: &'static str,
+    username_key: String,
+    address: String,
+    detail: Value,
+}
+
+impl<'a> LoginGuard<'a> {
+    fn new(
+        state: &'a AppState,
+        client: ClientAddress,
+        mechanism: &'static str,
+        profile_id: Uuid,
+        username: &str,
+    ) -> Self {
+        Self {
+            state,
+            mechanism,
+            username_key: username_key(profile_id, &fold_case(username)),
+            address: client.0.to_string(),
+            detail: json!({
+                "mechanism": mechanism,
+                "password_profile_id": profile_id,
+                "username": username,
+            }),
+        }
+    }
+
+    async fn check(&self) -> ApiResult<()> {
+        let now = self.state.clock.now();
+        let lock = self
+            .state
+            .store
+            .login_lock(&self.username_key, &self.address, now)
+            .await?;
+        match lock {
+            None => Ok(()),
+            Some(wait) => {
+                self.audit("login.throttled", None).await;
+                Err(ApiError::too_many_requests(wait))
+            }
+        }
+    }
+
+    /// Counts the failure and answers the one `authentication failed` (D5).
+    async fn failed(&self) -> ApiError {
+        let now = self.state.clock.now();
+        if let Err(error) = self
+            .state
+            .store
+            .record_login_failure(&self.username_key, &self.address, now)
+            .await
+        {
+            return error.into();
+        }
+        self.audit("login.failed", None).await;
+        ApiError::authentication_failed()
+    }
+
+    async fn succeeded(&self, member_id: Uuid) -> ApiResult<()> {
+        self.state
+            .store
+            .record_login_success(&self.username_key)
+            .await?;
+        self.audit("login.succeeded", Some(member_id)).await;
+        Ok(())
+    }
+
+    async fn audit(&self, event_type: &str, member_id: Option<Uuid>) {
+        let event = NewAuditEvent {
+            event_type: event_type.to_owned(),
+            actor: member_id.map(|id| format!("account_member:{id}")),
+            subject: Some(format!("{} login", self.mechanism)),
+            client_address: Some(self.address.clone()),
+            detail: self.detail.clone(),
+        };
+        audit::record(self.state, event).await;
+    }
 }
 
 /// §6.4: a shopper registers and logs in with one call (D13).

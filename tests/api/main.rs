@@ -20,6 +20,7 @@ mod passwordless;
 mod receiver;
 mod resources;
 mod scoping;
+mod security;
 mod self_signup;
 mod store_conformance;
 mod token_validation;
@@ -46,6 +47,7 @@ fn all_tests() -> Vec<Test> {
         passwordless::tests(),
         resources::tests(),
         scoping::tests(),
+        security::tests(),
         self_signup::tests(),
         store_conformance::tests(),
         token_validation::tests(),

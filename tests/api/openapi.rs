@@ -55,6 +55,7 @@ const ROUTES: &[(&str, &str)] = &[
         "/v2/account-members/{account_member_id}/account-memberships",
     ),
     ("DELETE", "/v2/account-members/{account_member_id}/tokens"),
+    ("DELETE", "/v2/account-members/{account_member_id}/lockout"),
     ("GET", "/v2/audit-events"),
     (
         "GET",

@@ -250,6 +250,12 @@ async fn five_wrong_codes_kill_the_code_but_four_do_not(app: TestApp) {
             .await
             .expect_error(400, "authentication failed");
     }
+    // Five failures also lock the username key (§6.10): the lock answers first.
+    exchange(&app, &setup, &setup.username, &code)
+        .await
+        .expect_error(429, "too many attempts, try again later");
+    // Once the lock has passed, the code is still dead.
+    app.clock.advance_seconds(30);
     exchange(&app, &setup, &setup.username, &code)
         .await
         .expect_error(400, "authentication failed");
