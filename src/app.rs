@@ -8,10 +8,12 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::Config;
+use crate::config::JwtKeySource;
 use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
@@ -21,6 +23,7 @@ use crate::store::{self, ConfiguredIntegration, Store, StoreError};
 use crate::time::{Clock, SystemClock};
 use crate::wire::Links;
 
+const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 const JANITOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
@@ -86,12 +89,16 @@ impl Application {
                     address: config.listen.clone(),
                     source,
                 })?;
+        let keys = Arc::new(KeyRing::new(
+            bootstrapped.keys,
+            matches!(config.jwt_keys, JwtKeySource::Persisted),
+        ));
         let state = AppState {
             links,
             rate_limiter: Arc::default(),
             config: Arc::new(config),
             store,
-            keys: Arc::new(bootstrapped.keys),
+            keys,
             clock,
             hasher,
             deployment: bootstrapped.deployment,
@@ -131,6 +138,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let router = http::router(self.state.clone());
         let janitor = tokio::spawn(janitor(self.state.clone()));
+        let refresher = tokio::spawn(refresh_keys(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let served = axum::serve(
             self.listener,
@@ -139,6 +147,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         janitor.abort();
+        refresher.abort();
         dispatcher.abort();
         served
     }
@@ -194,6 +203,21 @@ async fn janitor(state: AppState) {
             .plus_seconds(-crate::auth::throttle::ADDRESS_WINDOW_SECONDS);
         if let Err(error) = state.store.purge_address_failures(window_start).await {
             tracing::warn!(%error, "purging old login failures failed");
+        }
+    }
+}
+
+/// Persisted keys may be rotated by `accountd keys rotate` while replicas run: take up the new
+/// active key within a minute (a token with an unknown kid reloads at once, see `KeyRing`).
+async fn refresh_keys(state: AppState) {
+    if !state.keys.is_persisted() {
+        return;
+    }
+    let mut every = tokio::time::interval(KEY_REFRESH_INTERVAL);
+    loop {
+        every.tick().await;
+        if let Err(error) = state.keys.reload(state.store.as_ref()).await {
+            tracing::warn!(%error, "reloading the JWT keys failed");
         }
     }
 }

@@ -5,15 +5,14 @@
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::keyring::{generate_key, keys_from_stored};
 use crate::auth::secret::{Secret, random_alphanumeric, sha256};
 use crate::config::{Config, JwtKeySource};
-use crate::store::{BootstrapPlan, Deployment, FirstStart, Store, StoreError, StoredJwtKey};
+use crate::store::{BootstrapPlan, Deployment, FirstStart, Store, StoreError};
 use crate::time::Timestamp;
 
 /// Length of generated client ids and secrets: about 250 bits each (§5.1).
 const GENERATED_KEY_CHARS: usize = 42;
-/// Generated JWT secrets are printable so `accountd keys export` can hand them on verbatim.
-const GENERATED_JWT_SECRET_CHARS: usize = 43;
 /// Below this a configured bootstrap secret is accepted but warned about (§5.2).
 const WEAK_BOOTSTRAP_SECRET_CHARS: usize = 32;
 
@@ -40,11 +39,7 @@ pub async fn run(
     now: Timestamp,
 ) -> Result<Bootstrapped, BootstrapError> {
     let generated_jwt_key = match &config.jwt_keys {
-        JwtKeySource::Persisted => Some(StoredJwtKey {
-            kid: hex::encode(crate::auth::secret::random_bytes::<8>()),
-            secret: random_alphanumeric(GENERATED_JWT_SECRET_CHARS).into_bytes(),
-            active: true,
-        }),
+        JwtKeySource::Persisted => Some(generate_key()),
         JwtKeySource::Configured { .. } => None,
     };
     let (bootstrap_key, generated) = match &config.bootstrap_key {
@@ -89,15 +84,7 @@ pub async fn run(
                 .collect();
             JwtKeys::new(&keys, active_kid)
         }
-        JwtKeySource::Persisted => {
-            let active = initialised.jwt_keys.iter().find(|key| key.active);
-            let keys: Vec<(String, Vec<u8>)> = initialised
-                .jwt_keys
-                .iter()
-                .map(|key| (key.kid.clone(), key.secret.clone()))
-                .collect();
-            active.and_then(|active| JwtKeys::new(&keys, &active.kid))
-        }
+        JwtKeySource::Persisted => keys_from_stored(&initialised.jwt_keys),
     }
     .ok_or(BootstrapError::NoSigningKey)?;
     Ok(Bootstrapped {

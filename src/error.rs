@@ -169,6 +169,7 @@ fn conflict_detail(conflict: Conflict) -> &'static str {
         Conflict::EmailTaken => "user authentication info with the given email already exists",
         Conflict::ApplicationKeyNameTaken => "application key with the given name already exists",
         Conflict::ApplicationKeyManaged => "application key is managed by configuration",
+        Conflict::ActiveJwtKey => "the active signing key cannot be removed",
         Conflict::IntegrationManaged => "integration is managed by configuration",
         Conflict::OidcIdentityTaken => {
             "user authentication oidc profile info with the given oidc profile id, issuer and subject already exists"

@@ -5,8 +5,11 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use accountd::config::{Config, ConfigArgs, LogFormat};
+use accountd::auth::keyring::generate_key;
+use accountd::config::{Config, ConfigArgs, JwtKeySource, LogFormat};
+use accountd::store::NewAuditEvent;
 use accountd::store::{self};
+use accountd::time::{Clock, SystemClock};
 use accountd::wire::Links;
 use accountd::{Application, app, events, telemetry};
 use clap::{Parser, Subcommand};
@@ -58,6 +61,13 @@ enum Command {
 enum KeysCommand {
     /// Print the persisted keys as ACCOUNTD_JWT_KEYS, for downstream services that verify tokens.
     Export,
+    /// Add a new persisted key and make it the one that signs; earlier keys keep verifying.
+    Rotate,
+    /// Remove an inactive persisted key: the tokens it signed stop working.
+    Remove {
+        /// The kid to remove.
+        kid: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -114,6 +124,12 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Export,
             } => export_keys(&config).await,
+            Command::Keys {
+                command: KeysCommand::Rotate,
+            } => rotate_key(&config).await,
+            Command::Keys {
+                command: KeysCommand::Remove { kid },
+            } => remove_key(&config, &kid).await,
             Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
     });
@@ -213,6 +229,61 @@ async fn export_keys(config: &Config) -> Result<(), Box<dyn std::error::Error>> 
     if let Some(active) = active {
         println!("ACCOUNTD_JWT_ACTIVE_KID={active}");
     }
+    Ok(())
+}
+
+fn refuse_configured_keys(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    match config.jwt_keys {
+        JwtKeySource::Persisted => Ok(()),
+        JwtKeySource::Configured { .. } => Err(
+            "the JWT keys are configured (ACCOUNTD_JWT_SECRET or ACCOUNTD_JWT_KEYS): rotate them there"
+                .into(),
+        ),
+    }
+}
+
+async fn rotate_key(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    refuse_configured_keys(config)?;
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let key = generate_key();
+    let now = SystemClock.now();
+    store.rotate_jwt_key(&key, now).await?;
+    let event = NewAuditEvent {
+        event_type: "jwt_key.created".to_owned(),
+        actor: Some("cli".to_owned()),
+        subject: Some(format!("jwt_key:{}", key.kid)),
+        client_address: None,
+        detail: serde_json::json!({"kid": key.kid, "active": true}),
+    };
+    store.append_audit_event(&event, now).await?;
+    println!(
+        "New active signing key {}. Running servers take it up within a minute; earlier keys keep \
+         verifying their tokens until you remove them with `accountd keys remove <kid>`.",
+        key.kid
+    );
+    Ok(())
+}
+
+async fn remove_key(config: &Config, kid: &str) -> Result<(), Box<dyn std::error::Error>> {
+    refuse_configured_keys(config)?;
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    if !store.remove_jwt_key(kid).await? {
+        return Err(format!("no persisted key with kid {kid:?}").into());
+    }
+    let now = SystemClock.now();
+    let event = NewAuditEvent {
+        event_type: "jwt_key.deleted".to_owned(),
+        actor: Some("cli".to_owned()),
+        subject: Some(format!("jwt_key:{kid}")),
+        client_address: None,
+        detail: serde_json::json!({"kid": kid}),
+    };
+    store.append_audit_event(&event, now).await?;
+    println!(
+        "Removed key {kid}; tokens it signed are refused once servers reload (within a minute)."
+    );
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::jwt::JwtKeys;
+use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
@@ -16,7 +16,7 @@ use crate::wire::Links;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
-    pub keys: Arc<JwtKeys>,
+    pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
     pub deployment: Deployment,

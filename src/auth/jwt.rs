@@ -52,6 +52,8 @@ struct WireClaims {
 pub enum TokenRejection {
     Invalid,
     Expired,
+    /// The `kid` names no key this process holds; the key ring may have rotated (§7.1).
+    UnknownKey,
 }
 
 /// What a valid token must agree with besides its signature.
@@ -104,6 +106,10 @@ impl JwtKeys {
         &self.active_kid
     }
 
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.verifiers.keys().map(String::as_str)
+    }
+
     pub fn mint(&self, claims: &AccountClaims) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
@@ -126,11 +132,8 @@ impl JwtKeys {
         if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some("JWT") {
             return Err(Invalid);
         }
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.verifiers.get(kid))
-            .ok_or(Invalid)?;
+        let kid = header.kid.as_deref().ok_or(Invalid)?;
+        let key = self.verifiers.get(kid).ok_or(TokenRejection::UnknownKey)?;
         let wire = jsonwebtoken::decode::<WireClaims>(token, key, &self.validation)
             .map_err(|_| Invalid)?
             .claims;
@@ -242,7 +245,7 @@ mod tests {
         let other_keys = JwtKeys::new(&[("k2".to_owned(), vec![7u8; 32])], "k2").unwrap();
         assert_eq!(
             other_keys.verify(&token, &expected),
-            Err(TokenRejection::Invalid)
+            Err(TokenRejection::UnknownKey)
         );
     }
 

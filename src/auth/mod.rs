@@ -2,6 +2,8 @@
 
 /// Account management authentication tokens: HS256 JWTs, minting and full validation (§7).
 pub mod jwt;
+/// The signing keys a running server holds, reloaded when they are rotated.
+pub mod keyring;
 /// argon2id on a bounded pool of dedicated threads, never on the async workers.
 pub mod password;
 /// Random secrets, SHA-256 digests and constant-time comparison.

@@ -44,6 +44,8 @@ pub enum Conflict {
     EmailTaken,
     ApplicationKeyNameTaken,
     ApplicationKeyManaged,
+    /// The active JWT key cannot be removed; rotate first.
+    ActiveJwtKey,
     IntegrationManaged,
     OidcIdentityTaken,
 }
@@ -115,6 +117,11 @@ pub trait DeploymentStore {
     async fn initialise(&self, plan: &FirstStart) -> StoreResult<Initialised>;
     /// The JWT signing keys kept in the database (none when keys are configured).
     async fn jwt_keys(&self) -> StoreResult<Vec<StoredJwtKey>>;
+    /// Adds `key` as the active key; the others stay, to verify the tokens they signed.
+    async fn rotate_jwt_key(&self, key: &StoredJwtKey, now: Timestamp) -> StoreResult<()>;
+    /// Removes an inactive key: tokens it signed stop working. `false` when there is no such
+    /// key; the active key cannot be removed (a conflict).
+    async fn remove_jwt_key(&self, kid: &str) -> StoreResult<bool>;
     /// Answers when the database does: the readiness probe.
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend this is, for logs and test output.

@@ -13,6 +13,7 @@ mod filtering;
 mod helpers;
 mod idp;
 mod integrations;
+mod keys;
 mod oauth;
 mod oidc;
 mod openapi;
@@ -41,6 +42,7 @@ fn all_tests() -> Vec<Test> {
         events::tests(),
         filtering::tests(),
         integrations::tests(),
+        keys::tests(),
         oauth::tests(),
         oidc::tests(),
         openapi::tests(),

@@ -123,10 +123,13 @@ pub async fn verify_account_token(
     };
     let claims = state
         .keys
-        .verify(token, &expected)
+        .verify(token, &expected, state.store.as_ref())
+        .await
         .map_err(|rejection| match rejection {
             TokenRejection::Expired => ApiError::expired_account_token(),
-            TokenRejection::Invalid => ApiError::invalid_account_token(),
+            TokenRejection::Invalid | TokenRejection::UnknownKey => {
+                ApiError::invalid_account_token()
+            }
         })?;
     let live = state
         .store

@@ -8,6 +8,7 @@ use crate::store::{
     BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, StoreError, StoreResult,
     StoredJwtKey,
 };
+use crate::time::Timestamp;
 
 const REALM_NAME: &str = "Account Management Realm";
 const DEFAULT_TOKEN_TIMEOUT_SECS: i64 = 86_400;
@@ -158,6 +159,47 @@ impl DeploymentStore for SqlStore {
 
     async fn jwt_keys(&self) -> StoreResult<Vec<StoredJwtKey>> {
         read_jwt_keys(&self.read).await
+    }
+
+    async fn rotate_jwt_key(&self, key: &StoredJwtKey, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // The partial unique index allows one active key: retire the old one first.
+        sqlx::query("UPDATE jwt_keys SET active = $1 WHERE active")
+            .bind(false)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO jwt_keys (kid, secret, active, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.kid)
+        .bind(&key.secret)
+        .bind(true)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_jwt_key(&self, kid: &str) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT active FROM jwt_keys WHERE kid = $1{FOR_UPDATE}");
+        let active = sqlx::query_scalar::<Db, bool>(sqlx::AssertSqlSafe(sql))
+            .bind(kid)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match active {
+            None => Ok(false),
+            Some(true) => Err(StoreError::Conflict(crate::store::Conflict::ActiveJwtKey)),
+            Some(false) => {
+                sqlx::query("DELETE FROM jwt_keys WHERE kid = $1")
+                    .bind(kid)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {

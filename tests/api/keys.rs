@@ -1,0 +1,144 @@
+//! JWT key rotation (§7.1, §2.3): configured keys rotate through the environment and restarts,
+//! persisted keys through `accountd keys rotate` / `remove` while replicas run.
+
+use accountd::auth::keyring::generate_key;
+use accountd::config::JwtKeySource;
+use accountd::store::StoreError;
+
+use crate::helpers::{Shopper, TestApp, jwt_parts, shopper_in, spawn_app, test_config};
+use crate::tests;
+
+tests![
+    configured_keys_rotate_through_restarts,
+    persisted_keys_rotate_while_replicas_run,
+];
+
+const OLD: &str = "an-old-hs256-secret-of-at-least-32-bytes";
+const NEW: &str = "a-new-hs256-secret-of-at-least-32-bytes!";
+
+fn keys(list: &[(&str, &str)], active: &str) -> JwtKeySource {
+    JwtKeySource::Configured {
+        keys: list
+            .iter()
+            .map(|(kid, secret)| {
+                (
+                    (*kid).to_owned(),
+                    accountd::auth::secret::Secret::new(*secret),
+                )
+            })
+            .collect(),
+        active_kid: active.to_owned(),
+    }
+}
+
+async fn token_of(app: &TestApp, shopper: &Shopper) -> String {
+    let implicit = app.implicit_token().await;
+    let body = app
+        .login(
+            &implicit,
+            &shopper.profile_id,
+            &shopper.username,
+            &shopper.password,
+        )
+        .await
+        .expect(201);
+    body["data"][0]["token"].as_str().unwrap().to_owned()
+}
+
+async fn status_with(app: &TestApp, shopper: &Shopper, token: &str) -> u16 {
+    let implicit = app.implicit_token().await;
+    let reply = app
+        .get(&format!("/v2/accounts/{}", shopper.accounts[0]))
+        .bearer(&implicit)
+        .account_token(token)
+        .send()
+        .await;
+    reply.status.as_u16()
+}
+
+async fn configured_keys_rotate_through_restarts(app: TestApp) {
+    let admin = app.admin_token().await;
+    let shopper = shopper_in(&app, &admin, &["A"]).await;
+    let with = |source: JwtKeySource| {
+        let mut config = test_config(&app.database_url);
+        config.jwt_keys = source;
+        config
+    };
+    let before = spawn_app(with(keys(&[("k-old", OLD)], "k-old"))).await;
+    let old_token = token_of(&before, &shopper).await;
+    assert_eq!(jwt_parts(&old_token).0["kid"], "k-old");
+
+    // Step 1: add the new key and make it active; the old one still verifies.
+    let during = spawn_app(with(keys(&[("k-old", OLD), ("k-new", NEW)], "k-new"))).await;
+    assert_eq!(status_with(&during, &shopper, &old_token).await, 200);
+    let new_token = token_of(&during, &shopper).await;
+    assert_eq!(jwt_parts(&new_token).0["kid"], "k-new");
+
+    // Step 2, once the old tokens have expired: remove the old key. Its tokens die.
+    let after = spawn_app(with(keys(&[("k-new", NEW)], "k-new"))).await;
+    assert_eq!(status_with(&after, &shopper, &new_token).await, 200);
+    assert_eq!(status_with(&after, &shopper, &old_token).await, 401);
+}
+
+async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
+    let admin = app.admin_token().await;
+    let shopper = shopper_in(&app, &admin, &["A"]).await;
+    let persisted = || {
+        let mut config = test_config(&app.database_url);
+        config.jwt_keys = JwtKeySource::Persisted;
+        config
+    };
+    let first = spawn_app(persisted()).await;
+    let second = spawn_app(persisted()).await;
+    assert_eq!(
+        first.state.keys.active_kid(),
+        second.state.keys.active_kid(),
+        "one key is persisted"
+    );
+    let old_token = token_of(&first, &shopper).await;
+    let old_kid = first.state.keys.active_kid();
+
+    // `accountd keys rotate`: a new active key in the database.
+    let new_key = generate_key();
+    first
+        .state
+        .store
+        .rotate_jwt_key(&new_key, first.clock_now())
+        .await
+        .unwrap();
+    // The first replica takes it up (its minute has passed); the second has not yet.
+    first
+        .state
+        .keys
+        .reload(first.state.store.as_ref())
+        .await
+        .unwrap();
+    let new_token = token_of(&first, &shopper).await;
+    assert_eq!(jwt_parts(&new_token).0["kid"], new_key.kid.as_str());
+    // The second replica meets a kid it does not know, reloads at once, and accepts it.
+    assert_eq!(status_with(&second, &shopper, &new_token).await, 200);
+    assert_eq!(second.state.keys.active_kid(), new_key.kid);
+    // Old tokens keep working until their key is removed.
+    assert_eq!(status_with(&first, &shopper, &old_token).await, 200);
+
+    // The active key cannot be removed; the old one can, and its tokens then die.
+    let refused = first
+        .state
+        .store
+        .remove_jwt_key(&new_key.kid)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    assert!(first.state.store.remove_jwt_key(&old_kid).await.unwrap());
+    assert!(!first.state.store.remove_jwt_key(&old_kid).await.unwrap());
+    for replica in [&first, &second] {
+        replica
+            .state
+            .keys
+            .reload(replica.state.store.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(status_with(replica, &shopper, &old_token).await, 401);
+        assert_eq!(status_with(replica, &shopper, &new_token).await, 200);
+    }
+}
