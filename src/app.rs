@@ -140,12 +140,8 @@ impl Application {
         let janitor = tokio::spawn(janitor(self.state.clone()));
         let refresher = tokio::spawn(refresh_keys(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let timeout = self.state.config.header_read_timeout;
+        let served = http::server::serve(self.listener, router, timeout, shutdown).await;
         janitor.abort();
         refresher.abort();
         dispatcher.abort();

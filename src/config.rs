@@ -12,6 +12,8 @@ use crate::auth::secret::Secret;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// A client gets this long to send a request's line and headers (slowloris).
+pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The environment as clap reads it; [`Config::from_args`] turns it into a checked [`Config`].
 /// Deliberately not `Debug`: it holds secrets in the clear.
@@ -104,6 +106,9 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limit_per_minute: u32,
+    /// How long a client may take to send a request's head (not an environment setting: tests
+    /// shorten it).
+    pub header_read_timeout: std::time::Duration,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
     pub integrations: Vec<IntegrationConfig>,
@@ -304,6 +309,7 @@ impl Config {
             cors_origins: CorsOrigins::Any,
             trusted_proxies: Vec::new(),
             rate_limit_per_minute: 600,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
             integrations: Vec::new(),
@@ -382,6 +388,7 @@ impl Config {
             cors_origins: CorsOrigins::parse(&args.cors_origins)?,
             trusted_proxies: parse_trusted_proxies(args.trusted_proxies.as_deref())?,
             rate_limit_per_minute: args.rate_limit_per_minute,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
             integrations: match args.integrations.as_deref().map(str::trim) {

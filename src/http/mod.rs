@@ -22,6 +22,7 @@ pub mod password_profiles;
 pub mod rate_limit;
 pub mod realms;
 pub mod response;
+pub mod server;
 pub mod settings;
 pub mod tokens;
 pub mod user_authentication_info;

@@ -15,6 +15,7 @@ tests![
     probes_answer,
     every_response_carries_a_request_id,
     browsers_get_cors_answers,
+    a_client_that_trickles_its_headers_is_cut_off,
 ];
 
 async fn unknown_routes_answer_json_404(app: TestApp) {
@@ -159,4 +160,30 @@ async fn browsers_get_cors_answers(app: TestApp) {
         None,
         "probes are not for browsers"
     );
+}
+
+async fn a_client_that_trickles_its_headers_is_cut_off(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = crate::helpers::test_config(&app.database_url);
+    config.header_read_timeout = std::time::Duration::from_millis(300);
+    let server = crate::helpers::spawn_app(config).await;
+    let address = server.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The head never completes: the server must close the connection on its own.
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the connection was held open past the header deadline"
+    );
+    // A client that sends its head in time is served as usual.
+    server.get("/healthz").send().await.expect(200);
 }
