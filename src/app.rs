@@ -71,6 +71,7 @@ impl Application {
             clock,
             hasher,
             deployment: bootstrapped.deployment,
+            metrics: Arc::default(),
         };
         Ok(Self {
             listener,

@@ -14,6 +14,8 @@ pub mod config;
 pub mod error;
 /// The HTTP API: routes, extractors and resource handlers.
 pub mod http;
+/// Prometheus metrics: request, login and hash-pool counters rendered by `GET /metrics`.
+pub mod metrics;
 /// List conventions shared by every collection: filters and sorting.
 pub mod query;
 /// Shared state handed to every handler.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::{Deployment, Store};
 use crate::time::Clock;
 use crate::wire::Links;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub deployment: Deployment,
     pub links: Links,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -17,6 +17,7 @@ use super::validation::{Violations, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 use crate::store::fold_case;
 use crate::time::Timestamp;
@@ -130,7 +131,13 @@ pub async fn create(
         return Err(ApiError::unprocessable(message));
     }
     let member_id = match mechanism {
-        Some(Mechanism::Password) => password(&state, data).await?,
+        Some(Mechanism::Password) => {
+            let outcome = password(&state, data).await;
+            state.metrics.count_login(LoginOutcome::of_status(
+                outcome.as_ref().err().map(ApiError::status),
+            ));
+            outcome?
+        }
         Some(Mechanism::Switch) => switch(&state, &headers).await?,
         None => return Err(ApiError::internal("mechanism checked above")),
     };

@@ -17,6 +17,8 @@ pub(super) const BACKEND: &str = "postgres";
 /// Row locks make read-modify-write updates safe against concurrent requests.
 pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+/// Reads and writes share one pool, so `/metrics` reports it once.
+pub(super) const SHARED_POOL: bool = true;
 
 // The shared SQL is compiled once per backend on purpose: `super::Db` differs.
 #[allow(clippy::duplicate_mod)]

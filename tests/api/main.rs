@@ -10,6 +10,7 @@ mod concurrency;
 mod conventions;
 mod filtering;
 mod helpers;
+mod metrics;
 mod oauth;
 mod openapi;
 mod resources;
@@ -31,6 +32,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         conventions::tests(),
         filtering::tests(),
+        metrics::tests(),
         oauth::tests(),
         openapi::tests(),
         resources::tests(),

@@ -17,7 +17,9 @@ use sqlx::{Database, FromRow, Pool, Transaction};
 /// The most ids one `include` asks for: a page holds at most 100 items.
 const MAX_INCLUDED: usize = 100;
 
-use super::{BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, begin_write, violated_constraint};
+use super::{
+    BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, begin_write, violated_constraint,
+};
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
 use crate::query::sql::{Bind, FieldSpec, compile};
