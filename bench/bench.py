@@ -83,6 +83,7 @@ class Recorder:
         text = " ".join(shlex.quote(str(part)) for part in argv)
         for value, name in self.secrets.items():
             text = text.replace(value, name)
+        text = text.replace(str(Path.home()), "~")
         if text not in self.commands:
             self.commands.append(text)
         return text
@@ -91,8 +92,14 @@ class Recorder:
 RECORDER = Recorder()
 
 
+def server_env(env):
+    """The variables of `env` that configure accountd, as `NAME=value` words."""
+    return [f"{key}={value}" for key, value in sorted(env.items())
+            if key.startswith("ACCOUNTD_") or key in ("DATABASE_URL", "RUST_LOG")]
+
+
 def run(argv, env=None, capture=True, check=True, timeout=None):
-    RECORDER.note(argv)
+    RECORDER.note(["env", *server_env(env), *argv] if env else argv)
     result = subprocess.run(
         [str(part) for part in argv],
         env=env,
@@ -193,7 +200,7 @@ class Server:
 
     def start(self, timeout=30.0):
         """Starts the process and returns the seconds from exec to /readyz answering 200."""
-        RECORDER.note(["env", f"ACCOUNTD_LISTEN=127.0.0.1:{self.port}", self.binary, "serve"])
+        RECORDER.note(["env", *server_env(self.env), self.binary, "serve"])
         log_file = open(self.log_path, "ab")
         started = time.monotonic()
         self.process = subprocess.Popen(
@@ -561,12 +568,12 @@ def machine_facts():
 
     load = os.getloadavg()
     return {
-        "nproc": os.cpu_count(),
+        "nproc": len(os.sched_getaffinity(0)),
         "cpu": model,
         "memory": memory,
         "kernel": platform.release(),
         "rustc": output(["rustc", "--version"]),
-        "postgres": output(["psql", "-X", "-At", "-c", "SHOW server_version", "postgres://postgres@127.0.0.1:5432/postgres"])
+        "postgres": output(["psql", "-X", "-At", "-c", "SHOW server_version", ARGS.database_url])
         or output(["pgbench", "--version"]),
         "oha": output([ARGS.oha, "--version"]),
         "commit": output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
@@ -651,6 +658,9 @@ def report(results, rows, path):
     for row in rows:
         lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
     lines.append("")
+    for warning in warnings(results):
+        lines.append(f"> **Noise:** {warning}")
+        lines.append("")
     lines.append("![latency versus concurrency](latency.png)")
     lines.append("")
     lines.append("## Details")
@@ -716,7 +726,7 @@ def report(results, rows, path):
         f"{results['seed']['counts'][2]:,} memberships; loads act for a member of "
         f"{results['seed']['memberships']} accounts. pgbench scale {results['pgbench_scale']} in the same "
         "database on the same server. Per-address rate limit disabled (ACCOUNTD_RATE_LIMIT_PER_MINUTE=0). "
-        "Every load runs on the same 2 cores as accountd and PostgreSQL, loopback only."
+        f"Every load generator runs on the same {facts['nproc']} cores as accountd and PostgreSQL, loopback only."
     )
     lines.append("")
     lines.append("## Machine")
@@ -776,6 +786,7 @@ def main():
     )
     RECORDER.hide(CLIENT_SECRET, "ACCOUNTD_CLIENT_SECRET")
     RECORDER.hide(JWT_SECRET, "ACCOUNTD_JWT_SECRET")
+    RECORDER.hide(PASSWORD, "BENCH_PASSWORD")
     log("==> the per-address rate limit is disabled: ACCOUNTD_RATE_LIMIT_PER_MINUTE=0")
     for key in ["ACCOUNTD_HASH_POOL_SIZE", "ACCOUNTD_HASH_QUEUE_BOUND"]:
         env.pop(key, None)  # The defaults are what the targets are about.
@@ -885,7 +896,6 @@ def main():
     queue_qps = int(max(100, 3 * results["argon2"]["verifies_per_second"]))
     log(f"==> queue bound: a server with ACCOUNTD_HASH_QUEUE_BOUND=4, logins offered at {queue_qps}/s ({mode['step']} s)")
     queue_env = dict(env, ACCOUNTD_HASH_QUEUE_BOUND="4")
-    RECORDER.note(["env", "ACCOUNTD_HASH_QUEUE_BOUND=4", ARGS.binary, "serve"])
     queue_server = Server(ARGS.binary, queue_env, ARGS.port + 1, log_path)
     queue_server.start()
     try:
@@ -908,6 +918,8 @@ def main():
     rows = targets(results)
     results["commands"] = RECORDER.commands
     print_table(rows)
+    for warning in warnings(results):
+        print(f"NOISE: {warning}")
     plot(results, results_dir / "latency.png")
     report(results, rows, results_dir / "latest.md")
     (work / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -973,6 +985,30 @@ def targets(results):
                  f"{iso['reads']['rps']:.0f} of {iso['unloaded_rps']:.0f} req/s = {kept:.0%}", "≥ 25 % of unloaded",
                  verdict(kept >= 0.25 and iso["reads"]["failures"] == 0)))
     return rows
+
+
+def warnings(results):
+    """Signs that the machine was too busy for the figures to mean much."""
+    found = []
+    bound = results["argon2"]["verifies_per_second"]
+    fastest = max(login["rps"] for login in results["logins"])
+    if fastest > 1.05 * bound:
+        found.append(
+            f"logins ran at {fastest:.1f}/s, faster than the bare argon2id loop ({bound:.1f}/s): other "
+            "processes took CPU unevenly between the steps, so the login ratios are not meaningful here."
+        )
+    runs = results["argon2_runs"]
+    if min(runs) < 0.9 * max(runs):
+        found.append(
+            f"the argon2id bound moved from {runs[0]:.1f} to {runs[1]:.1f}/s within the run."
+        )
+    efficiency = bound / results["argon2"]["ideal_verifies_per_second"]
+    if efficiency < 0.7:
+        found.append(
+            f"{results['argon2']['threads']} argon2id threads reached only {efficiency:.0%} of "
+            f"{results['argon2']['threads']} × the single-thread rate: the cores were shared."
+        )
+    return found
 
 
 def print_table(rows):
