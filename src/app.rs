@@ -103,6 +103,7 @@ impl Application {
             hasher,
             deployment: bootstrapped.deployment,
             oidc,
+            metrics: Arc::default(),
         };
         Ok(Self {
             listener,

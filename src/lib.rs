@@ -16,6 +16,8 @@ pub mod error;
 pub mod events;
 /// The HTTP API: routes, extractors and resource handlers.
 pub mod http;
+/// Prometheus metrics: request, login and hash-pool counters rendered by `GET /metrics`.
+pub mod metrics;
 /// OpenID Connect login: accountd as a relying party of the merchant's identity provider.
 pub mod oidc;
 /// List conventions shared by every collection: filters and sorting.

@@ -7,6 +7,7 @@ use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
+use crate::metrics::Metrics;
 use crate::oidc::OidcClient;
 use crate::store::{Deployment, Store};
 use crate::time::Clock;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Outbound calls to OIDC providers, with their discovery and key caches (§19).
     pub oidc: OidcClient,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -4,8 +4,9 @@
 //! its 19 MiB of argon2 memory for its whole life so resident memory stays flat under load.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
+use std::time::Instant;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
@@ -13,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::secret::{constant_time_eq, random_bytes};
+use crate::metrics::Histogram;
 
 /// Passwords longer than this are refused without hashing (D15).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -58,14 +60,41 @@ enum Outcome {
 struct Job {
     work: Work,
     reply: oneshot::Sender<Outcome>,
+    /// When the request joined the queue: the wait-time metric starts here.
+    queued_at: Instant,
+}
+
+/// What the pool reports to `/metrics`: updated with relaxed atomics only, by the submitting
+/// task and the hashing threads.
+#[derive(Default)]
+pub struct HashPoolStats {
+    waiting: AtomicUsize,
+    /// From joining the queue to a thread picking the request up.
+    pub wait: Histogram,
+    /// The argon2id work itself, per request.
+    pub work: Histogram,
+    rejected: AtomicU64,
+}
+
+impl HashPoolStats {
+    /// Requests queued and not yet picked up by a thread.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused because the queue was full.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
 }
 
 /// Cheap to clone; the threads stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct PasswordHasher {
     sender: Sender<Job>,
-    waiting: Arc<AtomicUsize>,
+    stats: Arc<HashPoolStats>,
     threads: usize,
+    queue_bound: usize,
 }
 
 impl PasswordHasher {
@@ -73,18 +102,19 @@ impl PasswordHasher {
     pub fn start(threads: usize, queue_bound: usize) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue_bound);
-        let waiting = Arc::new(AtomicUsize::new(0));
+        let stats = Arc::new(HashPoolStats::default());
         for index in 0..threads {
             let receiver = receiver.clone();
-            let waiting = Arc::clone(&waiting);
+            let stats = Arc::clone(&stats);
             thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || run_worker(&receiver, &waiting))?;
+                .spawn(move || run_worker(&receiver, &stats))?;
         }
         Ok(Self {
             sender,
-            waiting,
+            stats,
             threads,
+            queue_bound,
         })
     }
 
@@ -92,9 +122,19 @@ impl PasswordHasher {
         self.threads
     }
 
+    /// How many requests may wait beyond those running before new ones are refused.
+    pub fn queue_bound(&self) -> usize {
+        self.queue_bound
+    }
+
     /// Requests queued and not yet picked up by a thread.
     pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.stats.queue_depth()
+    }
+
+    /// Queue depth, wait and work times, rejections: for `/metrics`.
+    pub fn stats(&self) -> &HashPoolStats {
+        &self.stats
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
@@ -119,25 +159,35 @@ impl PasswordHasher {
 
     async fn submit(&self, work: Work) -> Result<Outcome, HashError> {
         let (reply, answer) = oneshot::channel();
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(Job { work, reply }) {
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            work,
+            reply,
+            queued_at: Instant::now(),
+        };
+        match self.sender.try_send(job) {
             Ok(()) => answer.await.map_err(|_| HashError::Failed),
             Err(TrySendError::Full(_)) => {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(HashError::Busy)
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 Err(HashError::Failed)
             }
         }
     }
 }
 
-fn run_worker(receiver: &Receiver<Job>, waiting: &AtomicUsize) {
+fn run_worker(receiver: &Receiver<Job>, stats: &HashPoolStats) {
     let mut worker = Worker::new();
     while let Ok(job) = receiver.recv() {
-        waiting.fetch_sub(1, Ordering::Relaxed);
+        stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        let started = Instant::now();
+        stats
+            .wait
+            .observe(started.saturating_duration_since(job.queued_at));
         if job.reply.is_closed() {
             // The client went away while queued; spending 20 ms of a core on it helps nobody.
             continue;
@@ -148,6 +198,7 @@ fn run_worker(receiver: &Receiver<Job>, waiting: &AtomicUsize) {
                 Outcome::Verified(worker.verify(password.as_bytes(), stored.as_deref()))
             }
         };
+        stats.work.observe(started.elapsed());
         let _ = job.reply.send(outcome);
     }
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod integrations;
 pub mod memberships;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc_idp;
 pub mod oidc_profile_info;
@@ -59,6 +60,10 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 // The panic text may hold anything; it is neither logged nor sent.
@@ -87,6 +92,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::scrape))
         .routes(routes!(oauth::access_token))
         .routes(routes!(tokens::create))
         .routes(routes!(audit::list))

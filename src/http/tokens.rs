@@ -26,6 +26,7 @@ use crate::auth::jwt::{AccountClaims, encode_ancestors};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::auth::throttle::username_key;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 use crate::store::{NewAuditEvent, NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
 use crate::time::Timestamp;
@@ -166,7 +167,13 @@ pub async fn create(
         return Err(ApiError::unprocessable(message));
     }
     let member_id = match mechanism {
-        Some(Mechanism::Password) => password(&state, limit.client, data).await?,
+        Some(Mechanism::Password) => {
+            let outcome = password(&state, limit.client, data).await;
+            state.metrics.count_login(LoginOutcome::of_status(
+                outcome.as_ref().err().map(ApiError::status),
+            ));
+            outcome?
+        }
         Some(Mechanism::Passwordless) => passwordless(&state, limit.client, data).await?,
         Some(Mechanism::SelfSignup) => self_signup(&state, data).await?,
         Some(Mechanism::Oidc) => oidc(&state, data).await?,

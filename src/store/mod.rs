@@ -126,6 +126,19 @@ pub trait DeploymentStore {
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend this is, for logs and test output.
     fn backend(&self) -> &'static str;
+    /// Connections of each pool, for `/metrics`: never waits and never touches the database.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+}
+
+/// A snapshot of one connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `primary` where reads and writes share a pool (PostgreSQL); `read` and `write` otherwise.
+    pub name: &'static str,
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
 }
 
 #[async_trait]

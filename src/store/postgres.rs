@@ -21,6 +21,8 @@ pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
 /// Claiming outbox rows skips those another replica's dispatcher holds locked (§22.3).
 pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+/// Reads and writes share one pool, so `/metrics` reports it once.
+pub(super) const SHARED_POOL: bool = true;
 
 // The shared SQL is compiled once per backend on purpose: `super::Db` differs.
 #[allow(clippy::duplicate_mod)]

@@ -23,6 +23,9 @@ pub(super) const FOR_UPDATE: &str = "";
 /// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
 pub(super) const SKIP_LOCKED: &str = "";
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Readers and the writer are separate pools (an in-memory database shares the writer, and then
+/// `/metrics` shows the same connection twice).
+pub(super) const SHARED_POOL: bool = false;
 
 const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -14,6 +14,7 @@ mod helpers;
 mod idp;
 mod integrations;
 mod keys;
+mod metrics;
 mod oauth;
 mod oidc;
 mod openapi;
@@ -43,6 +44,7 @@ fn all_tests() -> Vec<Test> {
         filtering::tests(),
         integrations::tests(),
         keys::tests(),
+        metrics::tests(),
         oauth::tests(),
         oidc::tests(),
         openapi::tests(),

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SqlStore, Tx};
+use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SqlStore, Tx};
 use crate::store::{
-    BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, StoreError, StoreResult,
-    StoredJwtKey,
+    BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats, StoreError,
+    StoreResult, StoredJwtKey,
 };
 use crate::time::Timestamp;
 
@@ -209,6 +209,20 @@ impl DeploymentStore for SqlStore {
 
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let stats = |name, pool: &sqlx::Pool<Db>| PoolStats {
+            name,
+            size: pool.size(),
+            idle: pool.num_idle(),
+            max: pool.options().get_max_connections(),
+        };
+        if SHARED_POOL {
+            vec![stats("primary", &self.write)]
+        } else {
+            vec![stats("read", &self.read), stats("write", &self.write)]
+        }
     }
 }
 

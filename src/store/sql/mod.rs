@@ -26,7 +26,8 @@ use tokio::sync::Notify;
 const MAX_INCLUDED: usize = 100;
 
 use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, SKIP_LOCKED, begin_write, violated_constraint,
+    BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SKIP_LOCKED, begin_write,
+    violated_constraint,
 };
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};

@@ -1,0 +1,127 @@
+//! `GET /metrics` in the Prometheus text format, and the layer that times every request by its
+//! matched route. Unauthenticated like the probes, and outside `/v2`: it reveals traffic volumes,
+//! not data, and a deployment that minds keeps it off the public proxy.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::metrics::{UNMATCHED_ROUTE, family, render_histogram, sample};
+use crate::state::AppState;
+
+/// Text exposition format 0.0.4, what every Prometheus version scrapes.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Times the request and counts it under its route template (`/v2/accounts/{account_id}`), so
+/// ids in paths never become label values.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    // The route is an `Arc<str>` inside axum: cloning it costs a reference count, not a copy.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    state
+        .metrics
+        .observe_request(&method, route, response.status(), started.elapsed());
+    response
+}
+
+/// Anyone: the server's counters for Prometheus (see the README's "Metrics").
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    summary = "Prometheus metrics",
+    description = "Request counts and latency histograms by matched route, method and status \\
+        class; login outcomes; hash-pool queue depth, wait and work times; database pool use.",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain"))
+)]
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let mut out = String::with_capacity(16 * 1024);
+    state.metrics.render(&mut out);
+    render_hash_pool(&state, &mut out);
+    render_database_pools(&state, &mut out);
+    // Extension point: the outbox backlog (§22.3, undelivered webhook events) belongs here as
+    // `accountd_outbox_backlog`, read from the store at scrape time, once the outbox exists.
+    let mut response = out.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}
+
+fn render_hash_pool(state: &AppState, out: &mut String) {
+    let hasher = &state.hasher;
+    let stats = hasher.stats();
+    family(
+        out,
+        "accountd_hash_pool_threads",
+        "gauge",
+        "Threads that run argon2id.",
+    );
+    sample(out, "accountd_hash_pool_threads", "", hasher.threads());
+    family(
+        out,
+        "accountd_hash_queue_bound",
+        "gauge",
+        "Hash requests that may wait for a thread before new ones get 503.",
+    );
+    sample(out, "accountd_hash_queue_bound", "", hasher.queue_bound());
+    family(
+        out,
+        "accountd_hash_queue_depth",
+        "gauge",
+        "Hash requests waiting for a thread now.",
+    );
+    sample(out, "accountd_hash_queue_depth", "", stats.queue_depth());
+    family(
+        out,
+        "accountd_hash_rejected_total",
+        "counter",
+        "Hash requests refused because the queue was full (answered 503).",
+    );
+    sample(out, "accountd_hash_rejected_total", "", stats.rejected());
+    render_histogram(
+        out,
+        "accountd_hash_wait_seconds",
+        "Time a hash request waited in the queue before a thread took it.",
+        &stats.wait,
+    );
+    render_histogram(
+        out,
+        "accountd_hash_work_seconds",
+        "Time a thread spent on one argon2id hash or verification.",
+        &stats.work,
+    );
+}
+
+fn render_database_pools(state: &AppState, out: &mut String) {
+    let pools = state.store.pool_stats();
+    family(
+        out,
+        "accountd_db_pool_connections",
+        "gauge",
+        "Open database connections by pool and state (idle or in_use).",
+    );
+    for pool in &pools {
+        let in_use = usize::try_from(pool.size)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(pool.idle);
+        let idle = format!("pool=\"{}\",state=\"idle\"", pool.name);
+        let busy = format!("pool=\"{}\",state=\"in_use\"", pool.name);
+        sample(out, "accountd_db_pool_connections", &idle, pool.idle);
+        sample(out, "accountd_db_pool_connections", &busy, in_use);
+    }
+    family(
+        out,
+        "accountd_db_pool_max_connections",
+        "gauge",
+        "The most connections each pool opens.",
+    );
+    for pool in &pools {
+        let labels = format!("pool=\"{}\"", pool.name);
+        sample(out, "accountd_db_pool_max_connections", &labels, pool.max);
+    }
+}

@@ -1,0 +1,173 @@
+//! `GET /metrics`: Prometheus counters by matched route, login outcomes, the hash pool and the
+//! database pools. Only presence and counts are checked; timings belong to `bench/run`.
+
+use crate::helpers::{TestApp, shopper_in};
+use crate::tests;
+
+tests![
+    requests_are_counted_under_their_route_template,
+    logins_are_counted_by_outcome,
+    the_hash_pool_and_database_pools_are_reported,
+];
+
+async fn scrape(app: &TestApp) -> String {
+    let reply = app.get("/metrics").send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "Prometheus text format"
+    );
+    reply.text
+}
+
+/// The value of the sample line that starts with `series` (name and labels), if any.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn requests_are_counted_under_their_route_template(app: TestApp) {
+    let admin = app.admin_token().await;
+    let account = app.create_account(&admin, "Acme").await;
+    let id = account["id"].as_str().unwrap();
+    for _ in 0..3 {
+        app.get(&format!("/v2/accounts/{id}"))
+            .bearer(&admin)
+            .send()
+            .await
+            .expect(200);
+    }
+    app.get(&format!("/v2/accounts/{}", uuid::Uuid::new_v4()))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(404);
+    app.get("/no/such/route").send().await;
+
+    let text = scrape(&app).await;
+    let route = "route=\"/v2/accounts/{account_id}\"";
+    assert_eq!(
+        value(
+            &text,
+            &format!("accountd_http_requests_total{{method=\"GET\",{route},status=\"2xx\"}}")
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("accountd_http_requests_total{{method=\"GET\",{route},status=\"4xx\"}}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!(
+                "accountd_http_request_duration_seconds_count{{method=\"GET\",{route},status=\"2xx\"}}"
+            )
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "accountd_http_request_duration_seconds_bucket{{method=\"GET\",{route},status=\"2xx\",le=\"+Inf\"}} 3\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"unmatched\""),
+        "unknown paths share one series: {text}"
+    );
+    assert!(!text.contains(id), "raw ids never become labels");
+    assert!(
+        !text.contains("/no/such/route"),
+        "raw paths never become labels"
+    );
+}
+
+async fn logins_are_counted_by_outcome(app: TestApp) {
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    let shopper = shopper_in(&app, &admin, &["A"]).await;
+    app.login(
+        &implicit,
+        &shopper.profile_id,
+        &shopper.username,
+        &shopper.password,
+    )
+    .await
+    .expect(201);
+    app.login(&implicit, &shopper.profile_id, &shopper.username, "wrong")
+        .await
+        .expect(400);
+
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "accountd_logins_total{outcome=\"success\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "accountd_logins_total{outcome=\"failed\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "accountd_logins_total{outcome=\"busy\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    // Two verifications and the hash of the password set above passed through the pool.
+    assert!(
+        value(&text, "accountd_hash_wait_seconds_count").unwrap() >= 3.0,
+        "{text}"
+    );
+    assert!(
+        value(&text, "accountd_hash_work_seconds_count").unwrap() >= 3.0,
+        "{text}"
+    );
+}
+
+async fn the_hash_pool_and_database_pools_are_reported(app: TestApp) {
+    let text = scrape(&app).await;
+    assert_eq!(
+        value(&text, "accountd_hash_pool_threads"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "accountd_hash_queue_bound"),
+        Some(256.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "accountd_hash_queue_depth"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "accountd_hash_rejected_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE accountd_db_pool_connections gauge"),
+        "{text}"
+    );
+    let max = text
+        .lines()
+        .filter(|line| line.starts_with("accountd_db_pool_max_connections{pool="))
+        .count();
+    assert!(max >= 1, "{text}");
+    assert!(
+        text.contains("accountd_db_pool_connections{pool=") && text.contains("state=\"in_use\"}"),
+        "{text}"
+    );
+}
