@@ -5,9 +5,8 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use accountd::auth::keyring::generate_key;
+use accountd::auth::keyring;
 use accountd::config::{Config, ConfigArgs, JwtKeySource, LogFormat};
-use accountd::store::NewAuditEvent;
 use accountd::store::{self};
 use accountd::time::{Clock, SystemClock};
 use accountd::wire::Links;
@@ -246,17 +245,7 @@ async fn rotate_key(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     refuse_configured_keys(config)?;
     let store = open_store(config).await?;
     store.migrate().await?;
-    let key = generate_key();
-    let now = SystemClock.now();
-    store.rotate_jwt_key(&key, now).await?;
-    let event = NewAuditEvent {
-        event_type: "jwt_key.created".to_owned(),
-        actor: Some("cli".to_owned()),
-        subject: Some(format!("jwt_key:{}", key.kid)),
-        client_address: None,
-        detail: serde_json::json!({"kid": key.kid, "active": true}),
-    };
-    store.append_audit_event(&event, now).await?;
+    let key = keyring::rotate(store.as_ref(), SystemClock.now()).await?;
     println!(
         "New active signing key {}. Running servers take it up within a minute; earlier keys keep \
          verifying their tokens until you remove them with `accountd keys remove <kid>`.",
@@ -269,18 +258,9 @@ async fn remove_key(config: &Config, kid: &str) -> Result<(), Box<dyn std::error
     refuse_configured_keys(config)?;
     let store = open_store(config).await?;
     store.migrate().await?;
-    if !store.remove_jwt_key(kid).await? {
+    if !keyring::remove(store.as_ref(), kid, SystemClock.now()).await? {
         return Err(format!("no persisted key with kid {kid:?}").into());
     }
-    let now = SystemClock.now();
-    let event = NewAuditEvent {
-        event_type: "jwt_key.deleted".to_owned(),
-        actor: Some("cli".to_owned()),
-        subject: Some(format!("jwt_key:{kid}")),
-        client_address: None,
-        detail: serde_json::json!({"kid": kid}),
-    };
-    store.append_audit_event(&event, now).await?;
     println!(
         "Removed key {kid}; tokens it signed are refused once servers reload (within a minute)."
     );

@@ -267,4 +267,43 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::*;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_text_is_refused_never_a_panic(token in ".{0,300}") {
+                let expected = expected(Timestamp::from_seconds(1_719_445_524));
+                prop_assert!(keys().verify(&token, &expected).is_err());
+            }
+
+            #[test]
+            fn arbitrary_json_segments_are_refused(header in ".{0,80}", claims in ".{0,200}", signature in "[A-Za-z0-9_-]{0,60}") {
+                let token = format!(
+                    "{}.{}.{signature}",
+                    URL_SAFE_NO_PAD.encode(header),
+                    URL_SAFE_NO_PAD.encode(claims)
+                );
+                let expected = expected(Timestamp::from_seconds(1_719_445_524));
+                prop_assert!(keys().verify(&token, &expected).is_err());
+            }
+
+            #[test]
+            fn any_changed_byte_breaks_a_valid_token(position in 0usize..400, replacement in any::<u8>()) {
+                let now = Timestamp::from_seconds(1_719_445_524);
+                let expected = expected(now);
+                let token = keys().mint(&claims(now, &expected)).unwrap();
+                let mut bytes = token.clone().into_bytes();
+                let index = position % bytes.len();
+                prop_assume!(bytes[index] != replacement);
+                bytes[index] = replacement;
+                let tampered = String::from_utf8_lossy(&bytes).into_owned();
+                prop_assume!(tampered != token);
+                prop_assert!(keys().verify(&tampered, &expected).is_err());
+            }
+        }
+    }
 }

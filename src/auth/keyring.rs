@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::jwt::{AccountClaims, Expected, JwtKeys, TokenRejection};
 use super::secret::{random_alphanumeric, random_bytes};
-use crate::store::{Store, StoreResult, StoredJwtKey};
+use crate::store::{NewAuditEvent, Store, StoreResult, StoredJwtKey};
 use crate::time::Timestamp;
 
 /// Generated secrets are printable so `accountd keys export` can hand them on verbatim.
@@ -116,4 +116,35 @@ pub fn generate_key() -> StoredJwtKey {
         secret: random_alphanumeric(GENERATED_SECRET_CHARS).into_bytes(),
         active: true,
     }
+}
+
+/// `accountd keys rotate`: a new active persisted key, recorded in the audit trail.
+pub async fn rotate(store: &dyn Store, now: Timestamp) -> StoreResult<StoredJwtKey> {
+    let key = generate_key();
+    store.rotate_jwt_key(&key, now).await?;
+    let event = NewAuditEvent {
+        event_type: "jwt_key.created".to_owned(),
+        actor: Some("cli".to_owned()),
+        subject: Some(format!("jwt_key:{}", key.kid)),
+        client_address: None,
+        detail: serde_json::json!({"kid": key.kid, "active": true}),
+    };
+    store.append_audit_event(&event, now).await?;
+    Ok(key)
+}
+
+/// `accountd keys remove <kid>`: `false` when there is no such key; recorded in the audit trail.
+pub async fn remove(store: &dyn Store, kid: &str, now: Timestamp) -> StoreResult<bool> {
+    if !store.remove_jwt_key(kid).await? {
+        return Ok(false);
+    }
+    let event = NewAuditEvent {
+        event_type: "jwt_key.deleted".to_owned(),
+        actor: Some("cli".to_owned()),
+        subject: Some(format!("jwt_key:{kid}")),
+        client_address: None,
+        detail: serde_json::json!({"kid": kid}),
+    };
+    store.append_audit_event(&event, now).await?;
+    Ok(true)
 }

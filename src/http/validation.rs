@@ -420,4 +420,51 @@ mod tests {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>().prop_map(|n| json!(n)),
+                ".{0,40}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Whatever a client sends, reading it yields values or violations, never a panic.
+            #[test]
+            fn any_body_is_read_without_panicking(data in json(), wrap in any::<bool>()) {
+                let body = if wrap { json!({"data": data}) } else { data };
+                if let Ok(mut fields) = Body::open(&body) {
+                    fields.resource_type(&["account"]);
+                    let _ = fields.text("name", Presence::Required, 1, 255);
+                    let _ = fields.text("legal_name", Presence::Nullable, 0, 255);
+                    let _ = fields.email("email", Presence::Optional, 254);
+                    let _ = fields.one_of("purpose", Presence::Optional, &["a", "b"]);
+                    let _ = fields.boolean("enabled", Presence::Optional);
+                    let _ = fields.integer("limit", Presence::Optional, 0, 100);
+                    let _ = fields.uuid("parent_id", Presence::Nullable);
+                    let _ = fields.string_array("redirect_uris", Presence::Optional, 100, |_| None);
+                    let _ = fields.finish();
+                }
+            }
+
+            #[test]
+            fn any_field_name_converts(name in "[a-z_]{0,40}") {
+                let _ = field_name(&name);
+            }
+        }
+    }
 }

@@ -16,6 +16,7 @@ tests![
     every_response_carries_a_request_id,
     browsers_get_cors_answers,
     a_client_that_trickles_its_headers_is_cut_off,
+    generated_bodies_never_cause_a_server_error,
 ];
 
 async fn unknown_routes_answer_json_404(app: TestApp) {
@@ -186,4 +187,83 @@ async fn a_client_that_trickles_its_headers_is_cut_off(app: TestApp) {
     );
     // A client that sends its head in time is served as usual.
     server.get("/healthz").send().await.expect(200);
+}
+
+/// Hostile and random bodies on every kind of write: always a 4xx (or a success), never a 5xx.
+async fn generated_bodies_never_cause_a_server_error(app: TestApp) {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        ".{0,30}".prop_map(serde_json::Value::String),
+        Just(json!("\u{0}")),
+        Just(json!("account_management_authentication_token")),
+        Just(json!("password")),
+        Just(json!(uuid::Uuid::new_v4())),
+    ];
+    let fields = prop::collection::btree_map(
+        prop_oneof![
+            Just("type".to_owned()),
+            Just("name".to_owned()),
+            Just("email".to_owned()),
+            Just("password".to_owned()),
+            Just("username".to_owned()),
+            Just("password_profile_id".to_owned()),
+            Just("authentication_mechanism".to_owned()),
+            Just("parent_id".to_owned()),
+            Just("redirect_uris".to_owned()),
+            "[a-z_]{1,10}",
+        ],
+        leaf,
+        0..6,
+    );
+    let body = (fields, any::<u8>()).prop_map(|(fields, shape)| match shape % 4 {
+        0 => json!({"data": fields}),
+        1 => json!({"data": [fields]}),
+        2 => json!(fields),
+        _ => json!({"data": {"data": fields}}),
+    });
+    let paths = [
+        "/v2/accounts".to_owned(),
+        "/v2/account-members/tokens".to_owned(),
+        "/v2/application-keys".to_owned(),
+        "/v2/integrations".to_owned(),
+        app.realm_path("/password-profiles"),
+        app.realm_path("/user-authentication-info"),
+        app.realm_path("/oidc-profiles"),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 60,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        ..Config::default()
+    });
+    let mut failures = Vec::new();
+    for case in 0..60 {
+        let body = body.new_tree(&mut runner).unwrap().current();
+        let path = &paths[case % paths.len()];
+        let bearer = if case % 3 == 0 { &implicit } else { &admin };
+        let reply = app
+            .post(path)
+            .bearer(bearer)
+            .json(body.clone())
+            .send()
+            .await;
+        if reply.status.is_server_error() {
+            failures.push(format!(
+                "POST {path} {body}: {} {}",
+                reply.status, reply.text
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "server errors:\n{}",
+        failures.join("\n")
+    );
 }

@@ -1,7 +1,7 @@
 //! JWT key rotation (§7.1, §2.3): configured keys rotate through the environment and restarts,
 //! persisted keys through `accountd keys rotate` / `remove` while replicas run.
 
-use accountd::auth::keyring::generate_key;
+use accountd::auth::keyring;
 use accountd::config::JwtKeySource;
 use accountd::store::StoreError;
 
@@ -99,11 +99,7 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
     let old_kid = first.state.keys.active_kid();
 
     // `accountd keys rotate`: a new active key in the database.
-    let new_key = generate_key();
-    first
-        .state
-        .store
-        .rotate_jwt_key(&new_key, first.clock_now())
+    let new_key = keyring::rotate(first.state.store.as_ref(), first.clock_now())
         .await
         .unwrap();
     // The first replica takes it up (its minute has passed); the second has not yet.
@@ -129,8 +125,17 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
         .await
         .unwrap_err();
     assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
-    assert!(first.state.store.remove_jwt_key(&old_kid).await.unwrap());
-    assert!(!first.state.store.remove_jwt_key(&old_kid).await.unwrap());
+    let now = first.clock_now();
+    assert!(
+        keyring::remove(first.state.store.as_ref(), &old_kid, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !keyring::remove(first.state.store.as_ref(), &old_kid, now)
+            .await
+            .unwrap()
+    );
     for replica in [&first, &second] {
         replica
             .state
@@ -141,4 +146,31 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
         assert_eq!(status_with(replica, &shopper, &old_token).await, 401);
         assert_eq!(status_with(replica, &shopper, &new_token).await, 200);
     }
+    // Both commands leave an audit event, and no event holds a key's secret.
+    let events = first
+        .get("/v2/audit-events?filter=eq(event_type,jwt_key.created)")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        events["data"][0]["subject"],
+        format!("jwt_key:{}", new_key.kid)
+    );
+    assert_eq!(events["data"][0]["actor"], "cli");
+    let deleted = first
+        .get("/v2/audit-events?filter=eq(event_type,jwt_key.deleted)")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(deleted["meta"]["results"]["total"], 1);
+    let secret = String::from_utf8(new_key.secret.clone()).unwrap();
+    let all = first
+        .get("/v2/audit-events?page[limit]=100")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert!(!all.to_string().contains(&secret));
 }

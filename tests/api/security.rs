@@ -303,6 +303,15 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         .await
         .expect(201);
     let key_secret = key["data"]["client_secret"].as_str().unwrap().to_owned();
+    app.put(&format!(
+        "/v2/application-keys/{}",
+        key["data"]["id"].as_str().unwrap()
+    ))
+    .bearer(&admin)
+    .json(json!({"data": {"type": "application_key", "name": "Audited again"}}))
+    .send()
+    .await
+    .expect(200);
     app.delete(&format!(
         "/v2/application-keys/{}",
         key["data"]["id"].as_str().unwrap()
@@ -347,6 +356,7 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         "login.failed",
         "login.throttled",
         "application_key.created",
+        "application_key.updated",
         "application_key.deleted",
         "settings.changed",
         "tokens.revoked",
@@ -418,7 +428,7 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         .iter()
         .map(|event| event["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(later_types.len(), 5, "{later_types:?}");
+    assert_eq!(later_types.len(), 6, "{later_types:?}");
     assert!(later_types.iter().all(|kind| !kind.starts_with("login.")));
     app.get("/v2/audit-events")
         .bearer(&implicit)

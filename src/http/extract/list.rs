@@ -199,4 +199,22 @@ mod tests {
             "filter=eq%28name%2CBulk%2007%29&sort=-name&"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any query string gives parameters or a `400`, never a panic.
+            #[test]
+            fn any_query_string_is_parsed_or_refused(query in ".{0,200}") {
+                if let Ok(params) = ListParams::parse(Some(&query), 25) {
+                    prop_assert!((1..=MAX_LIMIT).contains(&params.limit));
+                    prop_assert!(params.offset <= MAX_OFFSET);
+                    let _ = params.to_query();
+                    let _ = params.link_prefix();
+                }
+            }
+        }
+    }
 }
