@@ -1,11 +1,11 @@
 //! `POST /v2/account-members/tokens` (§6): a member proves who they are and gets one account
 //! management authentication token per account they belong to, by password (§6.2), one-time
 //! code (§6.3), self sign-up (§6.4) or a previous token (§6.6). Checks run in the order of §6.8;
-//! login throttling (step 9) is not part of this module yet.
+//! login throttling (step 9) is the `LoginGuard` below.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::audit;
 use super::extract::ClientAddress;
-use super::extract::caller::{ACCOUNT_TOKEN_HEADER, verify_account_token};
-use super::extract::{Bearer, JsonBody, ListParams};
+use super::extract::caller::{Caller, Credentials};
+use super::extract::{JsonBody, ListParams};
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, NotFound, PageQuery, TooManyRequests,
     Unauthorized, Unprocessable,
@@ -28,7 +28,10 @@ use crate::auth::throttle::username_key;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::LoginOutcome;
 use crate::state::AppState;
-use crate::store::{NewAuditEvent, NewUser, SelfSignup, StoreError, UsernameFormat, fold_case};
+use crate::store::{
+    NewAuditEvent, NewUser, Page, SelfManagement, SelfSignup, StoreError, TokenAccount,
+    UsernameFormat, fold_case,
+};
 use crate::time::Timestamp;
 
 const TOKEN_TYPE: &str = "account_management_authentication_token";
@@ -134,20 +137,57 @@ struct TokenItem {
 pub async fn create(
     State(state): State<AppState>,
     limit: RateLimited<TokenEndpoint>,
-    _bearer: Bearer,
+    credentials: Credentials,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
+    let request = prepare(&state, query.as_deref(), body);
+    // A switch with a well-formed account token checks its bearer token in the same statement
+    // as its reads; every other request checks it first, as the extractor order of §4.10 says.
+    let one_statement = matches!(&request, Ok(request) if request.mechanism == Mechanism::Switch)
+        && credentials.holder_check(state.clock.now()).is_some();
+    if !one_statement {
+        credentials.bearer(&state).await?;
+    }
+    let TokenCall {
+        params,
+        mechanism,
+        data,
+    } = request?;
+    let member_id = match mechanism {
+        Mechanism::Password => {
+            let outcome = password(&state, limit.client, &data).await;
+            state.metrics.count_login(LoginOutcome::of_status(
+                outcome.as_ref().err().map(ApiError::status),
+            ));
+            outcome?
+        }
+        Mechanism::Passwordless => passwordless(&state, limit.client, &data).await?,
+        Mechanism::SelfSignup => self_signup(&state, &data).await?,
+        Mechanism::Oidc => oidc(&state, &data).await?,
+        Mechanism::Switch => return switch(&state, &credentials, &params).await,
+    };
+    issue(&state, member_id, &params).await
+}
+
+/// A token request that passed the checks common to every mechanism.
+struct TokenCall {
+    params: ListParams,
+    mechanism: Mechanism,
+    data: Map<String, Value>,
+}
+
+/// The page parameters, the envelope, `type` and `authentication_mechanism` (§6.8).
+fn prepare(state: &AppState, query: Option<&str>, body: JsonBody) -> ApiResult<TokenCall> {
     // Only the page parameters mean something here; the links repeat nothing else.
-    let all = ListParams::parse(query.as_deref(), state.config.page_length)?;
+    let all = ListParams::parse(query, state.config.page_length)?;
     let params = ListParams {
         limit: all.limit,
         offset: all.offset,
         ..ListParams::default()
     };
-    let body = body.parse()?;
-    let Some(Value::Object(data)) = body.get("data") else {
+    let mut body = body.parse()?;
+    let Some(Value::Object(data)) = body.get_mut("data").map(Value::take) else {
         return Err(ApiError::unprocessable(
             "Validation failed: field 'Data' on the 'required' tag.",
         ));
@@ -166,21 +206,12 @@ pub async fn create(
     if let Some(message) = violations.message() {
         return Err(ApiError::unprocessable(message));
     }
-    let member_id = match mechanism {
-        Some(Mechanism::Password) => {
-            let outcome = password(&state, limit.client, data).await;
-            state.metrics.count_login(LoginOutcome::of_status(
-                outcome.as_ref().err().map(ApiError::status),
-            ));
-            outcome?
-        }
-        Some(Mechanism::Passwordless) => passwordless(&state, limit.client, data).await?,
-        Some(Mechanism::SelfSignup) => self_signup(&state, data).await?,
-        Some(Mechanism::Oidc) => oidc(&state, data).await?,
-        Some(Mechanism::Switch) => switch(&state, &headers).await?,
-        None => return Err(ApiError::internal("mechanism checked above")),
-    };
-    issue(&state, member_id, &params).await
+    let mechanism = mechanism.ok_or_else(|| ApiError::internal("mechanism checked above"))?;
+    Ok(TokenCall {
+        params,
+        mechanism,
+        data,
+    })
 }
 
 /// `password_profile_id`: present, non-empty and a UUID (§6.8).
@@ -512,22 +543,48 @@ async fn oidc(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
     super::oidc_idp::redeem(state, code, redirect_uri, code_verifier).await
 }
 
-/// §6.6: a valid, live account token re-issues tokens for every current membership.
-async fn switch(state: &AppState, headers: &HeaderMap) -> ApiResult<Uuid> {
-    let mut values = headers.get_all(ACCOUNT_TOKEN_HEADER).iter();
-    let Some(value) = values.next() else {
-        return Err(ApiError::bad_request(
-            "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
-        ));
+/// §6.6: a valid, live account token re-issues tokens for every current membership. The
+/// bearer check, the liveness check, the settings and the page of accounts come from one
+/// statement; a page past the member's last account falls back to the step-by-step checks.
+async fn switch(
+    state: &AppState,
+    credentials: &Credentials,
+    params: &ListParams,
+) -> ApiResult<Response> {
+    let Some((check, _)) = credentials.holder_check(state.clock.now()) else {
+        return match credentials.account_token() {
+            None => Err(ApiError::bad_request(
+                "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
+            )),
+            Some(Err(fault)) => Err(fault.error()),
+            Some(Ok(_)) => Err(ApiError::invalid_bearer()),
+        };
     };
-    if values.next().is_some() {
+    let view = state
+        .store
+        .switch_as_holder(&check, params.limit, params.offset)
+        .await?;
+    let Some(view) = view else {
+        let member_id = match credentials.caller(state).await? {
+            Caller::AccountHolder(holder) => holder.member_id(),
+            Caller::Admin | Caller::Shopper => {
+                return Err(ApiError::internal("an account token was presented"));
+            }
+        };
+        return issue(state, member_id, params).await;
+    };
+    if view.bearer.is_none() {
+        return Err(ApiError::invalid_bearer());
+    }
+    if !view.live {
         return Err(ApiError::invalid_account_token());
     }
-    let token = value
-        .to_str()
-        .map_err(|_| ApiError::invalid_account_token())?;
-    let claims = verify_account_token(token.trim(), state).await?;
-    Ok(claims.sub)
+    let minting = Minting {
+        member_id: check.member_id,
+        token_timeout_secs: view.token_timeout_secs,
+        self_management: view.self_management,
+    };
+    mint_tokens(state, &minting, params, view.accounts)
 }
 
 /// A non-empty string field of the token request; the token endpoint's own tags (§6.8).
@@ -565,20 +622,38 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
         .store
         .token_accounts(member_id, params.limit, params.offset)
         .await?;
+    let minting = Minting {
+        member_id,
+        token_timeout_secs: settings.token_timeout_secs,
+        self_management: settings.account_member_self_management,
+    };
+    mint_tokens(state, &minting, params, accounts)
+}
+
+/// Who the tokens are for and the settings they carry.
+struct Minting {
+    member_id: Uuid,
+    token_timeout_secs: i64,
+    self_management: SelfManagement,
+}
+
+fn mint_tokens(
+    state: &AppState,
+    minting: &Minting,
+    params: &ListParams,
+    accounts: Page<TokenAccount>,
+) -> ApiResult<Response> {
     let iat = state.clock.now().seconds();
-    let exp = iat.saturating_add(settings.token_timeout_secs);
+    let exp = iat.saturating_add(minting.token_timeout_secs);
     let expires = Timestamp::from_seconds(exp);
     let mut data = Vec::with_capacity(accounts.items.len());
     for account in accounts.items {
         let claims = AccountClaims {
-            sub: member_id,
+            sub: minting.member_id,
             scope: account.account_id,
             store_id: state.deployment.store_id,
             realm_id: state.deployment.realm_id,
-            account_member_self_management: settings
-                .account_member_self_management
-                .as_str()
-                .to_owned(),
+            account_member_self_management: minting.self_management.as_str().to_owned(),
             ancestors: encode_ancestors(&account.ancestors),
             iat,
             exp,
@@ -600,7 +675,7 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
     );
     let list = TokenList {
         meta: TokenListMeta {
-            account_member_id: member_id,
+            account_member_id: minting.member_id,
             page,
             results: Results {
                 total: accounts.total,

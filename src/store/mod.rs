@@ -387,6 +387,13 @@ pub trait AccountStore {
     async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
     /// The accounts among `ids` that exist, in no particular order (for `include`).
     async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>>;
+    /// A token-checked account read in one statement: the caller decides in the order of §4.10
+    /// from what comes back.
+    async fn account_as_holder(
+        &self,
+        check: &HolderCheck,
+        account_id: Uuid,
+    ) -> StoreResult<HolderAccount>;
 }
 
 #[async_trait]
@@ -424,6 +431,14 @@ pub trait MembershipStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<TokenAccount>>;
+    /// The switch mechanism's reads in one statement; `None` when the page is past the end of
+    /// the member's accounts (the caller then asks step by step).
+    async fn switch_as_holder(
+        &self,
+        check: &HolderCheck,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Option<HolderSwitch>>;
     /// Step 6 of §7.4: member and account exist, a membership links them, and `iat` is not
     /// before the member's revocation instant.
     async fn account_token_is_live(

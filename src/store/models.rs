@@ -723,3 +723,33 @@ pub struct OidcSignIn {
     pub user_id: Uuid,
     pub created: bool,
 }
+
+/// What a request holding an account token proves, for the one-statement reads of the hot paths
+/// (§7.4 implementation freedom: bearer check, liveness and read in one SQL statement).
+#[derive(Debug, Clone, Copy)]
+pub struct HolderCheck {
+    pub bearer_hash: [u8; 32],
+    pub now: Timestamp,
+    pub member_id: Uuid,
+    pub token_account_id: Uuid,
+    pub iat: i64,
+}
+
+/// The bearer's grant (if valid), whether the account token is live, and the account read.
+#[derive(Debug, Clone)]
+pub struct HolderAccount {
+    pub bearer: Option<BearerGrant>,
+    pub live: bool,
+    pub account: Option<Account>,
+}
+
+/// The switch mechanism (§6.6) in one statement: bearer, liveness, the settings tokens are
+/// minted with, and the page of the member's accounts.
+#[derive(Debug, Clone)]
+pub struct HolderSwitch {
+    pub bearer: Option<BearerGrant>,
+    pub live: bool,
+    pub token_timeout_secs: i64,
+    pub self_management: SelfManagement,
+    pub accounts: Page<TokenAccount>,
+}

@@ -32,9 +32,12 @@ pub(super) use sql::SqlStore;
 
 pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
     let options = PgConnectOptions::from_str(url)?;
+    // No ping before each acquire: sqlx already pings every connection when it goes back to the
+    // pool, and a second round trip per query would double the database work of a read.
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .min_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;

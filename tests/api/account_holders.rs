@@ -13,6 +13,8 @@ tests![
     switching_follows_the_current_memberships,
     switching_works_until_the_token_expires_and_never_after,
     switching_with_a_token_of_a_deleted_member_is_refused,
+    switching_pages_and_checks_the_bearer_token,
+    the_account_read_checks_the_bearer_token_first,
     an_admin_revokes_every_token_of_a_member,
     a_token_minted_in_the_second_of_a_revocation_works,
     the_reverse_lookup_shows_a_holder_only_its_token_membership,
@@ -885,4 +887,131 @@ async fn unassigned_members_are_those_outside_the_account(app: TestApp) {
     .send()
     .await
     .expect_error(404, "account not found");
+}
+
+/// The switch answers from one statement; its page parameters, its bearer check and the page
+/// past the end (where that statement has no row) must answer as the step-by-step checks do.
+async fn switching_pages_and_checks_the_bearer_token(app: TestApp) {
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    let member = shopper_in(&app, &admin, &["A", "B", "C"]).await;
+    let token = login(&app, &implicit, &member).await;
+    let body = json!({"data": {"type": TOKEN_TYPE, "authentication_mechanism": TOKEN_TYPE}});
+    let second = app
+        .post("/v2/account-members/tokens?page[limit]=1&page[offset]=1")
+        .bearer(&implicit)
+        .account_token(&token)
+        .json(body.clone())
+        .send()
+        .await
+        .expect(201);
+    let names: Vec<&str> = second["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["account_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["B"]);
+    assert_eq!(second["meta"]["results"]["total"], 3);
+    let past_end = app
+        .post("/v2/account-members/tokens?page[offset]=7")
+        .bearer(&implicit)
+        .account_token(&token)
+        .json(body.clone())
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(past_end["data"].as_array().unwrap().len(), 0);
+    assert_eq!(past_end["meta"]["results"]["total"], 3);
+    assert_eq!(
+        past_end["meta"]["account_member_id"],
+        member.member_id.as_str()
+    );
+    for bearer in ["not-a-bearer-token", token.as_str()] {
+        app.post("/v2/account-members/tokens")
+            .bearer(bearer)
+            .account_token(&token)
+            .json(body.clone())
+            .send()
+            .await
+            .expect_error(401, "Unable to validate access token");
+    }
+    // Revoked: refused on the one-statement path and on the page past the end alike.
+    app.clock.advance_seconds(2);
+    app.delete(&format!("/v2/account-members/{}/tokens", member.member_id))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(204);
+    for path in [
+        "/v2/account-members/tokens",
+        "/v2/account-members/tokens?page[offset]=7",
+    ] {
+        app.post(path)
+            .bearer(&implicit)
+            .account_token(&token)
+            .json(body.clone())
+            .send()
+            .await
+            .expect_error(401, "account management authentication token is invalid");
+    }
+}
+
+/// The account read with an account token is one statement too; the answers keep the order of
+/// the step-by-step checks: bearer, account token, then the account.
+async fn the_account_read_checks_the_bearer_token_first(app: TestApp) {
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    let member = shopper_in(&app, &admin, &["A", "B"]).await;
+    let other = shopper_in(&app, &admin, &["Elsewhere"]).await;
+    let token = login(&app, &implicit, &member).await;
+    let (_, claims) = jwt_parts(&token);
+    let own = claims["scope"].as_str().unwrap().to_owned();
+    let read = |id: String, bearer: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.get(&format!("/v2/accounts/{id}"))
+                .bearer(&bearer)
+                .account_token(&token)
+                .send()
+                .await
+        }
+    };
+    let body = read(own.clone(), implicit.clone()).await.expect(200);
+    assert_eq!(body["data"]["id"], own.as_str());
+    for id in [own.clone(), "nope".to_owned()] {
+        read(id, "not-a-bearer-token".to_owned())
+            .await
+            .expect_error(401, "Unable to validate access token");
+    }
+    let sibling = member
+        .accounts
+        .iter()
+        .find(|account| **account != own)
+        .unwrap()
+        .clone();
+    for id in [
+        sibling,
+        other.accounts[0].clone(),
+        uuid::Uuid::new_v4().to_string(),
+        "nope".to_owned(),
+    ] {
+        read(id, implicit.clone())
+            .await
+            .expect_error(404, "account not found");
+    }
+    let membership = membership_of(&app, &admin, &own, &member.member_id).await;
+    app.delete(&format!(
+        "/v2/accounts/{own}/account-memberships/{membership}"
+    ))
+    .bearer(&admin)
+    .send()
+    .await
+    .expect(204);
+    for id in [own.clone(), "nope".to_owned()] {
+        read(id, implicit.clone())
+            .await
+            .expect_error(401, "account management authentication token is invalid");
+    }
 }

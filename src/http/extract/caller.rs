@@ -12,28 +12,147 @@ use crate::auth::secret::sha256;
 use crate::error::ApiError;
 use crate::http::audit::ActorSlot;
 use crate::state::AppState;
-use crate::store::{BearerGrant, GrantType};
+use crate::store::{BearerGrant, GrantType, HolderCheck};
+use crate::time::Timestamp;
 
 pub const ACCOUNT_TOKEN_HEADER: &str = "ep-account-management-authentication-token";
 
-/// A valid bearer token of either grant; nothing about the account token.
-#[derive(Debug, Clone, Copy)]
-pub struct Bearer(pub BearerGrant);
+/// The credentials a request presents, checked offline only: the bearer token's digest, and the
+/// account token's structure, signature, claims and expiry (§7.4 steps 1–5). What needs the
+/// database — the bearer lookup and the token's liveness — happens in [`Credentials::caller`],
+/// or, on the hot paths, in the same SQL statement as the read they serve (§7.4 implementation
+/// freedom). Either way the answers come in the order of §4.10.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    bearer_hash: Option<[u8; 32]>,
+    /// `None` without the header; otherwise the offline verdict.
+    account_token: Option<Result<AccountClaims, TokenFault>>,
+}
 
-impl FromRequestParts<AppState> for Bearer {
-    type Rejection = ApiError;
+/// Why an account token failed offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFault {
+    Invalid,
+    Expired,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers).ok_or_else(ApiError::invalid_bearer)?;
-        let grant = state
-            .store
-            .find_bearer_token(&sha256(token.as_bytes()), state.clock.now())
-            .await?
-            .ok_or_else(ApiError::invalid_bearer)?;
-        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
-            slot.set(format!("application_key:{}", grant.application_key_id));
+impl TokenFault {
+    pub fn error(self) -> ApiError {
+        match self {
+            Self::Invalid => ApiError::invalid_account_token(),
+            Self::Expired => ApiError::expired_account_token(),
         }
-        Ok(Self(grant))
+    }
+}
+
+impl FromRequestParts<AppState> for Credentials {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        let bearer_hash = bearer_token(&parts.headers).map(|token| sha256(token.as_bytes()));
+        let account_token = match account_token_header(&parts.headers) {
+            None => None,
+            Some(None) => Some(Err(TokenFault::Invalid)),
+            Some(Some(token)) => Some(verify_offline(token, state).await),
+        };
+        Ok(Self {
+            bearer_hash,
+            account_token,
+        })
+    }
+}
+
+impl Credentials {
+    /// The bearer token's grant (§5.4), or `401`.
+    pub async fn bearer(&self, state: &AppState) -> Result<BearerGrant, ApiError> {
+        let hash = self.bearer_hash.ok_or_else(ApiError::invalid_bearer)?;
+        state
+            .store
+            .find_bearer_token(&hash, state.clock.now())
+            .await?
+            .ok_or_else(ApiError::invalid_bearer)
+    }
+
+    /// The caller class, with every check done: bearer, then the account token with liveness.
+    pub async fn caller(&self, state: &AppState) -> Result<Caller, ApiError> {
+        self.caller_and_grant(state).await.map(|(caller, _)| caller)
+    }
+
+    async fn caller_and_grant(&self, state: &AppState) -> Result<(Caller, BearerGrant), ApiError> {
+        let grant = self.bearer(state).await?;
+        let caller = match &self.account_token {
+            None => match grant.grant_type {
+                GrantType::ClientCredentials => Caller::Admin,
+                GrantType::Implicit => Caller::Shopper,
+            },
+            Some(Err(fault)) => return Err(fault.error()),
+            Some(Ok(claims)) => {
+                require_live(claims, state).await?;
+                Caller::AccountHolder(AccountHolder {
+                    claims: claims.clone(),
+                })
+            }
+        };
+        Ok((caller, grant))
+    }
+
+    /// Admins and account holders; shoppers get `403` (§8.2).
+    pub async fn reader(&self, state: &AppState) -> Result<Reader, ApiError> {
+        match self.caller(state).await? {
+            Caller::Admin => Ok(Reader::Admin),
+            Caller::AccountHolder(holder) => Ok(Reader::AccountHolder(holder)),
+            Caller::Shopper => Err(ApiError::forbidden()),
+        }
+    }
+
+    /// For a one-statement read: present when there is a bearer token and an account token
+    /// that passed offline; the statement then settles the bearer and the liveness.
+    pub fn holder_check(&self, now: Timestamp) -> Option<(HolderCheck, &AccountClaims)> {
+        let bearer_hash = self.bearer_hash?;
+        let Some(Ok(claims)) = &self.account_token else {
+            return None;
+        };
+        let check = HolderCheck {
+            bearer_hash,
+            now,
+            member_id: claims.sub,
+            token_account_id: claims.scope,
+            iat: claims.iat,
+        };
+        Some((check, claims))
+    }
+
+    /// Whether the request carries the account token header at all.
+    pub fn has_account_token(&self) -> bool {
+        self.account_token.is_some()
+    }
+
+    /// The account token's offline verdict, if the header was sent.
+    pub fn account_token(&self) -> Option<Result<&AccountClaims, TokenFault>> {
+        self.account_token
+            .as_ref()
+            .map(|verdict| verdict.as_ref().map_err(|fault| *fault))
+    }
+}
+
+/// The account token header: `None` when absent, `Some(None)` when unusable (sent twice, not
+/// text), `Some(Some(token))` otherwise. The name is case-insensitive; one value only (§8.1).
+fn account_token_header(headers: &HeaderMap) -> Option<Option<&str>> {
+    let mut values = headers.get_all(ACCOUNT_TOKEN_HEADER).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return Some(None);
+    }
+    Some(value.to_str().ok().map(str::trim))
+}
+
+/// Tells the audit trail who is calling, for writes.
+fn record_actor(parts: &Parts, actor: &str) {
+    if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+        slot.set(actor.to_owned());
     }
 }
 
@@ -78,67 +197,48 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Bearer(grant) = Bearer::from_request_parts(parts, state).await?;
-        if let Some(holder) = account_holder(&parts.headers, state).await? {
-            if let Some(slot) = parts.extensions.get::<ActorSlot>() {
-                slot.set(format!("account_member:{}", holder.member_id()));
+        let Ok(credentials) = Credentials::from_request_parts(parts, state).await;
+        let (caller, grant) = credentials.caller_and_grant(state).await?;
+        let actor = match &caller {
+            Caller::AccountHolder(holder) => format!("account_member:{}", holder.member_id()),
+            Caller::Admin | Caller::Shopper => {
+                format!("application_key:{}", grant.application_key_id)
             }
-            return Ok(Self::AccountHolder(holder));
-        }
-        Ok(match grant.grant_type {
-            GrantType::ClientCredentials => Self::Admin,
-            GrantType::Implicit => Self::Shopper,
-        })
+        };
+        record_actor(parts, &actor);
+        Ok(caller)
     }
 }
 
-/// Validates the account token header if present: `Ok(None)` when there is none.
-pub async fn account_holder(
-    headers: &HeaderMap,
-    state: &AppState,
-) -> Result<Option<AccountHolder>, ApiError> {
-    let mut values = headers.get_all(ACCOUNT_TOKEN_HEADER).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(ApiError::invalid_account_token());
-    }
-    let token = value
-        .to_str()
-        .map_err(|_| ApiError::invalid_account_token())?;
-    let claims = verify_account_token(token.trim(), state).await?;
-    Ok(Some(AccountHolder { claims }))
-}
-
-/// Steps 1–6 of §7.4: the signature and claims offline, then liveness in the database.
-pub async fn verify_account_token(
-    token: &str,
-    state: &AppState,
-) -> Result<AccountClaims, ApiError> {
+/// Steps 1–5 of §7.4: structure, header, signature, claims and expiry, without the database
+/// (but for a key-ring reload when a kid is unknown).
+async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
     let expected = Expected {
         store_id: state.deployment.store_id,
         realm_id: state.deployment.realm_id,
         now: state.clock.now(),
     };
-    let claims = state
+    state
         .keys
         .verify(token, &expected, state.store.as_ref())
         .await
         .map_err(|rejection| match rejection {
-            TokenRejection::Expired => ApiError::expired_account_token(),
-            TokenRejection::Invalid | TokenRejection::UnknownKey => {
-                ApiError::invalid_account_token()
-            }
-        })?;
+            TokenRejection::Expired => TokenFault::Expired,
+            TokenRejection::Invalid | TokenRejection::UnknownKey => TokenFault::Invalid,
+        })
+}
+
+/// Step 6 of §7.4: member, account and membership exist, and the token is not revoked.
+async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), ApiError> {
     let live = state
         .store
         .account_token_is_live(claims.sub, claims.scope, claims.iat)
         .await?;
-    if !live {
-        return Err(ApiError::invalid_account_token());
+    if live {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_account_token())
     }
-    Ok(claims)
 }
 
 /// Admin only: any other class gets `403` (§5.5).

@@ -7,15 +7,15 @@ use uuid::Uuid;
 
 use super::memberships::memberships_where;
 use super::{
-    Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, join_ids,
-    newest_first, parse_ids, placeholders,
+    Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, bearer_grant, conflict_on,
+    join_ids, newest_first, parse_ids, placeholders,
 };
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
-    Account, AccountPatch, AccountStore, Conflict, Entity, ListQuery, NewAccount, Page, StoreError,
-    StoreResult,
+    Account, AccountPatch, AccountStore, Conflict, Entity, HolderAccount, HolderCheck, ListQuery,
+    NewAccount, Page, StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -96,6 +96,23 @@ const LIST: ListSpec = ListSpec {
     ],
     default_sort: newest_first(),
 };
+
+/// One row of `account_as_holder`: every column may be missing (no bearer, no account).
+#[derive(sqlx::FromRow)]
+struct HolderAccountRow {
+    application_key_id: Option<Uuid>,
+    grant_type: Option<String>,
+    live: bool,
+    id: Option<Uuid>,
+    name: Option<String>,
+    legal_name: Option<String>,
+    registration_id: Option<String>,
+    external_ref: Option<String>,
+    parent_id: Option<Uuid>,
+    ancestor_ids: Option<String>,
+    created_at: Option<i64>,
+    updated_at: Option<i64>,
+}
 
 #[derive(sqlx::FromRow)]
 struct AccountRow {
@@ -254,6 +271,60 @@ impl AccountStore for SqlStore {
             .into_iter()
             .map(Account::try_from)
             .collect()
+    }
+
+    async fn account_as_holder(
+        &self,
+        check: &HolderCheck,
+        account_id: Uuid,
+    ) -> StoreResult<HolderAccount> {
+        let row = sqlx::query_as::<Db, HolderAccountRow>(
+            "SELECT b.application_key_id, b.grant_type, \
+             EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
+                     WHERE m.account_member_id = $3 AND m.account_id = $4 \
+                     AND u.tokens_valid_after <= $5) AS live, \
+             a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
+             a.ancestor_ids, a.created_at, a.updated_at \
+             FROM (SELECT 1 AS anchor) AS one \
+             LEFT JOIN bearer_tokens b ON b.token_hash = $1 AND b.expires_at > $2 \
+             LEFT JOIN accounts a ON a.id = $6",
+        )
+        .bind(&check.bearer_hash[..])
+        .bind(check.now.millis())
+        .bind(check.member_id)
+        .bind(check.token_account_id)
+        .bind(check.iat)
+        .bind(account_id)
+        .fetch_one(&self.read)
+        .await?;
+        let bearer = bearer_grant(row.application_key_id, row.grant_type)?;
+        let account = match (
+            row.id,
+            row.name,
+            row.ancestor_ids,
+            row.created_at,
+            row.updated_at,
+        ) {
+            (Some(id), Some(name), Some(ancestor_ids), Some(created_at), Some(updated_at)) => {
+                Some(Account {
+                    id,
+                    name,
+                    legal_name: row.legal_name,
+                    registration_id: row.registration_id,
+                    external_ref: row.external_ref,
+                    parent_id: row.parent_id,
+                    ancestors: parse_ids(&ancestor_ids)?,
+                    created_at: created_at.into(),
+                    updated_at: updated_at.into(),
+                })
+            }
+            _ => None,
+        };
+        Ok(HolderAccount {
+            bearer,
+            live: row.live,
+            account,
+        })
     }
 
     async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {

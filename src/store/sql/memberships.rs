@@ -4,13 +4,16 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first, parse_ids};
+use super::{
+    Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, bearer_grant, conflict_on, newest_first,
+    parse_ids,
+};
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
-    Conflict, Entity, Limit, ListQuery, Membership, MembershipStore, Page, StoreError, StoreResult,
-    TokenAccount,
+    Conflict, Entity, HolderCheck, HolderSwitch, Limit, ListQuery, Membership, MembershipStore,
+    Page, SelfManagement, StoreError, StoreResult, TokenAccount,
 };
 use crate::time::Timestamp;
 
@@ -46,6 +49,19 @@ const LIST: ListSpec = ListSpec {
     ],
     default_sort: newest_first(),
 };
+
+#[derive(sqlx::FromRow)]
+struct SwitchRow {
+    application_key_id: Option<Uuid>,
+    grant_type: Option<String>,
+    live: bool,
+    token_timeout_secs: i64,
+    account_member_self_management: String,
+    account_id: Option<Uuid>,
+    account_name: Option<String>,
+    ancestor_ids: Option<String>,
+    total: i64,
+}
 
 #[derive(sqlx::FromRow)]
 struct MembershipRow {
@@ -250,6 +266,68 @@ impl MembershipStore for SqlStore {
             items,
             total: u64::try_from(total).unwrap_or(0),
         })
+    }
+
+    async fn switch_as_holder(
+        &self,
+        check: &HolderCheck,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Option<HolderSwitch>> {
+        // The settings row is the anchor: exactly one, so the LEFT JOINs always give a row
+        // unless the page starts past the member's last account.
+        let rows = sqlx::query_as::<Db, SwitchRow>(
+            "SELECT b.application_key_id, b.grant_type, \
+             EXISTS (SELECT 1 FROM account_memberships lm JOIN users u ON u.id = lm.account_member_id \
+                     WHERE lm.account_member_id = $3 AND lm.account_id = $4 \
+                     AND u.tokens_valid_after <= $5) AS live, \
+             s.token_timeout_secs, s.account_member_self_management, \
+             a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
+             COUNT(a.id) OVER () AS total \
+             FROM account_authentication_settings s \
+             LEFT JOIN bearer_tokens b ON b.token_hash = $1 AND b.expires_at > $2 \
+             LEFT JOIN account_memberships m ON m.account_member_id = $3 \
+             LEFT JOIN accounts a ON a.id = m.account_id \
+             ORDER BY a.name, a.id LIMIT $6 OFFSET $7",
+        )
+        .bind(&check.bearer_hash[..])
+        .bind(check.now.millis())
+        .bind(check.member_id)
+        .bind(check.token_account_id)
+        .bind(check.iat)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.read)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let bearer = bearer_grant(first.application_key_id, first.grant_type.clone())?;
+        let self_management = SelfManagement::parse(&first.account_member_self_management)
+            .ok_or(StoreError::Corrupt("account_member_self_management"))?;
+        let (live, token_timeout_secs, total) = (first.live, first.token_timeout_secs, first.total);
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let (Some(account_id), Some(account_name), Some(ancestors)) =
+                (row.account_id, row.account_name, row.ancestor_ids)
+            {
+                items.push(TokenAccount {
+                    account_id,
+                    account_name,
+                    ancestors: parse_ids(&ancestors)?,
+                });
+            }
+        }
+        Ok(Some(HolderSwitch {
+            bearer,
+            live,
+            token_timeout_secs,
+            self_management,
+            accounts: Page {
+                items,
+                total: u64::try_from(total).unwrap_or(0),
+            },
+        }))
     }
 
     async fn account_token_is_live(

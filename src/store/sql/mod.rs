@@ -185,6 +185,24 @@ fn placeholders(first: usize, count: usize) -> String {
     format!("({})", list.join(", "))
 }
 
+/// A bearer token's grant from the columns of a LEFT JOIN on `bearer_tokens`.
+fn bearer_grant(
+    application_key_id: Option<uuid::Uuid>,
+    grant_type: Option<String>,
+) -> StoreResult<Option<crate::store::BearerGrant>> {
+    match (application_key_id, grant_type) {
+        (Some(application_key_id), Some(grant)) => {
+            let grant_type = crate::store::GrantType::parse(&grant)
+                .ok_or(StoreError::Corrupt("bearer_tokens.grant_type"))?;
+            Ok(Some(crate::store::BearerGrant {
+                application_key_id,
+                grant_type,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn join_ids(ids: &[uuid::Uuid]) -> String {
     ids.iter()
         .map(uuid::Uuid::to_string)
