@@ -35,7 +35,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     get, path = "/metrics", tag = "operations",
     summary = "Prometheus metrics",
     description = "Request counts and latency histograms by matched route, method and status \\
-        class; login outcomes; hash-pool queue depth, wait and work times; database pool use.",
+        class; login outcomes; hash-pool queue depth, wait and work times; database pool use; \
+        webhook outbox backlog.",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain"))
 )]
 pub async fn scrape(State(state): State<AppState>) -> Response {
@@ -43,8 +44,7 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     state.metrics.render(&mut out);
     render_hash_pool(&state, &mut out);
     render_database_pools(&state, &mut out);
-    // Extension point: the outbox backlog (§22.3, undelivered webhook events) belongs here as
-    // `accountd_outbox_backlog`, read from the store at scrape time, once the outbox exists.
+    render_outbox(&state, &mut out).await;
     let mut response = out.into_response();
     response
         .headers_mut()
@@ -124,4 +124,37 @@ fn render_database_pools(state: &AppState, out: &mut String) {
         let labels = format!("pool=\"{}\"", pool.name);
         sample(out, "accountd_db_pool_max_connections", &labels, pool.max);
     }
+}
+
+/// Read at scrape time, so it is as fresh as the scrape; a failed read leaves the family out
+/// rather than failing the whole scrape (the pool gauges then tell why).
+async fn render_outbox(state: &AppState, out: &mut String) {
+    let backlog = match state.store.outbox_backlog().await {
+        Ok(backlog) => backlog,
+        Err(error) => {
+            tracing::warn!(%error, "outbox backlog unavailable for /metrics");
+            return;
+        }
+    };
+    family(
+        out,
+        "accountd_outbox_backlog",
+        "gauge",
+        "Webhook deliveries not yet delivered or given up.",
+    );
+    sample(out, "accountd_outbox_backlog", "", backlog.pending);
+    let age = backlog.oldest_created_at.map_or(0.0, |oldest| {
+        let millis = state.clock.now().millis().saturating_sub(oldest.millis());
+        // Millisecond counts fit an f64 exactly for any realistic age.
+        #[allow(clippy::cast_precision_loss)]
+        let seconds = millis.max(0) as f64 / 1000.0;
+        seconds
+    });
+    family(
+        out,
+        "accountd_outbox_oldest_pending_age_seconds",
+        "gauge",
+        "How long the oldest pending webhook delivery has waited (0 when none).",
+    );
+    sample(out, "accountd_outbox_oldest_pending_age_seconds", "", age);
 }

@@ -366,6 +366,8 @@ pub trait OutboxStore {
     async fn scrub_expired_codes(&self, now: Timestamp) -> StoreResult<u64>;
     /// Forgets logs, finished events and spent OTP codes older than their retention.
     async fn purge_outbox(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Deliveries still pending, for `/metrics`.
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog>;
 }
 
 #[async_trait]

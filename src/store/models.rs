@@ -753,3 +753,10 @@ pub struct HolderSwitch {
     pub self_management: SelfManagement,
     pub accounts: Page<TokenAccount>,
 }
+
+/// Webhook deliveries not yet done (§22.3): how many, and since when the oldest waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    pub pending: u64,
+    pub oldest_created_at: Option<Timestamp>,
+}

@@ -1,5 +1,5 @@
 //! `GET /metrics`: Prometheus counters by matched route, login outcomes, the hash pool and the
-//! database pools. Only presence and counts are checked; timings belong to `bench/run`.
+//! database pools, the outbox backlog. Only presence and counts are checked; timings belong to `bench/run`.
 
 use crate::helpers::{TestApp, shopper_in};
 use crate::tests;
@@ -8,6 +8,7 @@ tests![
     requests_are_counted_under_their_route_template,
     logins_are_counted_by_outcome,
     the_hash_pool_and_database_pools_are_reported,
+    the_outbox_backlog_is_reported,
 ];
 
 async fn scrape(app: &TestApp) -> String {
@@ -170,4 +171,29 @@ async fn the_hash_pool_and_database_pools_are_reported(app: TestApp) {
         text.contains("accountd_db_pool_connections{pool=") && text.contains("state=\"in_use\"}"),
         "{text}"
     );
+}
+
+async fn the_outbox_backlog_is_reported(app: TestApp) {
+    let admin = app.admin_token().await;
+    let text = scrape(&app).await;
+    assert_eq!(value(&text, "accountd_outbox_backlog"), Some(0.0), "{text}");
+    assert_eq!(
+        value(&text, "accountd_outbox_oldest_pending_age_seconds"),
+        Some(0.0),
+        "{text}"
+    );
+    // Nothing listens on the discard port: every attempt fails and the deliveries stay pending.
+    app.create_integration(
+        &admin,
+        "http://127.0.0.1:9/hook",
+        &["account.event.created"],
+    )
+    .await;
+    app.create_account(&admin, "First").await;
+    app.create_account(&admin, "Second").await;
+    app.clock.advance_seconds(30);
+    let text = scrape(&app).await;
+    assert_eq!(value(&text, "accountd_outbox_backlog"), Some(2.0), "{text}");
+    let age = value(&text, "accountd_outbox_oldest_pending_age_seconds").unwrap();
+    assert!((30.0..31.0).contains(&age), "{text}");
 }

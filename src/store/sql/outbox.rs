@@ -15,7 +15,7 @@ use super::{Db, SKIP_LOCKED, SqlStore, Tx};
 use crate::events::EventKey;
 use crate::store::{
     Account, ClaimedDelivery, DeliveryOutcome, DeliveryTarget, EventPayloads, Membership,
-    OutboxStore, StoreError, StoreResult, User,
+    OutboxBacklog, OutboxStore, StoreError, StoreResult, User,
 };
 use crate::time::Timestamp;
 
@@ -226,6 +226,19 @@ const DUE: &str = "status = 'pending' AND next_attempt_at <= $1 \
 impl OutboxStore for SqlStore {
     fn outbox_signal(&self) -> Arc<Notify> {
         Arc::clone(&self.outbox_signal)
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<OutboxBacklog> {
+        // Pending rows are what the partial index `outbox_deliveries_due` holds: cheap to count.
+        let (pending, oldest) = sqlx::query_as::<Db, (i64, Option<i64>)>(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(OutboxBacklog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_created_at: oldest.map(Timestamp::from),
+        })
     }
 
     async fn claim_deliveries(
