@@ -3,6 +3,7 @@
 //! portable column types: UUIDs as `uuid`/16-byte BLOB, timestamps as epoch milliseconds, text
 //! compared byte-wise. What genuinely differs lives in `postgres.rs` and `sqlite.rs`.
 
+pub mod lean_pool;
 pub mod models;
 mod postgres;
 mod sqlite;
@@ -133,7 +134,8 @@ pub trait DeploymentStore {
 /// A snapshot of one connection pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
-    /// `primary` where reads and writes share a pool (PostgreSQL); `read` and `write` otherwise.
+    /// `primary` where reads and writes share a pool (PostgreSQL), plus `lean` for the hot
+    /// statements there; `read` and `write` on SQLite.
     pub name: &'static str,
     /// Open connections, idle or in use.
     pub size: u32,

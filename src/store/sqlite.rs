@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Transaction};
 
@@ -63,13 +64,58 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     }
     if in_memory {
         // Every connection to `:memory:` is a database of its own: share the single writer.
-        return Ok(SqlStore::new(writer.clone(), writer, payloads));
+        return Ok(SqlStore::new(
+            writer.clone(),
+            writer.clone(),
+            LeanPool(writer),
+            payloads,
+        ));
     }
     let readers = SqlitePoolOptions::new()
         .max_connections(READERS)
         .acquire_timeout(BUSY_TIMEOUT)
         .connect_lazy_with(options.read_only(true));
-    Ok(SqlStore::new(readers, writer, payloads))
+    Ok(SqlStore::new(
+        readers.clone(),
+        writer,
+        LeanPool(readers),
+        payloads,
+    ))
+}
+
+/// The hot statements use the reader pool as it is: its connections are in-process, so sqlx's
+/// check on release costs no round trip (PostgreSQL has a lean pool of its own).
+pub(super) struct LeanPool(Pool<Db>);
+
+impl LeanPool {
+    pub(super) async fn lease(&self) -> sqlx::Result<LeanLease> {
+        Ok(LeanLease(self.0.acquire().await?))
+    }
+}
+
+pub(super) struct LeanLease(PoolConnection<Db>);
+
+impl LeanLease {
+    pub(super) fn release(self) {}
+}
+
+impl std::ops::Deref for LeanLease {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LeanLease {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.0
+    }
+}
+
+/// Already counted as the reader pool.
+pub(super) fn lean_stats(_lean: &LeanPool) -> Option<(u32, usize, u32)> {
+    None
 }
 
 fn create_private_dir(folder: &std::path::Path) -> std::io::Result<()> {

@@ -14,6 +14,7 @@ mod helpers;
 mod idp;
 mod integrations;
 mod keys;
+mod lean_pool;
 mod metrics;
 mod oauth;
 mod oidc;
@@ -44,6 +45,7 @@ fn all_tests() -> Vec<Test> {
         filtering::tests(),
         integrations::tests(),
         keys::tests(),
+        lean_pool::tests(),
         metrics::tests(),
         oauth::tests(),
         oidc::tests(),

@@ -278,6 +278,7 @@ impl AccountStore for SqlStore {
         check: &HolderCheck,
         account_id: Uuid,
     ) -> StoreResult<HolderAccount> {
+        let mut lease = self.lean.lease().await?;
         let row = sqlx::query_as::<Db, HolderAccountRow>(
             "SELECT b.application_key_id, b.grant_type, \
              EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
@@ -295,8 +296,9 @@ impl AccountStore for SqlStore {
         .bind(check.token_account_id)
         .bind(check.iat)
         .bind(account_id)
-        .fetch_one(&self.read)
+        .fetch_one(&mut *lease)
         .await?;
+        lease.release();
         let bearer = bearer_grant(row.application_key_id, row.grant_type)?;
         let account = match (
             row.id,

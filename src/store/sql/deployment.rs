@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SqlStore, Tx};
+use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SqlStore, Tx, lean_stats};
 use crate::store::{
     BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats, StoreError,
     StoreResult, StoredJwtKey,
@@ -218,11 +218,20 @@ impl DeploymentStore for SqlStore {
             idle: pool.num_idle(),
             max: pool.options().get_max_connections(),
         };
-        if SHARED_POOL {
+        let mut pools = if SHARED_POOL {
             vec![stats("primary", &self.write)]
         } else {
             vec![stats("read", &self.read), stats("write", &self.write)]
+        };
+        if let Some((size, idle, max)) = lean_stats(&self.lean) {
+            pools.push(PoolStats {
+                name: "lean",
+                size,
+                idle,
+                max,
+            });
         }
+        pools
     }
 }
 

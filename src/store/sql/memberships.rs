@@ -276,6 +276,7 @@ impl MembershipStore for SqlStore {
     ) -> StoreResult<Option<HolderSwitch>> {
         // The settings row is the anchor: exactly one, so the LEFT JOINs always give a row
         // unless the page starts past the member's last account.
+        let mut lease = self.lean.lease().await?;
         let rows = sqlx::query_as::<Db, SwitchRow>(
             "SELECT b.application_key_id, b.grant_type, \
              EXISTS (SELECT 1 FROM account_memberships lm JOIN users u ON u.id = lm.account_member_id \
@@ -297,8 +298,9 @@ impl MembershipStore for SqlStore {
         .bind(check.iat)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
-        .fetch_all(&self.read)
+        .fetch_all(&mut *lease)
         .await?;
+        lease.release();
         let Some(first) = rows.first() else {
             return Ok(None);
         };

@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 const MAX_INCLUDED: usize = 100;
 
 use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SKIP_LOCKED, begin_write,
-    violated_constraint,
+    BACKEND, DIALECT, Db, FOR_UPDATE, LeanPool, MIGRATOR, SHARED_POOL, SKIP_LOCKED, begin_write,
+    lean_stats, violated_constraint,
 };
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
@@ -41,18 +41,26 @@ type Row = <Db as Database>::Row;
 /// The store over one database. Reads use `read`, writes `write`: the same pool on PostgreSQL,
 /// a reader pool and a single writer connection on SQLite. `payloads` renders the objects of
 /// outbox events; `outbox_signal` wakes this process's dispatcher after a commit with events.
+/// `lean` serves the single-statement reads of the storefront hot paths (see `lean_pool`).
 pub struct SqlStore {
     read: Pool<Db>,
     write: Pool<Db>,
+    lean: LeanPool,
     payloads: Arc<dyn EventPayloads>,
     outbox_signal: Arc<Notify>,
 }
 
 impl SqlStore {
-    pub fn new(read: Pool<Db>, write: Pool<Db>, payloads: Arc<dyn EventPayloads>) -> Self {
+    pub fn new(
+        read: Pool<Db>,
+        write: Pool<Db>,
+        lean: LeanPool,
+        payloads: Arc<dyn EventPayloads>,
+    ) -> Self {
         Self {
             read,
             write,
+            lean,
             payloads,
             outbox_signal: Arc::new(Notify::new()),
         }

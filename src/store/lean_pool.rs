@@ -1,0 +1,125 @@
+//! A small PostgreSQL connection pool for the statements every storefront request runs (the
+//! token-checked read, the switch, the login lookups).
+//!
+//! sqlx's pool pings each connection as it comes back (a `Sync` round trip, and a spawned task,
+//! per statement): on a token-checked read that was half of the round trips to the database and
+//! a third of its work there. The ping exists to catch a connection left mid-statement by a
+//! cancelled future. This pool makes that case impossible to reuse instead: a lease goes back
+//! only through [`LeanLease::release`], called after the statement finished; a lease dropped
+//! any other way (an error, a cancelled request) closes its connection.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+pub struct LeanPool {
+    options: PgConnectOptions,
+    idle: Mutex<Vec<PgConnection>>,
+    permits: Semaphore,
+    max: u32,
+    open: AtomicU32,
+    acquire_timeout: Duration,
+}
+
+impl LeanPool {
+    /// Connections open lazily, up to `max`.
+    pub fn new(options: PgConnectOptions, max: u32, acquire_timeout: Duration) -> Self {
+        Self {
+            options,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(max as usize),
+            max,
+            open: AtomicU32::new(0),
+            acquire_timeout,
+        }
+    }
+
+    pub async fn lease(&self) -> sqlx::Result<LeanLease<'_>> {
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let connection = match self.take_idle() {
+            Some(connection) => connection,
+            None => {
+                let connection = self.options.connect().await?;
+                self.open.fetch_add(1, Ordering::Relaxed);
+                connection
+            }
+        };
+        Ok(LeanLease {
+            pool: self,
+            connection: Some(connection),
+            _permit: permit,
+        })
+    }
+
+    fn take_idle(&self) -> Option<PgConnection> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+    }
+
+    /// (open connections, idle connections, maximum), for `/metrics`.
+    pub fn stats(&self) -> (u32, usize, u32) {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        (self.open.load(Ordering::Relaxed), idle, self.max)
+    }
+}
+
+/// One connection, exclusively. Deref to run statements on it.
+pub struct LeanLease<'a> {
+    pool: &'a LeanPool,
+    connection: Option<PgConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl LeanLease<'_> {
+    /// Returns the connection for reuse: call only after the statement ran to completion.
+    pub fn release(mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(connection);
+        }
+    }
+}
+
+impl std::ops::Deref for LeanLease<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.connection
+            .as_ref()
+            .expect("a lease holds its connection until released or dropped")
+    }
+}
+
+impl std::ops::DerefMut for LeanLease<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.connection
+            .as_mut()
+            .expect("a lease holds its connection until released or dropped")
+    }
+}
+
+impl Drop for LeanLease<'_> {
+    fn drop(&mut self) {
+        if self.connection.take().is_some() {
+            // Not released: the statement may not have finished, so the connection's protocol
+            // state is unknown. Dropping it closes the socket; the server ends the session.
+            self.pool.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
