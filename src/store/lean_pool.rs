@@ -52,8 +52,11 @@ impl LeanPool {
             }
         };
         Ok(LeanLease {
-            pool: self,
-            connection: Some(connection),
+            connection,
+            open: OpenCount {
+                pool: self,
+                closing: true,
+            },
             _permit: permit,
         })
     }
@@ -76,23 +79,26 @@ impl LeanPool {
     }
 }
 
-/// One connection, exclusively. Deref to run statements on it.
+/// One connection, exclusively. Deref to run statements on it. Dropping it closes the
+/// connection (and the `open` count follows); [`LeanLease::release`] is the only way back.
 pub struct LeanLease<'a> {
-    pool: &'a LeanPool,
-    connection: Option<PgConnection>,
+    connection: PgConnection,
+    open: OpenCount<'a>,
     _permit: SemaphorePermit<'a>,
 }
 
 impl LeanLease<'_> {
     /// Returns the connection for reuse: call only after the statement ran to completion.
-    pub fn release(mut self) {
-        if let Some(connection) = self.connection.take() {
-            self.pool
-                .idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(connection);
-        }
+    pub fn release(self) {
+        let LeanLease {
+            connection, open, ..
+        } = self;
+        let pool = open.pool;
+        open.keep_open();
+        pool.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(connection);
     }
 }
 
@@ -100,25 +106,33 @@ impl std::ops::Deref for LeanLease<'_> {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        self.connection
-            .as_ref()
-            .expect("a lease holds its connection until released or dropped")
+        &self.connection
     }
 }
 
 impl std::ops::DerefMut for LeanLease<'_> {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        self.connection
-            .as_mut()
-            .expect("a lease holds its connection until released or dropped")
+        &mut self.connection
     }
 }
 
-impl Drop for LeanLease<'_> {
+/// Counts a leased connection as closed when the lease goes without [`LeanLease::release`]:
+/// the statement may not have finished, so its protocol state is unknown, and dropping the
+/// connection closes the socket (the server ends that session).
+struct OpenCount<'a> {
+    pool: &'a LeanPool,
+    closing: bool,
+}
+
+impl OpenCount<'_> {
+    fn keep_open(mut self) {
+        self.closing = false;
+    }
+}
+
+impl Drop for OpenCount<'_> {
     fn drop(&mut self) {
-        if self.connection.take().is_some() {
-            // Not released: the statement may not have finished, so the connection's protocol
-            // state is unknown. Dropping it closes the socket; the server ends the session.
+        if self.closing {
             self.pool.open.fetch_sub(1, Ordering::Relaxed);
         }
     }
