@@ -236,11 +236,12 @@ impl MembershipStore for SqlStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<TokenAccount>> {
+        let mut lease = self.lean.lease().await?;
         let total = sqlx::query_scalar::<Db, i64>(
             "SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1",
         )
         .bind(account_member_id)
-        .fetch_one(&self.read)
+        .fetch_one(&mut *lease)
         .await?;
         let rows = sqlx::query_as::<Db, (Uuid, String, String)>(
             "SELECT a.id, a.name, a.ancestor_ids FROM account_memberships m \
@@ -250,8 +251,9 @@ impl MembershipStore for SqlStore {
         .bind(account_member_id)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
-        .fetch_all(&self.read)
+        .fetch_all(&mut *lease)
         .await?;
+        lease.release();
         let items = rows
             .into_iter()
             .map(|(account_id, account_name, ancestors)| {

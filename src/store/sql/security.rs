@@ -81,10 +81,11 @@ impl SecurityStore for SqlStore {
         address: &str,
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
+        let mut lease = self.lean.lease().await?;
         let locked_until: Option<i64> =
             sqlx::query_scalar("SELECT locked_until FROM login_throttles WHERE key = $1")
                 .bind(username_key)
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *lease)
                 .await?;
         let username_wait = locked_until
             .filter(|until| *until > now.millis())
@@ -98,8 +99,9 @@ impl SecurityStore for SqlStore {
         .bind(address)
         .bind(now.millis() - WINDOW_MILLIS)
         .bind(ADDRESS_FAILURE_LIMIT - 1)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *lease)
         .await?;
+        lease.release();
         let address_wait = oldest_of_limit
             .map(|failed_at| seconds_until(failed_at + WINDOW_MILLIS, now.millis()).max(1));
         Ok(match (username_wait, address_wait) {

@@ -75,10 +75,12 @@ impl TryFrom<RealmRow> for Realm {
 impl SettingsStore for SqlStore {
     async fn auth_settings(&self) -> StoreResult<AuthSettings> {
         let sql = format!("SELECT {AUTH_SETTINGS_COLUMNS} FROM account_authentication_settings");
-        sqlx::query_as::<Db, AuthSettingsRow>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.read)
-            .await?
-            .try_into()
+        let mut lease = self.lean.lease().await?;
+        let row = sqlx::query_as::<Db, AuthSettingsRow>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *lease)
+            .await?;
+        lease.release();
+        row.try_into()
     }
 
     async fn update_auth_settings(
