@@ -18,7 +18,7 @@ use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
 use crate::oidc::OidcClient;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::store::{self, ConfiguredIntegration, Store, StoreError};
 use crate::time::{Clock, SystemClock};
 use crate::wire::Links;
@@ -93,7 +93,7 @@ impl Application {
             bootstrapped.keys,
             matches!(config.jwt_keys, JwtKeySource::Persisted),
         ));
-        let state = AppState {
+        let state = AppState::new(Services {
             links,
             rate_limiter: Arc::default(),
             config: Arc::new(config),
@@ -104,7 +104,7 @@ impl Application {
             deployment: bootstrapped.deployment,
             oidc,
             metrics: Arc::default(),
-        };
+        });
         Ok(Self {
             listener,
             state,

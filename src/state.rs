@@ -13,8 +13,26 @@ use crate::store::{Deployment, Store};
 use crate::time::Clock;
 use crate::wire::Links;
 
+/// Cheap to clone: every middleware layer and extractor takes its own copy per request, so the
+/// fields sit behind one `Arc` and a clone is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
@@ -28,7 +46,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-impl AppState {
+impl Services {
     /// An absolute URL for `path` (which starts with `/`), built from `public_base_url` (§4.3).
     pub fn url(&self, path: &str) -> String {
         self.links.url(path)
