@@ -855,7 +855,6 @@ def main():
         oha(ARGS.oha, read_url, 16, 1.0, headers=read_headers)
 
         results["pgbench"], results["reads"], results["switches"], results["floor"] = [], [], [], []
-        floor = Floor(ARGS.floor_binary, ARGS.database_url, ARGS.port + 3, log_path)
         for level in mode["read_levels"]:
             log(f"==> concurrency {level}: pgbench -S, token-checked read, switch ({mode['step']} s each)")
             results["pgbench"].append(pgbench(ARGS.database_url, level, mode["step"], cores))
@@ -864,13 +863,17 @@ def main():
                 oha(ARGS.oha, switch_url, level, mode["step"], method="POST",
                     headers=[read_headers[0], read_headers[1]], body=SWITCH_BODY)
             )
-            results["floor"].append(floor.measure(level, mode["step"]))
+            # Started for its own step only: its connections must not count against pgbench's.
+            floor = Floor(ARGS.floor_binary, ARGS.database_url, ARGS.port + 3, log_path)
+            try:
+                results["floor"].append(floor.measure(level, mode["step"]))
+            finally:
+                floor.stop()
             log(
                 f"  pgbench {results['pgbench'][-1]['tps']:.0f} tps, read {results['reads'][-1]['rps']:.0f} req/s, "
                 f"switch {results['switches'][-1]['rps']:.0f} req/s, "
                 f"HTTP floor {results['floor'][-1]['rps']:.0f} req/s"
             )
-        floor.stop()
 
         # Measured right before and right after the logins, with the server idle, and the higher
         # of the two taken: on a shared machine the rate drifts, and the higher bound is the

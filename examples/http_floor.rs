@@ -47,7 +47,7 @@ fn main() -> Result<(), String> {
         .next()
         .ok_or("usage: http_floor <database-url> <listen-address>")?;
     let options = PgConnectOptions::from_str(&url).map_err(|e| format!("database URL: {e}"))?;
-    let pool = Arc::new(LeanPool::new(options, 16, Duration::from_secs(10)));
+    let pool = Arc::new(LeanPool::new(options, 8, Duration::from_secs(10)));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("runtime: {e}"))?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
