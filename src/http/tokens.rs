@@ -617,6 +617,19 @@ fn required_text<'a>(
 /// The `201` token list of §6.7: one token per membership, ordered by account name then id, all
 /// sharing one `iat` and `exp`.
 async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiResult<Response> {
+    if let Some(issue) = state
+        .store
+        .token_issue(member_id, params.limit, params.offset)
+        .await?
+    {
+        let minting = Minting {
+            member_id,
+            token_timeout_secs: issue.token_timeout_secs,
+            self_management: issue.self_management,
+        };
+        return mint_tokens(state, &minting, params, issue.accounts);
+    }
+    // A page past the end of the member's accounts: the settings and the total, step by step.
     let settings = state.store.auth_settings().await?;
     let accounts = state
         .store

@@ -435,6 +435,14 @@ pub trait MembershipStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<TokenAccount>>;
+    /// The settings tokens are minted with and a page of the member's token accounts, in one
+    /// statement; `None` when the page is past the end (the caller then asks step by step).
+    async fn token_issue(
+        &self,
+        account_member_id: Uuid,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Option<TokenIssue>>;
     /// The switch mechanism's reads in one statement; `None` when the page is past the end of
     /// the member's accounts (the caller then asks step by step).
     async fn switch_as_holder(

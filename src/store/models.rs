@@ -754,6 +754,15 @@ pub struct HolderSwitch {
     pub accounts: Page<TokenAccount>,
 }
 
+/// What a member's tokens are minted from (§6): the settings and the page of accounts, read in
+/// one statement.
+#[derive(Debug, Clone)]
+pub struct TokenIssue {
+    pub token_timeout_secs: i64,
+    pub self_management: SelfManagement,
+    pub accounts: Page<TokenAccount>,
+}
+
 /// Webhook deliveries not yet done (§22.3): how many, and since when the oldest waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxBacklog {

@@ -459,6 +459,39 @@ async fn token_accounts_and_liveness(app: TestApp) {
     assert_eq!(accounts.total, 2);
     assert_eq!(accounts.items[0].account_name, "Alpha");
     assert_eq!(accounts.items[0].ancestors, vec![zeta.id]);
+
+    // The one-statement issue read agrees with the settings and the step-by-step page.
+    let settings = store.auth_settings().await.unwrap();
+    let issue = store.token_issue(member.id, 25, 0).await.unwrap().unwrap();
+    assert_eq!(issue.token_timeout_secs, settings.token_timeout_secs);
+    assert_eq!(
+        issue.self_management,
+        settings.account_member_self_management
+    );
+    assert_eq!(issue.accounts.total, 2);
+    let names: Vec<_> = issue
+        .accounts
+        .items
+        .iter()
+        .map(|a| a.account_name.as_str())
+        .collect();
+    assert_eq!(names, ["Alpha", "zeta"], "byte-wise name order");
+    assert_eq!(issue.accounts.items[0].ancestors, vec![zeta.id]);
+    let second_page = store.token_issue(member.id, 1, 1).await.unwrap().unwrap();
+    assert_eq!(second_page.accounts.total, 2);
+    assert_eq!(second_page.accounts.items.len(), 1);
+    assert_eq!(second_page.accounts.items[0].account_id, zeta.id);
+    assert!(
+        store.token_issue(member.id, 25, 2).await.unwrap().is_none(),
+        "a page past the end is left to the step-by-step reads"
+    );
+    let loner = store
+        .create_user(&user("L", "l@example.com"), ChangedBy::Admin, now)
+        .await
+        .unwrap();
+    let empty = store.token_issue(loner.id, 25, 0).await.unwrap().unwrap();
+    assert_eq!((empty.accounts.total, empty.accounts.items.len()), (0, 0));
+    assert_eq!(empty.token_timeout_secs, settings.token_timeout_secs);
     assert!(
         store
             .account_token_is_live(member.id, alpha.id, now.seconds())

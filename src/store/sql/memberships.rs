@@ -13,7 +13,7 @@ use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Conflict, Entity, HolderCheck, HolderSwitch, Limit, ListQuery, Membership, MembershipStore,
-    Page, SelfManagement, StoreError, StoreResult, TokenAccount,
+    Page, SelfManagement, StoreError, StoreResult, TokenAccount, TokenIssue,
 };
 use crate::time::Timestamp;
 
@@ -55,6 +55,16 @@ struct SwitchRow {
     application_key_id: Option<Uuid>,
     grant_type: Option<String>,
     live: bool,
+    token_timeout_secs: i64,
+    account_member_self_management: String,
+    account_id: Option<Uuid>,
+    account_name: Option<String>,
+    ancestor_ids: Option<String>,
+    total: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct IssueRow {
     token_timeout_secs: i64,
     account_member_self_management: String,
     account_id: Option<Uuid>,
@@ -268,6 +278,57 @@ impl MembershipStore for SqlStore {
             items,
             total: u64::try_from(total).unwrap_or(0),
         })
+    }
+
+    async fn token_issue(
+        &self,
+        account_member_id: Uuid,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Option<TokenIssue>> {
+        // The settings row anchors the LEFT JOINs, as in `switch_as_holder`.
+        let mut lease = self.lean.lease().await?;
+        let rows = sqlx::query_as::<Db, IssueRow>(
+            "SELECT s.token_timeout_secs, s.account_member_self_management, \
+             a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
+             COUNT(a.id) OVER () AS total \
+             FROM account_authentication_settings s \
+             LEFT JOIN account_memberships m ON m.account_member_id = $1 \
+             LEFT JOIN accounts a ON a.id = m.account_id \
+             ORDER BY a.name, a.id LIMIT $2 OFFSET $3",
+        )
+        .bind(account_member_id)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&mut *lease)
+        .await?;
+        lease.release();
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let self_management = SelfManagement::parse(&first.account_member_self_management)
+            .ok_or(StoreError::Corrupt("account_member_self_management"))?;
+        let (token_timeout_secs, total) = (first.token_timeout_secs, first.total);
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let (Some(account_id), Some(account_name), Some(ancestors)) =
+                (row.account_id, row.account_name, row.ancestor_ids)
+            {
+                items.push(TokenAccount {
+                    account_id,
+                    account_name,
+                    ancestors: parse_ids(&ancestors)?,
+                });
+            }
+        }
+        Ok(Some(TokenIssue {
+            token_timeout_secs,
+            self_management,
+            accounts: Page {
+                items,
+                total: u64::try_from(total).unwrap_or(0),
+            },
+        }))
     }
 
     async fn switch_as_holder(
