@@ -81,27 +81,24 @@ impl SecurityStore for SqlStore {
         address: &str,
         now: Timestamp,
     ) -> StoreResult<Option<u64>> {
+        // Both keys in one statement. The address is locked while its window holds the limit:
+        // it unlocks when the oldest of the most recent `limit` failures leaves the window.
         let mut lease = self.lean.lease().await?;
-        let locked_until: Option<i64> =
-            sqlx::query_scalar("SELECT locked_until FROM login_throttles WHERE key = $1")
-                .bind(username_key)
-                .fetch_optional(&mut *lease)
-                .await?;
-        let username_wait = locked_until
-            .filter(|until| *until > now.millis())
-            .map(|until| seconds_until(until, now.millis()));
-        // The address is locked while its window holds the limit: it unlocks when the oldest
-        // of the most recent `limit` failures leaves the window.
-        let oldest_of_limit: Option<i64> = sqlx::query_scalar(
-            "SELECT failed_at FROM address_failures WHERE address = $1 AND failed_at > $2 \
-             ORDER BY failed_at DESC LIMIT 1 OFFSET $3",
+        let (locked_until, oldest_of_limit): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT locked_until FROM login_throttles WHERE key = $1), \
+             (SELECT failed_at FROM address_failures WHERE address = $2 AND failed_at > $3 \
+              ORDER BY failed_at DESC LIMIT 1 OFFSET $4)",
         )
+        .bind(username_key)
         .bind(address)
         .bind(now.millis() - WINDOW_MILLIS)
         .bind(ADDRESS_FAILURE_LIMIT - 1)
-        .fetch_optional(&mut *lease)
+        .fetch_one(&mut *lease)
         .await?;
         lease.release();
+        let username_wait = locked_until
+            .filter(|until| *until > now.millis())
+            .map(|until| seconds_until(until, now.millis()));
         let address_wait = oldest_of_limit
             .map(|failed_at| seconds_until(failed_at + WINDOW_MILLIS, now.millis()).max(1));
         Ok(match (username_wait, address_wait) {
