@@ -55,12 +55,8 @@ struct SwitchRow {
     application_key_id: Option<Uuid>,
     grant_type: Option<String>,
     live: bool,
-    token_timeout_secs: i64,
-    account_member_self_management: String,
-    account_id: Option<Uuid>,
-    account_name: Option<String>,
-    ancestor_ids: Option<String>,
-    total: i64,
+    #[sqlx(flatten)]
+    issue: IssueRow,
 }
 
 #[derive(sqlx::FromRow)]
@@ -303,32 +299,7 @@ impl MembershipStore for SqlStore {
         .fetch_all(&mut *lease)
         .await?;
         lease.release();
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let self_management = SelfManagement::parse(&first.account_member_self_management)
-            .ok_or(StoreError::Corrupt("account_member_self_management"))?;
-        let (token_timeout_secs, total) = (first.token_timeout_secs, first.total);
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            if let (Some(account_id), Some(account_name), Some(ancestors)) =
-                (row.account_id, row.account_name, row.ancestor_ids)
-            {
-                items.push(TokenAccount {
-                    account_id,
-                    account_name,
-                    ancestors: parse_ids(&ancestors)?,
-                });
-            }
-        }
-        Ok(Some(TokenIssue {
-            token_timeout_secs,
-            self_management,
-            accounts: Page {
-                items,
-                total: u64::try_from(total).unwrap_or(0),
-            },
-        }))
+        token_issue_from(rows)
     }
 
     async fn switch_as_holder(
@@ -368,30 +339,16 @@ impl MembershipStore for SqlStore {
             return Ok(None);
         };
         let bearer = bearer_grant(first.application_key_id, first.grant_type.clone())?;
-        let self_management = SelfManagement::parse(&first.account_member_self_management)
-            .ok_or(StoreError::Corrupt("account_member_self_management"))?;
-        let (live, token_timeout_secs, total) = (first.live, first.token_timeout_secs, first.total);
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            if let (Some(account_id), Some(account_name), Some(ancestors)) =
-                (row.account_id, row.account_name, row.ancestor_ids)
-            {
-                items.push(TokenAccount {
-                    account_id,
-                    account_name,
-                    ancestors: parse_ids(&ancestors)?,
-                });
-            }
-        }
+        let live = first.live;
+        let Some(issue) = token_issue_from(rows.into_iter().map(|row| row.issue).collect())? else {
+            return Ok(None);
+        };
         Ok(Some(HolderSwitch {
             bearer,
             live,
-            token_timeout_secs,
-            self_management,
-            accounts: Page {
-                items,
-                total: u64::try_from(total).unwrap_or(0),
-            },
+            token_timeout_secs: issue.token_timeout_secs,
+            self_management: issue.self_management,
+            accounts: issue.accounts,
         }))
     }
 
@@ -447,4 +404,35 @@ pub(super) async fn memberships_where(
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows.into_iter().map(Membership::from).collect())
+}
+
+/// The settings and the page of token accounts from the rows of an issue read (the settings row
+/// repeated on each; one row without an account when the member has none); `None` without rows.
+fn token_issue_from(rows: Vec<IssueRow>) -> StoreResult<Option<TokenIssue>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let self_management = SelfManagement::parse(&first.account_member_self_management)
+        .ok_or(StoreError::Corrupt("account_member_self_management"))?;
+    let (token_timeout_secs, total) = (first.token_timeout_secs, first.total);
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let (Some(account_id), Some(account_name), Some(ancestors)) =
+            (row.account_id, row.account_name, row.ancestor_ids)
+        {
+            items.push(TokenAccount {
+                account_id,
+                account_name,
+                ancestors: parse_ids(&ancestors)?,
+            });
+        }
+    }
+    Ok(Some(TokenIssue {
+        token_timeout_secs,
+        self_management,
+        accounts: Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+        },
+    }))
 }
