@@ -14,6 +14,7 @@ use crate::tests;
 tests![
     a_connection_is_reused_only_after_its_statement_finished,
     a_full_lean_pool_times_out_instead_of_opening_more,
+    a_connection_closed_while_idle_is_replaced_not_handed_out,
 ];
 
 /// `None` on SQLite, after checking that the store reports no lean pool there.
@@ -106,4 +107,44 @@ async fn a_full_lean_pool_times_out_instead_of_opening_more(app: TestApp) {
     let third = pool.lease().await.expect("a lease once one went back");
     drop((second, third));
     assert_eq!(pool.stats(), (0, 0, 2));
+}
+
+async fn a_connection_closed_while_idle_is_replaced_not_handed_out(app: TestApp) {
+    let Some(pool) = lean_pool(&app, 2, Duration::from_secs(5)) else {
+        return;
+    };
+    // Every idle connection is old enough to be checked.
+    let pool = pool.check_idle_after(Duration::ZERO);
+    let mut lease = pool.lease().await.expect("a lease");
+    let doomed = backend_pid(&mut lease).await;
+    lease.release();
+
+    // The server ends that session while it sits idle (as a restart or a proxy timeout would).
+    let options = PgConnectOptions::from_str(&app.database_url).expect("the test database URL");
+    let mut admin = sqlx::ConnectOptions::connect(&options)
+        .await
+        .expect("a second connection");
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(doomed)
+        .fetch_one(&mut admin)
+        .await
+        .expect("pg_terminate_backend");
+    assert!(terminated);
+    for _ in 0..200 {
+        let alive: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1")
+            .bind(doomed)
+            .fetch_one(&mut admin)
+            .await
+            .expect("pg_stat_activity");
+        if alive == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut lease = pool.lease().await.expect("a lease after the idle one died");
+    let fresh = backend_pid(&mut lease).await;
+    assert_ne!(fresh, doomed, "the dead connection was replaced");
+    lease.release();
+    assert_eq!(pool.stats(), (1, 1, 2), "the dead one is no longer counted");
 }
