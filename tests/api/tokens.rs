@@ -285,6 +285,20 @@ async fn tokens_are_ordered_by_account_name_then_id_and_paginate(app: TestApp) {
         .expect(201);
     assert_eq!(second["data"][0]["account_name"], "beta");
     assert_eq!(second["links"]["next"], Value::Null);
+    // Past the last account: no tokens, but the total and the settings still come back.
+    let past_end = app
+        .post("/v2/account-members/tokens?page[limit]=3&page[offset]=6")
+        .bearer(&implicit)
+        .json(json!({"data": {
+            "type": TOKEN_TYPE, "authentication_mechanism": "password",
+            "password_profile_id": shopper.profile_id, "username": shopper.username,
+            "password": shopper.password,
+        }}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(past_end["data"].as_array().unwrap().len(), 0);
+    assert_eq!(past_end["meta"]["results"]["total"], 4);
 }
 
 async fn the_token_lifetime_follows_the_settings(app: TestApp) {
