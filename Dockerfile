@@ -2,6 +2,12 @@
 # accountd container image: dependencies cached by cargo-chef, a slim non-root runtime.
 
 FROM rust:1.95-slim-bookworm AS chef
+# make builds jemalloc, the global allocator (tikv-jemalloc-sys compiles it from its bundled
+# source; the image's gcc does the rest). Debian's current package is what we want.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.71
 WORKDIR /app
 

@@ -13,6 +13,10 @@ use accountd::wire::Links;
 use accountd::{Application, app, events, telemetry};
 use clap::{Parser, Subcommand};
 
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Account management authentication tokens for B2B storefronts, wire-compatible with Elastic
 /// Path's Account Management API. Every option can also be set through the environment variable
 /// shown with it (or a `.env` file in the working directory).
@@ -108,7 +112,8 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    telemetry::init(config.log_format, std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    telemetry::init(config.log_format, std::io::stderr, ansi);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

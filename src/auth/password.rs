@@ -137,6 +137,18 @@ impl PasswordHasher {
         &self.stats
     }
 
+    /// `Busy` when the queue is full right now, so a login can answer 503 before it spends
+    /// database round trips on a hash it would not get. Only a fast path: `verify` and `hash`
+    /// still refuse on their own when the queue fills in between.
+    pub fn refuse_if_full(&self) -> Result<(), HashError> {
+        // A zero bound is a hand-over with no queue, which `is_full` always reports as full.
+        if self.queue_bound > 0 && self.sender.is_full() {
+            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(HashError::Busy);
+        }
+        Ok(())
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         match self.submit(Work::Hash(password)).await? {
             Outcome::Hashed(result) => result,
@@ -384,5 +396,45 @@ mod tests {
             }
         }
         assert!(busy >= 1, "six requests on one thread and a queue of one");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_before_submitting() {
+        let pool = PasswordHasher::start(1, 1).unwrap();
+        assert_eq!(pool.refuse_if_full(), Ok(()));
+        let mut pending = Vec::new();
+        for _ in 0..2 {
+            let pool = pool.clone();
+            pending.push(tokio::spawn(async move {
+                pool.verify("x".to_owned(), None).await
+            }));
+        }
+        // One verification runs, the other waits in the queue of one.
+        let mut full = false;
+        for _ in 0..200 {
+            if pool.sender.is_full() {
+                full = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        if full {
+            // The second verification may itself have met a full queue before the thread took
+            // the first, so count the refusal relative to what is there.
+            let before = pool.stats().rejected();
+            assert_eq!(pool.refuse_if_full(), Err(HashError::Busy));
+            assert_eq!(pool.stats().rejected(), before + 1);
+        }
+        for task in pending {
+            let outcome = task.await.unwrap();
+            assert!(outcome.is_ok() || outcome == Err(HashError::Busy));
+        }
+        assert_eq!(pool.refuse_if_full(), Ok(()));
+        let unqueued = PasswordHasher::start(1, 0).unwrap();
+        assert_eq!(
+            unqueued.refuse_if_full(),
+            Ok(()),
+            "a zero bound has no queue to fill"
+        );
     }
 }

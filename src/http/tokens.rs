@@ -241,6 +241,8 @@ async fn password(
     else {
         return Err(ApiError::internal("fields checked above"));
     };
+    // Overloaded: say so before the throttle and user look-ups, which a refused hash would waste.
+    state.hasher.refuse_if_full()?;
     let guard = LoginGuard::new(state, client, "password", profile_id, username);
     guard.check().await?;
     if password.len() > MAX_PASSWORD_BYTES {
@@ -296,6 +298,7 @@ async fn passwordless(
         return Err(ApiError::internal("fields checked above"));
     };
     // Codes count on the same keys as passwords, and a lock comes before any other answer.
+    state.hasher.refuse_if_full()?;
     let guard = LoginGuard::new(state, client, "passwordless", profile_id, username);
     guard.check().await?;
     let code = code.trim().to_lowercase();

@@ -17,6 +17,7 @@ tests![
     passwordless_failures_count_on_the_same_keys,
     rate_limits_refuse_floods_before_the_bearer_is_checked,
     the_audit_trail_records_logins_and_admin_writes_without_secrets,
+    a_full_hash_queue_answers_503_with_retry_after_and_nothing_else,
 ];
 
 async fn attempt(app: &TestApp, implicit: &str, shopper: &Shopper, password: &str) -> Reply {
@@ -435,4 +436,75 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         .send()
         .await
         .expect_error(403, "forbidden");
+}
+
+/// One hash thread and a queue of one: a burst of logins gets 201 or an immediate 503 with
+/// `Retry-After`, never anything else, and the refusals show in `/metrics`.
+async fn a_full_hash_queue_answers_503_with_retry_after_and_nothing_else(app: TestApp) {
+    let mut config = test_config(&app.database_url);
+    config.hash_pool_size = 1;
+    config.hash_queue_bound = 1;
+    let narrow = spawn_app(config).await;
+    let admin = narrow.admin_token().await;
+    let implicit = narrow.implicit_token().await;
+    let shopper = shopper_in(&narrow, &admin, &["A"]).await;
+    let mut refused = 0;
+    // A burst normally overflows at once; a slow machine may spread one out, so try a few.
+    for _ in 0..5 {
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let client = narrow.client.clone();
+            let url = format!("{}/v2/account-members/tokens", narrow.address);
+            let body = json!({"data": {
+                "type": "account_management_authentication_token",
+                "authentication_mechanism": "password",
+                "password_profile_id": shopper.profile_id,
+                "username": shopper.username,
+                "password": shopper.password,
+            }});
+            let bearer = implicit.clone();
+            tasks.push(tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(bearer)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|value| value.to_str().unwrap().to_owned());
+                let body: serde_json::Value = response.json().await.unwrap();
+                (status, retry_after, body)
+            }));
+        }
+        for task in tasks {
+            let (status, retry_after, body) = task.await.unwrap();
+            match status {
+                201 => assert_eq!(retry_after, None),
+                503 => {
+                    refused += 1;
+                    assert_eq!(retry_after.as_deref(), Some("1"));
+                    assert_eq!(body["errors"][0]["status"], "503", "{body}");
+                    assert_eq!(
+                        body["errors"][0]["detail"],
+                        "the server is busy, try again later"
+                    );
+                }
+                other => panic!("a login under overload answered {other}: {body}"),
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(
+        refused > 0,
+        "twelve logins at once never filled a queue of one"
+    );
+    let metrics = narrow.get("/metrics").send().await.text;
+    let busy = format!("accountd_logins_total{{outcome=\"busy\"}} {refused}");
+    assert!(metrics.contains(&busy), "{busy} not in {metrics}");
 }
