@@ -8,7 +8,6 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -78,7 +77,9 @@ pub struct Expected {
 /// The signing keys: one active key signs, every listed key verifies tokens carrying its kid.
 pub struct JwtKeys {
     active_kid: String,
-    active: EncodingKey,
+    /// The first segment of every token the active key signs (`alg`, `kid`, `typ`), encoded once.
+    active_header: String,
+    active: Hmac<Sha256>,
     /// Keyed once: a verification clones the keyed state instead of redoing the key schedule,
     /// which is most of the HMAC work for a token this short.
     verifiers: HashMap<String, Hmac<Sha256>>,
@@ -96,17 +97,19 @@ impl fmt::Debug for JwtKeys {
 impl JwtKeys {
     /// `keys` lists (kid, secret); `active_kid` must be among them.
     pub fn new(keys: &[(String, Vec<u8>)], active_kid: &str) -> Option<Self> {
-        let (_, active_secret) = keys.iter().find(|(kid, _)| kid == active_kid)?;
-        let verifiers = keys
+        let verifiers: HashMap<String, Hmac<Sha256>> = keys
             .iter()
             .map(|(kid, secret)| {
                 Hmac::<Sha256>::new_from_slice(secret).map(|mac| (kid.clone(), mac))
             })
             .collect::<Result<_, _>>()
             .ok()?;
+        let active = verifiers.get(active_kid)?.clone();
+        let header = serde_json::json!({"alg": "HS256", "kid": active_kid, "typ": "JWT"});
         Some(Self {
             active_kid: active_kid.to_owned(),
-            active: EncodingKey::from_secret(active_secret),
+            active_header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            active,
             verifiers,
         })
     }
@@ -119,11 +122,23 @@ impl JwtKeys {
         self.verifiers.keys().map(String::as_str)
     }
 
-    pub fn mint(&self, claims: &AccountClaims) -> Result<String, jsonwebtoken::errors::Error> {
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some("JWT".to_owned());
-        header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.active)
+    /// `header.claims.signature`, each base64url without padding (RFC 7515 compact form).
+    pub fn mint(&self, claims: &AccountClaims) -> Result<String, serde_json::Error> {
+        let payload = serde_json::to_vec(claims)?;
+        let mut token =
+            String::with_capacity(self.active_header.len() + payload.len() * 4 / 3 + 48);
+        token.push_str(&self.active_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self
+            .active
+            .clone()
+            .chain_update(token.as_bytes())
+            .finalize()
+            .into_bytes();
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 
     pub fn verify(
@@ -268,6 +283,50 @@ mod tests {
         assert_eq!(
             other_keys.verify(&token, &expected),
             Err(TokenRejection::UnknownKey)
+        );
+    }
+
+    /// Downstream services verify with whatever JWT library they have: tokens must interoperate
+    /// with an independent implementation both ways.
+    #[test]
+    fn tokens_interoperate_with_the_jsonwebtoken_crate() {
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+        let now = Timestamp::from_seconds(1_719_445_524);
+        let expected = expected(now);
+        let claims = claims(now, &expected);
+        let ours = keys().mint(&claims).unwrap();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &ours,
+            &DecodingKey::from_secret(&[7u8; 32]),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.header.kid.as_deref(), Some("k1"));
+        assert_eq!(decoded.header.typ.as_deref(), Some("JWT"));
+        assert_eq!(decoded.claims["sub"], claims.sub.to_string());
+        assert_eq!(decoded.claims["exp"], claims.exp);
+
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some("k1".to_owned());
+        let theirs =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        assert_eq!(keys().verify(&theirs, &expected), Ok(claims.clone()));
+        // The same claims under HS384 with the same secret are refused.
+        let hs384 = jsonwebtoken::encode(
+            &Header {
+                alg: Algorithm::HS384,
+                ..header
+            },
+            &claims,
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert_eq!(
+            keys().verify(&hs384, &expected),
+            Err(TokenRejection::Invalid)
         );
     }
 

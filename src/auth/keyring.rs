@@ -46,7 +46,7 @@ impl KeyRing {
         self.persisted
     }
 
-    pub fn mint(&self, claims: &AccountClaims) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn mint(&self, claims: &AccountClaims) -> Result<String, serde_json::Error> {
         self.current.load().mint(claims)
     }
 
