@@ -14,24 +14,9 @@ async fn fifty_concurrent_logins_and_admin_writes_complete_without_server_errors
     let shopper = shopper_in(&app, &admin, &["A", "B"]).await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let client = app.client.clone();
-        let url = format!("{}/v2/account-members/tokens", app.address);
-        let body = json!({"data": {
-            "type": "account_management_authentication_token",
-            "authentication_mechanism": "password",
-            "password_profile_id": shopper.profile_id,
-            "username": shopper.username,
-            "password": shopper.password,
-        }});
-        let bearer = implicit.clone();
+        let login = app.spawned_login(&implicit, &shopper);
         tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .bearer_auth(bearer)
-                .json(&body)
-                .send()
-                .await;
-            (201, response.map(|r| r.status().as_u16()).unwrap_or(0))
+            (201, login.await.map(|r| r.status().as_u16()).unwrap_or(0))
         }));
     }
     for index in 0..25 {

@@ -531,6 +531,25 @@ impl TestApp {
             .send()
             .await
     }
+
+    /// The same login as a future that owns what it needs, for tests that spawn many at once.
+    pub fn spawned_login(
+        &self,
+        bearer: &str,
+        shopper: &Shopper,
+    ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static {
+        self.client
+            .post(format!("{}/v2/account-members/tokens", self.address))
+            .bearer_auth(bearer)
+            .json(&json!({"data": {
+                "type": "account_management_authentication_token",
+                "authentication_mechanism": "password",
+                "password_profile_id": shopper.profile_id,
+                "username": shopper.username,
+                "password": shopper.password,
+            }}))
+            .send()
+    }
 }
 
 /// A member with a password who belongs to the named accounts, ready to log in.

@@ -453,24 +453,9 @@ async fn a_full_hash_queue_answers_503_with_retry_after_and_nothing_else(app: Te
     for _ in 0..5 {
         let mut tasks = Vec::new();
         for _ in 0..12 {
-            let client = narrow.client.clone();
-            let url = format!("{}/v2/account-members/tokens", narrow.address);
-            let body = json!({"data": {
-                "type": "account_management_authentication_token",
-                "authentication_mechanism": "password",
-                "password_profile_id": shopper.profile_id,
-                "username": shopper.username,
-                "password": shopper.password,
-            }});
-            let bearer = implicit.clone();
+            let login = narrow.spawned_login(&implicit, &shopper);
             tasks.push(tokio::spawn(async move {
-                let response = client
-                    .post(url)
-                    .bearer_auth(bearer)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
+                let response = login.await.unwrap();
                 let status = response.status().as_u16();
                 let retry_after = response
                     .headers()
