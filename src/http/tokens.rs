@@ -297,7 +297,8 @@ async fn passwordless(
     let (Some(profile_id), Some(username), Some(code)) = (profile_id, username, code) else {
         return Err(ApiError::internal("fields checked above"));
     };
-    // Codes count on the same keys as passwords, and a lock comes before any other answer.
+    // Overloaded (503) comes first, as for passwords; then a lock comes before any other
+    // answer, since codes count on the same keys as passwords.
     state.hasher.refuse_if_full()?;
     let guard = LoginGuard::new(state, client, "passwordless", profile_id, username);
     guard.check().await?;
