@@ -17,9 +17,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN cargo chef cook --profile production --locked --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --bin accountd
+RUN cargo build --profile production --locked --bin accountd
 
 FROM debian:bookworm-slim AS runtime
 # CA certificates for outbound HTTPS (webhooks, OIDC providers); Debian's current package is
@@ -32,7 +32,7 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid accountd --home-dir /var/lib/accountd --create-home accountd \
     && mkdir /var/lib/accountd/data \
     && chown accountd:accountd /var/lib/accountd/data
-COPY --from=builder /app/target/release/accountd /usr/local/bin/accountd
+COPY --from=builder /app/target/production/accountd /usr/local/bin/accountd
 USER 10001:10001
 WORKDIR /var/lib/accountd
 # Point DATABASE_URL at PostgreSQL in production; the SQLite default keeps its file in the

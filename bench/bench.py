@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The measurements behind bench/run (issue 9): seeds a realistic store, measures the argon2id
-bound, pgbench -S and the HTTP loads against a release accountd on PostgreSQL, then prints the
+bound, pgbench -S and the HTTP loads against a production-profile accountd on PostgreSQL, then prints the
 target table and writes bench/results/latest.md and bench/results/latency.png.
 
 bench/run builds, starts PostgreSQL, installs oha and creates the fresh database, then calls
