@@ -575,7 +575,8 @@ async fn switch(
                 return Err(ApiError::internal("an account token was presented"));
             }
         };
-        return issue(state, member_id, params).await;
+        // The switch statement already found the page empty: no need to ask again.
+        return issue_past_end(state, member_id, params).await;
     };
     if view.bearer.is_none() {
         return Err(ApiError::invalid_bearer());
@@ -633,7 +634,16 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
         };
         return mint_tokens(state, &minting, params, issue.accounts);
     }
-    // A page past the end of the member's accounts: the settings and the total, step by step.
+    issue_past_end(state, member_id, params).await
+}
+
+/// A page past the end of the member's accounts: no rows carry the settings and the total, so
+/// they are read step by step.
+async fn issue_past_end(
+    state: &AppState,
+    member_id: Uuid,
+    params: &ListParams,
+) -> ApiResult<Response> {
     let settings = state.store.auth_settings().await?;
     let accounts = state
         .store

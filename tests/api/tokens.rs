@@ -4,7 +4,7 @@
 use accountd::time::Clock;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, captured_logs, jwt_parts, shopper_in};
+use crate::helpers::{Shopper, TestApp, captured_logs, jwt_parts, shopper_in};
 use crate::tests;
 
 tests![
@@ -240,14 +240,10 @@ async fn tokens_carry_the_claims_and_header_of_the_spec(app: TestApp) {
     assert_eq!(item["expires"], expected_expires);
 }
 
-async fn tokens_are_ordered_by_account_name_then_id_and_paginate(app: TestApp) {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    // Byte-wise: upper case sorts before lower case.
-    let shopper = shopper_in(&app, &admin, &["beta", "Alpha", "alpha", "Gamma"]).await;
-    let body = app
-        .post("/v2/account-members/tokens?page[limit]=3")
-        .bearer(&implicit)
+/// A password login for `shopper` asking for one page of tokens (`query` includes the `?`).
+async fn login_page(app: &TestApp, implicit: &str, shopper: &Shopper, query: &str) -> Value {
+    app.post(&format!("/v2/account-members/tokens{query}"))
+        .bearer(implicit)
         .json(json!({"data": {
             "type": TOKEN_TYPE, "authentication_mechanism": "password",
             "password_profile_id": shopper.profile_id, "username": shopper.username,
@@ -255,7 +251,15 @@ async fn tokens_are_ordered_by_account_name_then_id_and_paginate(app: TestApp) {
         }}))
         .send()
         .await
-        .expect(201);
+        .expect(201)
+}
+
+async fn tokens_are_ordered_by_account_name_then_id_and_paginate(app: TestApp) {
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    // Byte-wise: upper case sorts before lower case.
+    let shopper = shopper_in(&app, &admin, &["beta", "Alpha", "alpha", "Gamma"]).await;
+    let body = login_page(&app, &implicit, &shopper, "?page[limit]=3").await;
     let names: Vec<&str> = body["data"]
         .as_array()
         .unwrap()
@@ -272,31 +276,11 @@ async fn tokens_are_ordered_by_account_name_then_id_and_paginate(app: TestApp) {
         body["links"]["next"],
         "http://accountd.test/v2/account-members/tokens?page[offset]=3&page[limit]=3"
     );
-    let second = app
-        .post("/v2/account-members/tokens?page[limit]=3&page[offset]=3")
-        .bearer(&implicit)
-        .json(json!({"data": {
-            "type": TOKEN_TYPE, "authentication_mechanism": "password",
-            "password_profile_id": shopper.profile_id, "username": shopper.username,
-            "password": shopper.password,
-        }}))
-        .send()
-        .await
-        .expect(201);
+    let second = login_page(&app, &implicit, &shopper, "?page[limit]=3&page[offset]=3").await;
     assert_eq!(second["data"][0]["account_name"], "beta");
     assert_eq!(second["links"]["next"], Value::Null);
     // Past the last account: no tokens, but the total and the settings still come back.
-    let past_end = app
-        .post("/v2/account-members/tokens?page[limit]=3&page[offset]=6")
-        .bearer(&implicit)
-        .json(json!({"data": {
-            "type": TOKEN_TYPE, "authentication_mechanism": "password",
-            "password_profile_id": shopper.profile_id, "username": shopper.username,
-            "password": shopper.password,
-        }}))
-        .send()
-        .await
-        .expect(201);
+    let past_end = login_page(&app, &implicit, &shopper, "?page[limit]=3&page[offset]=6").await;
     assert_eq!(past_end["data"].as_array().unwrap().len(), 0);
     assert_eq!(past_end["meta"]["results"]["total"], 4);
 }
