@@ -44,6 +44,7 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     state.metrics.render(&mut out);
     render_hash_pool(&state, &mut out);
     render_database_pools(&state, &mut out);
+    render_batches(&state, &mut out);
     render_outbox(&state, &mut out).await;
     let mut response = out.into_response();
     response
@@ -95,6 +96,43 @@ fn render_hash_pool(state: &AppState, out: &mut String) {
         "Time a thread spent on one argon2id hash or verification.",
         &stats.work,
     );
+}
+
+fn render_batches(state: &AppState, out: &mut String) {
+    let batches = state.store.batch_stats();
+    if batches.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "accountd_db_batch_statements_total",
+        "counter",
+        "Statements run by the batched hot reads (PostgreSQL), by statement.",
+    );
+    for batch in &batches {
+        let labels = format!("statement=\"{}\"", batch.statement);
+        sample(
+            out,
+            "accountd_db_batch_statements_total",
+            &labels,
+            batch.statements,
+        );
+    }
+    family(
+        out,
+        "accountd_db_batched_requests_total",
+        "counter",
+        "Requests those statements served; divided by the statements, the mean batch size.",
+    );
+    for batch in &batches {
+        let labels = format!("statement=\"{}\"", batch.statement);
+        sample(
+            out,
+            "accountd_db_batched_requests_total",
+            &labels,
+            batch.requests,
+        );
+    }
 }
 
 fn render_database_pools(state: &AppState, out: &mut String) {

@@ -3,6 +3,7 @@
 //! portable column types: UUIDs as `uuid`/16-byte BLOB, timestamps as epoch milliseconds, text
 //! compared byte-wise. What genuinely differs lives in `postgres.rs` and `sqlite.rs`.
 
+mod batch;
 pub mod lean_pool;
 pub mod models;
 mod postgres;
@@ -129,6 +130,17 @@ pub trait DeploymentStore {
     fn backend(&self) -> &'static str;
     /// Connections of each pool, for `/metrics`: never waits and never touches the database.
     fn pool_stats(&self) -> Vec<PoolStats>;
+    /// The batched hot statements (PostgreSQL), for `/metrics`; empty where nothing is batched.
+    fn batch_stats(&self) -> Vec<BatchStats>;
+}
+
+/// How one batched statement has been doing: `requests / statements` is its mean batch size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStats {
+    /// `account_read` or `switch`.
+    pub statement: &'static str,
+    pub statements: u64,
+    pub requests: u64,
 }
 
 /// A snapshot of one connection pool.

@@ -10,6 +10,9 @@ use sqlx::{Pool, Transaction};
 
 use std::sync::Arc;
 
+use sqlx::postgres::{PgConnection, Postgres};
+
+use super::batch::{BatchFuture, Batcher};
 pub(super) use super::lean_pool::LeanPool;
 use super::{EventPayloads, StoreResult};
 use crate::query::sql::Dialect;
@@ -41,7 +44,20 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     // No ping before each acquire: sqlx already pings every connection when it goes back to the
     // pool, and a second round trip per query would double the database work of a read. The
     // hottest statements skip even that ping through the lean pool.
-    let lean = LeanPool::new(options.clone(), LEAN_CONNECTIONS, ACQUIRE_TIMEOUT);
+    // Generic plans on the hot connections: the batched statements take arrays, and with custom
+    // plans PostgreSQL planned each execution anew (about a millisecond a batch, more than running
+    // it). The single-row statements there gain nothing from custom plans either.
+    let lean = Arc::new(LeanPool::new(
+        options
+            .clone()
+            .options([("plan_cache_mode", "force_generic_plan")]),
+        LEAN_CONNECTIONS,
+        ACQUIRE_TIMEOUT,
+    ));
+    let holder_reads = HolderReads {
+        accounts: Batcher::start(Arc::clone(&lean), IN_FLIGHT, MAX_BATCH, run_holder_reads),
+        switches: Batcher::start(Arc::clone(&lean), IN_FLIGHT, MAX_BATCH, run_switches),
+    };
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .min_connections(1)
@@ -49,7 +65,210 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
-    Ok(SqlStore::new(pool.clone(), pool, lean, payloads))
+    Ok(SqlStore::new(
+        pool.clone(),
+        pool,
+        lean,
+        holder_reads,
+        payloads,
+    ))
+}
+
+/// Statements of each batched read in flight at once, each on a lean connection: with few of
+/// them, requests that arrive meanwhile pile up and share the next statement. Measured on two
+/// cores (`bench/run --quick`): 2 starved concurrency 8, 8 made batches too small to gain there.
+const IN_FLIGHT: usize = 4;
+/// Requests in one statement at most.
+const MAX_BATCH: usize = 64;
+
+/// Token-checked account reads and switches, batched (see `batch`).
+pub(super) struct HolderReads {
+    accounts: Batcher<sql::HolderRead, sql::HolderAccountRow>,
+    switches: Batcher<sql::SwitchRead, Vec<sql::SwitchRow>>,
+}
+
+impl HolderReads {
+    pub(super) fn stats(&self) -> Vec<super::BatchStats> {
+        let stats = |statement, (statements, requests)| super::BatchStats {
+            statement,
+            statements,
+            requests,
+        };
+        vec![
+            stats("account_read", self.accounts.counts()),
+            stats("switch", self.switches.counts()),
+        ]
+    }
+
+    pub(super) async fn account(
+        &self,
+        _lean: &LeanPool,
+        read: sql::HolderRead,
+    ) -> StoreResult<sql::HolderAccountRow> {
+        Ok(self.accounts.run(read).await?)
+    }
+
+    pub(super) async fn switch(
+        &self,
+        _lean: &LeanPool,
+        read: sql::SwitchRead,
+    ) -> StoreResult<Vec<sql::SwitchRow>> {
+        Ok(self.switches.run(read).await?)
+    }
+}
+
+/// `sql::holder_account_row` over many requests: the same checks for each, a row each, in input
+/// order. A lone request takes the single statement, which PostgreSQL runs in less work.
+fn run_holder_reads<'c>(
+    connection: &'c mut PgConnection,
+    reads: &'c [sql::HolderRead],
+) -> BatchFuture<'c, sql::HolderAccountRow> {
+    Box::pin(async move {
+        if let [read] = reads {
+            return Ok(vec![sql::holder_account_row(connection, read).await?]);
+        }
+        let mut bearer_hashes = Vec::with_capacity(reads.len());
+        let mut nows = Vec::with_capacity(reads.len());
+        let mut member_ids = Vec::with_capacity(reads.len());
+        let mut token_account_ids = Vec::with_capacity(reads.len());
+        let mut iats = Vec::with_capacity(reads.len());
+        let mut account_ids = Vec::with_capacity(reads.len());
+        for (check, account_id) in reads {
+            bearer_hashes.push(check.bearer_hash);
+            nows.push(check.now.millis());
+            member_ids.push(check.member_id);
+            token_account_ids.push(check.token_account_id);
+            iats.push(check.iat);
+            account_ids.push(*account_id);
+        }
+        // LATERAL … LIMIT 1 keeps each look-up an index probe per request, whatever the planner
+        // guesses about the size of the arrays.
+        let rows = sqlx::query_as::<Postgres, OrderedHolderRow>(
+            "SELECT r.ord, b.application_key_id, b.grant_type, \
+             EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
+                     WHERE m.account_member_id = r.member_id AND m.account_id = r.token_account_id \
+                     AND u.tokens_valid_after <= r.iat) AS live, \
+             a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
+             a.ancestor_ids, a.created_at, a.updated_at \
+             FROM unnest($1::bytea[], $2::int8[], $3::uuid[], $4::uuid[], $5::int8[], $6::uuid[]) \
+                  WITH ORDINALITY AS r(bearer_hash, now, member_id, token_account_id, iat, account_id, ord) \
+             LEFT JOIN LATERAL (SELECT application_key_id, grant_type FROM bearer_tokens \
+                                WHERE token_hash = r.bearer_hash AND expires_at > r.now LIMIT 1) b ON true \
+             LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = r.account_id LIMIT 1) a ON true \
+             ORDER BY r.ord",
+        )
+        .bind(bearer_hashes)
+        .bind(nows)
+        .bind(member_ids)
+        .bind(token_account_ids)
+        .bind(iats)
+        .bind(account_ids)
+        .fetch_all(connection)
+        .await?;
+        let mut ordered = Vec::with_capacity(rows.len());
+        for (index, row) in rows.into_iter().enumerate() {
+            if usize::try_from(row.ord).ok() != Some(index + 1) {
+                return Err(sqlx::Error::Protocol(format!(
+                    "batched read: row {} came back as {}",
+                    index + 1,
+                    row.ord
+                )));
+            }
+            ordered.push(row.row);
+        }
+        Ok(ordered)
+    })
+}
+
+/// `sql::switch_rows` over many switches: each request's page, in input order (a request whose
+/// page starts past its last account gets no rows, as alone).
+fn run_switches<'c>(
+    connection: &'c mut PgConnection,
+    reads: &'c [sql::SwitchRead],
+) -> BatchFuture<'c, Vec<sql::SwitchRow>> {
+    Box::pin(async move {
+        if let [read] = reads {
+            return Ok(vec![sql::switch_rows(connection, read).await?]);
+        }
+        let mut bearer_hashes = Vec::with_capacity(reads.len());
+        let mut nows = Vec::with_capacity(reads.len());
+        let mut member_ids = Vec::with_capacity(reads.len());
+        let mut token_account_ids = Vec::with_capacity(reads.len());
+        let mut iats = Vec::with_capacity(reads.len());
+        let mut limits = Vec::with_capacity(reads.len());
+        let mut offsets = Vec::with_capacity(reads.len());
+        for (check, limit, offset) in reads {
+            bearer_hashes.push(check.bearer_hash);
+            nows.push(check.now.millis());
+            member_ids.push(check.member_id);
+            token_account_ids.push(check.token_account_id);
+            iats.push(check.iat);
+            limits.push(i64::from(*limit));
+            offsets.push(i64::from(*offset));
+        }
+        // The per-request statement of `sql::switch_rows`, run once per array element; the
+        // outer ORDER BY keeps each request's page in the order it asked for.
+        let rows = sqlx::query_as::<Postgres, OrderedSwitchRow>(
+            "SELECT r.ord, w.* \
+             FROM unnest($1::bytea[], $2::int8[], $3::uuid[], $4::uuid[], $5::int8[], $6::int8[], \
+                         $7::int8[]) \
+                  WITH ORDINALITY AS r(bearer_hash, now, member_id, token_account_id, iat, page_limit, \
+                                       page_offset, ord) \
+             CROSS JOIN LATERAL ( \
+               SELECT b.application_key_id, b.grant_type, \
+               EXISTS (SELECT 1 FROM account_memberships lm \
+                       JOIN users u ON u.id = lm.account_member_id \
+                       WHERE lm.account_member_id = r.member_id \
+                       AND lm.account_id = r.token_account_id \
+                       AND u.tokens_valid_after <= r.iat) AS live, \
+               s.token_timeout_secs, s.account_member_self_management, \
+               a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
+               COUNT(a.id) OVER () AS total \
+               FROM account_authentication_settings s \
+               LEFT JOIN bearer_tokens b ON b.token_hash = r.bearer_hash AND b.expires_at > r.now \
+               LEFT JOIN account_memberships m ON m.account_member_id = r.member_id \
+               LEFT JOIN accounts a ON a.id = m.account_id \
+               ORDER BY a.name, a.id LIMIT r.page_limit OFFSET r.page_offset \
+             ) w \
+             ORDER BY r.ord, w.account_name, w.account_id",
+        )
+        .bind(bearer_hashes)
+        .bind(nows)
+        .bind(member_ids)
+        .bind(token_account_ids)
+        .bind(iats)
+        .bind(limits)
+        .bind(offsets)
+        .fetch_all(connection)
+        .await?;
+        let mut pages: Vec<Vec<sql::SwitchRow>> =
+            std::iter::repeat_with(Vec::new).take(reads.len()).collect();
+        for row in rows {
+            let page = usize::try_from(row.ord)
+                .ok()
+                .and_then(|ord| ord.checked_sub(1))
+                .and_then(|index| pages.get_mut(index))
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("batched switch: row for request {}", row.ord))
+                })?;
+            page.push(row.row);
+        }
+        Ok(pages)
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderedSwitchRow {
+    ord: i64,
+    #[sqlx(flatten)]
+    row: sql::SwitchRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderedHolderRow {
+    ord: i64,
+    #[sqlx(flatten)]
+    row: sql::HolderAccountRow,
 }
 
 pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {

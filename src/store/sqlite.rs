@@ -67,7 +67,8 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
         return Ok(SqlStore::new(
             writer.clone(),
             writer.clone(),
-            LeanPool(writer),
+            Arc::new(LeanPool(writer)),
+            HolderReads,
             payloads,
         ));
     }
@@ -78,7 +79,8 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     Ok(SqlStore::new(
         readers.clone(),
         writer,
-        LeanPool(readers),
+        Arc::new(LeanPool(readers)),
+        HolderReads,
         payloads,
     ))
 }
@@ -110,6 +112,38 @@ impl std::ops::Deref for LeanLease {
 impl std::ops::DerefMut for LeanLease {
     fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
         &mut self.0
+    }
+}
+
+/// Token-checked account reads and switches, one statement each: batching saves round trips and
+/// per-statement work of a database server, and SQLite has neither.
+pub(super) struct HolderReads;
+
+impl HolderReads {
+    pub(super) fn stats(&self) -> Vec<super::BatchStats> {
+        Vec::new()
+    }
+
+    pub(super) async fn switch(
+        &self,
+        lean: &LeanPool,
+        read: sql::SwitchRead,
+    ) -> StoreResult<Vec<sql::SwitchRow>> {
+        let mut lease = lean.lease().await?;
+        let rows = sql::switch_rows(&mut lease, &read).await?;
+        lease.release();
+        Ok(rows)
+    }
+
+    pub(super) async fn account(
+        &self,
+        lean: &LeanPool,
+        read: sql::HolderRead,
+    ) -> StoreResult<sql::HolderAccountRow> {
+        let mut lease = lean.lease().await?;
+        let row = sql::holder_account_row(&mut lease, &read).await?;
+        lease.release();
+        Ok(row)
     }
 }
 

@@ -6,6 +6,7 @@
 mod account_holders;
 mod accounts;
 mod admin;
+mod batching;
 mod concurrency;
 mod conventions;
 mod events;
@@ -39,6 +40,7 @@ fn all_tests() -> Vec<Test> {
         account_holders::tests(),
         accounts::tests(),
         admin::tests(),
+        batching::tests(),
         concurrency::tests(),
         conventions::tests(),
         events::tests(),

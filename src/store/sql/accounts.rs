@@ -97,9 +97,12 @@ const LIST: ListSpec = ListSpec {
     default_sort: newest_first(),
 };
 
+/// What one token-checked read of an account needs: the checks and the account asked for.
+pub(crate) type HolderRead = (HolderCheck, Uuid);
+
 /// One row of `account_as_holder`: every column may be missing (no bearer, no account).
 #[derive(sqlx::FromRow)]
-struct HolderAccountRow {
+pub(crate) struct HolderAccountRow {
     application_key_id: Option<Uuid>,
     grant_type: Option<String>,
     live: bool,
@@ -112,6 +115,33 @@ struct HolderAccountRow {
     ancestor_ids: Option<String>,
     created_at: Option<i64>,
     updated_at: Option<i64>,
+}
+
+/// The bearer check, the account token's liveness and the account itself, for one request
+/// (§7.4: one statement). PostgreSQL also has a batched form of it (`postgres.rs`).
+pub(crate) async fn holder_account_row(
+    connection: &mut <Db as sqlx::Database>::Connection,
+    (check, account_id): &HolderRead,
+) -> sqlx::Result<HolderAccountRow> {
+    sqlx::query_as::<Db, HolderAccountRow>(
+        "SELECT b.application_key_id, b.grant_type, \
+         EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
+                 WHERE m.account_member_id = $3 AND m.account_id = $4 \
+                 AND u.tokens_valid_after <= $5) AS live, \
+         a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
+         a.ancestor_ids, a.created_at, a.updated_at \
+         FROM (SELECT 1 AS anchor) AS one \
+         LEFT JOIN bearer_tokens b ON b.token_hash = $1 AND b.expires_at > $2 \
+         LEFT JOIN accounts a ON a.id = $6",
+    )
+    .bind(&check.bearer_hash[..])
+    .bind(check.now.millis())
+    .bind(check.member_id)
+    .bind(check.token_account_id)
+    .bind(check.iat)
+    .bind(*account_id)
+    .fetch_one(connection)
+    .await
 }
 
 #[derive(sqlx::FromRow)]
@@ -278,27 +308,10 @@ impl AccountStore for SqlStore {
         check: &HolderCheck,
         account_id: Uuid,
     ) -> StoreResult<HolderAccount> {
-        let mut lease = self.lean.lease().await?;
-        let row = sqlx::query_as::<Db, HolderAccountRow>(
-            "SELECT b.application_key_id, b.grant_type, \
-             EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
-                     WHERE m.account_member_id = $3 AND m.account_id = $4 \
-                     AND u.tokens_valid_after <= $5) AS live, \
-             a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
-             a.ancestor_ids, a.created_at, a.updated_at \
-             FROM (SELECT 1 AS anchor) AS one \
-             LEFT JOIN bearer_tokens b ON b.token_hash = $1 AND b.expires_at > $2 \
-             LEFT JOIN accounts a ON a.id = $6",
-        )
-        .bind(&check.bearer_hash[..])
-        .bind(check.now.millis())
-        .bind(check.member_id)
-        .bind(check.token_account_id)
-        .bind(check.iat)
-        .bind(account_id)
-        .fetch_one(&mut *lease)
-        .await?;
-        lease.release();
+        let row = self
+            .holder_reads
+            .account(&self.lean, (*check, account_id))
+            .await?;
         let bearer = bearer_grant(row.application_key_id, row.grant_type)?;
         let account = match (
             row.id,

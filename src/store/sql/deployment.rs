@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SqlStore, Tx, lean_stats};
 use crate::store::{
-    BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats, StoreError,
-    StoreResult, StoredJwtKey,
+    BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats,
+    StoreError, StoreResult, StoredJwtKey,
 };
 use crate::time::Timestamp;
 
@@ -232,6 +232,10 @@ impl DeploymentStore for SqlStore {
             });
         }
         pools
+    }
+
+    fn batch_stats(&self) -> Vec<BatchStats> {
+        self.holder_reads.stats()
     }
 }
 

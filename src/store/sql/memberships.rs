@@ -51,7 +51,7 @@ const LIST: ListSpec = ListSpec {
 };
 
 #[derive(sqlx::FromRow)]
-struct SwitchRow {
+pub(crate) struct SwitchRow {
     application_key_id: Option<Uuid>,
     grant_type: Option<String>,
     live: bool,
@@ -60,7 +60,7 @@ struct SwitchRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct IssueRow {
+pub(crate) struct IssueRow {
     token_timeout_secs: i64,
     account_member_self_management: String,
     account_id: Option<Uuid>,
@@ -308,33 +308,10 @@ impl MembershipStore for SqlStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Option<HolderSwitch>> {
-        // The settings row is the anchor: exactly one, so the LEFT JOINs always give a row
-        // unless the page starts past the member's last account.
-        let mut lease = self.lean.lease().await?;
-        let rows = sqlx::query_as::<Db, SwitchRow>(
-            "SELECT b.application_key_id, b.grant_type, \
-             EXISTS (SELECT 1 FROM account_memberships lm JOIN users u ON u.id = lm.account_member_id \
-                     WHERE lm.account_member_id = $3 AND lm.account_id = $4 \
-                     AND u.tokens_valid_after <= $5) AS live, \
-             s.token_timeout_secs, s.account_member_self_management, \
-             a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
-             COUNT(a.id) OVER () AS total \
-             FROM account_authentication_settings s \
-             LEFT JOIN bearer_tokens b ON b.token_hash = $1 AND b.expires_at > $2 \
-             LEFT JOIN account_memberships m ON m.account_member_id = $3 \
-             LEFT JOIN accounts a ON a.id = m.account_id \
-             ORDER BY a.name, a.id LIMIT $6 OFFSET $7",
-        )
-        .bind(&check.bearer_hash[..])
-        .bind(check.now.millis())
-        .bind(check.member_id)
-        .bind(check.token_account_id)
-        .bind(check.iat)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&mut *lease)
-        .await?;
-        lease.release();
+        let rows = self
+            .holder_reads
+            .switch(&self.lean, (*check, limit, offset))
+            .await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -370,6 +347,42 @@ impl MembershipStore for SqlStore {
         .await?;
         Ok(live > 0)
     }
+}
+
+/// What one switch needs: the checks and the page of accounts asked for (limit, offset).
+pub(crate) type SwitchRead = (HolderCheck, u32, u32);
+
+/// The bearer check, the account token's liveness, the settings and one page of the member's
+/// accounts, for one switch. The settings row is the anchor: exactly one, so the LEFT JOINs
+/// always give a row unless the page starts past the member's last account. PostgreSQL also has
+/// a batched form of it (`postgres.rs`).
+pub(crate) async fn switch_rows(
+    connection: &mut <Db as sqlx::Database>::Connection,
+    (check, limit, offset): &SwitchRead,
+) -> sqlx::Result<Vec<SwitchRow>> {
+    sqlx::query_as::<Db, SwitchRow>(
+        "SELECT b.application_key_id, b.grant_type, \
+         EXISTS (SELECT 1 FROM account_memberships lm JOIN users u ON u.id = lm.account_member_id \
+                 WHERE lm.account_member_id = $3 AND lm.account_id = $4 \
+                 AND u.tokens_valid_after <= $5) AS live, \
+         s.token_timeout_secs, s.account_member_self_management, \
+         a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
+         COUNT(a.id) OVER () AS total \
+         FROM account_authentication_settings s \
+         LEFT JOIN bearer_tokens b ON b.token_hash = $1 AND b.expires_at > $2 \
+         LEFT JOIN account_memberships m ON m.account_member_id = $3 \
+         LEFT JOIN accounts a ON a.id = m.account_id \
+         ORDER BY a.name, a.id LIMIT $6 OFFSET $7",
+    )
+    .bind(&check.bearer_hash[..])
+    .bind(check.now.millis())
+    .bind(check.member_id)
+    .bind(check.token_account_id)
+    .bind(check.iat)
+    .bind(i64::from(*limit))
+    .bind(i64::from(*offset))
+    .fetch_all(connection)
+    .await
 }
 
 /// Inserts a membership in an open transaction (limits already checked by the caller).

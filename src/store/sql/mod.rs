@@ -25,9 +25,12 @@ use tokio::sync::Notify;
 /// The most ids one `include` asks for: a page holds at most 100 items.
 const MAX_INCLUDED: usize = 100;
 
+pub(super) use accounts::{HolderAccountRow, HolderRead, holder_account_row};
+pub(super) use memberships::{SwitchRead, SwitchRow, switch_rows};
+
 use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, LeanPool, MIGRATOR, SHARED_POOL, SKIP_LOCKED, begin_write,
-    lean_stats, violated_constraint,
+    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, MIGRATOR, SHARED_POOL, SKIP_LOCKED,
+    begin_write, lean_stats, violated_constraint,
 };
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
@@ -41,11 +44,13 @@ type Row = <Db as Database>::Row;
 /// The store over one database. Reads use `read`, writes `write`: the same pool on PostgreSQL,
 /// a reader pool and a single writer connection on SQLite. `payloads` renders the objects of
 /// outbox events; `outbox_signal` wakes this process's dispatcher after a commit with events.
-/// `lean` serves the single-statement reads of the storefront hot paths (see `lean_pool`).
+/// `lean` serves the single-statement reads of the storefront hot paths (see `lean_pool`), and
+/// `holder_reads` the token-checked account read (batched on PostgreSQL, see `batch`).
 pub struct SqlStore {
     read: Pool<Db>,
     write: Pool<Db>,
-    lean: LeanPool,
+    lean: Arc<LeanPool>,
+    holder_reads: HolderReads,
     payloads: Arc<dyn EventPayloads>,
     outbox_signal: Arc<Notify>,
 }
@@ -54,13 +59,15 @@ impl SqlStore {
     pub fn new(
         read: Pool<Db>,
         write: Pool<Db>,
-        lean: LeanPool,
+        lean: Arc<LeanPool>,
+        holder_reads: HolderReads,
         payloads: Arc<dyn EventPayloads>,
     ) -> Self {
         Self {
             read,
             write,
             lean,
+            holder_reads,
             payloads,
             outbox_signal: Arc::new(Notify::new()),
         }
