@@ -1,10 +1,9 @@
-//! Natural batching of the hottest PostgreSQL read: concurrent requests that arrive while every
-//! batch worker is busy wait in a queue, and the next free worker serves all of them with one
-//! statement.
+//! Natural batching of the hottest PostgreSQL reads: requests that arrive while every statement
+//! slot is busy wait in a queue, and the next free worker serves all of them with one statement.
 //!
 //! Under load most of PostgreSQL's work on a token-checked read is per statement (protocol,
 //! executor start-up, snapshot), not per row: one statement over eight requests costs it about
-//! what two single ones do. Nothing waits for a batch to fill: a worker takes whatever is queued
+//! what three single ones do. Nothing waits for a batch to fill: a worker takes whatever is queued
 //! the moment it is free, so a lone request runs at once, alone. Every request still reads the
 //! database when it is served — nothing is cached, revocation takes effect at once.
 //!
