@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::metrics::{UNMATCHED_ROUTE, family, render_histogram, sample};
 use crate::state::AppState;
+use crate::store::BatchStats;
 
 /// Text exposition format 0.0.4, what every Prometheus version scrapes.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -98,40 +99,32 @@ fn render_hash_pool(state: &AppState, out: &mut String) {
     );
 }
 
+/// A counter family of the batch statistics: name, help text, and which count it shows.
+type BatchFamily = (&'static str, &'static str, fn(&BatchStats) -> u64);
+
 fn render_batches(state: &AppState, out: &mut String) {
     let batches = state.store.batch_stats();
     if batches.is_empty() {
         return;
     }
-    family(
-        out,
-        "accountd_db_batch_statements_total",
-        "counter",
-        "Statements run by the batched hot reads (PostgreSQL), by statement.",
-    );
-    for batch in &batches {
-        let labels = format!("statement=\"{}\"", batch.statement);
-        sample(
-            out,
+    let families: [BatchFamily; 2] = [
+        (
             "accountd_db_batch_statements_total",
-            &labels,
-            batch.statements,
-        );
-    }
-    family(
-        out,
-        "accountd_db_batched_requests_total",
-        "counter",
-        "Requests those statements served; divided by the statements, the mean batch size.",
-    );
-    for batch in &batches {
-        let labels = format!("statement=\"{}\"", batch.statement);
-        sample(
-            out,
+            "Statements run by the batched hot reads (PostgreSQL), by statement.",
+            |batch| batch.statements,
+        ),
+        (
             "accountd_db_batched_requests_total",
-            &labels,
-            batch.requests,
-        );
+            "Requests those statements served; divided by the statements, the mean batch size.",
+            |batch| batch.requests,
+        ),
+    ];
+    for (name, help, value) in families {
+        family(out, name, "counter", help);
+        for batch in &batches {
+            let labels = format!("statement=\"{}\"", batch.statement);
+            sample(out, name, &labels, value(batch));
+        }
     }
 }
 

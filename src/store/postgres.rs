@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnection, Postgres};
 
 use super::batch::{BatchFuture, Batcher};
 pub(super) use super::lean_pool::LeanPool;
-use super::{EventPayloads, StoreResult};
+use super::{EventPayloads, HolderCheck, StoreResult};
 use crate::query::sql::Dialect;
 
 pub(super) type Db = sqlx::Postgres;
@@ -127,20 +127,8 @@ fn run_holder_reads<'c>(
         if let [read] = reads {
             return Ok(vec![sql::holder_account_row(connection, read).await?]);
         }
-        let mut bearer_hashes = Vec::with_capacity(reads.len());
-        let mut nows = Vec::with_capacity(reads.len());
-        let mut member_ids = Vec::with_capacity(reads.len());
-        let mut token_account_ids = Vec::with_capacity(reads.len());
-        let mut iats = Vec::with_capacity(reads.len());
-        let mut account_ids = Vec::with_capacity(reads.len());
-        for (check, account_id) in reads {
-            bearer_hashes.push(check.bearer_hash);
-            nows.push(check.now.millis());
-            member_ids.push(check.member_id);
-            token_account_ids.push(check.token_account_id);
-            iats.push(check.iat);
-            account_ids.push(*account_id);
-        }
+        let checks = CheckColumns::of(reads.iter().map(|(check, _)| check));
+        let account_ids: Vec<_> = reads.iter().map(|(_, account_id)| *account_id).collect();
         // LATERAL … LIMIT 1 keeps each look-up an index probe per request, whatever the planner
         // guesses about the size of the arrays.
         let rows = sqlx::query_as::<Postgres, OrderedHolderRow>(
@@ -157,11 +145,11 @@ fn run_holder_reads<'c>(
              LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = r.account_id LIMIT 1) a ON true \
              ORDER BY r.ord",
         )
-        .bind(bearer_hashes)
-        .bind(nows)
-        .bind(member_ids)
-        .bind(token_account_ids)
-        .bind(iats)
+        .bind(checks.bearer_hashes)
+        .bind(checks.nows)
+        .bind(checks.member_ids)
+        .bind(checks.token_account_ids)
+        .bind(checks.iats)
         .bind(account_ids)
         .fetch_all(connection)
         .await?;
@@ -190,22 +178,15 @@ fn run_switches<'c>(
         if let [read] = reads {
             return Ok(vec![sql::switch_rows(connection, read).await?]);
         }
-        let mut bearer_hashes = Vec::with_capacity(reads.len());
-        let mut nows = Vec::with_capacity(reads.len());
-        let mut member_ids = Vec::with_capacity(reads.len());
-        let mut token_account_ids = Vec::with_capacity(reads.len());
-        let mut iats = Vec::with_capacity(reads.len());
-        let mut limits = Vec::with_capacity(reads.len());
-        let mut offsets = Vec::with_capacity(reads.len());
-        for (check, limit, offset) in reads {
-            bearer_hashes.push(check.bearer_hash);
-            nows.push(check.now.millis());
-            member_ids.push(check.member_id);
-            token_account_ids.push(check.token_account_id);
-            iats.push(check.iat);
-            limits.push(i64::from(*limit));
-            offsets.push(i64::from(*offset));
-        }
+        let checks = CheckColumns::of(reads.iter().map(|(check, _, _)| check));
+        let limits: Vec<_> = reads
+            .iter()
+            .map(|(_, limit, _)| i64::from(*limit))
+            .collect();
+        let offsets: Vec<_> = reads
+            .iter()
+            .map(|(_, _, offset)| i64::from(*offset))
+            .collect();
         // The per-request statement of `sql::switch_rows`, run once per array element; the
         // outer ORDER BY keeps each request's page in the order it asked for.
         let rows = sqlx::query_as::<Postgres, OrderedSwitchRow>(
@@ -232,11 +213,11 @@ fn run_switches<'c>(
              ) w \
              ORDER BY r.ord, w.account_name, w.account_id",
         )
-        .bind(bearer_hashes)
-        .bind(nows)
-        .bind(member_ids)
-        .bind(token_account_ids)
-        .bind(iats)
+        .bind(checks.bearer_hashes)
+        .bind(checks.nows)
+        .bind(checks.member_ids)
+        .bind(checks.token_account_ids)
+        .bind(checks.iats)
         .bind(limits)
         .bind(offsets)
         .fetch_all(connection)
@@ -255,6 +236,36 @@ fn run_switches<'c>(
         }
         Ok(pages)
     })
+}
+
+/// The `HolderCheck`s of a batch as one array per field: the first five parameters of both
+/// batched statements.
+struct CheckColumns {
+    bearer_hashes: Vec<[u8; 32]>,
+    nows: Vec<i64>,
+    member_ids: Vec<uuid::Uuid>,
+    token_account_ids: Vec<uuid::Uuid>,
+    iats: Vec<i64>,
+}
+
+impl CheckColumns {
+    fn of<'a>(checks: impl ExactSizeIterator<Item = &'a HolderCheck>) -> Self {
+        let mut columns = Self {
+            bearer_hashes: Vec::with_capacity(checks.len()),
+            nows: Vec::with_capacity(checks.len()),
+            member_ids: Vec::with_capacity(checks.len()),
+            token_account_ids: Vec::with_capacity(checks.len()),
+            iats: Vec::with_capacity(checks.len()),
+        };
+        for check in checks {
+            columns.bearer_hashes.push(check.bearer_hash);
+            columns.nows.push(check.now.millis());
+            columns.member_ids.push(check.member_id);
+            columns.token_account_ids.push(check.token_account_id);
+            columns.iats.push(check.iat);
+        }
+        columns
+    }
 }
 
 #[derive(sqlx::FromRow)]

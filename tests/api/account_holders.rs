@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Shopper, TestApp, jwt_parts, shopper_in};
+use crate::helpers::{Shopper, TestApp, account_tokens, jwt_parts, shopper_in};
 use crate::tests;
 
 tests![
@@ -436,16 +436,7 @@ async fn failures(
 }
 
 async fn login(app: &TestApp, implicit: &str, shopper: &Shopper) -> String {
-    let body = app
-        .login(
-            implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    body["data"][0]["token"].as_str().unwrap().to_owned()
+    account_tokens(app, implicit, shopper).await.remove(0).1
 }
 
 async fn the_account_holder_matrix(app: TestApp) {

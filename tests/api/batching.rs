@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::helpers::{Shopper, TestApp, shopper_in};
+use crate::helpers::{TestApp, account_tokens, shopper_in};
 use crate::tests;
 
 tests![
@@ -92,11 +92,19 @@ async fn alone_and_together(app: &TestApp, cases: &[Case]) -> Vec<Answer> {
     alone
 }
 
-/// On PostgreSQL the burst must have shared statements; SQLite batches nothing.
-fn assert_batched(app: &TestApp, statement: &str) {
+/// On PostgreSQL the burst must have shared statements, and `/metrics` must say so; SQLite
+/// batches nothing and shows no batch families.
+async fn assert_batched(app: &TestApp, statement: &str) {
     let stats = app.state.store.batch_stats();
+    let scraped = app.get("/metrics").send().await;
+    assert_eq!(scraped.status.as_u16(), 200);
     if app.state.store.backend() != "postgres" {
         assert!(stats.is_empty(), "SQLite reports no batches: {stats:?}");
+        assert!(
+            !scraped.text.contains("accountd_db_batch"),
+            "{}",
+            scraped.text
+        );
         return;
     }
     let batch = stats
@@ -107,29 +115,21 @@ fn assert_batched(app: &TestApp, statement: &str) {
         batch.requests > batch.statements,
         "some {statement} statement served more than one request: {batch:?}"
     );
-}
-
-async fn tokens_of(app: &TestApp, implicit: &str, shopper: &Shopper) -> Vec<(String, String)> {
-    let body = app
-        .login(
-            implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    body["data"]
-        .as_array()
-        .expect("a token per account")
-        .iter()
-        .map(|item| {
-            (
-                item["account_id"].as_str().expect("account_id").to_owned(),
-                item["token"].as_str().expect("token").to_owned(),
-            )
-        })
-        .collect()
+    let series = |name: &str| -> u64 {
+        let prefix = format!("{name}{{statement=\"{statement}\"}} ");
+        scraped
+            .text
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+    };
+    // Nothing else runs meanwhile, so the scrape shows what the store counted.
+    assert_eq!(series("accountd_db_batched_requests_total"), batch.requests);
+    assert_eq!(
+        series("accountd_db_batch_statements_total"),
+        batch.statements
+    );
 }
 
 async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
@@ -144,9 +144,9 @@ async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
     let revoked = shopper_in(&app, &admin, &["Read revoked"]).await;
     let mut tokens = Vec::new();
     for shopper in &shoppers {
-        tokens.push(tokens_of(&app, &implicit, shopper).await);
+        tokens.push(account_tokens(&app, &implicit, shopper).await);
     }
-    let revoked_token = tokens_of(&app, &implicit, &revoked).await.remove(0);
+    let revoked_token = account_tokens(&app, &implicit, &revoked).await.remove(0);
     app.clock.advance_seconds(2);
     app.delete(&format!("/v2/account-members/{}/tokens", revoked.member_id))
         .bearer(&admin)
@@ -199,7 +199,7 @@ async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
     }
     let revoked_answer = &answers[cases.len() - 2];
     assert_eq!(revoked_answer.0, 401, "{}", revoked_answer.1);
-    assert_batched(&app, "account_read");
+    assert_batched(&app, "account_read").await;
 }
 
 async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
@@ -208,9 +208,9 @@ async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
     let one = shopper_in(&app, &admin, &["Solo"]).await;
     let three = shopper_in(&app, &admin, &["Trio A", "Trio B", "Trio C"]).await;
     let orphaned = shopper_in(&app, &admin, &["Orphan"]).await;
-    let one_token = tokens_of(&app, &implicit, &one).await.remove(0).1;
-    let three_token = tokens_of(&app, &implicit, &three).await.remove(0).1;
-    let orphaned_token = tokens_of(&app, &implicit, &orphaned).await.remove(0).1;
+    let one_token = account_tokens(&app, &implicit, &one).await.remove(0).1;
+    let three_token = account_tokens(&app, &implicit, &three).await.remove(0).1;
+    let orphaned_token = account_tokens(&app, &implicit, &orphaned).await.remove(0).1;
     // The orphan's only membership goes: its token dies, and it has no accounts left.
     let memberships = app
         .get(&format!(
@@ -281,5 +281,5 @@ async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
     }
     assert_eq!(answers[5].0, 401);
     assert_eq!(answers[6].0, 401, "{}", answers[6].1);
-    assert_batched(&app, "switch");
+    assert_batched(&app, "switch").await;
 }

@@ -592,6 +592,35 @@ pub async fn shopper_in(app: &TestApp, admin: &str, accounts: &[&str]) -> Shoppe
     }
 }
 
+/// Logs the shopper in with a password: (account id, token) for each of its accounts, in the
+/// order the answer lists them.
+pub async fn account_tokens(
+    app: &TestApp,
+    implicit: &str,
+    shopper: &Shopper,
+) -> Vec<(String, String)> {
+    let body = app
+        .login(
+            implicit,
+            &shopper.profile_id,
+            &shopper.username,
+            &shopper.password,
+        )
+        .await
+        .expect(201);
+    body["data"]
+        .as_array()
+        .expect("a token per account")
+        .iter()
+        .map(|item| {
+            (
+                item["account_id"].as_str().expect("account_id").to_owned(),
+                item["token"].as_str().expect("token").to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The decoded header and claims of a JWT, without checking anything.
 pub fn jwt_parts(token: &str) -> (Value, Value) {
     use base64::Engine;
