@@ -4,12 +4,12 @@
 //! Under load most of PostgreSQL's work on a token-checked read is per statement (protocol,
 //! executor start-up, snapshot), not per row: one statement over eight requests costs it about
 //! what three single ones do. Nothing waits for a batch to fill: a worker takes whatever is queued
-//! the moment it is free, so a lone request runs at once, alone. Every request still reads the
+//! the moment a statement slot is free, and a lone request runs at once, alone. Every request still reads the
 //! database when it is served — nothing is cached, revocation takes effect at once.
 //!
 //! Workers are tasks of their own, so a request that goes away (a client disconnect, a timeout)
-//! never cancels a statement that other requests are waiting on; its entry is skipped if it is
-//! still queued, and its row dropped otherwise.
+//! never cancels a statement that other requests are waiting on; its entry is skipped if no
+//! batch has taken it yet, and its row dropped otherwise.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -101,8 +101,9 @@ where
 
     pub async fn run(&self, input: I) -> sqlx::Result<O> {
         // Nothing queued and a statement slot free: run alone, in this task. This spares a quiet
-        // server two task hand-offs per request; only this request waits on the statement, so
-        // its cancellation harms no one else.
+        // server two task hand-offs per request. Only this request waits on the statement, so
+        // cancelling it costs no one else anything (its connection closes, as any dropped lease's
+        // does). A worker already waiting for a slot gets it first: the semaphore is fair.
         if self.queue.capacity() == self.queue.max_capacity() {
             if let Ok(_slot) = self.slots.try_acquire() {
                 self.counts.statements.fetch_add(1, Ordering::Relaxed);
@@ -147,15 +148,20 @@ where
     let mut inputs = Vec::with_capacity(max_batch);
     let mut replies = Vec::with_capacity(max_batch);
     loop {
-        {
-            // One worker at a time waits on the queue; the others wait for this lock, so each
-            // takes everything that piled up while it was busy.
+        let slot = {
+            // One worker at a time waits on the queue, and it takes a statement slot before it
+            // drains the queue: whatever arrives while it waits for the slot joins its batch.
             let mut receiver = queue.lock().await;
             let Some(first) = receiver.recv().await else {
                 return;
             };
+            // The semaphore is never closed; if it were, nobody would be left to answer.
+            let Ok(slot) = slots.acquire().await else {
+                return;
+            };
             let mut next = Some(first);
             while let Some(Pending { input, reply }) = next {
+                // A request that went away meanwhile is not run.
                 if !reply.is_closed() {
                     inputs.push(input);
                     replies.push(reply);
@@ -166,12 +172,9 @@ where
                     None
                 };
             }
-        }
+            slot
+        };
         if !inputs.is_empty() {
-            // Closed only when the batcher is gone, and then nobody waits for an answer.
-            let Ok(_slot) = slots.acquire().await else {
-                return;
-            };
             counts.statements.fetch_add(1, Ordering::Relaxed);
             counts
                 .requests
@@ -179,6 +182,7 @@ where
             let outcome = run_on_lease(&pool, &inputs, run).await;
             answer(&mut replies, outcome);
         }
+        drop(slot);
         inputs.clear();
         replies.clear();
     }

@@ -29,9 +29,10 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 pub(super) const SHARED_POOL: bool = true;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections of the lean pool (hot statements), beside the 16 of the general pool: two cores of
-/// PostgreSQL are busy with far fewer statements in flight than that.
-const LEAN_CONNECTIONS: u32 = 8;
+/// Connections of the lean pool (hot statements), beside the 16 of the general pool: the two
+/// batched reads hold up to `2 × IN_FLIGHT` of them, and the login look-ups and token issue must
+/// not queue behind those.
+const LEAN_CONNECTIONS: u32 = 12;
 
 // The shared SQL is compiled once per backend on purpose: `super::Db` differs.
 #[allow(clippy::duplicate_mod)]
