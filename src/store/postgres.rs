@@ -103,17 +103,12 @@ impl HolderReads {
 
     pub(super) async fn account(
         &self,
-        _lean: &LeanPool,
         read: sql::HolderRead,
     ) -> StoreResult<sql::HolderAccountRow> {
         Ok(self.accounts.run(read).await?)
     }
 
-    pub(super) async fn switch(
-        &self,
-        _lean: &LeanPool,
-        read: sql::SwitchRead,
-    ) -> StoreResult<Vec<sql::SwitchRow>> {
+    pub(super) async fn switch(&self, read: sql::SwitchRead) -> StoreResult<Vec<sql::SwitchRow>> {
         Ok(self.switches.run(read).await?)
     }
 }

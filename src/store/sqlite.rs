@@ -64,11 +64,12 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     }
     if in_memory {
         // Every connection to `:memory:` is a database of its own: share the single writer.
+        let lean = Arc::new(LeanPool(writer.clone()));
         return Ok(SqlStore::new(
             writer.clone(),
-            writer.clone(),
-            Arc::new(LeanPool(writer)),
-            HolderReads,
+            writer,
+            Arc::clone(&lean),
+            HolderReads(lean),
             payloads,
         ));
     }
@@ -76,11 +77,12 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
         .max_connections(READERS)
         .acquire_timeout(BUSY_TIMEOUT)
         .connect_lazy_with(options.read_only(true));
+    let lean = Arc::new(LeanPool(readers.clone()));
     Ok(SqlStore::new(
-        readers.clone(),
+        readers,
         writer,
-        Arc::new(LeanPool(readers)),
-        HolderReads,
+        Arc::clone(&lean),
+        HolderReads(lean),
         payloads,
     ))
 }
@@ -117,19 +119,15 @@ impl std::ops::DerefMut for LeanLease {
 
 /// Token-checked account reads and switches, one statement each: batching saves round trips and
 /// per-statement work of a database server, and SQLite has neither.
-pub(super) struct HolderReads;
+pub(super) struct HolderReads(Arc<LeanPool>);
 
 impl HolderReads {
     pub(super) fn stats(&self) -> Vec<super::BatchStats> {
         Vec::new()
     }
 
-    pub(super) async fn switch(
-        &self,
-        lean: &LeanPool,
-        read: sql::SwitchRead,
-    ) -> StoreResult<Vec<sql::SwitchRow>> {
-        let mut lease = lean.lease().await?;
+    pub(super) async fn switch(&self, read: sql::SwitchRead) -> StoreResult<Vec<sql::SwitchRow>> {
+        let mut lease = self.0.lease().await?;
         let rows = sql::switch_rows(&mut lease, &read).await?;
         lease.release();
         Ok(rows)
@@ -137,10 +135,9 @@ impl HolderReads {
 
     pub(super) async fn account(
         &self,
-        lean: &LeanPool,
         read: sql::HolderRead,
     ) -> StoreResult<sql::HolderAccountRow> {
-        let mut lease = lean.lease().await?;
+        let mut lease = self.0.lease().await?;
         let row = sql::holder_account_row(&mut lease, &read).await?;
         lease.release();
         Ok(row)

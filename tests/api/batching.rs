@@ -28,6 +28,17 @@ struct Case {
     account_token: String,
 }
 
+impl Case {
+    fn new(method: Method, path: String, bearer: &str, account_token: &str) -> Self {
+        Self {
+            method,
+            path,
+            bearer: bearer.to_owned(),
+            account_token: account_token.to_owned(),
+        }
+    }
+}
+
 /// The parts of an answer that must not depend on what ran beside it: the status and the body,
 /// with freshly minted token strings replaced by their subject and scope.
 type Answer = (u16, Value);
@@ -154,11 +165,13 @@ async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
         .await
         .expect(204);
 
-    let read = |account: &str, bearer: &str, token: &str| Case {
-        method: Method::GET,
-        path: format!("/v2/accounts/{account}"),
-        bearer: bearer.to_owned(),
-        account_token: token.to_owned(),
+    let read = |account: &str, bearer: &str, token: &str| {
+        Case::new(
+            Method::GET,
+            format!("/v2/accounts/{account}"),
+            bearer,
+            token,
+        )
     };
     let mut cases = Vec::new();
     for (shopper, own) in shoppers.iter().zip(&tokens) {
@@ -231,11 +244,13 @@ async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
     .await
     .expect(204);
 
-    let switch = |query: &str, bearer: &str, token: &str| Case {
-        method: Method::POST,
-        path: format!("/v2/account-members/tokens{query}"),
-        bearer: bearer.to_owned(),
-        account_token: token.to_owned(),
+    let switch = |query: &str, bearer: &str, token: &str| {
+        Case::new(
+            Method::POST,
+            format!("/v2/account-members/tokens{query}"),
+            bearer,
+            token,
+        )
     };
     let cases = vec![
         switch("", &implicit, &one_token),

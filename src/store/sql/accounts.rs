@@ -308,10 +308,7 @@ impl AccountStore for SqlStore {
         check: &HolderCheck,
         account_id: Uuid,
     ) -> StoreResult<HolderAccount> {
-        let row = self
-            .holder_reads
-            .account(&self.lean, (*check, account_id))
-            .await?;
+        let row = self.holder_reads.account((*check, account_id)).await?;
         let bearer = bearer_grant(row.application_key_id, row.grant_type)?;
         let account = match (
             row.id,

@@ -308,10 +308,7 @@ impl MembershipStore for SqlStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Option<HolderSwitch>> {
-        let rows = self
-            .holder_reads
-            .switch(&self.lean, (*check, limit, offset))
-            .await?;
+        let rows = self.holder_reads.switch((*check, limit, offset)).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
