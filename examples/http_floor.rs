@@ -1,28 +1,45 @@
-//! The floor under target 2 of `bench/run`: the cheapest HTTP endpoint that runs one database
-//! statement per request on this stack. It answers `GET /{aid}` with pgbench's own `-S`
-//! statement (`SELECT abalance FROM pgbench_accounts WHERE aid = $1`) on a connection of the
-//! same lean pool accountd uses, with no authentication, no JSON and no middleware. A
-//! token-checked read cannot beat this figure, so `floor ÷ pgbench` is the most any design on
-//! axum, hyper and sqlx reaches on this machine.
+//! The floors under target 2 of `bench/run`: the cheapest HTTP endpoints that ask PostgreSQL once
+//! per request on this stack, with no authentication, no JSON and no middleware.
 //!
-//! `cargo run --release --example http_floor -- <database-url> <listen-address>`
+//! - `GET /{aid}` runs pgbench's own `-S` statement (`SELECT abalance FROM pgbench_accounts WHERE
+//!   aid = $1`) on a connection of the same lean pool accountd uses. A token-checked read cannot
+//!   beat it: `floor ÷ pgbench` is the most any design on axum, hyper and sqlx reaches here.
+//! - `GET /holder` (when started with a read to make) runs accountd's own store call for a
+//!   token-checked account read (`Store::account_as_holder`: the bearer check, the account
+//!   token's liveness and the account row in one statement, batched under load) and answers the
+//!   account's name. What separates accountd's read from this is its HTTP layer alone (header
+//!   parsing, JWT verification, middleware, JSON); what separates this from the first floor is
+//!   the statement the checks of §5.4 and §7.4 need.
+//!
+//! ```text
+//! cargo run --release --example http_floor -- <database-url> <listen-address> \
+//!     [<bearer-sha256-hex> <member-id> <token-account-id> <iat> <account-id>]
+//! ```
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use accountd::store::lean_pool::LeanPool;
+use accountd::store::{HolderCheck, Store};
+use accountd::time::{Clock, SystemClock};
+use accountd::wire::Links;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use sqlx::postgres::PgConnectOptions;
+use uuid::Uuid;
+
+const USAGE: &str = "usage: http_floor <database-url> <listen-address> \
+    [<bearer-sha256-hex> <member-id> <token-account-id> <iat> <account-id>]";
 
 async fn balance(
-    State(pool): State<Arc<LeanPool>>,
+    State(floor): State<Arc<Floor>>,
     Path(aid): Path<i32>,
 ) -> Result<String, StatusCode> {
-    let mut lease = pool
+    let mut lease = floor
+        .pool
         .lease()
         .await
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
@@ -38,22 +55,91 @@ async fn balance(
         .ok_or(StatusCode::NOT_FOUND)
 }
 
+async fn token_checked(State(floor): State<Arc<Floor>>) -> Result<String, StatusCode> {
+    let (store, read) = floor.holder.as_ref().ok_or(StatusCode::NOT_FOUND)?;
+    let check = HolderCheck {
+        now: SystemClock.now(),
+        ..read.check
+    };
+    let answer = store
+        .account_as_holder(&check, read.account_id)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    // The same three conditions the real read refuses on, so a wrong set-up cannot pass.
+    match (answer.bearer, answer.live, answer.account) {
+        (Some(_), true, Some(account)) => Ok(account.name),
+        _ => Err(StatusCode::FORBIDDEN),
+    }
+}
+
+struct HolderRead {
+    check: HolderCheck,
+    account_id: Uuid,
+}
+
+struct Floor {
+    pool: LeanPool,
+    holder: Option<(Arc<dyn Store>, HolderRead)>,
+}
+
+fn parse_holder_read(args: &[String]) -> Result<Option<HolderRead>, String> {
+    let [hash, member, token_account, iat, account] = args else {
+        return if args.is_empty() {
+            Ok(None)
+        } else {
+            Err(USAGE.to_owned())
+        };
+    };
+    let uuid = |text: &str| Uuid::parse_str(text).map_err(|e| format!("{text}: {e}"));
+    let hash: Vec<u8> = (0..hash.len())
+        .step_by(2)
+        .map(|at| {
+            hash.get(at..at + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect::<Option<_>>()
+        .ok_or("the bearer hash must be hexadecimal")?;
+    Ok(Some(HolderRead {
+        check: HolderCheck {
+            bearer_hash: hash
+                .try_into()
+                .map_err(|_| "the bearer hash must be 32 bytes")?,
+            now: SystemClock.now(),
+            member_id: uuid(member)?,
+            token_account_id: uuid(token_account)?,
+            iat: iat.parse().map_err(|e| format!("iat: {e}"))?,
+        },
+        account_id: uuid(account)?,
+    }))
+}
+
 fn main() -> Result<(), String> {
-    let mut args = std::env::args().skip(1);
-    let url = args
-        .next()
-        .ok_or("usage: http_floor <database-url> <listen-address>")?;
-    let listen = args
-        .next()
-        .ok_or("usage: http_floor <database-url> <listen-address>")?;
-    let options = PgConnectOptions::from_str(&url).map_err(|e| format!("database URL: {e}"))?;
-    let pool = Arc::new(LeanPool::new(options, 8, Duration::from_secs(10)));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, listen, holder_args @ ..] = args.as_slice() else {
+        return Err(USAGE.to_owned());
+    };
+    let holder_read = parse_holder_read(holder_args)?;
+    let options = PgConnectOptions::from_str(url).map_err(|e| format!("database URL: {e}"))?;
+    let pool = LeanPool::new(options, 8, Duration::from_secs(10));
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("runtime: {e}"))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
+        let holder = match holder_read {
+            None => None,
+            Some(read) => {
+                let links = Arc::new(Links::new("http://127.0.0.1"));
+                let store = accountd::store::connect(url, links)
+                    .await
+                    .map_err(|e| format!("store: {e}"))?;
+                Some((store, read))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;
-        let app = Router::new().route("/{aid}", get(balance)).with_state(pool);
+        let app = Router::new()
+            .route("/holder", get(token_checked))
+            .route("/{aid}", get(balance))
+            .with_state(Arc::new(Floor { pool, holder }));
         axum::serve(listener, app)
             .await
             .map_err(|e| format!("serve: {e}"))
