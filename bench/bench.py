@@ -468,9 +468,10 @@ def oha(binary, url, concurrency, seconds, method="GET", headers=(), body=None, 
 
 
 class Floor:
-    """examples/http_floor: pgbench's `-S` statement behind the barest axum endpoint, on the same
-    lean pool as accountd. No token-checked read can beat it, so `floor ÷ pgbench` is the ceiling
-    of target 2 on this stack and machine."""
+    """examples/http_floor: behind the barest axum endpoint, pgbench's `-S` statement on the same
+    lean pool as accountd (`/1`: no token-checked read can beat it, so `floor ÷ pgbench` is the
+    ceiling of target 2 on this stack and machine) and, given `holder_read`, accountd's own store
+    call for the benchmark's read (`/holder`: the read minus accountd's HTTP layer)."""
 
     def __init__(self, binary, database_url, port, log_path, holder_read=()):
         self.port = port

@@ -91,14 +91,7 @@ fn parse_holder_read(args: &[String]) -> Result<Option<HolderRead>, String> {
         };
     };
     let uuid = |text: &str| Uuid::parse_str(text).map_err(|e| format!("{text}: {e}"));
-    let hash: Vec<u8> = (0..hash.len())
-        .step_by(2)
-        .map(|at| {
-            hash.get(at..at + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<_>>()
-        .ok_or("the bearer hash must be hexadecimal")?;
+    let hash = hex::decode(hash).map_err(|e| format!("bearer hash: {e}"))?;
     Ok(Some(HolderRead {
         check: HolderCheck {
             bearer_hash: hash
