@@ -1,11 +1,11 @@
 //! Response envelopes (§4.3) and the page metadata and links every list carries (§4.5).
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::extract::list::{ListParams, MAX_OFFSET};
+use crate::error::ApiError;
 pub use crate::wire::{
     FlatTimestamps, Included, Linked, Reference, ReferenceData, SelfLink, Timestamps,
     TimestampsMeta,
@@ -31,15 +31,15 @@ impl<T: Serialize + Linked> Single<T> {
     }
 
     pub fn with_included(self, included: Option<Included>) -> Response {
-        Json(Self { included, ..self }).into_response()
+        json(StatusCode::OK, &Self { included, ..self })
     }
 
     pub fn ok(data: T) -> Response {
-        Json(Self::new(data)).into_response()
+        json(StatusCode::OK, &Self::new(data))
     }
 
     pub fn created(data: T) -> Response {
-        (StatusCode::CREATED, Json(Self::new(data))).into_response()
+        json(StatusCode::CREATED, &Self::new(data))
     }
 }
 
@@ -68,11 +68,35 @@ impl<T: Serialize> List<T> {
     }
 
     pub fn ok(self) -> Response {
-        Json(self).into_response()
+        json(StatusCode::OK, &self)
     }
 
     pub fn with_included(self, included: Option<Included>) -> Response {
-        Json(Self { included, ..self }).into_response()
+        json(StatusCode::OK, &Self { included, ..self })
+    }
+}
+
+/// A single resource serializes to 600–900 bytes. `axum::Json` starts its buffer at 128 bytes
+/// and grows it three or four times, copying each time; on the token-checked read that was
+/// about 1.5 % of accountd's CPU (issue 9). Lists still grow from here, but less often.
+const BODY_CAPACITY: usize = 1024;
+
+/// `application/json` with `value` as the body, as `axum::Json` answers but for the buffer.
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let mut body = Vec::with_capacity(BODY_CAPACITY);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            ApiError::internal(format!("serializing a response: {error}")).into_response()
+        }
     }
 }
 
