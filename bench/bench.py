@@ -45,8 +45,9 @@ LOAD_MEMBER = 7
 MODES = {
     "full": {
         "step": 10.0,
-        # Target 2 and 3 ratios: rounds of (pgbench, read, switch) back to back, `round_step`
-        # seconds each; a ratio is the median over the rounds of read ÷ the pgbench just before it.
+        # Target 2 and 3 ratios: rounds of (pgbench, read, switch, the two floors) back to back,
+        # `round_step` seconds each; a ratio is the median over the rounds of a load's rate ÷ the
+        # pgbench of its own round.
         "rounds": 3,
         "round_step": 5.0,
         "login_step": 15.0,
@@ -504,16 +505,19 @@ def holder_read_args(seed_data):
     return [bearer_hash, claims["sub"], claims["scope"], str(claims["iat"]), seed_data["account_id"]]
 
 
-def paired_rounds(level, rounds, seconds, cores, read, switch):
-    """`rounds` times pgbench -S, the read and the switch, back to back. Each load's ratio is the
-    median over the rounds of its rate ÷ the pgbench figure of its own round, so a machine that
-    drifts during the run moves both sides of a ratio together. The round with the median ratio
-    stands for the level (its latencies); failures add up over all rounds."""
-    bases, reads, switches = [], [], []
+def paired_rounds(level, rounds, seconds, cores, loads):
+    """`rounds` times pgbench -S and then every load, back to back. `loads` are callables that run
+    one step each and return their rows by name. Each load's ratio is the median over the rounds
+    of its rate ÷ the pgbench figure of its own round, so a machine that drifts during the run
+    moves both sides of a ratio together. The round with the median ratio stands for the load
+    (its latencies); failures add up over all rounds. Returns the pgbench row of the read's
+    median round and the rows by name."""
+    bases, steps = [], {}
     for _ in range(rounds):
         bases.append(pgbench(ARGS.database_url, level, seconds, cores))
-        reads.append(read())
-        switches.append(switch())
+        for load in loads:
+            for name, row in load().items():
+                steps.setdefault(name, []).append(row)
 
     def representative(rows):
         ratios = [row["rps"] / base["tps"] for row, base in zip(rows, bases)]
@@ -521,9 +525,18 @@ def paired_rounds(level, rounds, seconds, cores, read, switch):
         return dict(rows[middle], ratio=ratios[middle], pgbench_tps=bases[middle]["tps"],
                     round_ratios=ratios, failures=sum(row["failures"] for row in rows)), middle
 
-    read_row, middle = representative(reads)
-    switch_row, _ = representative(switches)
-    return bases[middle], read_row, switch_row
+    chosen = {name: representative(rows) for name, rows in steps.items()}
+    return bases[chosen["read"][1]], {name: row for name, (row, _) in chosen.items()}
+
+
+def floor_steps(level, seconds, holder_read, log_path):
+    """One step on each floor. The floor process lives for its own steps only, so its connections
+    never sit beside pgbench's."""
+    floor = Floor(ARGS.floor_binary, ARGS.database_url, ARGS.port + 3, log_path, holder_read)
+    try:
+        return {"floor": floor.measure(level, seconds), "store_floor": floor.measure(level, seconds, "/holder")}
+    finally:
+        floor.stop()
 
 
 def pgbench(database_url, concurrency, seconds, cores):
@@ -760,14 +773,14 @@ def report(results, rows, path):
     lines.append("")
     rounds = len(results["reads"][0]["round_ratios"])
     lines.append(
-        f"Ratios of targets 2 and 3: {rounds} round(s) per concurrency of pgbench -S, the read and the "
-        "switch back to back; each ratio is the median over the rounds of the load's rate ÷ the "
-        "pgbench figure of its own round (all rounds listed below), and the round with the median "
-        "ratio gives the rates and latencies shown."
+        f"Ratios of targets 2 and 3 and of the floors: {rounds} round(s) per concurrency of pgbench -S, "
+        "the read, the switch and the two floors back to back; each ratio is the median over the rounds "
+        "of the load's rate ÷ the pgbench figure of its own round (all rounds listed below), and the "
+        "round with the median ratio gives the rates and latencies shown."
     )
     lines.append("")
     lines.append(
-        "Floors, measured after the rounds with `examples/http_floor` behind the barest axum endpoint "
+        "Floors, measured in the rounds with `examples/http_floor` behind the barest axum endpoint "
         "(no authentication, no JSON, no middleware), loaded by oha like the reads. The HTTP floor runs "
         "pgbench's own `-S` statement on the lean pool accountd uses: nothing that answers over HTTP and "
         "asks PostgreSQL once per request beats it on this stack and machine. The store floor makes "
@@ -782,10 +795,12 @@ def report(results, rows, path):
                                                       results["reads"], results["switches"]):
         lines.append(
             f"| {base['concurrency']} | {fmt(base['tps'], 0)} | {fmt(floor['rps'], 0)} "
-            f"({floor['rps'] / base['tps']:.0%}) | {fmt(store_floor['rps'], 0)} "
-            f"({store_floor['rps'] / base['tps']:.0%}) | {fmt(read['rps'], 0)} | "
+            f"({floor['ratio']:.0%}: {', '.join(f'{ratio:.0%}' for ratio in floor['round_ratios'])}) | "
+            f"{fmt(store_floor['rps'], 0)} "
+            f"({store_floor['ratio']:.0%}: {', '.join(f'{ratio:.0%}' for ratio in store_floor['round_ratios'])}) | "
+            f"{fmt(read['rps'], 0)} | "
             f"{read['ratio']:.1%} ({', '.join(f'{ratio:.0%}' for ratio in read['round_ratios'])}) | "
-            f"{read['rps'] / store_floor['rps']:.0%} | "
+            f"{read['ratio'] / store_floor['ratio']:.0%} | "
             f"{fmt(read['p50'], 2)} / {fmt(read['p99'], 2)} | "
             f"{fmt(switch['rps'], 0)} | "
             f"{switch['ratio']:.1%} ({', '.join(f'{ratio:.0%}' for ratio in switch['round_ratios'])}) | "
@@ -936,24 +951,23 @@ def main():
         results["floor"], results["store_floor"] = [], []
         holder_read = holder_read_args(seed_data)
         for level in mode["read_levels"]:
-            log(f"==> concurrency {level}: {mode['rounds']} × (pgbench -S, token-checked read, switch) "
-                f"({mode['round_step']} s each), then the two HTTP floors ({mode['step']} s each)")
-            baseline, read, switch = paired_rounds(
+            log(f"==> concurrency {level}: {mode['rounds']} × (pgbench -S, token-checked read, switch, "
+                f"HTTP floor, store floor) ({mode['round_step']} s each)")
+            baseline, steps = paired_rounds(
                 level, mode["rounds"], mode["round_step"], cores,
-                lambda: oha(ARGS.oha, read_url, level, mode["round_step"], headers=read_headers),
-                lambda: oha(ARGS.oha, switch_url, level, mode["round_step"], method="POST",
-                            headers=[read_headers[0], read_headers[1]], body=SWITCH_BODY),
+                [
+                    lambda: {"read": oha(ARGS.oha, read_url, level, mode["round_step"], headers=read_headers)},
+                    lambda: {"switch": oha(ARGS.oha, switch_url, level, mode["round_step"], method="POST",
+                                           headers=[read_headers[0], read_headers[1]], body=SWITCH_BODY)},
+                    lambda: floor_steps(level, mode["round_step"], holder_read, log_path),
+                ],
             )
+            read, switch = steps["read"], steps["switch"]
             results["pgbench"].append(baseline)
             results["reads"].append(read)
             results["switches"].append(switch)
-            # Started for its own steps only: its connections must not count against pgbench's.
-            floor = Floor(ARGS.floor_binary, ARGS.database_url, ARGS.port + 3, log_path, holder_read)
-            try:
-                results["floor"].append(floor.measure(level, mode["step"]))
-                results["store_floor"].append(floor.measure(level, mode["step"], "/holder"))
-            finally:
-                floor.stop()
+            results["floor"].append(steps["floor"])
+            results["store_floor"].append(steps["store_floor"])
             if results["store_floor"][-1]["failures"]:
                 raise SystemExit("the store floor's token-checked reads failed; see the accountd log")
             log(
@@ -961,8 +975,10 @@ def main():
                 f"({', '.join(f'{ratio:.0%}' for ratio in read['round_ratios'])} of pgbench), "
                 f"switch {switch['rps']:.0f} req/s "
                 f"({', '.join(f'{ratio:.0%}' for ratio in switch['round_ratios'])}), "
-                f"HTTP floor {results['floor'][-1]['rps']:.0f} req/s, "
-                f"store floor {results['store_floor'][-1]['rps']:.0f} req/s"
+                f"HTTP floor {results['floor'][-1]['rps']:.0f} req/s "
+                f"({', '.join(f'{ratio:.0%}' for ratio in results['floor'][-1]['round_ratios'])}), "
+                f"store floor {results['store_floor'][-1]['rps']:.0f} req/s "
+                f"({', '.join(f'{ratio:.0%}' for ratio in results['store_floor'][-1]['round_ratios'])})"
             )
 
         # Measured right before and right after the logins, with the server idle, and the higher
@@ -1100,7 +1116,7 @@ def targets(results):
         ok = ratio >= 0.4 and read["failures"] == 0
         rows.append(("2", f"token-checked read at c={base['concurrency']} vs pgbench -S ({read['pgbench_tps']:.0f} tps)",
                      f"{read['rps']:.0f} req/s = {ratio:.0%}" + (f", {read['failures']} failed" if read["failures"] else "")
-                     + f" (HTTP floor {floor['rps'] / base['tps']:.0%}, store floor {store_floor['rps'] / base['tps']:.0%})",
+                     + f" (HTTP floor {floor['ratio']:.0%}, store floor {store_floor['ratio']:.0%})",
                      "≥ 40 %", verdict(ok)))
     for base, switch in zip(results["pgbench"], results["switches"]):
         ratio = switch["ratio"]
