@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, shopper_in};
 use crate::tests;
 
 tests![
@@ -14,6 +14,7 @@ tests![
     data_must_be_an_object_on_resources,
     probes_answer,
     every_response_carries_a_request_id,
+    json_answers_say_so_and_are_whole,
     browsers_get_cors_answers,
     a_client_that_trickles_its_headers_is_cut_off,
     generated_bodies_never_cause_a_server_error,
@@ -116,6 +117,60 @@ async fn every_response_carries_a_request_id(app: TestApp) {
         .send()
         .await;
     assert_eq!(reply.header("x-request-id"), Some("trace-me"));
+}
+
+/// One of each way a JSON body is written (a created resource, a read, a list, a token list of
+/// several tokens): the content type, a body that parses whole, and its length on the wire.
+async fn json_answers_say_so_and_are_whole(app: TestApp) {
+    let admin = app.admin_token().await;
+    let names = ["Body A", "Body B", "Body C", "Body D"];
+    let shopper = shopper_in(&app, &admin, &names).await;
+    let implicit = app.implicit_token().await;
+    let account = format!("/v2/accounts/{}", shopper.accounts[0]);
+    let replies = [
+        (
+            201,
+            app.post("/v2/accounts")
+                .bearer(&admin)
+                .json(json!({"data": {"type": "account", "name": "Body E"}}))
+                .send()
+                .await,
+        ),
+        (200, app.get(&account).bearer(&admin).send().await),
+        (200, app.get("/v2/accounts").bearer(&admin).send().await),
+        (
+            201,
+            app.login(
+                &implicit,
+                &shopper.profile_id,
+                &shopper.username,
+                &shopper.password,
+            )
+            .await,
+        ),
+    ];
+    for (status, reply) in &replies {
+        let body = reply.expect(*status);
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(
+            reply.header("content-length"),
+            Some(reply.text.len().to_string().as_str())
+        );
+        assert!(
+            body["data"].is_object() || body["data"].is_array(),
+            "{body}"
+        );
+    }
+    let [_, _, (_, list), (_, tokens)] = &replies;
+    assert_eq!(list.json()["data"].as_array().map(Vec::len), Some(5));
+    let tokens = tokens.json();
+    let tokens = tokens["data"].as_array().expect("token list");
+    assert_eq!(tokens.len(), names.len());
+    assert!(tokens.iter().all(|token| {
+        token["token"]
+            .as_str()
+            .is_some_and(|jwt| jwt.split('.').count() == 3)
+    }));
 }
 
 async fn browsers_get_cors_answers(app: TestApp) {
