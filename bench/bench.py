@@ -763,9 +763,9 @@ def report(results, rows, path):
     bound = results["argon2"]
     lines.append(
         f"argon2id bound: {bound['threads']} threads (the hash pool's size), "
-        f"{fmt(bound['verifies_per_second'])} verifies/s over {bound['seconds']} s (the higher of "
-        f"{' and '.join(fmt(rate) for rate in results['argon2_runs'])}, measured before and after the "
-        f"logins); one thread alone "
+        f"{fmt(bound['verifies_per_second'])} verifies/s over {bound['seconds']} s at best (measured "
+        f"{len(results['argon2_runs'])} times, before the first login step and after each: "
+        f"{', '.join(fmt(rate) for rate in results['argon2_runs'])}); one thread alone "
         f"{bound['single_thread_seconds_per_verify'] * 1000:.1f} ms per verify, so the ideal "
         f"{bound['threads']} ÷ t would be {fmt(bound['ideal_verifies_per_second'])}/s "
         f"(parallel efficiency {bound['verifies_per_second'] / bound['ideal_verifies_per_second']:.2f})."
@@ -807,20 +807,22 @@ def report(results, rows, path):
             f"{fmt(switch['p50'], 2)} / {fmt(switch['p99'], 2)} |"
         )
     lines.append("")
-    bare_ms = bound["threads"] / bound["verifies_per_second"] * 1000
+    bare_ms = sorted(bound["threads"] / rate * 1000 for rate in results["argon2_runs"])
     lines.append(
         f"Logins: \"ms per verify\" is the hash pool's own work time per argon2id verification during "
-        f"the step (from /metrics); the bare loop took {bare_ms:.1f} ms per verify per thread. Equal "
+        f"the step (from /metrics); the bare loop took {bare_ms[0]:.1f}–{bare_ms[-1]:.1f} ms per verify "
+        "per thread over its measurements. Equal "
         "figures with the rate below the bound mean the pool was busy throughout and lost only to the "
         "rest of each login sharing the cores."
     )
     lines.append("")
-    lines.append("| Login concurrency | logins/s | of bound | ms per verify | p50 ms | p99 ms | p99/p50 | non-201 |")
-    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    lines.append("| Login concurrency | logins/s | bound around the step /s | of bound | ms per verify | p50 ms | p99 ms | p99/p50 | non-201 |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for login in results["logins"]:
         lines.append(
             f"| {login['concurrency']} | {fmt(login['rps'])} | "
-            f"{login['rps'] / bound['verifies_per_second']:.1%} | {fmt(login['pool_ms_per_verify'])} | "
+            f"{' / '.join(fmt(rate) for rate in login['bound_around'])} | "
+            f"{login['rps'] / login['bound']:.1%} | {fmt(login['pool_ms_per_verify'])} | "
             f"{fmt(login['p50'])} | {fmt(login['p99'])} | "
             f"{login['p99'] / login['p50']:.2f} | {login['failures']} |"
         )
@@ -981,13 +983,17 @@ def main():
                 f"({', '.join(f'{ratio:.0%}' for ratio in results['store_floor'][-1]['round_ratios'])})"
             )
 
-        # Measured right before and right after the logins, with the server idle, and the higher
-        # of the two taken: on a shared machine the rate drifts, and the higher bound is the
-        # stricter test. On a quiet machine the two agree.
-        log(f"==> argon2id bound ({cores} threads = the hash pool's default size, {mode['argon2_seconds']} s)")
-        before = argon2_bound(ARGS.bound_binary, cores, mode["argon2_seconds"])
-        log(f"  {before['verifies_per_second']:.1f} verifies/s")
+        # The bound is measured with the server idle before the first login step and after each
+        # one, and every step is held against the higher of the two measurements around it: on a
+        # shared machine the rate drifts (one run saw 115 verifies/s before the logins and 140
+        # after), and a neighbour's bound drifts with the step; the higher is the stricter test.
+        def measure_bound():
+            log(f"==> argon2id bound ({cores} threads = the hash pool's default size, {mode['argon2_seconds']} s)")
+            bound = argon2_bound(ARGS.bound_binary, cores, mode["argon2_seconds"])
+            log(f"  {bound['verifies_per_second']:.1f} verifies/s")
+            return bound
 
+        bounds = [measure_bound()]
         results["logins"] = []
         for level in mode["login_levels"]:
             log(f"==> logins at concurrency {level} ({mode['login_step']} s)")
@@ -995,14 +1001,14 @@ def main():
             row = oha(ARGS.oha, switch_url, level, mode["login_step"], method="POST",
                       headers=[read_headers[0]], body=login)
             row["pool_ms_per_verify"] = ms_per_verify(work_before, hash_work(scrape(ARGS.port)))
-            results["logins"].append(row)
             log(f"  {row['rps']:.1f} logins/s, p50 {fmt(row['p50'])} ms, p99 {fmt(row['p99'])} ms, {row['failures']} failed")
-
-        log(f"==> argon2id bound again, after the logins ({mode['argon2_seconds']} s)")
-        after = argon2_bound(ARGS.bound_binary, cores, mode["argon2_seconds"])
-        log(f"  {after['verifies_per_second']:.1f} verifies/s")
-        results["argon2"] = max(before, after, key=lambda bound: bound["verifies_per_second"])
-        results["argon2_runs"] = [before["verifies_per_second"], after["verifies_per_second"]]
+            bounds.append(measure_bound())
+            around = [bound["verifies_per_second"] for bound in bounds[-2:]]
+            row["bound_around"] = around
+            row["bound"] = max(around)
+            results["logins"].append(row)
+        results["argon2"] = max(bounds, key=lambda bound: bound["verifies_per_second"])
+        results["argon2_runs"] = [bound["verifies_per_second"] for bound in bounds]
 
         log("==> isolation: reads and /healthz while logins saturate the hash pool")
         iso_level = mode["isolation_read_level"]
@@ -1082,13 +1088,14 @@ def main():
 
 def targets(results):
     rows = []
-    bound = results["argon2"]["verifies_per_second"]
     for login in results["logins"]:
         if login["concurrency"] not in TARGET_LOGIN_LEVELS:
             continue
         c = login["concurrency"]
+        bound = login["bound"]
         ratio = login["rps"] / bound
-        rows.append(("1", f"login throughput at c={c} vs argon2id bound ({bound:.1f}/s)",
+        rows.append(("1", f"login throughput at c={c} vs argon2id bound ({bound:.1f}/s, the higher of "
+                     f"{' and '.join(f'{rate:.1f}' for rate in login['bound_around'])} around the step)",
                      f"{login['rps']:.1f}/s = {ratio:.0%}", "≥ 90 %", verdict(ratio >= 0.9)))
         rows.append(("1", f"login errors at c={c}", str(login["failures"]), "0", verdict(login["failures"] == 0)))
         spread = login["p99"] / login["p50"] if login["p50"] else float("inf")
@@ -1146,16 +1153,19 @@ def warnings(results):
     """Signs that the machine was too busy for the figures to mean much."""
     found = []
     bound = results["argon2"]["verifies_per_second"]
-    fastest = max(login["rps"] for login in results["logins"])
-    if fastest > 1.05 * bound:
-        found.append(
-            f"logins ran at {fastest:.1f}/s, faster than the bare argon2id loop ({bound:.1f}/s): other "
-            "processes took CPU unevenly between the steps, so the login ratios are not meaningful here."
-        )
+    for login in results["logins"]:
+        if login["rps"] > 1.05 * login["bound"]:
+            found.append(
+                f"logins at c={login['concurrency']} ran at {login['rps']:.1f}/s, faster than the bare "
+                f"argon2id loop around them ({login['bound']:.1f}/s): other processes took CPU unevenly "
+                "between the steps, so that ratio is not meaningful here."
+            )
     runs = results["argon2_runs"]
     if min(runs) < 0.9 * max(runs):
         found.append(
-            f"the argon2id bound moved from {runs[0]:.1f} to {runs[1]:.1f}/s within the run."
+            f"the argon2id bound moved between {min(runs):.1f} and {max(runs):.1f}/s within the run "
+            f"({', '.join(f'{rate:.1f}' for rate in runs)}); each login step is held against the higher "
+            "of the two measured around it."
         )
     efficiency = bound / results["argon2"]["ideal_verifies_per_second"]
     if efficiency < 0.7:
