@@ -50,25 +50,31 @@ MODES = {
         # pgbench of its own round.
         "rounds": 3,
         "round_step": 5.0,
-        "login_step": 15.0,
+        # Target 1: per login concurrency, rounds of (the argon2id bound, then the logins) back
+        # to back; the ratio is the median over the rounds of the logins ÷ the bound of their own
+        # round. Three-second bounds back to back on an idle machine ranged from 82 to 102
+        # verifies/s here, so one step against one bound decides nothing.
+        "login_rounds": 5,
+        "login_step": 8.0,
         "read_levels": [1, 4, 16, 64],
         "login_levels": [2, 8, 64],
         "isolation_read_level": 16,
         "startup_runs": 10,
         "pgbench_scale": 5,
-        "argon2_seconds": 10.0,
+        "argon2_seconds": 3.0,
     },
     "quick": {
         "step": 3.0,
         "rounds": 1,
         "round_step": 3.0,
-        "login_step": 4.0,
+        "login_rounds": 2,
+        "login_step": 3.0,
         "read_levels": [1, 8, 64],
         "login_levels": [8, 64],
         "isolation_read_level": 8,
         "startup_runs": 5,
         "pgbench_scale": 1,
-        "argon2_seconds": 3.0,
+        "argon2_seconds": 2.0,
     },
 }
 TARGET_LOGIN_LEVELS = [8, 64]
@@ -529,6 +535,20 @@ def paired_rounds(level, rounds, seconds, cores, loads):
     return bases[chosen["read"][1]], {name: row for name, (row, _) in chosen.items()}
 
 
+def median_round(rows):
+    """Login rounds of one concurrency: the round with the median ratio of logins ÷ its own bound
+    stands for them (its rate and latencies); failures add up over all rounds and fairness is
+    judged on the worst round."""
+    ratios = [row["rps"] / row["bound"] for row in rows]
+    middle = sorted(range(len(rows)), key=lambda index: ratios[index])[len(rows) // 2]
+    spreads = [row["p99"] / row["p50"] if row["p50"] else float("inf") for row in rows]
+    worst = max(range(len(rows)), key=lambda index: spreads[index])
+    return dict(rows[middle], ratio=ratios[middle], round_ratios=ratios,
+                round_rates=[row["rps"] for row in rows], round_bounds=[row["bound"] for row in rows],
+                worst_p50=rows[worst]["p50"], worst_p99=rows[worst]["p99"],
+                failures=sum(row["failures"] for row in rows))
+
+
 def floor_steps(level, seconds, holder_read, log_path):
     """One step on each floor. The floor process lives for its own steps only, so its connections
     never sit beside pgbench's."""
@@ -764,7 +784,7 @@ def report(results, rows, path):
     lines.append(
         f"argon2id bound: {bound['threads']} threads (the hash pool's size), "
         f"{fmt(bound['verifies_per_second'])} verifies/s over {bound['seconds']} s at best (measured "
-        f"{len(results['argon2_runs'])} times, before the first login step and after each: "
+        f"{len(results['argon2_runs'])} times, right before each login round: "
         f"{', '.join(fmt(rate) for rate in results['argon2_runs'])}); one thread alone "
         f"{bound['single_thread_seconds_per_verify'] * 1000:.1f} ms per verify, so the ideal "
         f"{bound['threads']} ÷ t would be {fmt(bound['ideal_verifies_per_second'])}/s "
@@ -816,15 +836,22 @@ def report(results, rows, path):
         "rest of each login sharing the cores."
     )
     lines.append("")
-    lines.append("| Login concurrency | logins/s | bound around the step /s | of bound | ms per verify | p50 ms | p99 ms | p99/p50 | non-201 |")
-    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    lines.append(
+        f"Each login concurrency ran {len(results['logins'][0]['round_ratios'])} rounds of the argon2id "
+        "bound (server idle) and then the logins; the median round stands for it (its rate, bound and "
+        "latencies), every round is listed as logins/s ÷ bound/s, fairness is the worst round's."
+    )
+    lines.append("")
+    lines.append("| Login concurrency | logins/s | bound /s | of bound | every round | ms per verify | p50 ms | p99 ms | worst p99/p50 | non-201 |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for login in results["logins"]:
+        every = ", ".join(f"{fmt(rate, 0)}/{fmt(bound, 0)} = {rate / bound:.0%}"
+                          for rate, bound in zip(login["round_rates"], login["round_bounds"]))
         lines.append(
-            f"| {login['concurrency']} | {fmt(login['rps'])} | "
-            f"{' / '.join(fmt(rate) for rate in login['bound_around'])} | "
-            f"{login['rps'] / login['bound']:.1%} | {fmt(login['pool_ms_per_verify'])} | "
+            f"| {login['concurrency']} | {fmt(login['rps'])} | {fmt(login['bound'])} | "
+            f"{login['ratio']:.1%} | {every} | {fmt(login['pool_ms_per_verify'])} | "
             f"{fmt(login['p50'])} | {fmt(login['p99'])} | "
-            f"{login['p99'] / login['p50']:.2f} | {login['failures']} |"
+            f"{login['worst_p99'] / login['worst_p50']:.2f} | {login['failures']} |"
         )
     lines.append("")
     iso = results["isolation"]
@@ -983,30 +1010,31 @@ def main():
                 f"({', '.join(f'{ratio:.0%}' for ratio in results['store_floor'][-1]['round_ratios'])})"
             )
 
-        # The bound is measured with the server idle before the first login step and after each
-        # one, and every step is held against the higher of the two measurements around it: on a
-        # shared machine the rate drifts (one run saw 115 verifies/s before the logins and 140
-        # after), and a neighbour's bound drifts with the step; the higher is the stricter test.
-        def measure_bound():
-            log(f"==> argon2id bound ({cores} threads = the hash pool's default size, {mode['argon2_seconds']} s)")
-            bound = argon2_bound(ARGS.bound_binary, cores, mode["argon2_seconds"])
-            log(f"  {bound['verifies_per_second']:.1f} verifies/s")
-            return bound
+        # The bound is measured with the server idle right before each login step, and each step
+        # is judged against its own round's bound, as the reads are against their round's pgbench.
+        bounds = []
 
-        bounds = [measure_bound()]
-        results["logins"] = []
-        for level in mode["login_levels"]:
-            log(f"==> logins at concurrency {level} ({mode['login_step']} s)")
+        def login_round(level):
+            bound = argon2_bound(ARGS.bound_binary, cores, mode["argon2_seconds"])
+            bounds.append(bound)
             work_before = hash_work(scrape(ARGS.port))
             row = oha(ARGS.oha, switch_url, level, mode["login_step"], method="POST",
                       headers=[read_headers[0]], body=login)
             row["pool_ms_per_verify"] = ms_per_verify(work_before, hash_work(scrape(ARGS.port)))
-            log(f"  {row['rps']:.1f} logins/s, p50 {fmt(row['p50'])} ms, p99 {fmt(row['p99'])} ms, {row['failures']} failed")
-            bounds.append(measure_bound())
-            around = [bound["verifies_per_second"] for bound in bounds[-2:]]
-            row["bound_around"] = around
-            row["bound"] = max(around)
-            results["logins"].append(row)
+            row["bound"] = bound["verifies_per_second"]
+            log(f"  bound {row['bound']:.1f} verifies/s, then {row['rps']:.1f} logins/s "
+                f"({row['rps'] / row['bound']:.0%}), p50 {fmt(row['p50'])} ms, p99 {fmt(row['p99'])} ms, "
+                f"{row['failures']} failed")
+            return row
+
+        results["logins"] = []
+        for level in mode["login_levels"]:
+            log(f"==> logins at concurrency {level}: {mode['login_rounds']} × (argon2id bound with "
+                f"{cores} threads = the hash pool's default size, {mode['argon2_seconds']} s; logins, "
+                f"{mode['login_step']} s)")
+            results["logins"].append(
+                median_round([login_round(level) for _ in range(mode["login_rounds"])])
+            )
         results["argon2"] = max(bounds, key=lambda bound: bound["verifies_per_second"])
         results["argon2_runs"] = [bound["verifies_per_second"] for bound in bounds]
 
@@ -1092,15 +1120,17 @@ def targets(results):
         if login["concurrency"] not in TARGET_LOGIN_LEVELS:
             continue
         c = login["concurrency"]
-        bound = login["bound"]
-        ratio = login["rps"] / bound
-        rows.append(("1", f"login throughput at c={c} vs argon2id bound ({bound:.1f}/s, the higher of "
-                     f"{' and '.join(f'{rate:.1f}' for rate in login['bound_around'])} around the step)",
-                     f"{login['rps']:.1f}/s = {ratio:.0%}", "≥ 90 %", verdict(ratio >= 0.9)))
+        ratio = login["ratio"]
+        rows.append(("1", f"login throughput at c={c} vs argon2id bound (median of "
+                     f"{len(login['round_ratios'])} rounds: "
+                     f"{', '.join(f'{value:.0%}' for value in login['round_ratios'])})",
+                     f"{login['rps']:.1f}/s ÷ {login['bound']:.1f}/s = {ratio:.0%}", "≥ 90 %",
+                     verdict(ratio >= 0.9)))
         rows.append(("1", f"login errors at c={c}", str(login["failures"]), "0", verdict(login["failures"] == 0)))
-        spread = login["p99"] / login["p50"] if login["p50"] else float("inf")
-        rows.append(("1", f"login p99 / p50 at c={c}",
-                     f"{fmt(login['p99'], 0)} / {fmt(login['p50'], 0)} ms = {spread:.2f}", "≤ 2", verdict(spread <= 2)))
+        spread = login["worst_p99"] / login["worst_p50"] if login["worst_p50"] else float("inf")
+        rows.append(("1", f"login p99 / p50 at c={c} (worst round)",
+                     f"{fmt(login['worst_p99'], 0)} / {fmt(login['worst_p50'], 0)} ms = {spread:.2f}", "≤ 2",
+                     verdict(spread <= 2)))
     queue = results["queue"]
     # "At once" = without waiting for a hash: a 503 must come back faster than one argon2id
     # verification takes on this machine (the bound helper's single-thread time).
@@ -1154,18 +1184,19 @@ def warnings(results):
     found = []
     bound = results["argon2"]["verifies_per_second"]
     for login in results["logins"]:
-        if login["rps"] > 1.05 * login["bound"]:
+        fast = [f"{rate:.1f}/s after {bound:.1f}/s" for rate, bound in zip(login["round_rates"], login["round_bounds"])
+                if rate > 1.05 * bound]
+        if fast:
             found.append(
-                f"logins at c={login['concurrency']} ran at {login['rps']:.1f}/s, faster than the bare "
-                f"argon2id loop around them ({login['bound']:.1f}/s): other processes took CPU unevenly "
-                "between the steps, so that ratio is not meaningful here."
+                f"logins at c={login['concurrency']} ran faster than the bare argon2id loop of their own "
+                f"round ({', '.join(fast)}): other processes took CPU unevenly between the steps."
             )
     runs = results["argon2_runs"]
     if min(runs) < 0.9 * max(runs):
         found.append(
             f"the argon2id bound moved between {min(runs):.1f} and {max(runs):.1f}/s within the run "
-            f"({', '.join(f'{rate:.1f}' for rate in runs)}); each login step is held against the higher "
-            "of the two measured around it."
+            f"({', '.join(f'{rate:.1f}' for rate in runs)}); each login step is held against the bound "
+            "of its own round and the median round decides."
         )
     efficiency = bound / results["argon2"]["ideal_verifies_per_second"]
     if efficiency < 0.7:
