@@ -478,7 +478,8 @@ class Floor:
     """examples/http_floor: behind the barest axum endpoint, pgbench's `-S` statement on the same
     lean pool as accountd (`/1`: no token-checked read can beat it, so `floor ÷ pgbench` is the
     ceiling of target 2 on this stack and machine) and, given `holder_read`, accountd's own store
-    call for the benchmark's read (`/holder`: the read minus accountd's HTTP layer)."""
+    calls for the benchmark's read (`/holder`: the read minus accountd's HTTP layer) and switch
+    (`/switch`: the switch minus its HTTP layer and its JWTs)."""
 
     def __init__(self, binary, database_url, port, log_path, holder_read=()):
         self.port = port
@@ -554,7 +555,8 @@ def floor_steps(level, seconds, holder_read, log_path):
     never sit beside pgbench's."""
     floor = Floor(ARGS.floor_binary, ARGS.database_url, ARGS.port + 3, log_path, holder_read)
     try:
-        return {"floor": floor.measure(level, seconds), "store_floor": floor.measure(level, seconds, "/holder")}
+        return {"floor": floor.measure(level, seconds), "store_floor": floor.measure(level, seconds, "/holder"),
+                "switch_floor": floor.measure(level, seconds, "/switch")}
     finally:
         floor.stop()
 
@@ -794,7 +796,7 @@ def report(results, rows, path):
     rounds = len(results["reads"][0]["round_ratios"])
     lines.append(
         f"Ratios of targets 2 and 3 and of the floors: {rounds} round(s) per concurrency of pgbench -S, "
-        "the read, the switch and the two floors back to back; each ratio is the median over the rounds "
+        "the read, the switch and the three floors back to back; each ratio is the median over the rounds "
         "of the load's rate ÷ the pgbench figure of its own round (all rounds listed below), and the "
         "round with the median ratio gives the rates and latencies shown."
     )
@@ -806,13 +808,16 @@ def report(results, rows, path):
         "asks PostgreSQL once per request beats it on this stack and machine. The store floor makes "
         "accountd's own store call for the same token-checked read (bearer check, token liveness and "
         "the account row in one statement, batched under load): what is left between it and the read "
-        "is accountd's HTTP layer (header parsing, JWT verification, middleware, JSON)."
+        "is accountd's HTTP layer (header parsing, JWT verification, middleware, JSON). The switch floor "
+        "makes accountd's store call for the switch (the same checks, the settings and the member's "
+        "accounts in one statement): the switch minus its HTTP layer and the JWTs it mints."
     )
     lines.append("")
-    lines.append("| Concurrency | pgbench -S tps | HTTP floor req/s (of pgbench) | store floor req/s (of pgbench) | read req/s | read/pgbench | read/store floor | read p50 / p99 ms | switch req/s | switch/pgbench | switch p50 / p99 ms |")
-    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for base, floor, store_floor, read, switch in zip(results["pgbench"], results["floor"], results["store_floor"],
-                                                      results["reads"], results["switches"]):
+    lines.append("| Concurrency | pgbench -S tps | HTTP floor req/s (of pgbench) | store floor req/s (of pgbench) | read req/s | read/pgbench | read/store floor | read p50 / p99 ms | switch floor req/s (of pgbench) | switch req/s | switch/pgbench | switch/switch floor | switch p50 / p99 ms |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for base, floor, store_floor, read, switch_floor, switch in zip(
+            results["pgbench"], results["floor"], results["store_floor"], results["reads"],
+            results["switch_floor"], results["switches"]):
         lines.append(
             f"| {base['concurrency']} | {fmt(base['tps'], 0)} | {fmt(floor['rps'], 0)} "
             f"({floor['ratio']:.0%}: {', '.join(f'{ratio:.0%}' for ratio in floor['round_ratios'])}) | "
@@ -822,8 +827,11 @@ def report(results, rows, path):
             f"{read['ratio']:.1%} ({', '.join(f'{ratio:.0%}' for ratio in read['round_ratios'])}) | "
             f"{read['ratio'] / store_floor['ratio']:.0%} | "
             f"{fmt(read['p50'], 2)} / {fmt(read['p99'], 2)} | "
+            f"{fmt(switch_floor['rps'], 0)} "
+            f"({switch_floor['ratio']:.0%}: {', '.join(f'{ratio:.0%}' for ratio in switch_floor['round_ratios'])}) | "
             f"{fmt(switch['rps'], 0)} | "
             f"{switch['ratio']:.1%} ({', '.join(f'{ratio:.0%}' for ratio in switch['round_ratios'])}) | "
+            f"{switch['ratio'] / switch_floor['ratio']:.0%} | "
             f"{fmt(switch['p50'], 2)} / {fmt(switch['p99'], 2)} |"
         )
     lines.append("")
@@ -977,11 +985,11 @@ def main():
         oha(ARGS.oha, read_url, 16, 1.0, headers=read_headers)
 
         results["pgbench"], results["reads"], results["switches"] = [], [], []
-        results["floor"], results["store_floor"] = [], []
+        results["floor"], results["store_floor"], results["switch_floor"] = [], [], []
         holder_read = holder_read_args(seed_data)
         for level in mode["read_levels"]:
             log(f"==> concurrency {level}: {mode['rounds']} × (pgbench -S, token-checked read, switch, "
-                f"HTTP floor, store floor) ({mode['round_step']} s each)")
+                f"HTTP floor, store floor, switch floor) ({mode['round_step']} s each)")
             baseline, steps = paired_rounds(
                 level, mode["rounds"], mode["round_step"], cores,
                 [
@@ -997,8 +1005,9 @@ def main():
             results["switches"].append(switch)
             results["floor"].append(steps["floor"])
             results["store_floor"].append(steps["store_floor"])
-            if results["store_floor"][-1]["failures"]:
-                raise SystemExit("the store floor's token-checked reads failed; see the accountd log")
+            results["switch_floor"].append(steps["switch_floor"])
+            if results["store_floor"][-1]["failures"] or results["switch_floor"][-1]["failures"]:
+                raise SystemExit("the store or switch floor's token-checked calls failed; see the accountd log")
             log(
                 f"  pgbench {baseline['tps']:.0f} tps, read {read['rps']:.0f} req/s "
                 f"({', '.join(f'{ratio:.0%}' for ratio in read['round_ratios'])} of pgbench), "
@@ -1007,7 +1016,9 @@ def main():
                 f"HTTP floor {results['floor'][-1]['rps']:.0f} req/s "
                 f"({', '.join(f'{ratio:.0%}' for ratio in results['floor'][-1]['round_ratios'])}), "
                 f"store floor {results['store_floor'][-1]['rps']:.0f} req/s "
-                f"({', '.join(f'{ratio:.0%}' for ratio in results['store_floor'][-1]['round_ratios'])})"
+                f"({', '.join(f'{ratio:.0%}' for ratio in results['store_floor'][-1]['round_ratios'])}), "
+                f"switch floor {results['switch_floor'][-1]['rps']:.0f} req/s "
+                f"({', '.join(f'{ratio:.0%}' for ratio in results['switch_floor'][-1]['round_ratios'])})"
             )
 
         # The bound is measured with the server idle right before each login step, and each step
@@ -1155,11 +1166,12 @@ def targets(results):
                      f"{read['rps']:.0f} req/s = {ratio:.0%}" + (f", {read['failures']} failed" if read["failures"] else "")
                      + f" (HTTP floor {floor['ratio']:.0%}, store floor {store_floor['ratio']:.0%})",
                      "≥ 40 %", verdict(ok)))
-    for base, switch in zip(results["pgbench"], results["switches"]):
+    for base, switch, switch_floor in zip(results["pgbench"], results["switches"], results["switch_floor"]):
         ratio = switch["ratio"]
         ok = ratio >= 0.2 and switch["failures"] == 0
         rows.append(("3", f"switch (3 memberships) at c={base['concurrency']} vs pgbench -S ({switch['pgbench_tps']:.0f} tps)",
-                     f"{switch['rps']:.0f} req/s = {ratio:.0%}" + (f", {switch['failures']} failed" if switch["failures"] else ""),
+                     f"{switch['rps']:.0f} req/s = {ratio:.0%}" + (f", {switch['failures']} failed" if switch["failures"] else "")
+                     + f" (switch floor {switch_floor['ratio']:.0%})",
                      "≥ 20 %", verdict(ok)))
     peak = results["peak_rss_kib"] / 1024
     rows.append(("4", "peak resident memory of accountd (VmHWM, whole run)", f"{peak:.1f} MiB", "≤ 64 MiB",

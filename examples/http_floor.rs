@@ -10,6 +10,10 @@
 //!   account's name. What separates accountd's read from this is its HTTP layer alone (header
 //!   parsing, JWT verification, middleware, JSON); what separates this from the first floor is
 //!   the statement the checks of §5.4 and §7.4 need.
+//! - `GET /switch` (with the same arguments) runs accountd's store call for the switch
+//!   mechanism (`Store::switch_as_holder`: the same checks, the settings and the member's accounts
+//!   in one statement, batched under load) and answers how many accounts it found: the switch
+//!   minus its HTTP layer, its three JWTs and their JSON.
 //!
 //! ```text
 //! cargo run --release --example http_floor -- <database-url> <listen-address> \
@@ -68,6 +72,24 @@ async fn token_checked(State(floor): State<Arc<Floor>>) -> Result<String, Status
     // The same three conditions the real read refuses on, so a wrong set-up cannot pass.
     match (answer.bearer, answer.live, answer.account) {
         (Some(_), true, Some(account)) => Ok(account.name),
+        _ => Err(StatusCode::FORBIDDEN),
+    }
+}
+
+async fn switch_checked(State(floor): State<Arc<Floor>>) -> Result<String, StatusCode> {
+    let (store, read) = floor.holder.as_ref().ok_or(StatusCode::NOT_FOUND)?;
+    let check = HolderCheck {
+        now: SystemClock.now(),
+        ..read.check
+    };
+    // The first page at the default page length, as the benchmark's switch asks for.
+    let view = store
+        .switch_as_holder(&check, 25, 0)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .ok_or(StatusCode::NOT_FOUND)?;
+    match (view.bearer, view.live) {
+        (Some(_), true) => Ok(view.accounts.items.len().to_string()),
         _ => Err(StatusCode::FORBIDDEN),
     }
 }
@@ -131,6 +153,7 @@ fn main() -> Result<(), String> {
             .map_err(|e| format!("listen on {listen}: {e}"))?;
         let app = Router::new()
             .route("/holder", get(token_checked))
+            .route("/switch", get(switch_checked))
             .route("/{aid}", get(balance))
             .with_state(Arc::new(Floor { pool, holder }));
         axum::serve(listener, app)
