@@ -59,14 +59,20 @@ async fn balance(
         .ok_or(StatusCode::NOT_FOUND)
 }
 
-async fn token_checked(State(floor): State<Arc<Floor>>) -> Result<String, StatusCode> {
+/// The store, the configured checks stamped with the current time, and the account to read.
+fn holder_checks(floor: &Floor) -> Result<(&dyn Store, HolderCheck, Uuid), StatusCode> {
     let (store, read) = floor.holder.as_ref().ok_or(StatusCode::NOT_FOUND)?;
     let check = HolderCheck {
         now: SystemClock.now(),
         ..read.check
     };
+    Ok((store.as_ref(), check, read.account_id))
+}
+
+async fn token_checked(State(floor): State<Arc<Floor>>) -> Result<String, StatusCode> {
+    let (store, check, account_id) = holder_checks(&floor)?;
     let answer = store
-        .account_as_holder(&check, read.account_id)
+        .account_as_holder(&check, account_id)
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     // The same three conditions the real read refuses on, so a wrong set-up cannot pass.
@@ -77,11 +83,7 @@ async fn token_checked(State(floor): State<Arc<Floor>>) -> Result<String, Status
 }
 
 async fn switch_checked(State(floor): State<Arc<Floor>>) -> Result<String, StatusCode> {
-    let (store, read) = floor.holder.as_ref().ok_or(StatusCode::NOT_FOUND)?;
-    let check = HolderCheck {
-        now: SystemClock.now(),
-        ..read.check
-    };
+    let (store, check, _) = holder_checks(&floor)?;
     // The first page at the default page length, as the benchmark's switch asks for.
     let view = store
         .switch_as_holder(&check, 25, 0)
