@@ -45,7 +45,7 @@ LOAD_MEMBER = 7
 MODES = {
     "full": {
         "step": 10.0,
-        # Target 2 and 3 ratios: rounds of (pgbench, read, switch, the two floors) back to back,
+        # Target 2 and 3 ratios: rounds of (pgbench, read, switch, the three floors) back to back,
         # `round_step` seconds each; a ratio is the median over the rounds of a load's rate ÷ the
         # pgbench of its own round.
         "rounds": 3,
