@@ -27,6 +27,7 @@ mod scoping;
 mod security;
 mod self_signup;
 mod store_conformance;
+mod throttling;
 mod token_validation;
 mod tokens;
 
@@ -58,6 +59,7 @@ fn all_tests() -> Vec<Test> {
         security::tests(),
         self_signup::tests(),
         store_conformance::tests(),
+        throttling::tests(),
         token_validation::tests(),
         tokens::tests(),
     ]
