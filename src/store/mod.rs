@@ -464,8 +464,9 @@ pub trait MembershipStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Option<HolderSwitch>>;
-    /// Step 6 of §7.4: member and account exist, a membership links them, and `iat` is not
-    /// before the member's revocation instant.
+    /// Step 6 of §7.4: member and account exist, a membership links them, and `iat` is neither
+    /// before the member's revocation instant nor before the second that membership was created
+    /// (so a membership deleted and created again does not revive the old one's tokens).
     async fn account_token_is_live(
         &self,
         account_member_id: Uuid,

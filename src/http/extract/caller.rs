@@ -228,7 +228,8 @@ async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, 
         })
 }
 
-/// Step 6 of §7.4: member, account and membership exist, and the token is not revoked.
+/// Step 6 of §7.4: member, account and membership exist, the token is not revoked, and it is
+/// not older than the membership it names.
 async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), ApiError> {
     let live = state
         .store

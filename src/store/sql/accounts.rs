@@ -127,7 +127,7 @@ pub(crate) async fn holder_account_row(
         "SELECT b.application_key_id, b.grant_type, \
          EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
                  WHERE m.account_member_id = $3 AND m.account_id = $4 \
-                 AND u.tokens_valid_after <= $5) AS live, \
+                 AND u.tokens_valid_after <= $5 AND m.created_at / 1000 <= $5) AS live, \
          a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
          a.ancestor_ids, a.created_at, a.updated_at \
          FROM (SELECT 1 AS anchor) AS one \

@@ -335,7 +335,8 @@ impl MembershipStore for SqlStore {
         // The membership's foreign keys guarantee that member and account exist.
         let live = sqlx::query_scalar::<Db, i64>(
             "SELECT COUNT(*) FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
-             WHERE m.account_member_id = $1 AND m.account_id = $2 AND u.tokens_valid_after <= $3",
+             WHERE m.account_member_id = $1 AND m.account_id = $2 AND u.tokens_valid_after <= $3 \
+             AND m.created_at / 1000 <= $3",
         )
         .bind(account_member_id)
         .bind(account_id)
@@ -361,7 +362,7 @@ pub(crate) async fn switch_rows(
         "SELECT b.application_key_id, b.grant_type, \
          EXISTS (SELECT 1 FROM account_memberships lm JOIN users u ON u.id = lm.account_member_id \
                  WHERE lm.account_member_id = $3 AND lm.account_id = $4 \
-                 AND u.tokens_valid_after <= $5) AS live, \
+                 AND u.tokens_valid_after <= $5 AND lm.created_at / 1000 <= $5) AS live, \
          s.token_timeout_secs, s.account_member_self_management, \
          a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
          COUNT(a.id) OVER () AS total \
