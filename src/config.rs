@@ -100,6 +100,12 @@ pub struct ConfigArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "ACCOUNTD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Seconds since its last credential check (password, one-time code, sign-up, OpenID
+    /// Connect) within which an account token may change its own password, username or email;
+    /// older tokens get 403 `re-authentication required`. At least 1.
+    #[arg(long, env = "ACCOUNTD_SENSITIVE_ACTION_MAX_AGE", default_value_t = 600)]
+    pub sensitive_action_max_age: u64,
 }
 
 /// Checked configuration. Tests build one with [`Config::new`] and adjust fields.
@@ -125,6 +131,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
+    /// Seconds a credential check keeps an account token fresh for self-managed password,
+    /// username and email changes.
+    pub sensitive_action_max_age: u64,
 }
 
 /// A webhook integration defined in `ACCOUNTD_INTEGRATIONS` (§22.2).
@@ -328,6 +337,7 @@ impl Config {
             audit_retention_days: 90,
             integrations: Vec::new(),
             log_format: LogFormat::Text,
+            sensitive_action_max_age: 600,
         }
     }
 
@@ -396,6 +406,11 @@ impl Config {
                 "ACCOUNTD_AUDIT_RETENTION_DAYS must be at least 1",
             ));
         }
+        if args.sensitive_action_max_age == 0 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_SENSITIVE_ACTION_MAX_AGE must be at least 1 (seconds)",
+            ));
+        }
         let log_format = match args.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -426,6 +441,7 @@ impl Config {
                 Some(raw) => parse_integrations(raw)?,
             },
             log_format,
+            sensitive_action_max_age: args.sensitive_action_max_age,
         })
     }
 }
@@ -619,6 +635,26 @@ mod tests {
         ] {
             assert!(parse_integrations(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_sensitive_action_max_age_is_a_whole_number_of_seconds_of_at_least_one() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let parse = |value: &str| {
+            Cli::try_parse_from(["accountd", "--sensitive-action-max-age", value])
+                .map(|cli| cli.config)
+        };
+        let config = Config::from_args(parse("60").unwrap()).unwrap();
+        assert_eq!(config.sensitive_action_max_age, 60);
+        assert!(Config::from_args(parse("0").unwrap()).is_err());
+        assert!(parse("-1").is_err());
+        assert!(parse("1.5").is_err());
+        assert_eq!(Config::new("sqlite::memory:").sensitive_action_max_age, 600);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod password_profiles;
 pub mod rate_limit;
 pub mod realms;
 pub mod response;
+pub mod self_management;
 pub mod server;
 pub mod settings;
 pub mod tokens;

@@ -17,7 +17,8 @@ use super::openapi::{
 };
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
-use super::user_authentication_info::{own_user_id, require_self_management, user_id};
+use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
+use super::user_authentication_info::{own_user_id, user_id};
 use super::validation::{Body, Input, Presence, is_valid_email, parse_uuid};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::error::{ApiError, ApiResult};
@@ -254,10 +255,14 @@ async fn update(
         .store
         .password_profile_info(user, info_id(&raw_id)?)
         .await?;
-    if matches!(reader, Reader::AccountHolder(_)) {
+    let parsed = body.parse();
+    if let Reader::AccountHolder(holder) = &reader {
         require_self_management(&state).await?;
+        let change = RequestedChange::of(parsed.as_ref().ok());
+        let sensitive = change.carries("password") || change.changes("username", &current.username);
+        require_fresh_credentials(&state, holder, sensitive)?;
     }
-    let body = body.parse()?;
+    let body = parsed?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(TYPES);
     match fields.uuid("password_profile_id", Presence::Optional) {

@@ -511,7 +511,7 @@ async fn switch(
     credentials: &Credentials,
     params: &ListParams,
 ) -> ApiResult<Response> {
-    let Some((check, _)) = credentials.holder_check(state.clock.now()) else {
+    let Some((check, claims)) = credentials.holder_check(state.clock.now()) else {
         return match credentials.account_token() {
             None => Err(ApiError::bad_request(
                 "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
@@ -520,6 +520,8 @@ async fn switch(
             Some(Ok(_)) => Err(ApiError::invalid_bearer()),
         };
     };
+    // The new tokens are as fresh as the credential check the presented one descends from.
+    let freshness = Freshness::CarriedOver(claims.auth_time);
     let view = state
         .store
         .switch_as_holder(&check, params.limit, params.offset)
@@ -532,7 +534,7 @@ async fn switch(
             }
         };
         // The switch statement already found the page empty: no need to ask again.
-        return issue_past_end(state, member_id, params).await;
+        return issue_past_end(state, member_id, freshness, params).await;
     };
     if view.bearer.is_none() {
         return Err(ApiError::invalid_bearer());
@@ -544,6 +546,7 @@ async fn switch(
         member_id: check.member_id,
         token_timeout_secs: view.token_timeout_secs,
         self_management: view.self_management,
+        freshness,
     };
     mint_tokens(state, &minting, params, view.accounts)
 }
@@ -578,6 +581,7 @@ fn required_text<'a>(
 /// The `201` token list of §6.7: one token per membership, ordered by account name then id, all
 /// sharing one `iat` and `exp`.
 async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiResult<Response> {
+    let freshness = Freshness::CredentialsJustChecked;
     if let Some(issue) = state
         .store
         .token_issue(member_id, params.limit, params.offset)
@@ -587,10 +591,11 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
             member_id,
             token_timeout_secs: issue.token_timeout_secs,
             self_management: issue.self_management,
+            freshness,
         };
         return mint_tokens(state, &minting, params, issue.accounts);
     }
-    issue_past_end(state, member_id, params).await
+    issue_past_end(state, member_id, freshness, params).await
 }
 
 /// A page past the end of the member's accounts: no rows carry the settings and the total, so
@@ -598,6 +603,7 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
 async fn issue_past_end(
     state: &AppState,
     member_id: Uuid,
+    freshness: Freshness,
     params: &ListParams,
 ) -> ApiResult<Response> {
     let settings = state.store.auth_settings().await?;
@@ -609,6 +615,7 @@ async fn issue_past_end(
         member_id,
         token_timeout_secs: settings.token_timeout_secs,
         self_management: settings.account_member_self_management,
+        freshness,
     };
     mint_tokens(state, &minting, params, accounts)
 }
@@ -618,6 +625,17 @@ struct Minting {
     member_id: Uuid,
     token_timeout_secs: i64,
     self_management: SelfManagement,
+    freshness: Freshness,
+}
+
+/// Where a token's `auth_time` comes from.
+#[derive(Debug, Clone, Copy)]
+enum Freshness {
+    /// A password, one-time code, sign-up or OpenID Connect code was accepted just now: the
+    /// tokens' own `iat`.
+    CredentialsJustChecked,
+    /// A switch: the presented token's, unchanged (none for a token minted without it).
+    CarriedOver(Option<i64>),
 }
 
 fn mint_tokens(
@@ -629,6 +647,10 @@ fn mint_tokens(
     let iat = state.clock.now().seconds();
     let exp = iat.saturating_add(minting.token_timeout_secs);
     let expires = Timestamp::from_seconds(exp);
+    let auth_time = match minting.freshness {
+        Freshness::CredentialsJustChecked => Some(iat),
+        Freshness::CarriedOver(auth_time) => auth_time,
+    };
     let mut data = Vec::with_capacity(accounts.items.len());
     for account in accounts.items {
         let claims = AccountClaims {
@@ -641,6 +663,7 @@ fn mint_tokens(
             iat,
             exp,
             jti: Uuid::new_v4(),
+            auth_time,
         };
         let token = state.keys.mint(&claims).map_err(ApiError::internal)?;
         data.push(TokenItem {

@@ -16,10 +16,11 @@ use super::openapi::{
 };
 use super::realms::check_realm;
 use super::response::{Linked, List, SelfLink, Single};
+use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
 use super::validation::{Body, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{ChangedBy, Entity, NewUser, SelfManagement, User, UserPatch};
+use crate::store::{ChangedBy, Entity, NewUser, User, UserPatch};
 use crate::time::Timestamp;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -108,15 +109,6 @@ pub fn own_user_id(holder: &AccountHolder, raw: &str) -> ApiResult<Uuid> {
         return Err(ApiError::not_found(Entity::UserInfo));
     }
     Ok(id)
-}
-
-/// Self-management is decided by the current setting, not the token's claim (§8.3).
-pub async fn require_self_management(state: &AppState) -> ApiResult<()> {
-    let settings = state.store.auth_settings().await?;
-    match settings.account_member_self_management {
-        SelfManagement::UpdateOnly => Ok(()),
-        SelfManagement::Disabled => Err(ApiError::forbidden()),
-    }
 }
 
 /// Admins every user; an account holder only its own record.
@@ -241,11 +233,14 @@ async fn update(
         Caller::AccountHolder(holder) => own_user_id(holder, &raw_id)?,
         _ => user_id(&raw_id)?,
     };
-    state.store.user(id).await?;
-    if !by_admin {
+    let current = state.store.user(id).await?;
+    let parsed = body.parse();
+    if let Caller::AccountHolder(holder) = &caller {
         require_self_management(&state).await?;
+        let change = RequestedChange::of(parsed.as_ref().ok());
+        require_fresh_credentials(&state, holder, change.changes("email", &current.email))?;
     }
-    let body = body.parse()?;
+    let body = parsed?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["user_authentication_info"]);
     let name = fields.text("name", Presence::Optional, 1, 255);

@@ -11,6 +11,7 @@ mod concurrency;
 mod conventions;
 mod events;
 mod filtering;
+mod fresh_login;
 mod helpers;
 mod idp;
 mod integrations;
@@ -46,6 +47,7 @@ fn all_tests() -> Vec<Test> {
         conventions::tests(),
         events::tests(),
         filtering::tests(),
+        fresh_login::tests(),
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
