@@ -326,7 +326,7 @@ fn configuration(fields: &mut Body<'_>, creating: bool) -> (Option<String>, Opti
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
     let body = body.parse()?;
@@ -348,7 +348,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_integration(&integration, state.clock.now())
+        .create_integration(
+            &integration,
+            state.clock.now(),
+            &admin.audit.event("integration.created"),
+        )
         .await?;
     Ok(Single::created(IntegrationData::new(&state, created)))
 }
@@ -364,7 +368,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -382,7 +386,12 @@ async fn update(
     };
     let updated = state
         .store
-        .update_integration(id, &patch, state.clock.now())
+        .update_integration(
+            id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("integration.updated"),
+        )
         .await?;
     Ok(Single::ok(IntegrationData::new(&state, updated)))
 }
@@ -397,12 +406,16 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     state
         .store
-        .delete_integration(integration_id(&raw_id)?)
+        .delete_integration(
+            integration_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("integration.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

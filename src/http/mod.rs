@@ -73,10 +73,6 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            audit::record_writes,
-        ))
         .layer(middleware::from_fn(request_timeout))
         .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
 

@@ -35,8 +35,8 @@ use crate::oidc::{
 };
 use crate::state::AppState;
 use crate::store::{
-    Entity, LoginClaim, NewOidcCode, NewOidcLogin, OidcCode, OidcIdentity, OidcLogin, OidcProfile,
-    StoreError,
+    Entity, LoginClaim, NewAuditEvent, NewOidcCode, NewOidcLogin, OidcCode, OidcIdentity,
+    OidcLogin, OidcProfile, StoreError,
 };
 use crate::time::Timestamp;
 
@@ -833,12 +833,13 @@ async fn discovery(
 
 /// §6.5: redeems accountd's code for the member it stands for. Steps 1–3 failing, or the
 /// profile having been deleted, is `400 authentication failed`; a taken email under the realm's
-/// policy is `409`.
+/// policy is `409`. `audit` is the sign-in's row, written with the member's changes.
 pub async fn redeem(
     state: &AppState,
     code: &str,
     redirect_uri: &str,
     code_verifier: &str,
+    audit: &NewAuditEvent,
 ) -> ApiResult<Uuid> {
     let now = state.clock.now();
     // Redeeming removes the code first, so a wrong verifier or redirect URI also burns it.
@@ -862,7 +863,7 @@ pub async fn redeem(
     }
     match state
         .store
-        .sign_in_oidc_identity(&record.identity, now)
+        .sign_in_oidc_identity(&record.identity, now, audit)
         .await
     {
         Ok(signed_in) => Ok(signed_in.user_id),

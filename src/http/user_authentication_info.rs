@@ -10,7 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{AccountHolder, Admin, Caller, Ids, JsonBody, ListParams, Reader};
+use super::extract::{
+    AccountHolder, Admin, AuditedCaller, Caller, Ids, JsonBody, ListParams, Reader,
+};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
@@ -180,7 +182,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_realm_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -203,7 +205,12 @@ async fn create(
     };
     let created = state
         .store
-        .create_user(&user, ChangedBy::Admin, state.clock.now())
+        .create_user(
+            &user,
+            ChangedBy::Admin,
+            state.clock.now(),
+            &admin.audit.event("user_authentication_info.created"),
+        )
         .await?;
     Ok(Single::created(UserData::new(&state, created)))
 }
@@ -219,10 +226,11 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    audited: AuditedCaller,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
+    let AuditedCaller { caller, audit } = audited;
     let by_admin = match &caller {
         Caller::Admin => true,
         Caller::AccountHolder(_) => false,
@@ -263,7 +271,13 @@ async fn update(
     };
     let updated = state
         .store
-        .update_user(id, &patch, changed_by, state.clock.now())
+        .update_user(
+            id,
+            &patch,
+            changed_by,
+            state.clock.now(),
+            &audit.event("user_authentication_info.updated"),
+        )
         .await?;
     Ok(Single::ok(UserData::new(&state, updated)))
 }
@@ -279,13 +293,17 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     state
         .store
-        .delete_user(user_id(&raw_id)?, state.clock.now())
+        .delete_user(
+            user_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("user_authentication_info.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -6,6 +6,7 @@
 mod account_holders;
 mod accounts;
 mod admin;
+mod audit;
 mod batching;
 mod concurrency;
 mod conventions;
@@ -31,6 +32,7 @@ mod store_conformance;
 mod throttling;
 mod token_validation;
 mod tokens;
+mod write_paths;
 
 use std::process::ExitCode;
 
@@ -42,6 +44,7 @@ fn all_tests() -> Vec<Test> {
         account_holders::tests(),
         accounts::tests(),
         admin::tests(),
+        audit::tests(),
         batching::tests(),
         concurrency::tests(),
         conventions::tests(),
@@ -64,6 +67,7 @@ fn all_tests() -> Vec<Test> {
         throttling::tests(),
         token_validation::tests(),
         tokens::tests(),
+        write_paths::tests(),
     ]
     .into_iter()
     .flatten()

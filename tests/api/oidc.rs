@@ -58,11 +58,11 @@ const TOKEN_TYPE: &str = "account_management_authentication_token";
 
 /// An admin, a shopper, a provider and an OIDC profile for it, with the storefront's callback
 /// registered on the realm.
-struct Setup {
-    admin: String,
-    implicit: String,
-    idp: TestIdp,
-    profile: Value,
+pub struct Setup {
+    pub admin: String,
+    pub implicit: String,
+    pub idp: TestIdp,
+    pub profile: Value,
 }
 
 impl Setup {
@@ -71,7 +71,7 @@ impl Setup {
     }
 }
 
-async fn setup(app: &TestApp) -> Setup {
+pub async fn setup(app: &TestApp) -> Setup {
     let idp = TestIdp::start(app.clock.clone()).await;
     setup_with(app, idp).await
 }
@@ -249,7 +249,7 @@ async fn redeem(
 }
 
 /// Browser flow and redemption: the `201` token list.
-async fn sign_in(app: &TestApp, setup: &Setup) -> Value {
+pub async fn sign_in(app: &TestApp, setup: &Setup) -> Value {
     let storefront = Storefront::new();
     let query = browser_login(app, setup, &storefront).await;
     let reply = redeem(
