@@ -768,6 +768,7 @@ async fn every_login_mechanism_writes_its_login_rows(app: TestApp) {
         .send()
         .await
         .expect(204);
+    app.clock.advance_millis(1);
     switch(token).await.expect(401);
     let (row, _) = newest(&app, &admin).await;
     assert_eq!(row["event_type"], "login.failed");
