@@ -68,7 +68,14 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let links = Links::new(&config.public_base_url);
-        let store = store::connect(config.database_url.expose(), Arc::new(links.clone())).await?;
+        let store = store::connect_with(
+            config.database_url.expose(),
+            Arc::new(links.clone()),
+            &store::ConnectOptions {
+                db_timeout: config.db_timeout,
+            },
+        )
+        .await?;
         store.migrate().await?;
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
         sync_integrations(
