@@ -303,6 +303,25 @@ struct OrderedHolderRow {
     row: sql::HolderAccountRow,
 }
 
+/// Migrations may take longer than any request should (an index on a large table), and they
+/// wait for each other across replicas: they run with no statement timeout, on a connection
+/// that gets its session default back afterwards.
+pub(super) async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
+    let mut connection = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *connection)
+        .await?;
+    // `run_direct` is what `run` calls on the connection it acquires; called here directly
+    // because `run` over a borrowed connection does not satisfy the `Send` bound of the store
+    // trait's futures.
+    let migrated = MIGRATOR.run_direct(None, &mut *connection, false).await;
+    sqlx::query("RESET statement_timeout")
+        .execute(&mut *connection)
+        .await?;
+    migrated?;
+    Ok(())
+}
+
 /// PostgreSQL is backed up with its own tools (`pg_dump`, or the operator's base backups).
 pub(super) async fn backup_into(_pool: &Pool<Db>, _path: &std::path::Path) -> StoreResult<()> {
     Err(super::StoreError::Unsupported(

@@ -197,6 +197,11 @@ fn restrict_to_owner(file: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+pub(super) async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
 /// `VACUUM INTO` on a reader: a consistent snapshot (one read transaction) written to a new
 /// file, while writers go on; the copy is readable by its owner only, like the database.
 pub(super) async fn backup_into(pool: &Pool<Db>, path: &std::path::Path) -> StoreResult<()> {

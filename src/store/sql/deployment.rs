@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SqlStore, Tx, lean_stats};
+use super::{BACKEND, Db, FOR_UPDATE, SHARED_POOL, SqlStore, Tx, lean_stats};
 use crate::store::{
     BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats,
     StoreError, StoreResult, StoredJwtKey,
@@ -18,8 +18,7 @@ const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
 #[async_trait]
 impl DeploymentStore for SqlStore {
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.write).await?;
-        Ok(())
+        super::run_migrations(&self.write).await
     }
 
     async fn initialise(&self, plan: &FirstStart) -> StoreResult<Initialised> {

@@ -29,8 +29,8 @@ pub(super) use accounts::{HolderAccountRow, HolderRead, holder_account_row};
 pub(super) use memberships::{SwitchRead, SwitchRow, switch_rows};
 
 use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, MIGRATOR, SHARED_POOL, SKIP_LOCKED,
-    backup_into, begin_write, lean_stats, violated_constraint,
+    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, SHARED_POOL, SKIP_LOCKED, backup_into,
+    begin_write, lean_stats, run_migrations, violated_constraint,
 };
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
