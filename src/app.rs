@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
+use crate::auth::sealing::{self, Sealer};
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::Config;
@@ -43,6 +44,13 @@ pub enum StartError {
     WebhookClient(reqwest::Error),
     #[error("cannot set up the HTTP client for OpenID Connect providers: {0}")]
     HttpClient(reqwest::Error),
+    #[error(transparent)]
+    SecretsAtRest(#[from] crate::auth::sealing::AtRestError),
+    #[error(
+        "ACCOUNTD_INTEGRATIONS entry {name:?}: destination is not allowed (its host resolves to a \
+         loopback, private, link-local or metadata address)"
+    )]
+    IntegrationDestination { name: String },
 }
 
 pub struct Application {
@@ -63,9 +71,32 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let links = Links::new(&config.public_base_url);
-        let store = store::connect(config.database_url.expose(), Arc::new(links.clone())).await?;
+        let sealer = Sealer::new(
+            config.master_key.clone(),
+            config.master_key_previous.clone(),
+        );
+        let store = store::connect_sealed(
+            config.database_url.expose(),
+            Arc::new(links.clone()),
+            sealer.clone(),
+        )
+        .await?;
         store.migrate().await?;
+        sealing::check_at_start(store.as_ref(), &sealer).await?;
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
+        for integration in &config.integrations {
+            // The URL itself was judged with the configuration; its host's addresses now.
+            if config
+                .destinations
+                .check_url_and_resolve(&integration.url)
+                .await
+                .is_err()
+            {
+                return Err(StartError::IntegrationDestination {
+                    name: integration.name.clone(),
+                });
+            }
+        }
         sync_integrations(
             store.as_ref(),
             &config,
@@ -76,12 +107,12 @@ impl Application {
         let dispatcher = Dispatcher::new(
             Arc::clone(&store),
             Arc::clone(&clock),
-            WebhookClient::new().map_err(StartError::WebhookClient)?,
+            WebhookClient::new(config.destinations).map_err(StartError::WebhookClient)?,
             bootstrapped.deployment.store_id,
         );
         let hasher = PasswordHasher::start(config.hash_pool_size, config.hash_queue_bound)
             .map_err(StartError::HashPool)?;
-        let oidc = OidcClient::new().map_err(StartError::HttpClient)?;
+        let oidc = OidcClient::new(config.destinations).map_err(StartError::HttpClient)?;
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -168,6 +199,7 @@ async fn sync_integrations(
             url: integration.url.clone(),
             secret_key: integration.secret_key.expose().to_owned(),
             observes: integration.observes.clone(),
+            send_secret_key: integration.send_secret_key,
         })
         .collect();
     store.sync_configured_integrations(&configured, now).await

@@ -14,6 +14,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
 use super::secret::random_bytes;
+use crate::store::{Rewrapped, Store, StoreError};
 
 /// A master key is 32 bytes.
 pub const MASTER_KEY_BYTES: usize = 32;
@@ -229,6 +230,82 @@ impl Sealer {
         let plaintext = self.open(stored, place)?;
         Ok(Some(self.seal(&plaintext, place)))
     }
+}
+
+/// Why the secrets at rest stop a start or a rewrap.
+#[derive(Debug, thiserror::Error)]
+pub enum AtRestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the database holds secrets encrypted with master key {key_id}, but ACCOUNTD_MASTER_KEY \
+         is not set: set it to that key"
+    )]
+    NoMasterKey { key_id: String },
+    #[error(
+        "the database holds secrets encrypted with master key {key_id}, which is neither \
+         ACCOUNTD_MASTER_KEY ({current}) nor ACCOUNTD_MASTER_KEY_PREVIOUS: set the key that \
+         sealed them"
+    )]
+    UnknownMasterKey { key_id: String, current: String },
+    #[error("accountd keys rewrap needs ACCOUNTD_MASTER_KEY: the key to encrypt under")]
+    RewrapWithoutKey,
+}
+
+/// Checks, before serving, that every stored secret can be opened with this process's keys (a
+/// secret that cannot be opened would fail requests later, one by one). Without a master key it
+/// logs the one warning that secrets are stored in plain text; with one, it says how many
+/// plain-text secrets `accountd keys rewrap` would encrypt.
+pub async fn check_at_start(store: &dyn Store, sealer: &Sealer) -> Result<(), AtRestError> {
+    let inventory = store.sealed_secrets().await?;
+    if let Some(key_id) = inventory
+        .key_ids
+        .iter()
+        .find(|key_id| !sealer.can_open(key_id))
+    {
+        return Err(match sealer.current_key_id() {
+            None => AtRestError::NoMasterKey {
+                key_id: key_id.clone(),
+            },
+            Some(current) => AtRestError::UnknownMasterKey {
+                key_id: key_id.clone(),
+                current: current.to_owned(),
+            },
+        });
+    }
+    match sealer.current_key_id() {
+        None => tracing::warn!(
+            "ACCOUNTD_MASTER_KEY is not set: JWT keys, OIDC client secrets and integration \
+             secret keys are stored in plain text"
+        ),
+        Some(current) if inventory.plain_text > 0 => tracing::warn!(
+            master_key = current,
+            plain_text = inventory.plain_text,
+            "some secrets are still stored in plain text: `accountd keys rewrap` encrypts them"
+        ),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// `accountd keys rewrap`: every secret sealed under the current master key, in one
+/// transaction.
+pub async fn rewrap(store: &dyn Store, sealer: &Sealer) -> Result<Rewrapped, AtRestError> {
+    if sealer.current_key_id().is_none() {
+        return Err(AtRestError::RewrapWithoutKey);
+    }
+    let inventory = store.sealed_secrets().await?;
+    if let Some(key_id) = inventory
+        .key_ids
+        .iter()
+        .find(|key_id| !sealer.can_open(key_id))
+    {
+        return Err(AtRestError::UnknownMasterKey {
+            key_id: key_id.clone(),
+            current: sealer.current_key_id().unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(store.rewrap_secrets().await?)
 }
 
 #[cfg(test)]

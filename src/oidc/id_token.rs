@@ -1,6 +1,7 @@
 //! ID-token validation, in the order of §21.4: a signature by one of the provider's keys with an
 //! asymmetric algorithm (never `none` or `HS*`, whatever the token says), then `iss`, `aud`,
-//! `exp` (60 s of skew, by the injectable clock), the echoed `nonce`, and `sub`.
+//! `exp` and `iat` (60 s of skew either way, by the injectable clock), the echoed `nonce`, and
+//! `sub`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::time::Timestamp;
 
-/// How far past `exp` a token is still accepted, for clocks that disagree (§21.4).
+/// How far past `exp`, and how far before `iat`, a token is still accepted, for clocks that
+/// disagree (§21.4).
 pub const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// What a token must agree with besides its signature.
@@ -40,6 +42,8 @@ pub enum IdTokenError {
     Audience,
     #[error("the ID token has expired")]
     Expired,
+    #[error("the ID token was issued in the future")]
+    IssuedInFuture,
     #[error("the ID token's nonce does not match")]
     Nonce,
     #[error("the ID token has no sub")]
@@ -170,6 +174,15 @@ pub fn verify(
         .is_some_and(|exp| now_seconds < exp + CLOCK_SKEW_SECONDS as f64);
     if !unexpired {
         return Err(IdTokenError::Expired);
+    }
+    // A token from the future was minted by a provider whose clock is wrong, or made to be
+    // replayed later. Only a present `iat` can say so; an absent one is accepted.
+    if claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .is_some_and(|iat| iat > now_seconds + CLOCK_SKEW_SECONDS as f64)
+    {
+        return Err(IdTokenError::IssuedInFuture);
     }
     match claims.get("nonce") {
         None => {}

@@ -40,7 +40,11 @@ const LEAN_CONNECTIONS: u32 = 12;
 mod sql;
 pub(super) use sql::SqlStore;
 
-pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
+pub(super) async fn connect(
+    url: &str,
+    payloads: Arc<dyn EventPayloads>,
+    sealer: Arc<crate::auth::sealing::Sealer>,
+) -> StoreResult<SqlStore> {
     let options = PgConnectOptions::from_str(url)?;
     // No ping before each acquire: sqlx already pings every connection when it goes back to the
     // pool, and a second round trip per query would double the database work of a read. The
@@ -72,6 +76,7 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
         lean,
         holder_reads,
         payloads,
+        sealer,
     ))
 }
 

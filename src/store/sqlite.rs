@@ -37,7 +37,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 mod sql;
 pub(super) use sql::SqlStore;
 
-pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
+pub(super) async fn connect(
+    url: &str,
+    payloads: Arc<dyn EventPayloads>,
+    sealer: Arc<crate::auth::sealing::Sealer>,
+) -> StoreResult<SqlStore> {
     let options = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -71,6 +75,7 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
             Arc::clone(&lean),
             HolderReads(lean),
             payloads,
+            sealer,
         ));
     }
     let readers = SqlitePoolOptions::new()
@@ -84,6 +89,7 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
         Arc::clone(&lean),
         HolderReads(lean),
         payloads,
+        sealer,
     ))
 }
 

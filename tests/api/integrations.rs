@@ -209,7 +209,9 @@ async fn integrations_from_configuration_are_listed_but_not_changed(app: TestApp
     let mut config = test_config(&app.database_url);
     config.integrations = accountd::config::parse_integrations(
         r#"[{"name": "Mailer", "url": "https://hooks.example.com/mail",
-             "secret_key": "configured-secret-key", "observes": ["account.created"]}]"#,
+             "secret_key": "configured-secret-key", "observes": ["account.created"],
+             "send_secret_key": false}]"#,
+        config.destinations,
     )
     .unwrap();
     let configured = spawn_app(config).await;
@@ -224,8 +226,9 @@ async fn integrations_from_configuration_are_listed_but_not_changed(app: TestApp
     assert_eq!(read["data"]["name"], "Mailer");
     assert_eq!(read["data"]["observes"], json!(["account.created"]));
     assert_eq!(
-        read["data"]["configuration"]["secret_key"],
-        "configured-secret-key"
+        read["data"]["configuration"],
+        json!({"url": "https://hooks.example.com/mail", "secret_key": "configured-secret-key",
+               "send_secret_key": false})
     );
     // A bad body is still a 400; a good one meets the 409.
     configured
