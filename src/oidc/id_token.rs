@@ -222,6 +222,59 @@ mod tests {
         assert_eq!(header("!.b.c"), Err(IdTokenError::Malformed));
     }
 
+    /// A real ES256 signature, so the claim checks after it are reached.
+    fn signed(claims: serde_json::Value) -> (String, Jwk) {
+        use p256::ecdsa::SigningKey;
+        use p256::pkcs8::EncodePrivateKey;
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let point = key.verifying_key().to_encoded_point(false);
+        let der = key.to_pkcs8_der().unwrap();
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::ES256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+        )
+        .unwrap();
+        let jwk: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        }))
+        .unwrap();
+        (token, jwk)
+    }
+
+    #[test]
+    fn a_token_issued_more_than_a_minute_ahead_is_refused() {
+        let now = 1_700_000_000_i64;
+        let expected = Expected {
+            issuer: "https://idp.example.com",
+            client_id: "client",
+            nonce: "n",
+            now: Timestamp::from_millis(now * 1000),
+        };
+        let claims = |iat: Option<i64>| {
+            let mut claims = serde_json::json!({
+                "iss": "https://idp.example.com", "aud": "client", "sub": "s",
+                "exp": now + 300, "nonce": "n",
+            });
+            if let Some(iat) = iat {
+                claims["iat"] = serde_json::json!(iat);
+            }
+            claims
+        };
+        for (iat, verdict) in [
+            (Some(now + 61), Err(IdTokenError::IssuedInFuture)),
+            (Some(now + 60), Ok(())),
+            (Some(now - 3600), Ok(())),
+            (None, Ok(())),
+        ] {
+            let (token, jwk) = signed(claims(iat));
+            let outcome = verify(&token, Algorithm::ES256, &[&jwk], &expected).map(|_| ());
+            assert_eq!(outcome, verdict, "{iat:?}");
+        }
+    }
+
     #[test]
     fn keys_must_fit_the_algorithm_and_the_kid() {
         let keys: Vec<Jwk> = serde_json::from_value(serde_json::json!([

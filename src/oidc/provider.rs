@@ -457,6 +457,61 @@ mod tests {
     }
 
     #[test]
+    fn discovery_endpoints_are_held_to_the_destination_policy() {
+        let strict = DestinationPolicy::default();
+        let url = |text: &str| Some(Value::String(text.to_owned()));
+        assert_eq!(
+            required_url(strict, url("https://idp.example.com/jwks"), "jwks_uri").unwrap(),
+            "https://idp.example.com/jwks"
+        );
+        for internal in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/token",
+            "https://[::1]/userinfo",
+            "http://idp.example.com/token",
+            "https://user:pass@idp.example.com/token",
+        ] {
+            assert!(
+                matches!(
+                    required_url(strict, url(internal), "token_endpoint"),
+                    Err(ProviderError::DestinationRefused)
+                ),
+                "{internal}"
+            );
+            let development = DestinationPolicy {
+                allow_private: true,
+            };
+            assert!(required_url(development, url(internal), "token_endpoint").is_ok());
+        }
+    }
+
+    /// The provider client resolves through the guarded resolver: a provider whose name
+    /// resolves to loopback is refused before any connection.
+    #[tokio::test]
+    async fn a_provider_name_that_resolves_inside_is_never_connected_to() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(500), listener.accept())
+                .await
+                .is_ok()
+        });
+        let client = OidcClient::new(DestinationPolicy::default()).unwrap();
+        let outcome = client
+            .discover(
+                &format!("https://localhost:{port}/.well-known/openid-configuration"),
+                Timestamp::from_millis(0),
+                true,
+            )
+            .await;
+        assert!(
+            matches!(outcome, Err(ProviderError::DestinationRefused)),
+            "{outcome:?}"
+        );
+        assert!(!accepted.await.unwrap(), "the listener was connected to");
+    }
+
+    #[test]
     fn basic_credentials_are_form_encoded_first() {
         let header = basic_authorization("my client", &Secret::new("a:b+c"));
         let decoded = STANDARD
