@@ -350,7 +350,7 @@ fn configuration(fields: &mut Body<'_>, creating: bool) -> ConfigurationFields {
     }
 }
 
-/// `422` for a URL the destination policy refuses, host names resolved now (§0.6).
+/// `422` for a URL the destination policy refuses, its host name resolved now.
 async fn check_destination(state: &AppState, url: &str) -> ApiResult<()> {
     state
         .config

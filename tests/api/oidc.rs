@@ -1970,7 +1970,7 @@ async fn the_client_secret_appears_in_no_response_and_no_log_line(app: TestApp) 
     assert!(!logs.contains("idp-client-secret"));
 }
 
-// ---- Mix-ups and destinations (the OpenID Connect rules of §0.6) -------------------------------
+// ---- Mix-ups and destinations: issuer, iat, email_verified, where providers may be ----------
 
 async fn the_issuer_must_be_the_discovery_urls_own_when_saved(app: TestApp) {
     let admin = app.admin_token().await;
