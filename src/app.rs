@@ -84,19 +84,6 @@ impl Application {
         store.migrate().await?;
         sealing::check_at_start(store.as_ref(), &sealer).await?;
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
-        for integration in &config.integrations {
-            // The URL itself was judged with the configuration; its host's addresses now.
-            if config
-                .destinations
-                .check_url_and_resolve(&integration.url)
-                .await
-                .is_err()
-            {
-                return Err(StartError::IntegrationDestination {
-                    name: integration.name.clone(),
-                });
-            }
-        }
         sync_integrations(
             store.as_ref(),
             &config,
@@ -182,13 +169,27 @@ impl Application {
 }
 
 /// Upserts the integrations of `ACCOUNTD_INTEGRATIONS` with ids derived from their names in the
-/// store id's namespace, and deletes configured ones no longer listed (§22.2).
+/// store id's namespace, and deletes configured ones no longer listed (§22.2). An entry whose host
+/// resolves to an address the destination policy refuses stops the start (its URL itself was
+/// judged with the configuration).
 async fn sync_integrations(
     store: &dyn Store,
     config: &Config,
     store_id: uuid::Uuid,
     now: crate::time::Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<(), StartError> {
+    for integration in &config.integrations {
+        if config
+            .destinations
+            .check_url_and_resolve(&integration.url)
+            .await
+            .is_err()
+        {
+            return Err(StartError::IntegrationDestination {
+                name: integration.name.clone(),
+            });
+        }
+    }
     let configured: Vec<ConfiguredIntegration> = config
         .integrations
         .iter()
@@ -202,7 +203,7 @@ async fn sync_integrations(
             send_secret_key: integration.send_secret_key,
         })
         .collect();
-    store.sync_configured_integrations(&configured, now).await
+    Ok(store.sync_configured_integrations(&configured, now).await?)
 }
 
 /// Expired bearer tokens are useless; without this every storefront visit would leave a row.
