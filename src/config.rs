@@ -84,6 +84,15 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_BOUND", default_value_t = 256)]
     pub hash_queue_bound: usize,
 
+    /// Queued or running argon2id jobs one client address (an IPv6 client as its /64) may hold;
+    /// beyond it that client gets 503. Defaults to a quarter of ACCOUNTD_HASH_QUEUE_BOUND.
+    #[arg(long, env = "ACCOUNTD_HASH_QUEUE_SHARE")]
+    pub hash_queue_share: Option<usize>,
+
+    /// Days the audit trail keeps an event; older ones are deleted in the background.
+    #[arg(long, env = "ACCOUNTD_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u32,
+
     /// Webhook integrations managed by configuration: a JSON array of objects with `name`,
     /// `url`, `secret_key` (16-255 characters), `observes` (event keys) and optionally
     /// `description` and `send_secret_key` (default true). Each gets a stable id; the API cannot
@@ -135,6 +144,9 @@ pub struct Config {
     pub header_read_timeout: std::time::Duration,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
+    /// Hash jobs one client address may hold, queued or running.
+    pub hash_queue_share: usize,
+    pub audit_retention_days: u32,
     pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
     /// Which webhook and OpenID Connect destinations may be reached.
@@ -360,6 +372,8 @@ impl Config {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
+            hash_queue_share: default_hash_queue_share(256),
+            audit_retention_days: 90,
             integrations: Vec::new(),
             log_format: LogFormat::Text,
             destinations: DestinationPolicy::default(),
@@ -419,6 +433,20 @@ impl Config {
             Some(size) => size,
             None => default_hash_pool_size(),
         };
+        let hash_queue_share = match args.hash_queue_share {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "ACCOUNTD_HASH_QUEUE_SHARE must be at least 1",
+                ));
+            }
+            Some(share) => share,
+            None => default_hash_queue_share(args.hash_queue_bound),
+        };
+        if args.audit_retention_days == 0 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_AUDIT_RETENTION_DAYS must be at least 1",
+            ));
+        }
         let log_format = match args.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -450,6 +478,8 @@ impl Config {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
+            hash_queue_share,
+            audit_retention_days: args.audit_retention_days,
             integrations: match args.integrations.as_deref().map(str::trim) {
                 None | Some("") => Vec::new(),
                 Some(raw) => parse_integrations(raw, destinations)?,
@@ -489,6 +519,11 @@ fn parse_trusted_proxies(raw: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigE
                 })
         })
         .collect()
+}
+
+/// A quarter of the queue, so that at least four clients must flood together to fill it.
+pub fn default_hash_queue_share(queue_bound: usize) -> usize {
+    (queue_bound / 4).max(1)
 }
 
 fn default_hash_pool_size() -> usize {

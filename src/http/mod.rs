@@ -10,6 +10,7 @@ pub mod cors;
 pub mod extract;
 pub mod health;
 pub mod integrations;
+pub mod login_guard;
 pub mod memberships;
 pub mod metrics;
 pub mod oauth;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 pub use models::*;
 
+use crate::auth::throttle::LoginKeys;
 use crate::time::Timestamp;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -184,7 +185,7 @@ pub trait ApplicationKeyStore {
         now: Timestamp,
     ) -> StoreResult<Option<BearerGrant>>;
     /// Deletes bearer tokens that expired before `now`; returns how many.
-    async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64>;
+    async fn purge_expired_bearer_tokens(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
     async fn create_application_key(
         &self,
         key: &NewApplicationKey,
@@ -491,29 +492,58 @@ pub trait MembershipStore {
     ) -> StoreResult<bool>;
 }
 
+/// Whether a login attempt may go ahead (and is now reserved) or is refused by a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAdmission {
+    /// The attempt counts as pending until [`SecurityStore::finish_login_attempt`].
+    Reserved(LoginReservation),
+    Throttled {
+        retry_after: u64,
+        /// The first refusal of this lock period on its key: the one worth an audit row.
+        first_of_period: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginReservation(pub Uuid);
+
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcomeKind {
+    /// Wrong credentials: a failure on all three keys.
+    Failed,
+    /// The right credentials: the pair key starts afresh.
+    Succeeded,
+    /// Neither (the hash queue was full, the database failed): counts for nothing.
+    Released,
+}
+
 #[async_trait]
 pub trait SecurityStore {
-    /// Seconds until the username key or the address key unlocks, the longer of the two, or
-    /// `None` when neither is locked (§6.10).
-    async fn login_lock(
+    /// Checks the pair, username and address keys of an attempt (see `auth::throttle`) and, when
+    /// none is locked, reserves the attempt in the same transaction, so that concurrent attempts
+    /// are decided one after the other.
+    async fn begin_login_attempt(
         &self,
-        username_key: &str,
-        address: &str,
+        keys: &LoginKeys,
         now: Timestamp,
-    ) -> StoreResult<Option<u64>>;
-    /// Counts a failed login on both keys, locking the username key when it is due.
-    async fn record_login_failure(
+    ) -> StoreResult<LoginAdmission>;
+    /// Records the outcome of a reserved attempt. A reservation that already timed out (and so
+    /// was counted as a failure) is left as it was counted.
+    async fn finish_login_attempt(
         &self,
-        username_key: &str,
-        address: &str,
+        reservation: LoginReservation,
+        outcome: LoginOutcomeKind,
         now: Timestamp,
     ) -> StoreResult<()>;
-    /// A successful login resets its username key.
-    async fn record_login_success(&self, username_key: &str) -> StoreResult<()>;
-    /// Clears the username keys of every password login of the member (§25).
+    /// Clears the pair and username keys of every password login of the member; address keys
+    /// are left alone.
     async fn clear_lockout(&self, account_member_id: Uuid) -> StoreResult<()>;
-    /// Forgets address failures older than `before`, which no window counts any more.
-    async fn purge_address_failures(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Counts timed-out reservations as failures, and forgets failures no window counts any
+    /// more and keys that hold nothing, at most `batch` rows of each kind per call.
+    async fn purge_login_throttles(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
+    /// Deletes at most `batch` audit events created before `before`, oldest first.
+    async fn purge_audit_events(&self, before: Timestamp, batch: i64) -> StoreResult<u64>;
     async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
     async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
 }
@@ -574,6 +604,9 @@ pub trait OidcStore {
     ) -> StoreResult<LoginClaim>;
     /// Stores one of accountd's codes (and drops expired ones).
     async fn create_oidc_code(&self, code: &NewOidcCode, now: Timestamp) -> StoreResult<()>;
+    /// Deletes at most `batch` expired login records and as many expired codes; answers the
+    /// larger of the two counts, so a caller repeating until it is below `batch` empties both.
+    async fn purge_oidc_records(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
     /// Atomically removes an unexpired code and returns what it stood for.
     async fn redeem_oidc_code(
         &self,

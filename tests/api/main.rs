@@ -28,6 +28,7 @@ mod secrets_at_rest;
 mod security;
 mod self_signup;
 mod store_conformance;
+mod throttling;
 mod token_validation;
 mod tokens;
 
@@ -60,6 +61,7 @@ fn all_tests() -> Vec<Test> {
         security::tests(),
         self_signup::tests(),
         store_conformance::tests(),
+        throttling::tests(),
         token_validation::tests(),
         tokens::tests(),
     ]

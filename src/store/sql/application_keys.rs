@@ -144,11 +144,15 @@ impl ApplicationKeyStore for SqlStore {
         .transpose()
     }
 
-    async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64> {
-        let deleted = sqlx::query("DELETE FROM bearer_tokens WHERE expires_at <= $1")
-            .bind(now.millis())
-            .execute(&self.write)
-            .await?;
+    async fn purge_expired_bearer_tokens(&self, now: Timestamp, batch: i64) -> StoreResult<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM bearer_tokens WHERE token_hash IN (SELECT token_hash FROM bearer_tokens \
+             WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now.millis())
+        .bind(batch)
+        .execute(&self.write)
+        .await?;
         Ok(deleted.rows_affected())
     }
 
