@@ -83,6 +83,9 @@ impl Application {
         let store = store::connect_sealed(
             config.database_url.expose(),
             Arc::new(links.clone()),
+            &store::ConnectOptions {
+                db_timeout: config.db_timeout,
+            },
             sealer.clone(),
         )
         .await?;

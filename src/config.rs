@@ -84,6 +84,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_BOUND", default_value_t = 256)]
     pub hash_queue_bound: usize,
 
+    /// Seconds a request may wait on the database for one step, waiting for a connection
+    /// included; past it the answer is 503 with Retry-After: 1.
+    #[arg(long, env = "ACCOUNTD_DB_TIMEOUT", default_value_t = 3)]
+    pub db_timeout: u64,
+
     /// Queued or running argon2id jobs one client address (an IPv6 client as its /64) may hold;
     /// beyond it that client gets 503. Defaults to a quarter of ACCOUNTD_HASH_QUEUE_BOUND.
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_SHARE")]
@@ -146,6 +151,9 @@ pub struct Config {
     pub hash_queue_bound: usize,
     /// Hash jobs one client address may hold, queued or running.
     pub hash_queue_share: usize,
+    /// The longest one store call waits on the database (not an environment setting in tests:
+    /// they shorten it through this field).
+    pub db_timeout: std::time::Duration,
     pub audit_retention_days: u32,
     pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
@@ -373,6 +381,7 @@ impl Config {
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
             hash_queue_share: default_hash_queue_share(256),
+            db_timeout: std::time::Duration::from_secs(3),
             audit_retention_days: 90,
             integrations: Vec::new(),
             log_format: LogFormat::Text,
@@ -442,6 +451,11 @@ impl Config {
             Some(share) => share,
             None => default_hash_queue_share(args.hash_queue_bound),
         };
+        if args.db_timeout == 0 || args.db_timeout > 3600 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_DB_TIMEOUT must be between 1 and 3600 seconds",
+            ));
+        }
         if args.audit_retention_days == 0 {
             return Err(ConfigError::new(
                 "ACCOUNTD_AUDIT_RETENTION_DAYS must be at least 1",
@@ -479,6 +493,7 @@ impl Config {
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
             hash_queue_share,
+            db_timeout: std::time::Duration::from_secs(args.db_timeout),
             audit_retention_days: args.audit_retention_days,
             integrations: match args.integrations.as_deref().map(str::trim) {
                 None | Some("") => Vec::new(),

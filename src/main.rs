@@ -47,6 +47,12 @@ enum Command {
     },
     /// Exit 0 if the server on ACCOUNTD_LISTEN answers /healthz (for container health checks).
     Healthcheck,
+    /// Write a consistent copy of the SQLite database to PATH (a new file), while the server
+    /// runs. Restore by pointing DATABASE_URL at the copy. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Print the OpenAPI document that GET /v2/openapi.json serves, and exit.
     Openapi,
     /// Development only: receive webhooks and print them, one-time codes included, so that
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Rewrap,
             } => rewrap_secrets(&config).await,
+            Command::Backup { path } => backup(&config, &path).await,
             Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
     });
@@ -212,9 +219,13 @@ async fn open_store(
     config: &Config,
 ) -> Result<std::sync::Arc<dyn store::Store>, Box<dyn std::error::Error>> {
     let links = Links::new(&config.public_base_url);
+    let options = store::ConnectOptions {
+        db_timeout: config.db_timeout,
+    };
     Ok(store::connect_sealed(
         config.database_url.expose(),
         std::sync::Arc::new(links),
+        &options,
         sealer_of(config),
     )
     .await?)
@@ -247,6 +258,13 @@ async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store(config).await?;
     store.migrate().await?;
     tracing::info!(backend = store.backend(), "migrations applied");
+    Ok(())
+}
+
+async fn backup(config: &Config, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.backup_into(path).await?;
+    println!("Backed up the database to {}.", path.display());
     Ok(())
 }
 

@@ -164,7 +164,9 @@ impl TestDatabase {
                     .await
                     .expect("create test schema");
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                let url = format!(
+                    "{base}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+                );
                 Self {
                     url,
                     cleanup: Some((base.clone(), schema)),

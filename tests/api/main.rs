@@ -10,6 +10,7 @@ mod batching;
 mod concurrency;
 mod conventions;
 mod events;
+mod faults;
 mod filtering;
 mod helpers;
 mod idp;
@@ -46,6 +47,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         conventions::tests(),
         events::tests(),
+        faults::tests(),
         filtering::tests(),
         integrations::tests(),
         keys::tests(),
