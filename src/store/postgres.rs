@@ -42,6 +42,7 @@ pub(super) async fn connect(
     url: &str,
     payloads: Arc<dyn EventPayloads>,
     connect: &ConnectOptions,
+    sealer: Arc<crate::auth::sealing::Sealer>,
 ) -> StoreResult<SqlStore> {
     let deadline = connect.db_timeout;
     // The server cancels a statement that outlives the deadline, so a slow query does not keep
@@ -94,6 +95,7 @@ pub(super) async fn connect(
         lean,
         holder_reads,
         payloads,
+        sealer,
     ))
 }
 

@@ -131,6 +131,9 @@ pub fn test_config(database_url: &str) -> Config {
         active_kid: kid,
     };
     config.hash_pool_size = 2;
+    // The receivers and the identity provider of the tests listen on loopback over plain http;
+    // tests of the default policy turn this off again.
+    config.destinations.allow_private = true;
     config
 }
 

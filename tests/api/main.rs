@@ -25,6 +25,7 @@ mod passwordless;
 mod receiver;
 mod resources;
 mod scoping;
+mod secrets_at_rest;
 mod security;
 mod self_signup;
 mod store_conformance;
@@ -58,6 +59,7 @@ fn all_tests() -> Vec<Test> {
         passwordless::tests(),
         resources::tests(),
         scoping::tests(),
+        secrets_at_rest::tests(),
         security::tests(),
         self_signup::tests(),
         store_conformance::tests(),
