@@ -8,7 +8,9 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::sealing::MasterKey;
 use crate::auth::secret::Secret;
+use crate::outbound::DestinationPolicy;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -82,6 +84,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_BOUND", default_value_t = 256)]
     pub hash_queue_bound: usize,
 
+    /// Seconds a request may wait on the database for one step, waiting for a connection
+    /// included; past it the answer is 503 with Retry-After: 1.
+    #[arg(long, env = "ACCOUNTD_DB_TIMEOUT", default_value_t = 3)]
+    pub db_timeout: u64,
+
     /// Queued or running argon2id jobs one client address (an IPv6 client as its /64) may hold;
     /// beyond it that client gets 503. Defaults to a quarter of ACCOUNTD_HASH_QUEUE_BOUND.
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_SHARE")]
@@ -93,7 +100,8 @@ pub struct ConfigArgs {
 
     /// Webhook integrations managed by configuration: a JSON array of objects with `name`,
     /// `url`, `secret_key` (16-255 characters), `observes` (event keys) and optionally
-    /// `description`. Each gets a stable id; the API cannot change or delete them.
+    /// `description` and `send_secret_key` (default true). Each gets a stable id; the API cannot
+    /// change or delete them.
     #[arg(long, env = "ACCOUNTD_INTEGRATIONS", hide_env_values = true)]
     pub integrations: Option<String>,
 
@@ -101,6 +109,26 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
+    /// Development only: let webhooks and OpenID Connect providers be reached on loopback,
+    /// private, link-local and metadata addresses, over plain http and with user-info in the URL.
+    #[arg(
+        long,
+        env = "ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub allow_private_destinations: bool,
+
+    /// 32 bytes in base64 (standard or URL-safe, padding optional) that encrypt the JWT keys,
+    /// OIDC client secrets and integration secret keys in the database. Without it they are
+    /// stored in plain text (one warning at start).
+    #[arg(long, env = "ACCOUNTD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// The master key being replaced: `accountd keys rewrap` re-encrypts what it sealed under
+    /// ACCOUNTD_MASTER_KEY; a server given both reads values sealed by either.
+    #[arg(long, env = "ACCOUNTD_MASTER_KEY_PREVIOUS", hide_env_values = true)]
+    pub master_key_previous: Option<String>,
     /// Seconds since its last credential check (password, one-time code, sign-up, OpenID
     /// Connect) within which an account token may change its own password, username or email;
     /// older tokens get 403 `re-authentication required`. At least 1.
@@ -128,9 +156,18 @@ pub struct Config {
     pub hash_queue_bound: usize,
     /// Hash jobs one client address may hold, queued or running.
     pub hash_queue_share: usize,
+    /// The longest one store call waits on the database (not an environment setting in tests:
+    /// they shorten it through this field).
+    pub db_timeout: std::time::Duration,
     pub audit_retention_days: u32,
     pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
+    /// Which webhook and OpenID Connect destinations may be reached.
+    pub destinations: DestinationPolicy,
+    /// Seals secrets at rest when set.
+    pub master_key: Option<MasterKey>,
+    /// Opens secrets sealed before a master key change.
+    pub master_key_previous: Option<MasterKey>,
     /// Seconds a credential check keeps an account token fresh for self-managed password,
     /// username and email changes.
     pub sensitive_action_max_age: u64,
@@ -144,6 +181,7 @@ pub struct IntegrationConfig {
     pub url: String,
     pub secret_key: Secret,
     pub observes: Vec<String>,
+    pub send_secret_key: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -155,10 +193,20 @@ struct IntegrationEntry {
     url: String,
     secret_key: String,
     observes: Vec<String>,
+    #[serde(default = "sends_secret_key_by_default")]
+    send_secret_key: bool,
 }
 
-/// Parses and checks `ACCOUNTD_INTEGRATIONS` with the rules of the integrations resource.
-pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigError> {
+fn sends_secret_key_by_default() -> bool {
+    true
+}
+
+/// Parses and checks `ACCOUNTD_INTEGRATIONS` with the rules of the integrations resource; a URL
+/// the destination policy refuses stops the start like any other mistake.
+pub fn parse_integrations(
+    raw: &str,
+    destinations: DestinationPolicy,
+) -> Result<Vec<IntegrationConfig>, ConfigError> {
     let entries: Vec<IntegrationEntry> = serde_json::from_str(raw).map_err(|error| {
         ConfigError::new(format!(
             "ACCOUNTD_INTEGRATIONS must be a JSON array of objects with name, url, secret_key and observes: {error}"
@@ -190,6 +238,12 @@ pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigErr
                 "{what}: url must be an absolute http or https URL"
             )));
         }
+        if destinations.check_url(&entry.url).is_err() {
+            return Err(ConfigError::new(format!(
+                "{what}: destination is not allowed (loopback, private, link-local and metadata \
+                 addresses, plain http and user-info need ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true)"
+            )));
+        }
         if !(16..=255).contains(&entry.secret_key.chars().count()) {
             return Err(ConfigError::new(format!(
                 "{what}: secret_key must be 16-255 characters"
@@ -215,6 +269,7 @@ pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigErr
             url: entry.url,
             secret_key: Secret::new(entry.secret_key),
             observes: entry.observes,
+            send_secret_key: entry.send_secret_key,
         });
     }
     Ok(integrations)
@@ -334,9 +389,13 @@ impl Config {
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
             hash_queue_share: default_hash_queue_share(256),
+            db_timeout: std::time::Duration::from_secs(3),
             audit_retention_days: 90,
             integrations: Vec::new(),
             log_format: LogFormat::Text,
+            destinations: DestinationPolicy::default(),
+            master_key: None,
+            master_key_previous: None,
             sensitive_action_max_age: 600,
         }
     }
@@ -401,6 +460,11 @@ impl Config {
             Some(share) => share,
             None => default_hash_queue_share(args.hash_queue_bound),
         };
+        if args.db_timeout == 0 || args.db_timeout > 3600 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_DB_TIMEOUT must be between 1 and 3600 seconds",
+            ));
+        }
         if args.audit_retention_days == 0 {
             return Err(ConfigError::new(
                 "ACCOUNTD_AUDIT_RETENTION_DAYS must be at least 1",
@@ -420,6 +484,14 @@ impl Config {
                 )));
             }
         };
+        let destinations = DestinationPolicy {
+            allow_private: args.allow_private_destinations,
+        };
+        let master_key = parse_master_key("ACCOUNTD_MASTER_KEY", args.master_key.as_deref())?;
+        let master_key_previous = parse_master_key(
+            "ACCOUNTD_MASTER_KEY_PREVIOUS",
+            args.master_key_previous.as_deref(),
+        )?;
         Ok(Self {
             database_url: DatabaseUrl::new(args.database_url),
             listen: args.listen,
@@ -435,14 +507,28 @@ impl Config {
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
             hash_queue_share,
+            db_timeout: std::time::Duration::from_secs(args.db_timeout),
             audit_retention_days: args.audit_retention_days,
             integrations: match args.integrations.as_deref().map(str::trim) {
                 None | Some("") => Vec::new(),
-                Some(raw) => parse_integrations(raw)?,
+                Some(raw) => parse_integrations(raw, destinations)?,
             },
             log_format,
+            destinations,
+            master_key,
+            master_key_previous,
             sensitive_action_max_age: args.sensitive_action_max_age,
         })
+    }
+}
+
+/// An optional master key setting; empty counts as unset.
+fn parse_master_key(name: &str, raw: Option<&str>) -> Result<Option<MasterKey>, ConfigError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => MasterKey::parse(text)
+            .map(Some)
+            .map_err(|error| ConfigError::new(format!("{name} {error}"))),
     }
 }
 
@@ -620,9 +706,10 @@ mod tests {
     fn integrations_are_parsed_and_checked() {
         let good = r#"[{"name":"OTP mailer","url":"https://hooks.example.com/otp",
             "secret_key":"0123456789abcdef","observes":["one-time-password-token-request.created","account.created"]}]"#;
-        let parsed = parse_integrations(good).unwrap();
+        let parsed = parse_integrations(good, DestinationPolicy::default()).unwrap();
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].name, "OTP mailer");
+        assert!(parsed[0].send_secret_key);
         assert!(!format!("{parsed:?}").contains("0123456789abcdef"));
         for bad in [
             "{}",
@@ -633,8 +720,75 @@ mod tests {
             r#"[{"name":"a","url":"https://x","secret_key":"0123456789abcdef","observes":["account.created"]},
                 {"name":"a","url":"https://y","secret_key":"0123456789abcdef","observes":["account.created"]}]"#,
         ] {
-            assert!(parse_integrations(bad).is_err(), "{bad}");
+            assert!(
+                parse_integrations(bad, DestinationPolicy::default()).is_err(),
+                "{bad}"
+            );
         }
+        let quiet = r#"[{"name":"a","url":"https://hooks.example.com","secret_key":"0123456789abcdef",
+            "observes":["account.created"],"send_secret_key":false}]"#;
+        let parsed = parse_integrations(quiet, DestinationPolicy::default()).unwrap();
+        assert!(!parsed[0].send_secret_key);
+    }
+
+    #[test]
+    fn configured_integrations_follow_the_destination_policy() {
+        let entry = |url: &str| {
+            format!(
+                r#"[{{"name":"a","url":"{url}","secret_key":"0123456789abcdef","observes":["account.created"]}}]"#
+            )
+        };
+        let strict = DestinationPolicy::default();
+        let development = DestinationPolicy {
+            allow_private: true,
+        };
+        for refused in [
+            "http://hooks.example.com/x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/x",
+            "https://user:pass@hooks.example.com/x",
+        ] {
+            let error = parse_integrations(&entry(refused), strict).unwrap_err();
+            assert!(
+                error.to_string().contains("destination is not allowed"),
+                "{refused}: {error}"
+            );
+            assert!(
+                parse_integrations(&entry(refused), development).is_ok(),
+                "{refused}"
+            );
+        }
+        assert!(parse_integrations(&entry("https://hooks.example.com/x"), strict).is_ok());
+    }
+
+    #[test]
+    fn master_keys_are_checked_at_start_and_never_echoed() {
+        let key = MasterKey::generate_text();
+        assert!(
+            parse_master_key("ACCOUNTD_MASTER_KEY", Some(&key))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            parse_master_key("ACCOUNTD_MASTER_KEY", Some(""))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            parse_master_key("ACCOUNTD_MASTER_KEY", None)
+                .unwrap()
+                .is_none()
+        );
+        let short = &key[..20];
+        let error = parse_master_key("ACCOUNTD_MASTER_KEY", Some(short)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration: ACCOUNTD_MASTER_KEY must be 32 bytes")
+        );
+        assert!(!error.to_string().contains(short));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use accountd::auth::keyring;
+use accountd::auth::sealing::{self, Sealer};
 use accountd::config::{Config, ConfigArgs, JwtKeySource, LogFormat};
 use accountd::store::{self};
 use accountd::time::{Clock, SystemClock};
@@ -46,6 +47,12 @@ enum Command {
     },
     /// Exit 0 if the server on ACCOUNTD_LISTEN answers /healthz (for container health checks).
     Healthcheck,
+    /// Write a consistent copy of the SQLite database to PATH (a new file), while the server
+    /// runs. Restore by pointing DATABASE_URL at the copy. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Print the OpenAPI document that GET /v2/openapi.json serves, and exit.
     Openapi,
     /// Development only: receive webhooks and print them, one-time codes included, so that
@@ -54,7 +61,8 @@ enum Command {
         /// Address to listen on; point an integration's `configuration.url` at it.
         #[arg(long, default_value = "127.0.0.1:9000")]
         address: std::net::SocketAddr,
-        /// The integration's secret key, to check each delivery's `X-Accountd-Signature`.
+        /// The integration's secret key, to check each delivery's `X-Accountd-Signature` and
+        /// Standard Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
         #[arg(long, env = "ACCOUNTD_SINK_SECRET_KEY", hide_env_values = true)]
         secret_key: Option<String>,
     },
@@ -71,6 +79,10 @@ enum KeysCommand {
         /// The kid to remove.
         kid: String,
     },
+    /// Encrypt every stored secret (JWT keys, OIDC client secrets, integration secret keys)
+    /// under ACCOUNTD_MASTER_KEY: those sealed with ACCOUNTD_MASTER_KEY_PREVIOUS are re-encrypted,
+    /// plain-text ones encrypted. One transaction: nothing changes if any secret cannot be opened.
+    Rewrap,
 }
 
 fn main() -> ExitCode {
@@ -134,6 +146,10 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Remove { kid },
             } => remove_key(&config, &kid).await,
+            Command::Keys {
+                command: KeysCommand::Rewrap,
+            } => rewrap_secrets(&config).await,
+            Command::Backup { path } => backup(&config, &path).await,
             Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
     });
@@ -197,19 +213,58 @@ fn webhook_sink(address: std::net::SocketAddr, secret_key: Option<String>) -> Ex
     }
 }
 
-/// The store for the maintenance commands; they write no events, but the store needs to know
-/// how events would look.
+/// The store for the maintenance commands, with the master keys of the configuration; they
+/// write no events, but the store needs to know how events would look.
 async fn open_store(
     config: &Config,
 ) -> Result<std::sync::Arc<dyn store::Store>, Box<dyn std::error::Error>> {
     let links = Links::new(&config.public_base_url);
-    Ok(store::connect(config.database_url.expose(), std::sync::Arc::new(links)).await?)
+    let options = store::ConnectOptions {
+        db_timeout: config.db_timeout,
+    };
+    Ok(store::connect_sealed(
+        config.database_url.expose(),
+        std::sync::Arc::new(links),
+        &options,
+        sealer_of(config),
+    )
+    .await?)
+}
+
+fn sealer_of(config: &Config) -> Sealer {
+    Sealer::new(
+        config.master_key.clone(),
+        config.master_key_previous.clone(),
+    )
+}
+
+async fn rewrap_secrets(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let sealer = sealer_of(config);
+    let done = sealing::rewrap(store.as_ref(), &sealer).await?;
+    println!(
+        "Secrets now under master key {}: {} re-encrypted from the previous key, {} encrypted \
+         from plain text, {} already under it.",
+        sealer.current_key_id().unwrap_or_default(),
+        done.resealed,
+        done.sealed,
+        done.unchanged
+    );
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store(config).await?;
     store.migrate().await?;
     tracing::info!(backend = store.backend(), "migrations applied");
+    Ok(())
+}
+
+async fn backup(config: &Config, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.backup_into(path).await?;
+    println!("Backed up the database to {}.", path.display());
     Ok(())
 }
 

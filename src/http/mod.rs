@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn(database_budget))
         .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
 
     let (routes, _document) = openapi::publish(documented_routes());
@@ -119,6 +120,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// neither logged nor sent.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send>) -> Response {
     ApiError::internal("a handler panicked").into_response()
+}
+
+/// Each request's store calls share one database deadline (see `store::within_request`).
+async fn database_budget(request: Request, next: Next) -> Response {
+    crate::store::within_request(next.run(request)).await
 }
 
 async fn request_timeout(request: Request, next: Next) -> Response {

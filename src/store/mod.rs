@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod batch;
+mod deadline;
 pub mod lean_pool;
 pub mod models;
 mod postgres;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use audit::{Actor, ActorClass, AuditEvent, MAX_AUDIT_TEXT_BYTES, NewAuditEvent};
+pub use deadline::within_request;
 pub use models::*;
 
 use crate::auth::throttle::LoginKeys;
@@ -80,12 +82,55 @@ pub enum StoreError {
         "unsupported database URL {0:?}: use sqlite://… (embedded) or postgres://… (production)"
     )]
     UnsupportedUrl(String),
+    /// The database did not answer in time, or the connection to it failed: the request may
+    /// succeed again in a moment, so callers answer `503`, never `500`.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    #[error(transparent)]
+    Sealed(#[from] crate::auth::sealing::SealError),
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+/// Whether a database error says the database is away or overloaded (the connection broke, a
+/// timeout passed, the server is shutting down or starting) rather than that the statement was
+/// wrong: the former deserve a `503` and a retry, the latter are bugs.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            let code = code.as_ref();
+            // PostgreSQL: connection exceptions (08…), shutdown and start-up (57P01-57P03),
+            // a statement cancelled by statement_timeout (57014), too many connections (53300).
+            // SQLite: busy (5) and locked (6) past the busy timeout.
+            code.starts_with("08")
+                || matches!(
+                    code,
+                    "57P01" | "57P02" | "57P03" | "57014" | "53300" | "5" | "6"
+                )
+        }),
+        _ => false,
+    }
 }
 
 /// Renders the resource objects that event payloads carry, exactly as the corresponding GET
@@ -99,15 +144,63 @@ pub trait EventPayloads: Send + Sync + 'static {
 }
 
 /// Opens the database named by `url`, choosing the backend by scheme. `payloads` renders the
-/// objects of the events the store writes to its outbox.
+/// objects of the events the store writes to its outbox. Secrets are kept in plain text; see
+/// [`connect_sealed`].
 pub async fn connect(
     url: &str,
     payloads: std::sync::Arc<dyn EventPayloads>,
 ) -> StoreResult<std::sync::Arc<dyn Store>> {
+    connect_with(url, payloads, &ConnectOptions::default()).await
+}
+
+/// How the store treats its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The longest a request waits on the database for one store call, waiting for a
+    /// connection included; past it the call fails as [`StoreError::Unavailable`]. PostgreSQL
+    /// also cancels statements past it on the server (`statement_timeout`).
+    pub db_timeout: std::time::Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            db_timeout: std::time::Duration::from_secs(3),
+        }
+    }
+}
+
+/// [`connect`] with `options`; secrets are kept in plain text (see [`connect_sealed`]).
+pub async fn connect_with(
+    url: &str,
+    payloads: std::sync::Arc<dyn EventPayloads>,
+    options: &ConnectOptions,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
+    connect_sealed(
+        url,
+        payloads,
+        options,
+        crate::auth::sealing::Sealer::plain_text(),
+    )
+    .await
+}
+
+/// [`connect_with`], with `sealer` encrypting the secrets the store writes (JWT keys, OIDC
+/// client secrets, integration secret keys) and opening those it reads.
+pub async fn connect_sealed(
+    url: &str,
+    payloads: std::sync::Arc<dyn EventPayloads>,
+    options: &ConnectOptions,
+    sealer: crate::auth::sealing::Sealer,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
+    let sealer = std::sync::Arc::new(sealer);
+    let deadline = options.db_timeout;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::connect(url, payloads).await?))
+        let store = postgres::connect(url, payloads, options, sealer).await?;
+        Ok(std::sync::Arc::new(deadline::Bounded::new(store, deadline)))
     } else if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::connect(url, payloads).await?))
+        let store = sqlite::connect(url, payloads, options, sealer).await?;
+        Ok(std::sync::Arc::new(deadline::Bounded::new(store, deadline)))
     } else {
         let scheme = url.split(':').next().unwrap_or_default();
         Err(StoreError::UnsupportedUrl(scheme.to_owned()))
@@ -139,6 +232,9 @@ pub trait DeploymentStore {
     ) -> StoreResult<bool>;
     /// Answers when the database does: the readiness probe.
     async fn ping(&self) -> StoreResult<()>;
+    /// Writes a consistent copy of the whole database to `path` (a new file) while the server
+    /// runs: SQLite only; PostgreSQL has `pg_dump`.
+    async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()>;
     /// Which backend this is, for logs and test output.
     fn backend(&self) -> &'static str;
     /// Connections of each pool, for `/metrics`: never waits and never touches the database.
@@ -154,6 +250,8 @@ pub struct BatchStats {
     pub statement: &'static str,
     pub statements: u64,
     pub requests: u64,
+    /// Workers replaced after a panic.
+    pub worker_restarts: u64,
 }
 
 /// A snapshot of one connection pool.
@@ -166,6 +264,8 @@ pub struct PoolStats {
     pub size: u32,
     pub idle: usize,
     pub max: u32,
+    /// Reads run a second time because their connection had died (the lean pool only).
+    pub retries: u64,
 }
 
 #[async_trait]
@@ -701,6 +801,17 @@ pub trait OidcStore {
     ) -> StoreResult<OidcSignIn>;
 }
 
+/// The secrets kept at rest (JWT keys, OIDC client secrets, integration secret keys) as a
+/// whole: what they are sealed with, and moving them to the current master key.
+#[async_trait]
+pub trait SealedSecretStore {
+    /// The master key ids the stored secrets are sealed with, and how many are plain text.
+    async fn sealed_secrets(&self) -> StoreResult<SealedSecrets>;
+    /// Seals every secret under the store's current master key, opening those sealed with its
+    /// previous one; one transaction, so a secret that cannot be opened changes nothing.
+    async fn rewrap_secrets(&self) -> StoreResult<Rewrapped>;
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     DeploymentStore
@@ -715,6 +826,7 @@ pub trait Store:
     + IntegrationStore
     + OutboxStore
     + OidcStore
+    + SealedSecretStore
     + Send
     + Sync
     + 'static
@@ -734,6 +846,7 @@ impl<T> Store for T where
         + IntegrationStore
         + OutboxStore
         + OidcStore
+        + SealedSecretStore
         + Send
         + Sync
         + 'static
@@ -760,6 +873,30 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|name| name.ends_with(".sql"))
             .collect()
+    }
+
+    #[test]
+    fn connection_failures_and_timeouts_are_unavailable_and_bad_statements_are_not() {
+        use super::{StoreError, is_unavailable};
+        let reset = || {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            ))
+        };
+        assert!(is_unavailable(&reset()));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("a bug".into())));
+        assert!(matches!(
+            StoreError::from(reset()),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
     }
 
     #[test]

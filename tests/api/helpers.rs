@@ -131,6 +131,9 @@ pub fn test_config(database_url: &str) -> Config {
         active_kid: kid,
     };
     config.hash_pool_size = 2;
+    // The receivers and the identity provider of the tests listen on loopback over plain http;
+    // tests of the default policy turn this off again.
+    config.destinations.allow_private = true;
     config
 }
 
@@ -161,7 +164,9 @@ impl TestDatabase {
                     .await
                     .expect("create test schema");
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                let url = format!(
+                    "{base}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+                );
                 Self {
                     url,
                     cleanup: Some((base.clone(), schema)),

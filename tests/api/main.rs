@@ -11,6 +11,7 @@ mod batching;
 mod concurrency;
 mod conventions;
 mod events;
+mod faults;
 mod filtering;
 mod fresh_login;
 mod helpers;
@@ -26,6 +27,7 @@ mod passwordless;
 mod receiver;
 mod resources;
 mod scoping;
+mod secrets_at_rest;
 mod security;
 mod self_signup;
 mod store_conformance;
@@ -49,6 +51,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         conventions::tests(),
         events::tests(),
+        faults::tests(),
         filtering::tests(),
         fresh_login::tests(),
         integrations::tests(),
@@ -61,6 +64,7 @@ fn all_tests() -> Vec<Test> {
         passwordless::tests(),
         resources::tests(),
         scoping::tests(),
+        secrets_at_rest::tests(),
         security::tests(),
         self_signup::tests(),
         store_conformance::tests(),

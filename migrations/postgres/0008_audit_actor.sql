@@ -1,5 +1,5 @@
 -- The audit trail names its actor as a class and an id instead of one string. PostgreSQL
--- flavour, kept in lockstep with migrations/sqlite/0007_audit_actor.sql; see
+-- flavour, kept in lockstep with migrations/sqlite/0008_audit_actor.sql; see
 -- migrations/README.md.
 --
 -- Earlier rows are carried over as well as they can be: `account_member:<id>` was an account

@@ -1,5 +1,5 @@
 -- The audit trail names its actor as a class and an id instead of one string. SQLite flavour,
--- kept in lockstep with migrations/postgres/0007_audit_actor.sql; see migrations/README.md.
+-- kept in lockstep with migrations/postgres/0008_audit_actor.sql; see migrations/README.md.
 --
 -- Earlier rows are carried over as well as they can be: `account_member:<id>` was an account
 -- holder, `cli` the operator's command line, no actor an anonymous login attempt (a shopper),
