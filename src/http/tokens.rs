@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::extract::ClientAddress;
-use super::extract::caller::{Caller, Credentials, actor_of_grant};
+use super::extract::caller::{Caller, Credentials, TokenFault, actor_of_grant};
 use super::extract::{JsonBody, ListParams};
 use super::login_guard::{LoginGuard, login_event};
 use super::openapi::{
@@ -215,7 +215,7 @@ impl Login<'_> {
         login_event(event_type, actor, self.mechanism, self.client, detail)
     }
 
-    /// Records a refusal that no login guard saw (an OpenID Connect code, a switch's token).
+    /// Records a refusal that no login guard saw: a switch's token.
     async fn refused(&self, caller: Actor, detail: Value) -> ApiResult<()> {
         let event = self.event("login.failed", caller, detail);
         self.state
@@ -582,15 +582,17 @@ async fn oidc(login: &Login<'_>, caller: Actor, data: &Map<String, Value>) -> Ap
     };
     let detail = json!({"mechanism": login.mechanism.label()});
     // The store names the member signed in as the actor once it knows which one.
-    let audit = login.event("login.succeeded", Actor::SHOPPER, detail.clone());
-    let redeemed =
-        super::oidc_idp::redeem(login.state, code, redirect_uri, code_verifier, &audit).await;
-    if let Err(error) = &redeemed {
-        if error.status() == StatusCode::BAD_REQUEST {
-            login.refused(caller, detail).await?;
-        }
-    }
-    redeemed
+    let signed_in = login.event("login.succeeded", Actor::SHOPPER, detail.clone());
+    let refused = login.event("login.failed", caller, detail);
+    super::oidc_idp::redeem(
+        login.state,
+        code,
+        redirect_uri,
+        code_verifier,
+        &signed_in,
+        &refused,
+    )
+    .await
 }
 
 /// How a switch ended when it issued nothing.
@@ -616,8 +618,8 @@ impl From<StoreError> for SwitchError {
 /// §6.6: a valid, live account token re-issues tokens for every current membership. The
 /// bearer check, the liveness check, the settings and the page of accounts come from one
 /// statement; a page past the member's last account falls back to the step-by-step checks.
-/// A refused account token is a failed login in the audit trail; a switch that issues tokens is
-/// a successful one, naming the member.
+/// A token accountd signed that is refused (expired, or no longer live) is a failed login in the
+/// audit trail; a switch that issues tokens is a successful one, naming the member.
 async fn switch(
     login: &Login<'_>,
     grant: Option<&BearerGrant>,
@@ -631,11 +633,15 @@ async fn switch(
                 "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
             )),
             Some(Err(fault)) => {
-                // Not the one-statement path: the bearer token was checked already.
-                let caller = grant.map_or(Actor::SHOPPER, actor_of_grant);
-                login
-                    .refused(caller, json!({"mechanism": login.mechanism.label()}))
-                    .await?;
+                // Only a token accountd signed is worth a row: forged or garbled ones cost an
+                // attacker nothing to send, and would fill the trail with noise.
+                if fault == TokenFault::Expired {
+                    // Not the one-statement path: the bearer token was checked already.
+                    let caller = grant.map_or(Actor::SHOPPER, actor_of_grant);
+                    login
+                        .refused(caller, json!({"mechanism": login.mechanism.label()}))
+                        .await?;
+                }
                 SwitchError::Attempted(fault.error())
             }
             Some(Ok(_)) => SwitchError::NotAttempted(ApiError::invalid_bearer()),

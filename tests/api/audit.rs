@@ -774,6 +774,12 @@ async fn every_login_mechanism_writes_its_login_rows(app: TestApp) {
     assert_eq!(row["event_type"], "login.failed");
     assert_eq!(row["subject"], "switch login");
     assert_eq!(row["actor"], json!({"class": "shopper", "id": null}));
+    // Nor is a token accountd never signed worth a row: it costs nothing to send.
+    let (_, before_forged) = newest(&app, &admin).await;
+    switch("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl".to_owned())
+        .await
+        .expect(401);
+    assert_eq!(newest(&app, &admin).await.1, before_forged);
     // A bearer token refused by the switch statement is no login attempt: no row.
     let (_, before) = newest(&app, &admin).await;
     let fresh = account_tokens(&app, &implicit, &shopper).await.remove(0).1;
@@ -790,6 +796,25 @@ async fn every_login_mechanism_writes_its_login_rows(app: TestApp) {
         .await
         .expect(401);
     assert_eq!(newest(&app, &admin).await.1, after_login);
+    // A genuine token past its expiry is recorded as a failed login.
+    app.clock.advance_seconds(86_400);
+    // Bearer tokens live an hour: new ones for the rest of the test.
+    let later = app.implicit_token().await;
+    let admin = app.admin_token().await;
+    app.post("/v2/account-members/tokens")
+        .bearer(&later)
+        .account_token(&fresh)
+        .json(
+            json!({"data": {"type": "account_management_authentication_token",
+            "authentication_mechanism": "account_management_authentication_token"}}),
+        )
+        .send()
+        .await
+        .expect_error(401, "account management authentication token has expired");
+    let (row, _) = newest(&app, &admin).await;
+    assert_eq!(row["event_type"], "login.failed");
+    assert_eq!(row["subject"], "switch login");
+    let implicit = later;
 
     // A self sign-up is a login of the member it creates.
     app.set_auth_settings(&admin, json!({"enable_self_signup": true}))

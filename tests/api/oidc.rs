@@ -1376,7 +1376,7 @@ async fn a_wrong_pkce_verifier_fails_and_burns_the_code(app: TestApp) {
 
 /// A sign-in is a login like any other: `login.succeeded` naming the member signed in (created
 /// by this very sign-in or found by its identity), `login.failed` naming the anonymous caller
-/// when the code is refused, and `accountd_logins_total{mechanism="oidc"}`.
+/// when a real code is refused, and `accountd_logins_total{mechanism="oidc"}`.
 async fn sign_ins_are_audited_and_counted(app: TestApp) {
     let setup = setup(&app).await;
     let first = sign_in(&app, &setup).await;
@@ -1405,6 +1405,17 @@ async fn sign_ins_are_audited_and_counted(app: TestApp) {
     )
     .await
     .expect_error(400, "authentication failed");
+    // A code nobody issued is refused the same way, but only a real code's refusal is
+    // recorded: made-up codes cost nothing to send.
+    redeem(
+        &app,
+        &setup.implicit,
+        "a-code-nobody-issued",
+        STOREFRONT,
+        "a wrong verifier of some length",
+    )
+    .await
+    .expect_error(400, "authentication failed");
     let failed = app.audit_events(&setup.admin, "login.failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["subject"], "oidc login");
@@ -1412,7 +1423,7 @@ async fn sign_ins_are_audited_and_counted(app: TestApp) {
     let metrics = app.get("/metrics").send().await.text;
     for line in [
         "accountd_logins_total{mechanism=\"oidc\",outcome=\"success\"} 2\n",
-        "accountd_logins_total{mechanism=\"oidc\",outcome=\"failed\"} 1\n",
+        "accountd_logins_total{mechanism=\"oidc\",outcome=\"failed\"} 2\n",
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }

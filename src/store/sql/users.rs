@@ -620,9 +620,9 @@ impl UserStore for SqlStore {
     }
 }
 
-/// D13: with auto-create on (read inside the transaction, so the setting at commit time
-/// decides), a new member gets an account named after it and a membership in it. A new account
-/// and a new member: neither membership limit can be reached.
+/// With auto-create on (read inside the transaction, so the setting at commit time decides), a
+/// new member gets an account named after it and a membership in it. A new account and a new
+/// member: neither membership limit can be reached.
 pub(super) async fn create_own_account_if_configured(
     change: &mut Change<'_>,
     user: &User,
