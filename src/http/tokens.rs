@@ -1,7 +1,8 @@
 //! `POST /v2/account-members/tokens` (§6): a member proves who they are and gets one account
 //! management authentication token per account they belong to, by password (§6.2), one-time
 //! code (§6.3), self sign-up (§6.4) or a previous token (§6.6). Checks run in the order of §6.8;
-//! login throttling (step 9) is the `LoginGuard` below.
+//! login throttling (step 9) is the `LoginGuard` below. Every mechanism's attempt is counted in
+//! `accountd_logins_total` by mechanism and outcome, and leaves its `login.*` audit rows.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

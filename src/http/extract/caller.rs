@@ -82,7 +82,7 @@ impl Credentials {
     }
 
     /// The caller class and the bearer grant it rests on.
-    pub async fn caller_and_grant(
+    async fn caller_and_grant(
         &self,
         state: &AppState,
     ) -> Result<(Caller, BearerGrant), ApiError> {
