@@ -82,10 +82,7 @@ impl Credentials {
     }
 
     /// The caller class and the bearer grant it rests on.
-    async fn caller_and_grant(
-        &self,
-        state: &AppState,
-    ) -> Result<(Caller, BearerGrant), ApiError> {
+    async fn caller_and_grant(&self, state: &AppState) -> Result<(Caller, BearerGrant), ApiError> {
         let grant = self.bearer(state).await?;
         let caller = match &self.account_token {
             None => match grant.grant_type {
