@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod batching;
 mod concurrency;
+mod connections;
 mod conventions;
 mod events;
 mod filtering;
@@ -16,16 +17,19 @@ mod idp;
 mod integrations;
 mod keys;
 mod lean_pool;
+mod limits;
 mod metrics;
 mod oauth;
 mod oidc;
 mod openapi;
 mod passwordless;
+mod raw_http;
 mod receiver;
 mod resources;
 mod scoping;
 mod security;
 mod self_signup;
+mod startup;
 mod store_conformance;
 mod token_validation;
 mod tokens;
@@ -42,12 +46,14 @@ fn all_tests() -> Vec<Test> {
         admin::tests(),
         batching::tests(),
         concurrency::tests(),
+        connections::tests(),
         conventions::tests(),
         events::tests(),
         filtering::tests(),
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
+        limits::tests(),
         metrics::tests(),
         oauth::tests(),
         oidc::tests(),
@@ -57,6 +63,7 @@ fn all_tests() -> Vec<Test> {
         scoping::tests(),
         security::tests(),
         self_signup::tests(),
+        startup::tests(),
         store_conformance::tests(),
         token_validation::tests(),
         tokens::tests(),
