@@ -155,7 +155,9 @@ impl Application {
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let config = &self.state.config;
         let api_options = ServeOptions {
-            max_connections: u32::try_from(config.max_connections).unwrap_or(u32::MAX),
+            max_connections: http::server::affordable_connections(
+                u32::try_from(config.max_connections).unwrap_or(u32::MAX),
+            ),
             deadlines: Deadlines {
                 first_request: config.header_read_timeout,
                 idle: config.idle_timeout,

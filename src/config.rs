@@ -49,7 +49,8 @@ pub struct ConfigArgs {
     pub management_listen: Option<String>,
 
     /// Most connections open at once on the API listener; further clients wait in the accept
-    /// backlog until one closes.
+    /// backlog until one closes. accountd raises its limit on open files to fit, or lowers this
+    /// (with a warning) where the hard limit is too low.
     #[arg(long, env = "ACCOUNTD_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 

@@ -20,6 +20,9 @@ use super::limits::TRANSPORT_HEAD_BYTES;
 
 /// Pause after a failed accept (e.g. out of file descriptors) instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Open files kept for everything but client connections: database connections, SQLite files,
+/// outbound webhook and OpenID Connect requests, the listeners.
+const RESERVED_FILES: u64 = 256;
 
 /// How one listener treats its connections.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +89,32 @@ pub async fn serve(
     Ok(())
 }
 
+/// The connection cap the process can honour: the soft limit on open files is raised to fit
+/// `configured` as far as the hard limit allows; past that the cap is lowered, with a warning,
+/// so that connections cannot take the files the database needs.
+pub fn affordable_connections(configured: u32) -> u32 {
+    let wanted = u64::from(configured) + RESERVED_FILES;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit >= wanted => configured,
+        Ok(limit) => {
+            let cap = u32::try_from(limit.saturating_sub(RESERVED_FILES))
+                .unwrap_or(u32::MAX)
+                .clamp(1, configured);
+            tracing::warn!(
+                configured,
+                open_files_limit = limit,
+                "ACCOUNTD_MAX_CONNECTIONS is lowered to {cap}: the limit on open files allows no \
+                 more (raise it with ulimit -n or the service manager's setting)"
+            );
+            cap
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the limit on open files");
+            configured
+        }
+    }
+}
+
 fn builder(options: &ServeOptions) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -104,4 +133,17 @@ fn builder(options: &ServeOptions) -> Builder<TokioExecutor> {
         .keep_alive_timeout(options.http2_keep_alive_interval)
         .max_header_list_size(u32::try_from(TRANSPORT_HEAD_BYTES).unwrap_or(u32::MAX));
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_fits_the_limit_on_open_files() {
+        assert_eq!(affordable_connections(16), 16);
+        // No process may open four billion files: the cap comes down to what the limit allows.
+        let cap = affordable_connections(u32::MAX);
+        assert!((1..u32::MAX).contains(&cap), "{cap}");
+    }
 }
