@@ -234,7 +234,7 @@ pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigErr
     Ok(integrations)
 }
 
-/// Where `/metrics` is served (§25): never on the API listener.
+/// Where `/metrics` is served: never on the API listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagementListen {
     Off,

@@ -151,7 +151,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let database_url = config.database_url.clone();
     let application = Application::build(config).await?;
     if let Some((client_id, secret)) = application.generated_client() {
-        // Only the hash is stored: this is the one chance to see the secret (§5.2).
+        // Only the hash is stored: this is the one chance to see the secret.
         let stdout = std::io::stdout();
         let terminal = std::io::IsTerminal::is_terminal(&stdout);
         let handover = key_handover::hand_over(
