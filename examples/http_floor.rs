@@ -42,18 +42,17 @@ async fn balance(
     State(floor): State<Arc<Floor>>,
     Path(aid): Path<i32>,
 ) -> Result<String, StatusCode> {
-    let mut lease = floor
+    let balance: Option<i32> = floor
         .pool
-        .lease()
+        .run(&aid, |connection, aid| {
+            Box::pin(
+                sqlx::query_scalar("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
+                    .bind(*aid)
+                    .fetch_optional(connection),
+            )
+        })
         .await
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    let balance: Option<i32> =
-        sqlx::query_scalar("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
-            .bind(aid)
-            .fetch_optional(&mut *lease)
-            .await
-            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    lease.release();
     balance
         .map(|value| value.to_string())
         .ok_or(StatusCode::NOT_FOUND)

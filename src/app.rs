@@ -17,6 +17,7 @@ use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
 use crate::http::connection::Deadlines;
+use crate::http::rate_limit::RateLimiter;
 use crate::http::server::ServeOptions;
 use crate::oidc::OidcClient;
 use crate::state::{AppState, Services};
@@ -26,6 +27,10 @@ use crate::wire::Links;
 
 const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 const JANITOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Rows one janitor statement deletes at most.
+const JANITOR_BATCH: i64 = 1000;
+/// How often the rate limiter forgets clients whose budget is full again.
+const LIMITER_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Prometheus and the probes need a handful of connections; the cap only keeps a runaway
 /// scraper from holding more.
 const MANAGEMENT_MAX_CONNECTIONS: u32 = 64;
@@ -73,7 +78,14 @@ impl Application {
         let listener = bind(&config.listen).await?;
         let management = bind_management(config.management_listen).await?;
         let links = Links::new(&config.public_base_url);
-        let store = store::connect(config.database_url.expose(), Arc::new(links.clone())).await?;
+        let store = store::connect_with(
+            config.database_url.expose(),
+            Arc::new(links.clone()),
+            &store::ConnectOptions {
+                db_timeout: config.db_timeout,
+            },
+        )
+        .await?;
         store.migrate().await?;
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
         sync_integrations(
@@ -89,8 +101,12 @@ impl Application {
             WebhookClient::new().map_err(StartError::WebhookClient)?,
             bootstrapped.deployment.store_id,
         );
-        let hasher = PasswordHasher::start(config.hash_pool_size, config.hash_queue_bound)
-            .map_err(StartError::HashPool)?;
+        let hasher = PasswordHasher::start_with_share(
+            config.hash_pool_size,
+            config.hash_queue_bound,
+            config.hash_queue_share,
+        )
+        .map_err(StartError::HashPool)?;
         let oidc = OidcClient::new().map_err(StartError::HttpClient)?;
         let keys = Arc::new(KeyRing::new(
             bootstrapped.keys,
@@ -98,7 +114,10 @@ impl Application {
         ));
         let state = AppState::new(Services {
             links,
-            rate_limiter: Arc::default(),
+            rate_limiter: Arc::new(RateLimiter::new(
+                config.rate_limit_per_minute,
+                Arc::clone(&clock),
+            )),
             config: Arc::new(config),
             store,
             keys,
@@ -152,6 +171,7 @@ impl Application {
         let router = http::router(self.state.clone());
         let janitor = tokio::spawn(janitor(self.state.clone()));
         let refresher = tokio::spawn(refresh_keys(self.state.clone()));
+        let limiter_sweeper = tokio::spawn(forget_idle_clients(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let config = &self.state.config;
         let api_options = ServeOptions {
@@ -193,6 +213,7 @@ impl Application {
         }
         janitor.abort();
         refresher.abort();
+        limiter_sweeper.abort();
         dispatcher.abort();
         served
     }
@@ -256,34 +277,99 @@ async fn sync_integrations(
     store.sync_configured_integrations(&configured, now).await
 }
 
-/// Expired bearer tokens are useless; without this every storefront visit would leave a row.
-/// Old delivery logs, delivered events, spent OTP codes and old login failures go the same way.
 async fn janitor(state: AppState) {
     let mut every = tokio::time::interval(JANITOR_INTERVAL);
     loop {
         every.tick().await;
-        match state.store.purge_outbox(state.clock.now()).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::debug!(purged, "purged old outbox rows"),
-            Err(error) => tracing::warn!(%error, "purging the outbox failed"),
+        janitor_pass(&state).await;
+    }
+}
+
+/// One pass of the janitor, which the server runs every few minutes and tests run on demand.
+/// Every table a stranger can make accountd write to is bounded here: expired bearer tokens
+/// (every storefront visit leaves one), old delivery logs and delivered events, spent OTP
+/// codes, OpenID Connect login records and codes, throttle rows, and audit events past their
+/// retention.
+pub async fn janitor_pass(state: &AppState) {
+    match state.store.purge_outbox(state.clock.now()).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::debug!(purged, "purged old outbox rows"),
+        Err(error) => tracing::warn!(%error, "purging the outbox failed"),
+    }
+    purge_in_batches(state, "expired bearer tokens", |state| {
+        Box::pin(
+            state
+                .store
+                .purge_expired_bearer_tokens(state.clock.now(), JANITOR_BATCH),
+        )
+    })
+    .await;
+    purge_in_batches(state, "OpenID Connect login records and codes", |state| {
+        Box::pin(
+            state
+                .store
+                .purge_oidc_records(state.clock.now(), JANITOR_BATCH),
+        )
+    })
+    .await;
+    purge_in_batches(state, "login throttle rows", |state| {
+        Box::pin(
+            state
+                .store
+                .purge_login_throttles(state.clock.now(), JANITOR_BATCH),
+        )
+    })
+    .await;
+    let retention_start = state
+        .clock
+        .now()
+        .plus_seconds(-i64::from(state.config.audit_retention_days) * 24 * 60 * 60);
+    purge_in_batches(state, "audit events", |state| {
+        Box::pin(
+            state
+                .store
+                .purge_audit_events(retention_start, JANITOR_BATCH),
+        )
+    })
+    .await;
+}
+
+type PurgeFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send + 'a>>;
+
+/// Runs one purge in batches of [`JANITOR_BATCH`] rows until a batch comes back short, so a
+/// large backlog never holds the write lock (on SQLite, the only writer) for long.
+async fn purge_in_batches(
+    state: &AppState,
+    what: &str,
+    purge: impl for<'a> Fn(&'a AppState) -> PurgeFuture<'a>,
+) {
+    let mut total = 0;
+    loop {
+        match purge(state).await {
+            Ok(purged) => {
+                total += purged;
+                if purged < JANITOR_BATCH.unsigned_abs() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "purging {what} failed");
+                break;
+            }
         }
-        match state
-            .store
-            .purge_expired_bearer_tokens(state.clock.now())
-            .await
-        {
-            Ok(0) => {}
-            Ok(purged) => tracing::debug!(purged, "purged expired bearer tokens"),
-            Err(error) => tracing::warn!(%error, "purging expired bearer tokens failed"),
-        }
-        // Address failures older than the throttle window count for nothing any more.
-        let window_start = state
-            .clock
-            .now()
-            .plus_seconds(-crate::auth::throttle::ADDRESS_WINDOW_SECONDS);
-        if let Err(error) = state.store.purge_address_failures(window_start).await {
-            tracing::warn!(%error, "purging old login failures failed");
-        }
+    }
+    if total > 0 {
+        tracing::debug!(purged = total, "purged old {what}");
+    }
+}
+
+/// Keeps the rate limiter's memory to the clients of the last minute, off the request path.
+async fn forget_idle_clients(state: AppState) {
+    let mut every = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
+    loop {
+        every.tick().await;
+        state.rate_limiter.forget_idle();
     }
 }
 

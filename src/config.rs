@@ -109,6 +109,20 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_HASH_QUEUE_BOUND", default_value_t = 256)]
     pub hash_queue_bound: usize,
 
+    /// Seconds a request may wait on the database for one step, waiting for a connection
+    /// included; past it the answer is 503 with Retry-After: 1.
+    #[arg(long, env = "ACCOUNTD_DB_TIMEOUT", default_value_t = 3)]
+    pub db_timeout: u64,
+
+    /// Queued or running argon2id jobs one client address (an IPv6 client as its /64) may hold;
+    /// beyond it that client gets 503. Defaults to a quarter of ACCOUNTD_HASH_QUEUE_BOUND.
+    #[arg(long, env = "ACCOUNTD_HASH_QUEUE_SHARE")]
+    pub hash_queue_share: Option<usize>,
+
+    /// Days the audit trail keeps an event; older ones are deleted in the background.
+    #[arg(long, env = "ACCOUNTD_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u32,
+
     /// Webhook integrations managed by configuration: a JSON array of objects with `name`,
     /// `url`, `secret_key` (16-255 characters), `observes` (event keys) and optionally
     /// `description`. Each gets a stable id; the API cannot change or delete them.
@@ -146,6 +160,12 @@ pub struct Config {
     pub request_timeout: Duration,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
+    /// Hash jobs one client address may hold, queued or running.
+    pub hash_queue_share: usize,
+    /// The longest one store call waits on the database (not an environment setting in tests:
+    /// they shorten it through this field).
+    pub db_timeout: std::time::Duration,
+    pub audit_retention_days: u32,
     pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
 }
@@ -391,6 +411,9 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
+            hash_queue_share: default_hash_queue_share(256),
+            db_timeout: std::time::Duration::from_secs(3),
+            audit_retention_days: 90,
             integrations: Vec::new(),
             log_format: LogFormat::Text,
         }
@@ -455,6 +478,25 @@ impl Config {
             Some(size) => size,
             None => default_hash_pool_size(),
         };
+        let hash_queue_share = match args.hash_queue_share {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "ACCOUNTD_HASH_QUEUE_SHARE must be at least 1",
+                ));
+            }
+            Some(share) => share,
+            None => default_hash_queue_share(args.hash_queue_bound),
+        };
+        if args.db_timeout == 0 || args.db_timeout > 3600 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_DB_TIMEOUT must be between 1 and 3600 seconds",
+            ));
+        }
+        if args.audit_retention_days == 0 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_AUDIT_RETENTION_DAYS must be at least 1",
+            ));
+        }
         let log_format = match args.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -483,6 +525,9 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
+            hash_queue_share,
+            db_timeout: std::time::Duration::from_secs(args.db_timeout),
+            audit_retention_days: args.audit_retention_days,
             integrations: match args.integrations.as_deref().map(str::trim) {
                 None | Some("") => Vec::new(),
                 Some(raw) => parse_integrations(raw)?,
@@ -509,6 +554,11 @@ fn parse_trusted_proxies(raw: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigE
                 })
         })
         .collect()
+}
+
+/// A quarter of the queue, so that at least four clients must flood together to fill it.
+pub fn default_hash_queue_share(queue_bound: usize) -> usize {
+    (queue_bound / 4).max(1)
 }
 
 fn default_hash_pool_size() -> usize {

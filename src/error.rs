@@ -10,8 +10,16 @@ use serde::Serialize;
 
 use crate::auth::password::HashError;
 use crate::store::{Conflict, Entity, Limit, StoreError};
+use crate::telemetry::RepeatedLog;
 
 const INTERNAL_DETAIL: &str = "there was a problem processing your request";
+
+/// While the database is away every request fails the same way: one warning per interval, with
+/// the count, instead of thousands of identical lines.
+static DATABASE_UNAVAILABLE: RepeatedLog = RepeatedLog::new(
+    "the database is unavailable",
+    std::time::Duration::from_secs(10),
+);
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -116,6 +124,17 @@ impl ApiError {
         }
     }
 
+    /// The database did not answer within its deadline, or is away: try again in a second.
+    pub fn database_unavailable() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable, try again later",
+            )
+        }
+    }
+
     /// A throttled login or a per-address rate limit: one body for all, the wait only in
     /// `Retry-After` (§6.10).
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
@@ -190,6 +209,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::InvalidFilter => Self::bad_request("Could not parse the supplied filter"),
             StoreError::InvalidSort => Self::bad_request("Could not parse the supplied sort"),
+            StoreError::Unavailable(cause) => {
+                DATABASE_UNAVAILABLE.record(&cause);
+                Self::database_unavailable()
+            }
             other => Self::internal(other),
         }
     }

@@ -47,6 +47,12 @@ enum Command {
     },
     /// Exit 0 if the server on ACCOUNTD_LISTEN answers /healthz (for container health checks).
     Healthcheck,
+    /// Write a consistent copy of the SQLite database to PATH (a new file), while the server
+    /// runs. Restore by pointing DATABASE_URL at the copy. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Print the OpenAPI document that GET /v2/openapi.json serves, and exit.
     Openapi,
     /// Development only: receive webhooks and print them, one-time codes included, so that
@@ -134,6 +140,7 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Remove { kid },
             } => remove_key(&config, &kid).await,
+            Command::Backup { path } => backup(&config, &path).await,
             Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
     });
@@ -213,13 +220,28 @@ async fn open_store(
     config: &Config,
 ) -> Result<std::sync::Arc<dyn store::Store>, Box<dyn std::error::Error>> {
     let links = Links::new(&config.public_base_url);
-    Ok(store::connect(config.database_url.expose(), std::sync::Arc::new(links)).await?)
+    let options = store::ConnectOptions {
+        db_timeout: config.db_timeout,
+    };
+    Ok(store::connect_with(
+        config.database_url.expose(),
+        std::sync::Arc::new(links),
+        &options,
+    )
+    .await?)
 }
 
 async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store(config).await?;
     store.migrate().await?;
     tracing::info!(backend = store.backend(), "migrations applied");
+    Ok(())
+}
+
+async fn backup(config: &Config, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.backup_into(path).await?;
+    println!("Backed up the database to {}.", path.display());
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! request is written before the status is known, so only that line could ever show it.
 //! Headers and bodies are never recorded, so no token, password or secret reaches a log line.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Request, Response};
@@ -62,6 +63,59 @@ pub fn record_response<B>(response: &Response<B>, latency: Duration, _span: &Spa
     );
 }
 
+/// A warning that may repeat thousands of times a second (every request while the database is
+/// away): the first occurrence is logged at once, later ones are counted and logged at most once
+/// per interval with their count and the latest cause.
+pub struct RepeatedLog {
+    message: &'static str,
+    interval_millis: u64,
+    /// Milliseconds since `EPOCH` when a line was last written; 0 before the first.
+    last_logged: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RepeatedLog {
+    pub const fn new(message: &'static str, interval: Duration) -> Self {
+        Self {
+            message,
+            interval_millis: interval.as_millis() as u64,
+            last_logged: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one occurrence; writes a line when the interval has passed since the last one.
+    /// Returns whether it wrote.
+    pub fn record(&self, cause: &str) -> bool {
+        let now = monotonic_millis().max(1);
+        let last = self.last_logged.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= self.interval_millis;
+        if !due
+            || self
+                .last_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let repeated = self.suppressed.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            cause,
+            repeated_since_last_line = repeated,
+            "{}",
+            self.message
+        );
+        true
+    }
+}
+
+fn monotonic_millis() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A random (v4) UUID for each request, as `tower_http`'s `MakeRequestUuid` makes it, but
 /// formatted on the stack: one allocation per request instead of two.
 #[derive(Clone, Copy, Debug, Default)]
@@ -78,6 +132,15 @@ impl MakeRequestId for RequestUuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_warning_is_written_once_per_interval() {
+        let log = RepeatedLog::new("test warning", Duration::from_secs(3600));
+        assert!(log.record("first"));
+        let written = (0..1000).filter(|_| log.record("again")).count();
+        assert_eq!(written, 0);
+        assert_eq!(log.suppressed.load(Ordering::Relaxed), 1000);
+    }
 
     #[test]
     fn request_ids_are_distinct_v4_uuids() {

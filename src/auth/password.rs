@@ -3,8 +3,10 @@
 //! answers "busy" at once instead of letting latency grow without bound, and each thread keeps
 //! its 19 MiB of argon2 memory for its whole life so resident memory stays flat under load.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
@@ -62,6 +64,31 @@ struct Job {
     reply: oneshot::Sender<Outcome>,
     /// When the request joined the queue: the wait-time metric starts here.
     queued_at: Instant,
+    /// The client's place in its share, given back when the job is dropped: after its work,
+    /// when a thread skips it, or when the queue refuses it.
+    _share: Option<ShareTicket>,
+}
+
+/// Queued or running jobs per client address bucket.
+type Shares = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One job's place in its client's share.
+struct ShareTicket {
+    shares: Shares,
+    client: IpAddr,
+}
+
+impl Drop for ShareTicket {
+    fn drop(&mut self) {
+        if let Ok(mut shares) = self.shares.lock() {
+            if let Some(held) = shares.get_mut(&self.client) {
+                *held = held.saturating_sub(1);
+                if *held == 0 {
+                    shares.remove(&self.client);
+                }
+            }
+        }
+    }
 }
 
 /// What the pool reports to `/metrics`: updated with relaxed atomics only, by the submitting
@@ -95,11 +122,30 @@ pub struct PasswordHasher {
     stats: Arc<HashPoolStats>,
     threads: usize,
     queue_bound: usize,
+    shares: Shares,
+    share_limit: usize,
 }
 
 impl PasswordHasher {
     /// Starts `threads` hashing threads; at most `queue_bound` requests wait beyond those running.
+    /// Jobs submitted for a client are capped at a quarter of the bound per client; see
+    /// [`Self::start_with_share`].
     pub fn start(threads: usize, queue_bound: usize) -> std::io::Result<Self> {
+        Self::start_with_share(
+            threads,
+            queue_bound,
+            crate::config::default_hash_queue_share(queue_bound),
+        )
+    }
+
+    /// As [`Self::start`], with at most `share_limit` queued or running jobs per client, so that
+    /// one client (whose every request legitimately costs a hash, such as a code request) cannot
+    /// fill the queue and make everyone else's login wait or fail.
+    pub fn start_with_share(
+        threads: usize,
+        queue_bound: usize,
+        share_limit: usize,
+    ) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue_bound);
         let stats = Arc::new(HashPoolStats::default());
@@ -115,7 +161,46 @@ impl PasswordHasher {
             stats,
             threads,
             queue_bound,
+            shares: Arc::default(),
+            share_limit: share_limit.max(1),
         })
+    }
+
+    /// The same pool, with every job counted on `client`'s share (an address bucket).
+    pub fn for_client(&self, client: IpAddr) -> ClientHasher<'_> {
+        ClientHasher { pool: self, client }
+    }
+
+    /// Jobs one client may hold, queued or running.
+    pub fn share_limit(&self) -> usize {
+        self.share_limit
+    }
+
+    fn take_share(&self, client: IpAddr) -> Result<ShareTicket, HashError> {
+        let Ok(mut shares) = self.shares.lock() else {
+            return Err(HashError::Failed);
+        };
+        let held = shares.entry(client).or_insert(0);
+        if *held >= self.share_limit {
+            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(HashError::Busy);
+        }
+        *held += 1;
+        Ok(ShareTicket {
+            shares: Arc::clone(&self.shares),
+            client,
+        })
+    }
+
+    fn share_is_spent(&self, client: IpAddr) -> bool {
+        self.shares
+            .lock()
+            .map(|shares| {
+                shares
+                    .get(&client)
+                    .is_some_and(|held| *held >= self.share_limit)
+            })
+            .unwrap_or(false)
     }
 
     pub fn threads(&self) -> usize {
@@ -150,7 +235,7 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        match self.submit(Work::Hash(password)).await? {
+        match self.submit(Work::Hash(password), None).await? {
             Outcome::Hashed(result) => result,
             Outcome::Verified(_) => Err(HashError::Failed),
         }
@@ -163,19 +248,20 @@ impl PasswordHasher {
         password: String,
         stored: Option<String>,
     ) -> Result<Verification, HashError> {
-        match self.submit(Work::Verify(password, stored)).await? {
+        match self.submit(Work::Verify(password, stored), None).await? {
             Outcome::Verified(verification) => Ok(verification),
             Outcome::Hashed(_) => Err(HashError::Failed),
         }
     }
 
-    async fn submit(&self, work: Work) -> Result<Outcome, HashError> {
+    async fn submit(&self, work: Work, share: Option<ShareTicket>) -> Result<Outcome, HashError> {
         let (reply, answer) = oneshot::channel();
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
         let job = Job {
             work,
             reply,
             queued_at: Instant::now(),
+            _share: share,
         };
         match self.sender.try_send(job) {
             Ok(()) => answer.await.map_err(|_| HashError::Failed),
@@ -192,26 +278,77 @@ impl PasswordHasher {
     }
 }
 
+/// The pool as one client uses it: every job counts on the client's share.
+pub struct ClientHasher<'a> {
+    pool: &'a PasswordHasher,
+    client: IpAddr,
+}
+
+impl ClientHasher<'_> {
+    /// `Busy` when the queue is full or this client's share is spent right now; see
+    /// [`PasswordHasher::refuse_if_full`].
+    pub fn refuse_if_full(&self) -> Result<(), HashError> {
+        if self.pool.share_is_spent(self.client) {
+            self.pool.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(HashError::Busy);
+        }
+        self.pool.refuse_if_full()
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let share = self.pool.take_share(self.client)?;
+        match self.pool.submit(Work::Hash(password), Some(share)).await? {
+            Outcome::Hashed(result) => result,
+            Outcome::Verified(_) => Err(HashError::Failed),
+        }
+    }
+
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verification, HashError> {
+        let share = self.pool.take_share(self.client)?;
+        match self
+            .pool
+            .submit(Work::Verify(password, stored), Some(share))
+            .await?
+        {
+            Outcome::Verified(verification) => Ok(verification),
+            Outcome::Hashed(_) => Err(HashError::Failed),
+        }
+    }
+}
+
 fn run_worker(receiver: &Receiver<Job>, stats: &HashPoolStats) {
     let mut worker = Worker::new();
     while let Ok(job) = receiver.recv() {
+        let Job {
+            work,
+            reply,
+            queued_at,
+            _share: share,
+        } = job;
         stats.waiting.fetch_sub(1, Ordering::Relaxed);
         let started = Instant::now();
         stats
             .wait
-            .observe(started.saturating_duration_since(job.queued_at));
-        if job.reply.is_closed() {
+            .observe(started.saturating_duration_since(queued_at));
+        if reply.is_closed() {
             // The client went away while queued; spending 20 ms of a core on it helps nobody.
             continue;
         }
-        let outcome = match job.work {
+        let outcome = match work {
             Work::Hash(password) => Outcome::Hashed(worker.hash(password.as_bytes())),
             Work::Verify(password, stored) => {
                 Outcome::Verified(worker.verify(password.as_bytes(), stored.as_deref()))
             }
         };
         stats.work.observe(started.elapsed());
-        let _ = job.reply.send(outcome);
+        // The share is given back before the answer, so a client that has its answer can
+        // always submit its next job.
+        drop(share);
+        let _ = reply.send(outcome);
     }
 }
 
@@ -396,6 +533,38 @@ mod tests {
             }
         }
         assert!(busy >= 1, "six requests on one thread and a queue of one");
+    }
+
+    #[tokio::test]
+    async fn one_client_holds_at_most_its_share_and_others_still_get_in() {
+        let pool = PasswordHasher::start_with_share(1, 8, 2).unwrap();
+        let flooder: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut pending = Vec::new();
+        for _ in 0..6 {
+            let pool = pool.clone();
+            pending.push(tokio::spawn(async move {
+                pool.for_client(flooder).verify("x".to_owned(), None).await
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for task in pending {
+            outcomes.push(task.await.unwrap());
+        }
+        let busy = outcomes
+            .iter()
+            .filter(|o| **o == Err(HashError::Busy))
+            .count();
+        assert!(busy >= 4, "six at once, a share of two: {outcomes:?}");
+        // The flooder's share is given back as its jobs finish.
+        assert_eq!(pool.for_client(flooder).refuse_if_full(), Ok(()));
+        assert!(
+            pool.for_client(other)
+                .verify("y".to_owned(), None)
+                .await
+                .is_ok()
+        );
+        assert!(pool.shares.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! Probes for orchestrators: liveness never touches the database, readiness does (§25).
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,17 +20,27 @@ pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// Anyone: `200` when the database answers, `503` otherwise.
+/// How long readiness waits for the database: a probe must get its answer within a second.
+const READINESS_DEADLINE: Duration = Duration::from_millis(900);
+
+/// Anyone: `200` when every database pool answers, `503` otherwise.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     summary = "Readiness",
     responses(
-        (status = 200, description = "The database answers"),
-        (status = 503, description = "The database does not answer"),
+        (status = 200, description = "Every database pool answers"),
+        (status = 503, description = "A database pool does not answer within the deadline"),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    let answered = tokio::time::timeout(READINESS_DEADLINE, state.store.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::store::StoreError::Unavailable(
+                "no answer within the readiness deadline".to_owned(),
+            ))
+        });
+    match answered {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");

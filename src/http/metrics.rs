@@ -101,7 +101,7 @@ fn render_batches(state: &AppState, out: &mut String) {
     if batches.is_empty() {
         return;
     }
-    let families: [BatchFamily; 2] = [
+    let families: [BatchFamily; 3] = [
         (
             "accountd_db_batch_statements_total",
             "Statements run by the batched hot reads (PostgreSQL), by statement.",
@@ -111,6 +111,11 @@ fn render_batches(state: &AppState, out: &mut String) {
             "accountd_db_batched_requests_total",
             "Requests those statements served; divided by the statements, the mean batch size.",
             |batch| batch.requests,
+        ),
+        (
+            "accountd_db_batch_worker_restarts_total",
+            "Batch workers replaced after a panic; the requests of their batch got 503.",
+            |batch| batch.worker_restarts,
         ),
     ];
     for (name, help, value) in families {
@@ -148,6 +153,16 @@ fn render_database_pools(state: &AppState, out: &mut String) {
     for pool in &pools {
         let labels = format!("pool=\"{}\"", pool.name);
         sample(out, "accountd_db_pool_max_connections", &labels, pool.max);
+    }
+    family(
+        out,
+        "accountd_db_read_retries_total",
+        "counter",
+        "Reads run a second time on a fresh connection because theirs had died.",
+    );
+    for pool in &pools {
+        let labels = format!("pool=\"{}\"", pool.name);
+        sample(out, "accountd_db_read_retries_total", &labels, pool.retries);
     }
 }
 

@@ -23,6 +23,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::Ids;
+use super::openapi::TooManyRequests;
+use super::rate_limit::{OidcBrowserEndpoints, RateLimited};
 use super::validation::{is_valid_email, parse_uuid};
 use crate::auth::secret::{Secret, constant_time_eq, sha256};
 use crate::error::{ApiError, ApiResult};
@@ -272,10 +274,12 @@ fn deployment_matches(state: &AppState, raw_store_id: &str, raw_realm_id: &str) 
         (status = 303, description = "To the identity provider"),
         (status = 307, description = "Back to the storefront with `error`"),
         (status = 400, description = "Not redirectable: the OAuth error object", body = OAuthErrorDoc),
+        TooManyRequests,
     )
 )]
 async fn login(
     State(state): State<AppState>,
+    _limit: RateLimited<OidcBrowserEndpoints>,
     Ids((raw_store_id, raw_realm_id)): Ids<(String, String)>,
     RawQuery(raw_query): RawQuery,
 ) -> Response {
@@ -469,10 +473,12 @@ async fn start_login(
     responses(
         (status = 303, description = "To the storefront with `code` and `state`, or with `error`"),
         (status = 400, description = "Unknown, expired or replayed state: the OAuth error object", body = OAuthErrorDoc),
+        TooManyRequests,
     )
 )]
 async fn callback(
     State(state): State<AppState>,
+    _limit: RateLimited<OidcBrowserEndpoints>,
     Ids((raw_store_id, raw_realm_id, raw_profile_id)): Ids<(String, String, String)>,
     RawQuery(raw_query): RawQuery,
 ) -> Response {

@@ -60,7 +60,7 @@ fn profile_id(raw: &str) -> ApiResult<Uuid> {
 )]
 async fn request(
     State(state): State<AppState>,
-    _limit: RateLimited<OtpRequestEndpoint>,
+    limit: RateLimited<OtpRequestEndpoint>,
     _caller: Caller,
     Ids((raw_realm_id, raw_profile_id)): Ids<(String, String)>,
     body: JsonBody,
@@ -90,7 +90,11 @@ async fn request(
     // The one argon2id hash every valid request costs, before anyone knows whether the
     // username exists or the cap is reached: the answer takes as long either way (§16).
     let code = Secret::new(one_time_code());
-    let code_hash = state.hasher.hash(code.expose().to_owned()).await?;
+    let code_hash = state
+        .hasher
+        .for_client(limit.client.bucket())
+        .hash(code.expose().to_owned())
+        .await?;
     let otp = NewOtp {
         password_profile_id: profile.id,
         username_lower: fold_case(&username),

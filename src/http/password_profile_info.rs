@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, Reader};
+use super::extract::{Admin, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader};
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
@@ -189,6 +189,7 @@ async fn read(
 async fn create(
     State(state): State<AppState>,
     _admin: Admin,
+    client: ClientAddress,
     Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -208,7 +209,11 @@ async fn create(
     };
     let profile = state.store.password_profile(profile_id).await?;
     check_username_format(profile.username_format, &username)?;
-    let password_hash = state.hasher.hash(password).await?;
+    let password_hash = state
+        .hasher
+        .for_client(client.bucket())
+        .hash(password)
+        .await?;
     let info = NewPasswordProfileInfo {
         user_id: user,
         password_profile_id: profile_id,
@@ -234,6 +239,7 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
+    client: ClientAddress,
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -274,7 +280,13 @@ async fn update(
         check_username_format(profile.username_format, username)?;
     }
     let password_hash = match password.value() {
-        Some(password) => Some(state.hasher.hash(password).await?),
+        Some(password) => Some(
+            state
+                .hasher
+                .for_client(client.bucket())
+                .hash(password)
+                .await?,
+        ),
         None => None,
     };
     let patch = PasswordProfileInfoPatch {

@@ -1,71 +1,101 @@
-//! Per-address rate limits (§23): `POST /oauth/access_token`, `POST /v2/account-members/tokens`
-//! and the OTP request endpoint each allow `ACCOUNTD_RATE_LIMIT_PER_MINUTE` requests per client
-//! address per minute (`0` disables). Counts live in this process: each replica may keep its
-//! own (§23). The check is an extractor placed first in the handler, so floods are limited
-//! before any bearer token is looked up (§4.10).
+//! Per-address rate limits on the endpoints anyone holding a public client id can reach: the
+//! access-token endpoint, the token endpoint, the one-time-code request and the browser-facing
+//! OpenID Connect login and callback (which share one budget). Each allows
+//! `ACCOUNTD_RATE_LIMIT_PER_MINUTE` requests per client address (an IPv6 client as its /64) per
+//! minute, `0` disabling them. The check is an extractor placed first in the handler, so floods
+//! are refused before any bearer token is looked up or any row is written. Counts live in this
+//! process: each replica keeps its own.
+//!
+//! The limiter is `governor`'s keyed GCRA: one atomic cell per (endpoint, address), no lock shared
+//! by all requests, and idle keys forgotten by [`RateLimiter::forget_idle`] on a timer rather than
+//! by a sweep on the request path. A budget refills continuously (one request every
+//! 60 s / limit) instead of all at once at a window's edge, so a client cannot double its rate by
+//! straddling two windows.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use governor::clock::Clock as GovernorClock;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
 
 use super::extract::client::ClientAddress;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::time::Timestamp;
+use crate::time::Clock;
 
-const WINDOW_MILLIS: i64 = 60_000;
-/// Past this many tracked (endpoint, address) pairs, windows that have ended are swept.
-const SWEEP_AT: usize = 10_000;
+/// The application clock as governor reads it: time since the epoch. Tests move the clock and the
+/// limiter follows, as everything else time-dependent does.
+#[derive(Clone)]
+pub struct LimiterClock(Arc<dyn Clock>);
 
-/// (endpoint, client address) → (window start in minutes, requests admitted in it).
-type Windows = HashMap<(&'static str, IpAddr), (i64, u32)>;
+impl GovernorClock for LimiterClock {
+    type Instant = Duration;
 
-/// One fixed one-minute window per (endpoint, address).
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    windows: Mutex<Windows>,
-}
-
-impl RateLimiter {
-    /// Counts the request, or answers how many seconds remain until the window ends.
-    pub fn admit(
-        &self,
-        endpoint: &'static str,
-        address: IpAddr,
-        limit: u32,
-        now: Timestamp,
-    ) -> Result<(), u64> {
-        if limit == 0 {
-            return Ok(());
-        }
-        let window = now.millis().div_euclid(WINDOW_MILLIS);
-        let Ok(mut windows) = self.windows.lock() else {
-            // A poisoned lock means a panic mid-update; admitting is safer than refusing all.
-            return Ok(());
-        };
-        if windows.len() > SWEEP_AT {
-            windows.retain(|_, (start, _)| *start == window);
-        }
-        let entry = windows.entry((endpoint, address)).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        if entry.1 >= limit {
-            let window_end = (window + 1) * WINDOW_MILLIS;
-            let wait = (window_end - now.millis()).max(1);
-            return Err(u64::try_from((wait + 999) / 1000).unwrap_or(1));
-        }
-        // Refused requests are not counted (§23), so only admitted ones increment.
-        entry.1 += 1;
-        Ok(())
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now().millis()).unwrap_or(0))
     }
 }
 
-/// An endpoint with its own per-address limit.
+type Key = (&'static str, IpAddr);
+type Limiter =
+    Gcra<Key, DashMapStateStore<Key>, LimiterClock, governor::middleware::NoOpMiddleware<Duration>>;
+
+/// Admits or refuses requests per (endpoint, client address); `None` inside when disabled.
+pub struct RateLimiter {
+    limiter: Option<Limiter>,
+    clock: LimiterClock,
+}
+
+impl RateLimiter {
+    /// `per_minute == 0` admits everything.
+    pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> Self {
+        let clock = LimiterClock(clock);
+        let limiter = NonZeroU32::new(per_minute)
+            .map(|limit| Gcra::dashmap_with_clock(Quota::per_minute(limit), clock.clone()));
+        Self { limiter, clock }
+    }
+
+    /// Admits the request, or answers how many whole seconds until the next one would be.
+    pub fn admit(&self, endpoint: &'static str, client: ClientAddress) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        // Refused requests use no budget, so a client that keeps hammering waits no longer
+        // than one that stops.
+        limiter
+            .check_key(&(endpoint, client.bucket()))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(self.clock.now());
+                wait.as_millis()
+                    .div_ceil(1000)
+                    .max(1)
+                    .try_into()
+                    .unwrap_or(u64::MAX)
+            })
+    }
+
+    /// Drops the keys whose budget is full again: they behave exactly like keys never seen, so
+    /// memory stays proportional to the clients of the last minute.
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Keys held now, for tests of [`Self::forget_idle`].
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.as_ref().map_or(0, Limiter::len)
+    }
+}
+
+/// An endpoint with its own per-address budget.
 pub trait LimitedEndpoint {
     const NAME: &'static str;
 }
@@ -85,6 +115,13 @@ impl LimitedEndpoint for TokenEndpoint {
     const NAME: &'static str = "account_member_tokens";
 }
 
+/// The OpenID Connect login and callback: one budget for both, since each of them writes or
+/// claims a login record.
+pub struct OidcBrowserEndpoints;
+impl LimitedEndpoint for OidcBrowserEndpoints {
+    const NAME: &'static str = "oidc_browser";
+}
+
 /// Admits the request under the endpoint's per-address limit, or refuses it with `429`.
 pub struct RateLimited<E> {
     pub client: ClientAddress,
@@ -98,12 +135,7 @@ impl<E: LimitedEndpoint> FromRequestParts<AppState> for RateLimited<E> {
         let Ok(client) = ClientAddress::from_request_parts(parts, state).await;
         state
             .rate_limiter
-            .admit(
-                E::NAME,
-                client.0,
-                state.config.rate_limit_per_minute,
-                state.clock.now(),
-            )
+            .admit(E::NAME, client)
             .map_err(ApiError::too_many_requests)?;
         Ok(Self {
             client,
@@ -115,27 +147,67 @@ impl<E: LimitedEndpoint> FromRequestParts<AppState> for RateLimited<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{ManualClock, Timestamp};
+
+    fn client(text: &str) -> ClientAddress {
+        ClientAddress(text.parse().unwrap())
+    }
 
     #[test]
-    fn a_full_window_refuses_until_it_ends_and_refusals_do_not_count() {
-        let limiter = RateLimiter::default();
-        let address: IpAddr = "192.0.2.1".parse().unwrap();
-        let start = Timestamp::from_millis(120_000 + 15_500);
+    fn a_spent_budget_refuses_until_it_refills_and_refusals_do_not_count() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let limiter = RateLimiter::new(3, clock.clone());
+        let address = client("192.0.2.1");
         for _ in 0..3 {
-            assert_eq!(limiter.admit("e", address, 3, start), Ok(()));
+            assert_eq!(limiter.admit("e", address), Ok(()));
         }
-        assert_eq!(limiter.admit("e", address, 3, start), Err(45));
-        assert_eq!(limiter.admit("e", address, 3, start), Err(45));
-        // Other endpoints and addresses have their own windows.
-        assert_eq!(limiter.admit("f", address, 3, start), Ok(()));
+        // Three a minute: the next one is due 20 s after the budget was spent.
+        assert_eq!(limiter.admit("e", address), Err(20));
+        clock.advance_seconds(5);
+        assert_eq!(limiter.admit("e", address), Err(15));
+        // Other endpoints and addresses have their own budgets.
+        assert_eq!(limiter.admit("f", address), Ok(()));
+        assert_eq!(limiter.admit("e", client("192.0.2.2")), Ok(()));
+        clock.advance_seconds(15);
+        assert_eq!(limiter.admit("e", address), Ok(()));
+        assert_eq!(limiter.admit("e", address), Err(20));
+    }
+
+    #[test]
+    fn an_ipv6_client_spends_one_budget_for_its_whole_slash_64() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let limiter = RateLimiter::new(2, clock);
+        assert_eq!(limiter.admit("e", client("2001:db8::1")), Ok(()));
+        assert_eq!(limiter.admit("e", client("2001:db8::ffff:2")), Ok(()));
+        assert!(limiter.admit("e", client("2001:db8::3:3")).is_err());
+        assert_eq!(limiter.admit("e", client("2001:db8:0:1::1")), Ok(()));
+    }
+
+    #[test]
+    fn zero_disables_the_limit() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
+        let limiter = RateLimiter::new(0, clock);
+        for _ in 0..1000 {
+            assert_eq!(limiter.admit("e", client("192.0.2.1")), Ok(()));
+        }
+    }
+
+    #[test]
+    fn idle_clients_are_forgotten() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let limiter = RateLimiter::new(600, clock.clone());
+        for index in 0..=255u8 {
+            let _ = limiter.admit("e", client(&format!("198.51.100.{index}")));
+        }
+        assert_eq!(limiter.tracked_keys(), 256);
+        limiter.forget_idle();
         assert_eq!(
-            limiter.admit("e", "192.0.2.2".parse().unwrap(), 3, start),
-            Ok(())
+            limiter.tracked_keys(),
+            256,
+            "budgets still refilling are kept"
         );
-        assert_eq!(
-            limiter.admit("e", address, 3, Timestamp::from_millis(180_000)),
-            Ok(())
-        );
-        assert_eq!(limiter.admit("e", address, 0, start), Ok(()), "0 disables");
+        clock.advance_seconds(1);
+        limiter.forget_idle();
+        assert_eq!(limiter.tracked_keys(), 0);
     }
 }

@@ -7,13 +7,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::audit;
 use super::extract::ClientAddress;
 use super::extract::caller::{Caller, Credentials};
 use super::extract::{JsonBody, ListParams};
+use super::login_guard::LoginGuard;
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, NotFound, PageQuery, TooManyRequests,
     Unauthorized, Unprocessable,
@@ -23,13 +23,12 @@ use super::response::{BODY_CAPACITY, PageLinks, PageMeta, Results, json, no_stor
 use super::validation::{Violations, is_valid_email, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
-use crate::auth::throttle::username_key;
+use crate::auth::throttle::MAX_USERNAME_BYTES;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 use crate::store::{
-    NewAuditEvent, NewUser, Page, SelfManagement, SelfSignup, StoreError, TokenAccount,
-    UsernameFormat, fold_case,
+    NewUser, Page, SelfManagement, SelfSignup, StoreError, TokenAccount, UsernameFormat, fold_case,
 };
 use crate::time::Timestamp;
 
@@ -164,7 +163,7 @@ pub async fn create(
             outcome?
         }
         Mechanism::Passwordless => passwordless(&state, limit.client, &data).await?,
-        Mechanism::SelfSignup => self_signup(&state, &data).await?,
+        Mechanism::SelfSignup => self_signup(&state, limit.client, &data).await?,
         Mechanism::Oidc => oidc(&state, &data).await?,
         Mechanism::Switch => return switch(&state, &credentials, &params).await,
     };
@@ -242,32 +241,43 @@ async fn password(
     else {
         return Err(ApiError::internal("fields checked above"));
     };
+    refuse_impossible_username(username)?;
+    let hasher = state.hasher.for_client(client.bucket());
     // Overloaded: say so before the throttle and user look-ups, which a refused hash would waste.
-    state.hasher.refuse_if_full()?;
-    let guard = LoginGuard::new(state, client, "password", profile_id, username);
-    guard.check().await?;
+    hasher.refuse_if_full()?;
+    let guard = LoginGuard::admit(state, client, "password", profile_id, username).await?;
     if password.len() > MAX_PASSWORD_BYTES {
-        // D15: refused without spending a hash on it.
+        // Refused without spending a hash on it, but counted like any wrong password.
         return Err(guard.failed().await);
     }
-    let candidate = state
-        .store
-        .find_login(profile_id, &fold_case(username))
-        .await?;
-    let verification = state
-        .hasher
-        .verify(
-            password.to_owned(),
-            candidate.as_ref().map(|found| found.password_hash.clone()),
-        )
-        .await?;
+    let checked = async {
+        let candidate = state
+            .store
+            .find_login(profile_id, &fold_case(username))
+            .await?;
+        let verification = hasher
+            .verify(
+                password.to_owned(),
+                candidate.as_ref().map(|found| found.password_hash.clone()),
+            )
+            .await?;
+        Ok::<_, ApiError>((candidate, verification))
+    }
+    .await;
+    let (candidate, verification) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            guard.release().await;
+            return Err(error);
+        }
+    };
     let Some(found) = candidate.filter(|_| verification.matches) else {
         return Err(guard.failed().await);
     };
     guard.succeeded(found.user_id).await?;
     if verification.needs_rehash {
-        // §23: a hash made with older parameters is replaced on the next successful login.
-        let upgraded = state.hasher.hash(password.to_owned()).await?;
+        // A hash made with older parameters is replaced on the next successful login.
+        let upgraded = hasher.hash(password.to_owned()).await?;
         state
             .store
             .upgrade_password_hash(
@@ -278,6 +288,16 @@ async fn password(
             .await?;
     }
     Ok(found.user_id)
+}
+
+/// A username longer than any that can be stored fails like a wrong password, before any
+/// store work: it costs no hash and writes no throttle or audit row, so long usernames cannot
+/// be used to fill the disk.
+fn refuse_impossible_username(username: &str) -> ApiResult<()> {
+    if username.len() > MAX_USERNAME_BYTES {
+        return Err(ApiError::authentication_failed());
+    }
+    Ok(())
 }
 
 /// §6.3: a one-time code exchanged for tokens. Every failure (OTP disabled, unknown username,
@@ -298,123 +318,54 @@ async fn passwordless(
     let (Some(profile_id), Some(username), Some(code)) = (profile_id, username, code) else {
         return Err(ApiError::internal("fields checked above"));
     };
+    refuse_impossible_username(username)?;
+    let hasher = state.hasher.for_client(client.bucket());
     // Overloaded (503) comes first, as for passwords; then a lock comes before any other
     // answer, since codes count on the same keys as passwords.
-    state.hasher.refuse_if_full()?;
-    let guard = LoginGuard::new(state, client, "passwordless", profile_id, username);
-    guard.check().await?;
+    hasher.refuse_if_full()?;
+    let guard = LoginGuard::admit(state, client, "passwordless", profile_id, username).await?;
     let code = code.trim().to_lowercase();
-    // The attempt is counted before the hash is checked, so concurrent guesses cannot exceed
-    // five per code; an attempt that then meets a full hash queue (503) is spent all the same.
-    let attempt = state
-        .store
-        .reserve_otp_attempt(profile_id, &fold_case(username), state.clock.now())
-        .await?;
-    let verification = state
-        .hasher
-        .verify(code, attempt.as_ref().map(|found| found.code_hash.clone()))
-        .await?;
-    let Some(attempt) = attempt.filter(|_| verification.matches) else {
-        return Err(guard.failed().await);
-    };
-    // Single use (D11): of two exchanges of one code, only one consumes it.
-    if !state
-        .store
-        .consume_otp(attempt.code_id, state.clock.now())
-        .await?
-    {
-        return Err(guard.failed().await);
-    }
-    guard.succeeded(attempt.user_id).await?;
-    Ok(attempt.user_id)
-}
-
-/// Login throttling (§6.10) and the audit trail around one password or passwordless attempt:
-/// the username key and the address key are checked before any hashing; each failure counts on
-/// both; a success resets the username key. Unknown usernames and profiles count like any other.
-struct LoginGuard<'a> {
-    state: &'a AppState,
-    mechanism: &'static str,
-    username_key: String,
-    address: String,
-    detail: Value,
-}
-
-impl<'a> LoginGuard<'a> {
-    fn new(
-        state: &'a AppState,
-        client: ClientAddress,
-        mechanism: &'static str,
-        profile_id: Uuid,
-        username: &str,
-    ) -> Self {
-        Self {
-            state,
-            mechanism,
-            username_key: username_key(profile_id, &fold_case(username)),
-            address: client.0.to_string(),
-            detail: json!({
-                "mechanism": mechanism,
-                "password_profile_id": profile_id,
-                "username": username,
-            }),
-        }
-    }
-
-    async fn check(&self) -> ApiResult<()> {
-        let now = self.state.clock.now();
-        let lock = self
-            .state
+    let checked = async {
+        // The attempt is counted on the code before the hash is checked, so concurrent
+        // guesses cannot exceed five per code; an attempt that then meets a full hash queue
+        // (503) is spent all the same.
+        let attempt = state
             .store
-            .login_lock(&self.username_key, &self.address, now)
+            .reserve_otp_attempt(profile_id, &fold_case(username), state.clock.now())
             .await?;
-        match lock {
-            None => Ok(()),
-            Some(wait) => {
-                self.audit("login.throttled", None).await;
-                Err(ApiError::too_many_requests(wait))
-            }
-        }
-    }
-
-    /// Counts the failure and answers the one `authentication failed` (D5).
-    async fn failed(&self) -> ApiError {
-        let now = self.state.clock.now();
-        if let Err(error) = self
-            .state
-            .store
-            .record_login_failure(&self.username_key, &self.address, now)
-            .await
-        {
-            return error.into();
-        }
-        self.audit("login.failed", None).await;
-        ApiError::authentication_failed()
-    }
-
-    async fn succeeded(&self, member_id: Uuid) -> ApiResult<()> {
-        self.state
-            .store
-            .record_login_success(&self.username_key)
+        let verification = hasher
+            .verify(code, attempt.as_ref().map(|found| found.code_hash.clone()))
             .await?;
-        self.audit("login.succeeded", Some(member_id)).await;
-        Ok(())
-    }
-
-    async fn audit(&self, event_type: &str, member_id: Option<Uuid>) {
-        let event = NewAuditEvent {
-            event_type: event_type.to_owned(),
-            actor: member_id.map(|id| format!("account_member:{id}")),
-            subject: Some(format!("{} login", self.mechanism)),
-            client_address: Some(self.address.clone()),
-            detail: self.detail.clone(),
+        let Some(attempt) = attempt.filter(|_| verification.matches) else {
+            return Ok(None);
         };
-        audit::record(self.state, event).await;
+        // Single use: of two exchanges of one code, only one consumes it.
+        let consumed = state
+            .store
+            .consume_otp(attempt.code_id, state.clock.now())
+            .await?;
+        Ok::<_, ApiError>(consumed.then_some(attempt.user_id))
+    }
+    .await;
+    match checked {
+        Ok(Some(member_id)) => {
+            guard.succeeded(member_id).await?;
+            Ok(member_id)
+        }
+        Ok(None) => Err(guard.failed().await),
+        Err(error) => {
+            guard.release().await;
+            Err(error)
+        }
     }
 }
 
 /// §6.4: a shopper registers and logs in with one call (D13).
-async fn self_signup(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+async fn self_signup(
+    state: &AppState,
+    client: ClientAddress,
+    data: &Map<String, Value>,
+) -> ApiResult<Uuid> {
     let settings = state.store.auth_settings().await?;
     if !settings.enable_self_signup {
         return Err(ApiError::new(
@@ -476,7 +427,11 @@ async fn self_signup(state: &AppState, data: &Map<String, Value>) -> ApiResult<U
     };
     // Step 10 before step 11: a full hash queue answers 503 even for an unknown profile, whose
     // 404 then comes from the store.
-    let password_hash = state.hasher.hash(password.to_owned()).await?;
+    let password_hash = state
+        .hasher
+        .for_client(client.bucket())
+        .hash(password.to_owned())
+        .await?;
     let signup = SelfSignup {
         password_profile_id: profile_id,
         username: username.to_owned(),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 pub use models::*;
 
+use crate::auth::throttle::LoginKeys;
 use crate::time::Timestamp;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -77,12 +78,53 @@ pub enum StoreError {
         "unsupported database URL {0:?}: use sqlite://… (embedded) or postgres://… (production)"
     )]
     UnsupportedUrl(String),
+    /// The database did not answer in time, or the connection to it failed: the request may
+    /// succeed again in a moment, so callers answer `503`, never `500`.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+/// Whether a database error says the database is away or overloaded (the connection broke, a
+/// timeout passed, the server is shutting down or starting) rather than that the statement was
+/// wrong: the former deserve a `503` and a retry, the latter are bugs.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            let code = code.as_ref();
+            // PostgreSQL: connection exceptions (08…), shutdown and start-up (57P01-57P03),
+            // a statement cancelled by statement_timeout (57014), too many connections (53300).
+            // SQLite: busy (5) and locked (6) past the busy timeout.
+            code.starts_with("08")
+                || matches!(
+                    code,
+                    "57P01" | "57P02" | "57P03" | "57014" | "53300" | "5" | "6"
+                )
+        }),
+        _ => false,
+    }
 }
 
 /// Renders the resource objects that event payloads carry, exactly as the corresponding GET
@@ -101,10 +143,39 @@ pub async fn connect(
     url: &str,
     payloads: std::sync::Arc<dyn EventPayloads>,
 ) -> StoreResult<std::sync::Arc<dyn Store>> {
+    connect_with(url, payloads, &ConnectOptions::default()).await
+}
+
+/// How the store treats its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The longest a request waits on the database for one store call, waiting for a
+    /// connection included; past it the call fails as [`StoreError::Unavailable`]. PostgreSQL
+    /// also cancels statements past it on the server (`statement_timeout`).
+    pub db_timeout: std::time::Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            db_timeout: std::time::Duration::from_secs(3),
+        }
+    }
+}
+
+pub async fn connect_with(
+    url: &str,
+    payloads: std::sync::Arc<dyn EventPayloads>,
+    options: &ConnectOptions,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::connect(url, payloads).await?))
+        Ok(std::sync::Arc::new(
+            postgres::connect(url, payloads, options).await?,
+        ))
     } else if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::connect(url, payloads).await?))
+        Ok(std::sync::Arc::new(
+            sqlite::connect(url, payloads, options).await?,
+        ))
     } else {
         let scheme = url.split(':').next().unwrap_or_default();
         Err(StoreError::UnsupportedUrl(scheme.to_owned()))
@@ -126,6 +197,9 @@ pub trait DeploymentStore {
     async fn remove_jwt_key(&self, kid: &str) -> StoreResult<bool>;
     /// Answers when the database does: the readiness probe.
     async fn ping(&self) -> StoreResult<()>;
+    /// Writes a consistent copy of the whole database to `path` (a new file) while the server
+    /// runs: SQLite only; PostgreSQL has `pg_dump`.
+    async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()>;
     /// Which backend this is, for logs and test output.
     fn backend(&self) -> &'static str;
     /// Connections of each pool, for `/metrics`: never waits and never touches the database.
@@ -141,6 +215,8 @@ pub struct BatchStats {
     pub statement: &'static str,
     pub statements: u64,
     pub requests: u64,
+    /// Workers replaced after a panic.
+    pub worker_restarts: u64,
 }
 
 /// A snapshot of one connection pool.
@@ -153,6 +229,8 @@ pub struct PoolStats {
     pub size: u32,
     pub idle: usize,
     pub max: u32,
+    /// Reads run a second time because their connection had died (the lean pool only).
+    pub retries: u64,
 }
 
 #[async_trait]
@@ -166,7 +244,7 @@ pub trait ApplicationKeyStore {
         now: Timestamp,
     ) -> StoreResult<Option<BearerGrant>>;
     /// Deletes bearer tokens that expired before `now`; returns how many.
-    async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64>;
+    async fn purge_expired_bearer_tokens(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
     async fn create_application_key(
         &self,
         key: &NewApplicationKey,
@@ -473,29 +551,58 @@ pub trait MembershipStore {
     ) -> StoreResult<bool>;
 }
 
+/// Whether a login attempt may go ahead (and is now reserved) or is refused by a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAdmission {
+    /// The attempt counts as pending until [`SecurityStore::finish_login_attempt`].
+    Reserved(LoginReservation),
+    Throttled {
+        retry_after: u64,
+        /// The first refusal of this lock period on its key: the one worth an audit row.
+        first_of_period: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginReservation(pub Uuid);
+
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcomeKind {
+    /// Wrong credentials: a failure on all three keys.
+    Failed,
+    /// The right credentials: the pair key starts afresh.
+    Succeeded,
+    /// Neither (the hash queue was full, the database failed): counts for nothing.
+    Released,
+}
+
 #[async_trait]
 pub trait SecurityStore {
-    /// Seconds until the username key or the address key unlocks, the longer of the two, or
-    /// `None` when neither is locked (§6.10).
-    async fn login_lock(
+    /// Checks the pair, username and address keys of an attempt (see `auth::throttle`) and, when
+    /// none is locked, reserves the attempt in the same transaction, so that concurrent attempts
+    /// are decided one after the other.
+    async fn begin_login_attempt(
         &self,
-        username_key: &str,
-        address: &str,
+        keys: &LoginKeys,
         now: Timestamp,
-    ) -> StoreResult<Option<u64>>;
-    /// Counts a failed login on both keys, locking the username key when it is due.
-    async fn record_login_failure(
+    ) -> StoreResult<LoginAdmission>;
+    /// Records the outcome of a reserved attempt. A reservation that already timed out (and so
+    /// was counted as a failure) is left as it was counted.
+    async fn finish_login_attempt(
         &self,
-        username_key: &str,
-        address: &str,
+        reservation: LoginReservation,
+        outcome: LoginOutcomeKind,
         now: Timestamp,
     ) -> StoreResult<()>;
-    /// A successful login resets its username key.
-    async fn record_login_success(&self, username_key: &str) -> StoreResult<()>;
-    /// Clears the username keys of every password login of the member (§25).
+    /// Clears the pair and username keys of every password login of the member; address keys
+    /// are left alone.
     async fn clear_lockout(&self, account_member_id: Uuid) -> StoreResult<()>;
-    /// Forgets address failures older than `before`, which no window counts any more.
-    async fn purge_address_failures(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Counts timed-out reservations as failures, and forgets failures no window counts any
+    /// more and keys that hold nothing, at most `batch` rows of each kind per call.
+    async fn purge_login_throttles(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
+    /// Deletes at most `batch` audit events created before `before`, oldest first.
+    async fn purge_audit_events(&self, before: Timestamp, batch: i64) -> StoreResult<u64>;
     async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
     async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
 }
@@ -556,6 +663,9 @@ pub trait OidcStore {
     ) -> StoreResult<LoginClaim>;
     /// Stores one of accountd's codes (and drops expired ones).
     async fn create_oidc_code(&self, code: &NewOidcCode, now: Timestamp) -> StoreResult<()>;
+    /// Deletes at most `batch` expired login records and as many expired codes; answers the
+    /// larger of the two counts, so a caller repeating until it is below `batch` empties both.
+    async fn purge_oidc_records(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
     /// Atomically removes an unexpired code and returns what it stood for.
     async fn redeem_oidc_code(
         &self,
@@ -631,6 +741,30 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|name| name.ends_with(".sql"))
             .collect()
+    }
+
+    #[test]
+    fn connection_failures_and_timeouts_are_unavailable_and_bad_statements_are_not() {
+        use super::{StoreError, is_unavailable};
+        let reset = || {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            ))
+        };
+        assert!(is_unavailable(&reset()));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("a bug".into())));
+        assert!(matches!(
+            StoreError::from(reset()),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
     }
 
     #[test]

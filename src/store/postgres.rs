@@ -2,7 +2,6 @@
 //! one database. The queries themselves are shared with SQLite (`sql/`).
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -14,7 +13,7 @@ use sqlx::postgres::{PgConnection, Postgres};
 
 use super::batch::{BatchFuture, Batcher};
 pub(super) use super::lean_pool::LeanPool;
-use super::{EventPayloads, HolderCheck, StoreResult};
+use super::{ConnectOptions, EventPayloads, HolderCheck, StoreResult};
 use crate::query::sql::Dialect;
 
 pub(super) type Db = sqlx::Postgres;
@@ -28,7 +27,6 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// Reads and writes share one pool, so `/metrics` reports it once.
 pub(super) const SHARED_POOL: bool = true;
 
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections of the lean pool (hot statements), beside the 16 of the general pool: the two
 /// batched reads hold up to `2 × IN_FLIGHT` of them, and the login look-ups and token issue must
 /// not queue behind those.
@@ -40,8 +38,17 @@ const LEAN_CONNECTIONS: u32 = 12;
 mod sql;
 pub(super) use sql::SqlStore;
 
-pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
-    let options = PgConnectOptions::from_str(url)?;
+pub(super) async fn connect(
+    url: &str,
+    payloads: Arc<dyn EventPayloads>,
+    connect: &ConnectOptions,
+) -> StoreResult<SqlStore> {
+    let deadline = connect.db_timeout;
+    // The server cancels a statement that outlives the deadline, so a slow query does not keep
+    // running (and holding locks) after the request has been answered 503.
+    let statement_timeout = deadline.as_millis().to_string();
+    let options = PgConnectOptions::from_str(url)?
+        .options([("statement_timeout", statement_timeout.as_str())]);
     // No ping before each acquire: sqlx already pings every connection when it goes back to the
     // pool, and a second round trip per query would double the database work of a read. The
     // hottest statements skip even that ping through the lean pool.
@@ -53,17 +60,32 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
             .clone()
             .options([("plan_cache_mode", "force_generic_plan")]),
         LEAN_CONNECTIONS,
-        ACQUIRE_TIMEOUT,
+        deadline,
     ));
     let holder_reads = HolderReads {
-        accounts: Batcher::start(Arc::clone(&lean), IN_FLIGHT, MAX_BATCH, run_holder_reads),
-        switches: Batcher::start(Arc::clone(&lean), IN_FLIGHT, MAX_BATCH, run_switches),
+        accounts: Batcher::on_lean_pool(
+            Arc::clone(&lean),
+            run_holder_reads,
+            IN_FLIGHT,
+            MAX_BATCH,
+            deadline,
+        ),
+        switches: Batcher::on_lean_pool(
+            Arc::clone(&lean),
+            run_switches,
+            IN_FLIGHT,
+            MAX_BATCH,
+            deadline,
+        ),
     };
+    // A connection that died while idle (a database restart) is found by the ping before it is
+    // handed out and replaced, so admin requests after a restart do not fail on stale
+    // connections. The storefront's hot statements use the lean pool, not this one.
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .min_connections(1)
-        .test_before_acquire(false)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(true)
+        .acquire_timeout(deadline)
         .connect_with(options)
         .await?;
     Ok(SqlStore::new(
@@ -92,10 +114,11 @@ pub(super) struct HolderReads {
 
 impl HolderReads {
     pub(super) fn stats(&self) -> Vec<super::BatchStats> {
-        let stats = |statement, (statements, requests)| super::BatchStats {
+        let stats = |statement, counts: super::batch::BatcherCounts| super::BatchStats {
             statement,
-            statements,
-            requests,
+            statements: counts.statements,
+            requests: counts.requests,
+            worker_restarts: counts.worker_restarts,
         };
         vec![
             stats("account_read", self.accounts.counts()),
@@ -280,13 +303,21 @@ struct OrderedHolderRow {
     row: sql::HolderAccountRow,
 }
 
+/// PostgreSQL is backed up with its own tools (`pg_dump`, or the operator's base backups).
+pub(super) async fn backup_into(_pool: &Pool<Db>, _path: &std::path::Path) -> StoreResult<()> {
+    Err(super::StoreError::Unsupported(
+        "accountd backup copies SQLite databases; back PostgreSQL up with pg_dump (see the README)",
+    ))
+}
+
 pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
     pool.begin().await
 }
 
-/// The lean pool's numbers for `/metrics`.
-pub(super) fn lean_stats(lean: &LeanPool) -> Option<(u32, usize, u32)> {
-    Some(lean.stats())
+/// The lean pool's numbers for `/metrics`: open, idle, maximum and retried reads.
+pub(super) fn lean_stats(lean: &LeanPool) -> Option<(u32, usize, u32, u64)> {
+    let (open, idle, max) = lean.stats();
+    Some((open, idle, max, lean.retries()))
 }
 
 /// Names the unique constraint a failed statement violated.

@@ -6,14 +6,17 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Transaction};
-
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{EventPayloads, StoreResult};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Pool, Transaction};
+
+use super::{ConnectOptions, EventPayloads, StoreResult};
 use crate::query::sql::Dialect;
 
 pub(super) type Db = sqlx::Sqlite;
@@ -29,7 +32,6 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub(super) const SHARED_POOL: bool = false;
 
 const READERS: u32 = 4;
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 // The shared SQL is compiled once per backend on purpose: `super::Db` differs.
 #[allow(clippy::duplicate_mod)]
@@ -37,12 +39,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 mod sql;
 pub(super) use sql::SqlStore;
 
-pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> StoreResult<SqlStore> {
+pub(super) async fn connect(
+    url: &str,
+    payloads: Arc<dyn EventPayloads>,
+    connect: &ConnectOptions,
+) -> StoreResult<SqlStore> {
+    let deadline = connect.db_timeout;
+    // A write waits for another process's write lock (a backup, a second server on the same
+    // file) at most as long as any request waits on the database; then it fails as busy, a 503.
     let options = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        .busy_timeout(deadline);
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let file = options.get_filename().to_path_buf();
     if !in_memory {
@@ -55,7 +64,7 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     }
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
-        .acquire_timeout(BUSY_TIMEOUT)
+        .acquire_timeout(deadline)
         .connect_with(options.clone())
         .await?;
     if !in_memory {
@@ -64,7 +73,10 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     }
     if in_memory {
         // Every connection to `:memory:` is a database of its own: share the single writer.
-        let lean = Arc::new(LeanPool(writer.clone()));
+        let lean = Arc::new(LeanPool {
+            pool: writer.clone(),
+            deadline,
+        });
         return Ok(SqlStore::new(
             writer.clone(),
             writer,
@@ -75,9 +87,12 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
     }
     let readers = SqlitePoolOptions::new()
         .max_connections(READERS)
-        .acquire_timeout(BUSY_TIMEOUT)
+        .acquire_timeout(deadline)
         .connect_lazy_with(options.read_only(true));
-    let lean = Arc::new(LeanPool(readers.clone()));
+    let lean = Arc::new(LeanPool {
+        pool: readers.clone(),
+        deadline,
+    });
     Ok(SqlStore::new(
         readers,
         writer,
@@ -88,32 +103,34 @@ pub(super) async fn connect(url: &str, payloads: Arc<dyn EventPayloads>) -> Stor
 }
 
 /// The hot statements use the reader pool as it is: its connections are in-process, so sqlx's
-/// check on release costs no round trip (PostgreSQL has a lean pool of its own).
-pub(super) struct LeanPool(Pool<Db>);
+/// check on release costs no round trip (PostgreSQL has a lean pool of its own). Each call is
+/// bounded by the database deadline, as there.
+pub(super) struct LeanPool {
+    pool: Pool<Db>,
+    deadline: Duration,
+}
+
+/// What a statement run on a lean connection returns.
+pub(super) type StatementFuture<'c, T> = Pin<Box<dyn Future<Output = sqlx::Result<T>> + Send + 'c>>;
 
 impl LeanPool {
-    pub(super) async fn lease(&self) -> sqlx::Result<LeanLease> {
-        Ok(LeanLease(self.0.acquire().await?))
+    pub(super) async fn run<A: Sync + ?Sized, T>(
+        &self,
+        argument: &A,
+        statement: for<'c> fn(&'c mut SqliteConnection, &'c A) -> StatementFuture<'c, T>,
+    ) -> sqlx::Result<T> {
+        tokio::time::timeout(self.deadline, async {
+            let mut connection = self.pool.acquire().await?;
+            statement(&mut connection, argument).await
+        })
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
-}
 
-pub(super) struct LeanLease(PoolConnection<Db>);
-
-impl LeanLease {
-    pub(super) fn release(self) {}
-}
-
-impl std::ops::Deref for LeanLease {
-    type Target = sqlx::SqliteConnection;
-
-    fn deref(&self) -> &sqlx::SqliteConnection {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for LeanLease {
-    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.0
+    /// Answers when a reader answers.
+    pub(super) async fn ping(&self) -> sqlx::Result<()> {
+        self.run(&(), |connection, ()| Box::pin(connection.ping()))
+            .await
     }
 }
 
@@ -127,25 +144,29 @@ impl HolderReads {
     }
 
     pub(super) async fn switch(&self, read: sql::SwitchRead) -> StoreResult<Vec<sql::SwitchRow>> {
-        let mut lease = self.0.lease().await?;
-        let rows = sql::switch_rows(&mut lease, &read).await?;
-        lease.release();
-        Ok(rows)
+        Ok(self
+            .0
+            .run(&read, |connection, read| {
+                Box::pin(sql::switch_rows(connection, read))
+            })
+            .await?)
     }
 
     pub(super) async fn account(
         &self,
         read: sql::HolderRead,
     ) -> StoreResult<sql::HolderAccountRow> {
-        let mut lease = self.0.lease().await?;
-        let row = sql::holder_account_row(&mut lease, &read).await?;
-        lease.release();
-        Ok(row)
+        Ok(self
+            .0
+            .run(&read, |connection, read| {
+                Box::pin(sql::holder_account_row(connection, read))
+            })
+            .await?)
     }
 }
 
 /// Already counted as the reader pool.
-pub(super) fn lean_stats(_lean: &LeanPool) -> Option<(u32, usize, u32)> {
+pub(super) fn lean_stats(_lean: &LeanPool) -> Option<(u32, usize, u32, u64)> {
     None
 }
 
@@ -173,6 +194,23 @@ fn restrict_to_owner(file: &std::path::Path) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     let _ = file;
+    Ok(())
+}
+
+/// `VACUUM INTO` on a reader: a consistent snapshot (one read transaction) written to a new
+/// file, while writers go on; the copy is readable by its owner only, like the database.
+pub(super) async fn backup_into(pool: &Pool<Db>, path: &std::path::Path) -> StoreResult<()> {
+    if path.exists() {
+        return Err(super::StoreError::Unsupported(
+            "the backup file already exists; choose a new path",
+        ));
+    }
+    let target = path.to_string_lossy().into_owned();
+    sqlx::query("VACUUM INTO $1")
+        .bind(target)
+        .execute(pool)
+        .await?;
+    restrict_to_owner(path).map_err(sqlx::Error::Io)?;
     Ok(())
 }
 

@@ -165,7 +165,9 @@ impl TestDatabase {
                     .await
                     .expect("create test schema");
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                let url = format!(
+                    "{base}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+                );
                 Self {
                     url,
                     cleanup: Some((base.clone(), schema)),
@@ -314,9 +316,30 @@ pub struct Call<'a> {
     account_token: Option<String>,
     body: Option<Vec<u8>>,
     headers: Vec<(String, String)>,
+    source: Option<std::net::IpAddr>,
+}
+
+/// An HTTP client whose connections leave from `source` (any 127.0.0.0/8 address works on
+/// loopback), so the server sees a distinct client address as it would for another machine.
+pub fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(
+            source
+                .parse::<std::net::IpAddr>()
+                .expect("a source address"),
+        )
+        .build()
+        .expect("http client")
 }
 
 impl<'a> Call<'a> {
+    /// Sends the request from another loopback address, such as `127.0.0.8`.
+    pub fn from(mut self, source: &str) -> Self {
+        self.source = Some(source.parse().expect("a source address"));
+        self
+    }
+
     pub fn bearer(mut self, token: &str) -> Self {
         self.bearer = Some(token.to_owned());
         self
@@ -344,7 +367,11 @@ impl<'a> Call<'a> {
 
     pub async fn send(self) -> Reply {
         let url = format!("{}{}", self.base, self.path);
-        let mut request = self.app.client.request(self.method, url);
+        let client = match self.source {
+            Some(source) => client_from(&source.to_string()),
+            None => self.app.client.clone(),
+        };
+        let mut request = client.request(self.method, url);
         if let Some(token) = self.bearer {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
@@ -391,6 +418,7 @@ impl TestApp {
             account_token: None,
             body: None,
             headers: Vec::new(),
+            source: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod concurrency;
 mod connections;
 mod conventions;
 mod events;
+mod faults;
 mod filtering;
 mod helpers;
 mod idp;
@@ -31,6 +32,7 @@ mod security;
 mod self_signup;
 mod startup;
 mod store_conformance;
+mod throttling;
 mod token_validation;
 mod tokens;
 
@@ -49,6 +51,7 @@ fn all_tests() -> Vec<Test> {
         connections::tests(),
         conventions::tests(),
         events::tests(),
+        faults::tests(),
         filtering::tests(),
         integrations::tests(),
         keys::tests(),
@@ -65,6 +68,7 @@ fn all_tests() -> Vec<Test> {
         self_signup::tests(),
         startup::tests(),
         store_conformance::tests(),
+        throttling::tests(),
         token_validation::tests(),
         tokens::tests(),
     ]

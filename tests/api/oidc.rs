@@ -50,6 +50,7 @@ tests![
     a_redirect_uri_unregistered_meanwhile_is_not_used,
     the_oidc_mechanism_validates_its_fields,
     the_client_secret_appears_in_no_response_and_no_log_line,
+    the_janitor_purges_expired_logins_and_codes,
 ];
 
 const STOREFRONT: &str = "https://shop.example.com/auth/callback";
@@ -1954,4 +1955,22 @@ async fn the_client_secret_appears_in_no_response_and_no_log_line(app: TestApp) 
     let logs = captured_logs();
     assert!(!logs.contains(idp::CLIENT_SECRET));
     assert!(!logs.contains("idp-client-secret"));
+}
+
+async fn the_janitor_purges_expired_logins_and_codes(app: TestApp) {
+    let setup = setup(&app).await;
+    let storefront = Storefront::new();
+    browser_login(&app, &setup, &storefront).await;
+    // And one the browser never finished.
+    let abandoned = browse(&app, &login_url(&setup, &Storefront::new().params(&[]))).await;
+    location(&abandoned, 303);
+    assert_eq!(app.count("SELECT COUNT(*) FROM oidc_logins").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM oidc_codes").await, 1);
+    accountd::app::janitor_pass(&app.state).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM oidc_logins").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM oidc_codes").await, 1);
+    app.clock.advance_seconds(601);
+    accountd::app::janitor_pass(&app.state).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM oidc_logins").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM oidc_codes").await, 0);
 }

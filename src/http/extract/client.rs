@@ -3,7 +3,7 @@
 //! else in `X-Forwarded-For` is the client's own claim and ignored.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -14,6 +14,30 @@ use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddress(pub IpAddr);
+
+impl ClientAddress {
+    /// What per-address limits and throttle keys count: an IPv4 address as itself, an IPv6
+    /// address as its /64, since one subscriber usually holds a whole /64 and could otherwise
+    /// step through 2^64 addresses to dodge every limit. IPv4-mapped IPv6 counts as IPv4.
+    pub fn bucket(self) -> IpAddr {
+        match self.0.to_canonical() {
+            IpAddr::V6(v6) => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(network))
+            }
+            v4 => v4,
+        }
+    }
+
+    /// The bucket as the throttle tables and the audit trail's throttle keys spell it: an IPv6
+    /// bucket carries its prefix length, so it cannot be mistaken for a single address.
+    pub fn bucket_key(self) -> String {
+        match self.bucket() {
+            IpAddr::V6(network) => format!("{network}/64"),
+            v4 => v4.to_string(),
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = Infallible;
@@ -61,6 +85,22 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn ipv6_clients_count_as_their_slash_64_and_mapped_ipv4_as_ipv4() {
+        let one = ClientAddress("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let neighbour = ClientAddress("2001:db8:1:2:ffff::9".parse().unwrap());
+        let elsewhere = ClientAddress("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(one.bucket(), neighbour.bucket());
+        assert_ne!(one.bucket(), elsewhere.bucket());
+        assert_eq!(one.bucket_key(), "2001:db8:1:2::/64");
+        let mapped = ClientAddress("::ffff:192.0.2.7".parse().unwrap());
+        assert_eq!(mapped.bucket_key(), "192.0.2.7");
+        assert_eq!(
+            ClientAddress("192.0.2.7".parse().unwrap()).bucket_key(),
+            "192.0.2.7"
+        );
     }
 
     #[test]

@@ -123,16 +123,20 @@ impl ApplicationKeyStore for SqlStore {
         token_hash: &[u8; 32],
         now: Timestamp,
     ) -> StoreResult<Option<BearerGrant>> {
-        let mut lease = self.lean.lease().await?;
-        let row = sqlx::query_as::<Db, (Uuid, String)>(
-            "SELECT application_key_id, grant_type FROM bearer_tokens \
-             WHERE token_hash = $1 AND expires_at > $2",
-        )
-        .bind(&token_hash[..])
-        .bind(now.millis())
-        .fetch_optional(&mut *lease)
-        .await?;
-        lease.release();
+        let row = self
+            .lean
+            .run(&(*token_hash, now.millis()), |connection, (hash, now)| {
+                Box::pin(
+                    sqlx::query_as::<Db, (Uuid, String)>(
+                        "SELECT application_key_id, grant_type FROM bearer_tokens \
+                         WHERE token_hash = $1 AND expires_at > $2",
+                    )
+                    .bind(&hash[..])
+                    .bind(*now)
+                    .fetch_optional(connection),
+                )
+            })
+            .await?;
         row.map(|(application_key_id, grant)| {
             let grant_type =
                 GrantType::parse(&grant).ok_or(StoreError::Corrupt("bearer_tokens.grant_type"))?;
@@ -144,11 +148,15 @@ impl ApplicationKeyStore for SqlStore {
         .transpose()
     }
 
-    async fn purge_expired_bearer_tokens(&self, now: Timestamp) -> StoreResult<u64> {
-        let deleted = sqlx::query("DELETE FROM bearer_tokens WHERE expires_at <= $1")
-            .bind(now.millis())
-            .execute(&self.write)
-            .await?;
+    async fn purge_expired_bearer_tokens(&self, now: Timestamp, batch: i64) -> StoreResult<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM bearer_tokens WHERE token_hash IN (SELECT token_hash FROM bearer_tokens \
+             WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now.millis())
+        .bind(batch)
+        .execute(&self.write)
+        .await?;
         Ok(deleted.rows_affected())
     }
 

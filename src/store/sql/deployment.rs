@@ -203,8 +203,24 @@ impl DeploymentStore for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        // Every pool at once: the readiness probe has one second for all of them.
+        let read = sqlx::query("SELECT 1").execute(&self.read);
+        let write = async {
+            if SHARED_POOL {
+                Ok(())
+            } else {
+                sqlx::query("SELECT 1").execute(&self.write).await.map(drop)
+            }
+        };
+        let (read, write, lean) = tokio::join!(read, write, self.lean.ping());
+        read?;
+        write?;
+        lean?;
         Ok(())
+    }
+
+    async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
+        super::backup_into(&self.read, path).await
     }
 
     fn backend(&self) -> &'static str {
@@ -217,18 +233,20 @@ impl DeploymentStore for SqlStore {
             size: pool.size(),
             idle: pool.num_idle(),
             max: pool.options().get_max_connections(),
+            retries: 0,
         };
         let mut pools = if SHARED_POOL {
             vec![stats("primary", &self.write)]
         } else {
             vec![stats("read", &self.read), stats("write", &self.write)]
         };
-        if let Some((size, idle, max)) = lean_stats(&self.lean) {
+        if let Some((size, idle, max, retries)) = lean_stats(&self.lean) {
             pools.push(PoolStats {
                 name: "lean",
                 size,
                 idle,
                 max,
+                retries,
             });
         }
         pools

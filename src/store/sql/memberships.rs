@@ -242,24 +242,33 @@ impl MembershipStore for SqlStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Page<TokenAccount>> {
-        let mut lease = self.lean.lease().await?;
-        let total = sqlx::query_scalar::<Db, i64>(
-            "SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1",
-        )
-        .bind(account_member_id)
-        .fetch_one(&mut *lease)
-        .await?;
-        let rows = sqlx::query_as::<Db, (Uuid, String, String)>(
-            "SELECT a.id, a.name, a.ancestor_ids FROM account_memberships m \
-             JOIN accounts a ON a.id = m.account_id WHERE m.account_member_id = $1 \
-             ORDER BY a.name, a.id LIMIT $2 OFFSET $3",
-        )
-        .bind(account_member_id)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&mut *lease)
-        .await?;
-        lease.release();
+        let (total, rows) = self
+            .lean
+            .run(
+                &(account_member_id, i64::from(limit), i64::from(offset)),
+                |connection, (member_id, limit, offset)| {
+                    Box::pin(async move {
+                        let total = sqlx::query_scalar::<Db, i64>(
+                            "SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1",
+                        )
+                        .bind(*member_id)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                        let rows = sqlx::query_as::<Db, (Uuid, String, String)>(
+                            "SELECT a.id, a.name, a.ancestor_ids FROM account_memberships m \
+                             JOIN accounts a ON a.id = m.account_id WHERE m.account_member_id = $1 \
+                             ORDER BY a.name, a.id LIMIT $2 OFFSET $3",
+                        )
+                        .bind(*member_id)
+                        .bind(*limit)
+                        .bind(*offset)
+                        .fetch_all(&mut *connection)
+                        .await?;
+                        Ok((total, rows))
+                    })
+                },
+            )
+            .await?;
         let items = rows
             .into_iter()
             .map(|(account_id, account_name, ancestors)| {
@@ -283,22 +292,29 @@ impl MembershipStore for SqlStore {
         offset: u32,
     ) -> StoreResult<Option<TokenIssue>> {
         // The settings row anchors the LEFT JOINs, as in `switch_as_holder`.
-        let mut lease = self.lean.lease().await?;
-        let rows = sqlx::query_as::<Db, IssueRow>(
-            "SELECT s.token_timeout_secs, s.account_member_self_management, \
-             a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
-             COUNT(a.id) OVER () AS total \
-             FROM account_authentication_settings s \
-             LEFT JOIN account_memberships m ON m.account_member_id = $1 \
-             LEFT JOIN accounts a ON a.id = m.account_id \
-             ORDER BY a.name, a.id LIMIT $2 OFFSET $3",
-        )
-        .bind(account_member_id)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&mut *lease)
-        .await?;
-        lease.release();
+        let rows = self
+            .lean
+            .run(
+                &(account_member_id, i64::from(limit), i64::from(offset)),
+                |connection, (member_id, limit, offset)| {
+                    Box::pin(
+                        sqlx::query_as::<Db, IssueRow>(
+                            "SELECT s.token_timeout_secs, s.account_member_self_management, \
+                             a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
+                             COUNT(a.id) OVER () AS total \
+                             FROM account_authentication_settings s \
+                             LEFT JOIN account_memberships m ON m.account_member_id = $1 \
+                             LEFT JOIN accounts a ON a.id = m.account_id \
+                             ORDER BY a.name, a.id LIMIT $2 OFFSET $3",
+                        )
+                        .bind(*member_id)
+                        .bind(*limit)
+                        .bind(*offset)
+                        .fetch_all(connection),
+                    )
+                },
+            )
+            .await?;
         token_issue_from(rows)
     }
 

@@ -30,7 +30,7 @@ pub(super) use memberships::{SwitchRead, SwitchRow, switch_rows};
 
 use super::{
     BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, MIGRATOR, SHARED_POOL, SKIP_LOCKED,
-    begin_write, lean_stats, violated_constraint,
+    backup_into, begin_write, lean_stats, violated_constraint,
 };
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
@@ -183,7 +183,7 @@ fn conflict_on(error: sqlx::Error, constraints: &[(&str, Conflict)]) -> StoreErr
             return StoreError::Conflict(*conflict);
         }
     }
-    StoreError::Database(error)
+    StoreError::from(error)
 }
 
 /// Parses a comma-separated id list as stored in `accounts.ancestor_ids`.

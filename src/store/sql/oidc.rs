@@ -436,12 +436,6 @@ impl OidcStore for SqlStore {
     }
 
     async fn create_oidc_login(&self, login: &NewOidcLogin, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        // Expired logins are useless; dropping them here keeps the table small without a job.
-        sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1")
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
         let record = &login.login;
         sqlx::query(
             "INSERT INTO oidc_logins (state_hash, oidc_profile_id, redirect_uri, client_state, \
@@ -458,9 +452,8 @@ impl OidcStore for SqlStore {
         .bind(record.report_replay)
         .bind(login.expires_at.millis())
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -500,11 +493,6 @@ impl OidcStore for SqlStore {
     }
 
     async fn create_oidc_code(&self, code: &NewOidcCode, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM oidc_codes WHERE expires_at <= $1")
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
         let identity = &code.code.identity;
         sqlx::query(
             "INSERT INTO oidc_codes (code_hash, oidc_profile_id, issuer, subject, name, email, \
@@ -524,12 +512,30 @@ impl OidcStore for SqlStore {
         .bind(&code.code.code_challenge)
         .bind(code.expires_at.millis())
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
+    async fn purge_oidc_records(&self, now: Timestamp, batch: i64) -> StoreResult<u64> {
+        let logins = sqlx::query(
+            "DELETE FROM oidc_logins WHERE state_hash IN (SELECT state_hash FROM oidc_logins \
+             WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now.millis())
+        .bind(batch)
+        .execute(&self.write)
+        .await?;
+        let codes = sqlx::query(
+            "DELETE FROM oidc_codes WHERE code_hash IN (SELECT code_hash FROM oidc_codes \
+             WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now.millis())
+        .bind(batch)
+        .execute(&self.write)
+        .await?;
+        Ok(logins.rows_affected().max(codes.rows_affected()))
+    }
     async fn redeem_oidc_code(
         &self,
         code_hash: &[u8; 32],

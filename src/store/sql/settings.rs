@@ -75,11 +75,15 @@ impl TryFrom<RealmRow> for Realm {
 impl SettingsStore for SqlStore {
     async fn auth_settings(&self) -> StoreResult<AuthSettings> {
         let sql = format!("SELECT {AUTH_SETTINGS_COLUMNS} FROM account_authentication_settings");
-        let mut lease = self.lean.lease().await?;
-        let row = sqlx::query_as::<Db, AuthSettingsRow>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&mut *lease)
+        let row = self
+            .lean
+            .run(sql.as_str(), |connection, sql| {
+                Box::pin(
+                    sqlx::query_as::<Db, AuthSettingsRow>(sqlx::AssertSqlSafe(sql))
+                        .fetch_one(connection),
+                )
+            })
             .await?;
-        lease.release();
         row.try_into()
     }
 

@@ -567,16 +567,23 @@ impl UserStore for SqlStore {
         password_profile_id: Uuid,
         username_lower: &str,
     ) -> StoreResult<Option<LoginCandidate>> {
-        let mut lease = self.lean.lease().await?;
-        let row = sqlx::query_as::<Db, (Uuid, Uuid, String)>(
-            "SELECT user_id, id, password_hash FROM password_profile_infos \
-             WHERE password_profile_id = $1 AND username_lower = $2",
-        )
-        .bind(password_profile_id)
-        .bind(username_lower)
-        .fetch_optional(&mut *lease)
-        .await?;
-        lease.release();
+        let row = self
+            .lean
+            .run(
+                &(password_profile_id, username_lower),
+                |connection, (profile_id, username_lower)| {
+                    Box::pin(
+                        sqlx::query_as::<Db, (Uuid, Uuid, String)>(
+                            "SELECT user_id, id, password_hash FROM password_profile_infos \
+                             WHERE password_profile_id = $1 AND username_lower = $2",
+                        )
+                        .bind(*profile_id)
+                        .bind(*username_lower)
+                        .fetch_optional(connection),
+                    )
+                },
+            )
+            .await?;
         Ok(row.map(
             |(user_id, password_profile_info_id, password_hash)| LoginCandidate {
                 user_id,

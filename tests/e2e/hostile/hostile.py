@@ -14,7 +14,7 @@ import tempfile
 import time
 import urllib.parse
 
-BINARY = os.environ.get("ACCOUNTD_BIN", "target/debug/accountd")
+BINARY = os.path.abspath(os.environ.get("ACCOUNTD_BIN", "target/debug/accountd"))
 CLIENT_ID = "hostile-suite"
 CLIENT_SECRET = "hostile-suite-secret-that-is-long-enough"
 PASSWORD = "correct horse battery staple"
