@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
         ))
         .layer(middleware::from_fn(limits::enforce))
+        .layer(middleware::from_fn(database_budget))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES));
 
     let (routes, _document) = openapi::publish(documented_routes());
@@ -155,6 +156,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// neither logged nor sent.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send>) -> Response {
     ApiError::internal("a handler panicked").into_response()
+}
+
+/// Each request's store calls share one database deadline (see `store::within_request`).
+async fn database_budget(request: Request, next: Next) -> Response {
+    crate::store::within_request(next.run(request)).await
 }
 
 /// A request, its body included, gets `request_timeout` (30 s) from its head to its answer.

@@ -4,6 +4,7 @@
 //! compared byte-wise. What genuinely differs lives in `postgres.rs` and `sqlite.rs`.
 
 mod batch;
+mod deadline;
 pub mod lean_pool;
 pub mod models;
 mod postgres;
@@ -12,6 +13,7 @@ mod sqlite;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use deadline::within_request;
 pub use models::*;
 
 use crate::auth::throttle::LoginKeys;
@@ -168,14 +170,13 @@ pub async fn connect_with(
     payloads: std::sync::Arc<dyn EventPayloads>,
     options: &ConnectOptions,
 ) -> StoreResult<std::sync::Arc<dyn Store>> {
+    let deadline = options.db_timeout;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(
-            postgres::connect(url, payloads, options).await?,
-        ))
+        let store = postgres::connect(url, payloads, options).await?;
+        Ok(std::sync::Arc::new(deadline::Bounded::new(store, deadline)))
     } else if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(
-            sqlite::connect(url, payloads, options).await?,
-        ))
+        let store = sqlite::connect(url, payloads, options).await?;
+        Ok(std::sync::Arc::new(deadline::Bounded::new(store, deadline)))
     } else {
         let scheme = url.split(':').next().unwrap_or_default();
         Err(StoreError::UnsupportedUrl(scheme.to_owned()))
