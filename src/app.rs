@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
+use crate::auth::sealing::{self, Sealer};
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::{Config, JwtKeySource, ManagementListen};
@@ -52,6 +53,13 @@ pub enum StartError {
     WebhookClient(reqwest::Error),
     #[error("cannot set up the HTTP client for OpenID Connect providers: {0}")]
     HttpClient(reqwest::Error),
+    #[error(transparent)]
+    SecretsAtRest(#[from] crate::auth::sealing::AtRestError),
+    #[error(
+        "ACCOUNTD_INTEGRATIONS entry {name:?}: destination is not allowed (its host resolves to a \
+         loopback, private, link-local or metadata address)"
+    )]
+    IntegrationDestination { name: String },
 }
 
 pub struct Application {
@@ -78,15 +86,21 @@ impl Application {
         let listener = bind(&config.listen).await?;
         let management = bind_management(config.management_listen).await?;
         let links = Links::new(&config.public_base_url);
-        let store = store::connect_with(
+        let sealer = Sealer::new(
+            config.master_key.clone(),
+            config.master_key_previous.clone(),
+        );
+        let store = store::connect_sealed(
             config.database_url.expose(),
             Arc::new(links.clone()),
             &store::ConnectOptions {
                 db_timeout: config.db_timeout,
             },
+            sealer.clone(),
         )
         .await?;
         store.migrate().await?;
+        sealing::check_at_start(store.as_ref(), &sealer).await?;
         let bootstrapped = bootstrap::run(store.as_ref(), &config, clock.now()).await?;
         sync_integrations(
             store.as_ref(),
@@ -98,7 +112,7 @@ impl Application {
         let dispatcher = Dispatcher::new(
             Arc::clone(&store),
             Arc::clone(&clock),
-            WebhookClient::new().map_err(StartError::WebhookClient)?,
+            WebhookClient::new(config.destinations).map_err(StartError::WebhookClient)?,
             bootstrapped.deployment.store_id,
         );
         let hasher = PasswordHasher::start_with_share(
@@ -107,7 +121,7 @@ impl Application {
             config.hash_queue_share,
         )
         .map_err(StartError::HashPool)?;
-        let oidc = OidcClient::new().map_err(StartError::HttpClient)?;
+        let oidc = OidcClient::new(config.destinations).map_err(StartError::HttpClient)?;
         let keys = Arc::new(KeyRing::new(
             bootstrapped.keys,
             matches!(config.jwt_keys, JwtKeySource::Persisted),
@@ -255,13 +269,27 @@ async fn stop_signal(mut stopped: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Upserts the integrations of `ACCOUNTD_INTEGRATIONS` with ids derived from their names in the
-/// store id's namespace, and deletes configured ones no longer listed (§22.2).
+/// store id's namespace, and deletes configured ones no longer listed (§22.2). An entry whose host
+/// resolves to an address the destination policy refuses stops the start (its URL itself was
+/// judged with the configuration).
 async fn sync_integrations(
     store: &dyn Store,
     config: &Config,
     store_id: uuid::Uuid,
     now: crate::time::Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<(), StartError> {
+    for integration in &config.integrations {
+        if config
+            .destinations
+            .check_url_and_resolve(&integration.url)
+            .await
+            .is_err()
+        {
+            return Err(StartError::IntegrationDestination {
+                name: integration.name.clone(),
+            });
+        }
+    }
     let configured: Vec<ConfiguredIntegration> = config
         .integrations
         .iter()
@@ -272,9 +300,10 @@ async fn sync_integrations(
             url: integration.url.clone(),
             secret_key: integration.secret_key.expose().to_owned(),
             observes: integration.observes.clone(),
+            send_secret_key: integration.send_secret_key,
         })
         .collect();
-    store.sync_configured_integrations(&configured, now).await
+    Ok(store.sync_configured_integrations(&configured, now).await?)
 }
 
 async fn janitor(state: AppState) {

@@ -9,7 +9,9 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::sealing::MasterKey;
 use crate::auth::secret::Secret;
+use crate::outbound::DestinationPolicy;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -125,13 +127,35 @@ pub struct ConfigArgs {
 
     /// Webhook integrations managed by configuration: a JSON array of objects with `name`,
     /// `url`, `secret_key` (16-255 characters), `observes` (event keys) and optionally
-    /// `description`. Each gets a stable id; the API cannot change or delete them.
+    /// `description` and `send_secret_key` (default true). Each gets a stable id; the API cannot
+    /// change or delete them.
     #[arg(long, env = "ACCOUNTD_INTEGRATIONS", hide_env_values = true)]
     pub integrations: Option<String>,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "ACCOUNTD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Development only: let webhooks and OpenID Connect providers be reached on loopback,
+    /// private, link-local and metadata addresses, over plain http and with user-info in the URL.
+    #[arg(
+        long,
+        env = "ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub allow_private_destinations: bool,
+
+    /// 32 bytes in base64 (standard or URL-safe, padding optional) that encrypt the JWT keys,
+    /// OIDC client secrets and integration secret keys in the database. Without it they are
+    /// stored in plain text (one warning at start).
+    #[arg(long, env = "ACCOUNTD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// The master key being replaced: `accountd keys rewrap` re-encrypts what it sealed under
+    /// ACCOUNTD_MASTER_KEY; a server given both reads values sealed by either.
+    #[arg(long, env = "ACCOUNTD_MASTER_KEY_PREVIOUS", hide_env_values = true)]
+    pub master_key_previous: Option<String>,
 }
 
 /// Checked configuration. Tests build one with [`Config::new`] and adjust fields.
@@ -168,6 +192,12 @@ pub struct Config {
     pub audit_retention_days: u32,
     pub integrations: Vec<IntegrationConfig>,
     pub log_format: LogFormat,
+    /// Which webhook and OpenID Connect destinations may be reached.
+    pub destinations: DestinationPolicy,
+    /// Seals secrets at rest when set.
+    pub master_key: Option<MasterKey>,
+    /// Opens secrets sealed before a master key change.
+    pub master_key_previous: Option<MasterKey>,
 }
 
 /// A webhook integration defined in `ACCOUNTD_INTEGRATIONS` (§22.2).
@@ -178,6 +208,7 @@ pub struct IntegrationConfig {
     pub url: String,
     pub secret_key: Secret,
     pub observes: Vec<String>,
+    pub send_secret_key: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -189,10 +220,20 @@ struct IntegrationEntry {
     url: String,
     secret_key: String,
     observes: Vec<String>,
+    #[serde(default = "sends_secret_key_by_default")]
+    send_secret_key: bool,
 }
 
-/// Parses and checks `ACCOUNTD_INTEGRATIONS` with the rules of the integrations resource.
-pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigError> {
+fn sends_secret_key_by_default() -> bool {
+    true
+}
+
+/// Parses and checks `ACCOUNTD_INTEGRATIONS` with the rules of the integrations resource; a URL
+/// the destination policy refuses stops the start like any other mistake.
+pub fn parse_integrations(
+    raw: &str,
+    destinations: DestinationPolicy,
+) -> Result<Vec<IntegrationConfig>, ConfigError> {
     let entries: Vec<IntegrationEntry> = serde_json::from_str(raw).map_err(|error| {
         ConfigError::new(format!(
             "ACCOUNTD_INTEGRATIONS must be a JSON array of objects with name, url, secret_key and observes: {error}"
@@ -224,6 +265,12 @@ pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigErr
                 "{what}: url must be an absolute http or https URL"
             )));
         }
+        if destinations.check_url(&entry.url).is_err() {
+            return Err(ConfigError::new(format!(
+                "{what}: destination is not allowed (loopback, private, link-local and metadata \
+                 addresses, plain http and user-info need ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true)"
+            )));
+        }
         if !(16..=255).contains(&entry.secret_key.chars().count()) {
             return Err(ConfigError::new(format!(
                 "{what}: secret_key must be 16-255 characters"
@@ -249,6 +296,7 @@ pub fn parse_integrations(raw: &str) -> Result<Vec<IntegrationConfig>, ConfigErr
             url: entry.url,
             secret_key: Secret::new(entry.secret_key),
             observes: entry.observes,
+            send_secret_key: entry.send_secret_key,
         });
     }
     Ok(integrations)
@@ -416,6 +464,9 @@ impl Config {
             audit_retention_days: 90,
             integrations: Vec::new(),
             log_format: LogFormat::Text,
+            destinations: DestinationPolicy::default(),
+            master_key: None,
+            master_key_previous: None,
         }
     }
 
@@ -506,6 +557,14 @@ impl Config {
                 )));
             }
         };
+        let destinations = DestinationPolicy {
+            allow_private: args.allow_private_destinations,
+        };
+        let master_key = parse_master_key("ACCOUNTD_MASTER_KEY", args.master_key.as_deref())?;
+        let master_key_previous = parse_master_key(
+            "ACCOUNTD_MASTER_KEY_PREVIOUS",
+            args.master_key_previous.as_deref(),
+        )?;
         Ok(Self {
             database_url: DatabaseUrl::new(args.database_url),
             listen: args.listen,
@@ -530,10 +589,23 @@ impl Config {
             audit_retention_days: args.audit_retention_days,
             integrations: match args.integrations.as_deref().map(str::trim) {
                 None | Some("") => Vec::new(),
-                Some(raw) => parse_integrations(raw)?,
+                Some(raw) => parse_integrations(raw, destinations)?,
             },
             log_format,
+            destinations,
+            master_key,
+            master_key_previous,
         })
+    }
+}
+
+/// An optional master key setting; empty counts as unset.
+fn parse_master_key(name: &str, raw: Option<&str>) -> Result<Option<MasterKey>, ConfigError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => MasterKey::parse(text)
+            .map(Some)
+            .map_err(|error| ConfigError::new(format!("{name} {error}"))),
     }
 }
 
@@ -711,9 +783,10 @@ mod tests {
     fn integrations_are_parsed_and_checked() {
         let good = r#"[{"name":"OTP mailer","url":"https://hooks.example.com/otp",
             "secret_key":"0123456789abcdef","observes":["one-time-password-token-request.created","account.created"]}]"#;
-        let parsed = parse_integrations(good).unwrap();
+        let parsed = parse_integrations(good, DestinationPolicy::default()).unwrap();
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].name, "OTP mailer");
+        assert!(parsed[0].send_secret_key);
         assert!(!format!("{parsed:?}").contains("0123456789abcdef"));
         for bad in [
             "{}",
@@ -724,8 +797,75 @@ mod tests {
             r#"[{"name":"a","url":"https://x","secret_key":"0123456789abcdef","observes":["account.created"]},
                 {"name":"a","url":"https://y","secret_key":"0123456789abcdef","observes":["account.created"]}]"#,
         ] {
-            assert!(parse_integrations(bad).is_err(), "{bad}");
+            assert!(
+                parse_integrations(bad, DestinationPolicy::default()).is_err(),
+                "{bad}"
+            );
         }
+        let quiet = r#"[{"name":"a","url":"https://hooks.example.com","secret_key":"0123456789abcdef",
+            "observes":["account.created"],"send_secret_key":false}]"#;
+        let parsed = parse_integrations(quiet, DestinationPolicy::default()).unwrap();
+        assert!(!parsed[0].send_secret_key);
+    }
+
+    #[test]
+    fn configured_integrations_follow_the_destination_policy() {
+        let entry = |url: &str| {
+            format!(
+                r#"[{{"name":"a","url":"{url}","secret_key":"0123456789abcdef","observes":["account.created"]}}]"#
+            )
+        };
+        let strict = DestinationPolicy::default();
+        let development = DestinationPolicy {
+            allow_private: true,
+        };
+        for refused in [
+            "http://hooks.example.com/x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/x",
+            "https://user:pass@hooks.example.com/x",
+        ] {
+            let error = parse_integrations(&entry(refused), strict).unwrap_err();
+            assert!(
+                error.to_string().contains("destination is not allowed"),
+                "{refused}: {error}"
+            );
+            assert!(
+                parse_integrations(&entry(refused), development).is_ok(),
+                "{refused}"
+            );
+        }
+        assert!(parse_integrations(&entry("https://hooks.example.com/x"), strict).is_ok());
+    }
+
+    #[test]
+    fn master_keys_are_checked_at_start_and_never_echoed() {
+        let key = MasterKey::generate_text();
+        assert!(
+            parse_master_key("ACCOUNTD_MASTER_KEY", Some(&key))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            parse_master_key("ACCOUNTD_MASTER_KEY", Some(""))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            parse_master_key("ACCOUNTD_MASTER_KEY", None)
+                .unwrap()
+                .is_none()
+        );
+        let short = &key[..20];
+        let error = parse_master_key("ACCOUNTD_MASTER_KEY", Some(short)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration: ACCOUNTD_MASTER_KEY must be 32 bytes")
+        );
+        assert!(!error.to_string().contains(short));
     }
 
     #[test]

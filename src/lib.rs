@@ -24,6 +24,8 @@ pub mod key_handover;
 pub mod metrics;
 /// OpenID Connect login: accountd as a relying party of the merchant's identity provider.
 pub mod oidc;
+/// Outbound requests: which webhook and OpenID Connect destinations may be reached.
+pub mod outbound;
 /// List conventions shared by every collection: filters and sorting.
 pub mod query;
 /// Shared state handed to every handler.

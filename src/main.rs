@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use accountd::auth::keyring;
+use accountd::auth::sealing::{self, Sealer};
 use accountd::config::{Config, ConfigArgs, JwtKeySource};
 use accountd::key_handover::{self, Handover};
 use accountd::store::{self};
@@ -61,7 +62,8 @@ enum Command {
         /// Address to listen on; point an integration's `configuration.url` at it.
         #[arg(long, default_value = "127.0.0.1:9000")]
         address: std::net::SocketAddr,
-        /// The integration's secret key, to check each delivery's `X-Accountd-Signature`.
+        /// The integration's secret key, to check each delivery's `X-Accountd-Signature` and
+        /// Standard Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
         #[arg(long, env = "ACCOUNTD_SINK_SECRET_KEY", hide_env_values = true)]
         secret_key: Option<String>,
     },
@@ -78,6 +80,10 @@ enum KeysCommand {
         /// The kid to remove.
         kid: String,
     },
+    /// Encrypt every stored secret (JWT keys, OIDC client secrets, integration secret keys)
+    /// under ACCOUNTD_MASTER_KEY: those sealed with ACCOUNTD_MASTER_KEY_PREVIOUS are re-encrypted,
+    /// plain-text ones encrypted. One transaction: nothing changes if any secret cannot be opened.
+    Rewrap,
 }
 
 fn main() -> ExitCode {
@@ -140,6 +146,9 @@ fn main() -> ExitCode {
             Command::Keys {
                 command: KeysCommand::Remove { kid },
             } => remove_key(&config, &kid).await,
+            Command::Keys {
+                command: KeysCommand::Rewrap,
+            } => rewrap_secrets(&config).await,
             Command::Backup { path } => backup(&config, &path).await,
             Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
@@ -214,8 +223,8 @@ fn webhook_sink(address: std::net::SocketAddr, secret_key: Option<String>) -> Ex
     }
 }
 
-/// The store for the maintenance commands; they write no events, but the store needs to know
-/// how events would look.
+/// The store for the maintenance commands, with the master keys of the configuration; they
+/// write no events, but the store needs to know how events would look.
 async fn open_store(
     config: &Config,
 ) -> Result<std::sync::Arc<dyn store::Store>, Box<dyn std::error::Error>> {
@@ -223,12 +232,36 @@ async fn open_store(
     let options = store::ConnectOptions {
         db_timeout: config.db_timeout,
     };
-    Ok(store::connect_with(
+    Ok(store::connect_sealed(
         config.database_url.expose(),
         std::sync::Arc::new(links),
         &options,
+        sealer_of(config),
     )
     .await?)
+}
+
+fn sealer_of(config: &Config) -> Sealer {
+    Sealer::new(
+        config.master_key.clone(),
+        config.master_key_previous.clone(),
+    )
+}
+
+async fn rewrap_secrets(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let sealer = sealer_of(config);
+    let done = sealing::rewrap(store.as_ref(), &sealer).await?;
+    println!(
+        "Secrets now under master key {}: {} re-encrypted from the previous key, {} encrypted \
+         from plain text, {} already under it.",
+        sealer.current_key_id().unwrap_or_default(),
+        done.resealed,
+        done.sealed,
+        done.unchanged
+    );
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -6,6 +6,8 @@ pub mod jwt;
 pub mod keyring;
 /// argon2id on a bounded pool of dedicated threads, never on the async workers.
 pub mod password;
+/// Secrets at rest: sealing under the master key, bound to each value's table, column and row.
+pub mod sealing;
 /// Random secrets, SHA-256 digests and constant-time comparison.
 pub mod secret;
 /// Login throttling policy: the keys failures count on and how long they lock.

@@ -14,7 +14,7 @@ use rand::RngExt;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::webhook::{WebhookClient, envelope};
+use super::webhook::{Attempt, WebhookClient, envelope};
 use crate::store::{ClaimedDelivery, DeliveryOutcome, Store};
 use crate::time::{Clock, Timestamp};
 
@@ -167,12 +167,16 @@ impl Dispatcher {
         }
         let answer = match envelope(delivery, self.store_id) {
             Ok(body) => {
+                let target = &delivery.integration;
                 self.client
-                    .send(
-                        &delivery.integration.url,
-                        &delivery.integration.secret_key,
+                    .send(Attempt {
+                        url: &target.url,
+                        secret_key: &target.secret_key,
+                        send_secret_key: target.send_secret_key,
+                        event_id: delivery.event_id,
+                        timestamp: now.seconds(),
                         body,
-                    )
+                    })
                     .await
             }
             Err(_) => {

@@ -1,7 +1,9 @@
 //! `accountd webhook-sink`: a development receiver that prints every webhook it gets, so a
 //! newcomer can try passwordless login without a mail service. It prints OTP codes, which is
 //! its purpose; it therefore runs only when started explicitly, as a command of its own, and
-//! nothing in `accountd serve` starts it.
+//! nothing in `accountd serve` starts it. Given the integration's key it checks both signatures
+//! as a receiver should: `X-Accountd-Signature` over the body, and the Standard Webhooks headers
+//! (signature over id, timestamp and body; a timestamp more than five minutes away is a replay).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,8 +17,14 @@ use axum::routing::post;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use super::webhook::{SIGNATURE_HEADER, signature};
+use super::webhook::{
+    SIGNATURE_HEADER, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+    signature, standard_signature_matches,
+};
 use crate::auth::secret::constant_time_eq;
+
+/// How far a `webhook-timestamp` may be from now (the Standard Webhooks libraries' tolerance).
+const TIMESTAMP_TOLERANCE_SECONDS: i64 = 300;
 
 type Out = Arc<Mutex<Box<dyn Write + Send>>>;
 
@@ -52,7 +60,30 @@ pub async fn run(
     axum::serve(listener, app).await
 }
 
+/// The verdict on the Standard Webhooks headers of one delivery.
+fn standard_verdict(key: &str, headers: &HeaderMap, body: &[u8], now_seconds: i64) -> &'static str {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        text(WEBHOOK_ID_HEADER),
+        text(WEBHOOK_TIMESTAMP_HEADER),
+        text(WEBHOOK_SIGNATURE_HEADER),
+    ) else {
+        return "MISSING";
+    };
+    if !standard_signature_matches(key.as_bytes(), id, timestamp, signatures, body) {
+        return "INVALID";
+    }
+    match timestamp.parse::<i64>() {
+        Ok(sent) if (now_seconds - sent).abs() <= TIMESTAMP_TOLERANCE_SECONDS => "valid",
+        _ => "TOO OLD OR IN THE FUTURE (a replay?)",
+    }
+}
+
 async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let standard = match &sink.secret_key {
+        None => "not checked (no --secret-key)",
+        Some(key) => standard_verdict(key, &headers, &body, chrono::Utc::now().timestamp()),
+    };
     let verdict = match (&sink.secret_key, headers.get(SIGNATURE_HEADER)) {
         (None, _) => "not checked (no --secret-key)",
         (Some(_), None) => "MISSING",
@@ -76,7 +107,7 @@ async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> S
         ),
         Err(_) => ("?".to_owned(), None),
     };
-    let mut text = format!("\n--- {event} (signature {verdict})\n");
+    let mut text = format!("\n--- {event} (signature {verdict}, webhook-signature {standard})\n");
     if let Some(code) = code {
         text.push_str(&format!("one-time code: {code}\n"));
     }
@@ -90,5 +121,52 @@ fn print(out: &Out, text: &str) {
     if let Ok(mut out) = out.lock() {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+    use crate::events::webhook::standard_signature;
+
+    fn headers(id: &str, timestamp: i64, signature: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let mut set = |name: &'static str, value: &str| {
+            headers.insert(name, HeaderValue::from_str(value).unwrap());
+        };
+        set(WEBHOOK_ID_HEADER, id);
+        set(WEBHOOK_TIMESTAMP_HEADER, &timestamp.to_string());
+        set(WEBHOOK_SIGNATURE_HEADER, signature);
+        headers
+    }
+
+    #[test]
+    fn the_sink_checks_the_standard_signature_and_its_age() {
+        let key = "a-webhook-secret-of-some-length";
+        let body = br#"{"id":"e1"}"#;
+        let now = 1_700_000_000;
+        let signed = standard_signature(key.as_bytes(), "e1", now, body);
+        assert_eq!(
+            standard_verdict(key, &headers("e1", now, &signed), body, now),
+            "valid"
+        );
+        assert_eq!(
+            standard_verdict(key, &headers("e1", now, &signed), body, now + 301),
+            "TOO OLD OR IN THE FUTURE (a replay?)"
+        );
+        assert_eq!(
+            standard_verdict(key, &headers("e2", now, &signed), body, now),
+            "INVALID"
+        );
+        assert_eq!(
+            standard_verdict(key, &headers("e1", now, &signed), b"{}", now),
+            "INVALID"
+        );
+        assert_eq!(
+            standard_verdict(key, &HeaderMap::new(), body, now),
+            "MISSING"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Integrations (§22.1): webhook destinations that observe events, and the log of every
 //! delivery attempt. Admins only: the secret keys are shown to them because receivers need them.
+//! A URL the destination policy refuses (an internal address, plain http, user-info) answers
+//! `422` once the body is otherwise valid.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -13,6 +15,7 @@ use uuid::Uuid;
 use super::extract::{Admin, Ids, JsonBody, ListParams};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, PageQuery, Unauthorized,
+    Unprocessable,
 };
 use super::response::{Linked, List, Reference, SelfLink, Single, TimestampsMeta};
 use super::validation::{Body, Input, Presence, parse_uuid};
@@ -20,6 +23,7 @@ use crate::auth::secret::random_bytes;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventKey;
 use crate::events::webhook::is_webhook_url;
+use crate::outbound::NOT_ALLOWED;
 use crate::state::AppState;
 use crate::store::{Entity, Integration, IntegrationLog, IntegrationPatch, NewIntegration};
 use crate::time::Timestamp;
@@ -58,9 +62,15 @@ pub struct IntegrationWrite {
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct ConfigurationWrite {
+    /// `https`, to a globally reachable address, without user-info (other URLs need
+    /// `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`; otherwise `422 destination is not allowed`).
     url: String,
     #[schema(min_length = 16, max_length = 255)]
     secret_key: Option<String>,
+    /// Whether deliveries carry the secret key in clear, in `X-Moltin-Secret-Key` and the
+    /// envelope's `configuration.secret_key` (default `true`, as Elastic Path does); the
+    /// signature headers are sent either way.
+    send_secret_key: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -82,6 +92,7 @@ struct IntegrationData {
 struct Configuration {
     url: String,
     secret_key: String,
+    send_secret_key: bool,
 }
 
 impl Linked for IntegrationData {
@@ -104,6 +115,7 @@ impl IntegrationData {
             configuration: Configuration {
                 url: integration.url,
                 secret_key: integration.secret_key,
+                send_secret_key: integration.send_secret_key,
             },
             meta: TimestampsMeta::new(integration.created_at, integration.updated_at),
         }
@@ -218,6 +230,7 @@ struct Fields {
     observes: Input<Vec<String>>,
     url: Option<String>,
     secret_key: Option<String>,
+    send_secret_key: Option<bool>,
 }
 
 fn read_fields(body: &Value, creating: bool) -> ApiResult<Fields> {
@@ -241,31 +254,40 @@ fn read_fields(body: &Value, creating: bool) -> ApiResult<Fields> {
         }
         other => other,
     };
-    let (url, secret_key) = configuration(&mut fields, creating);
+    let configuration = configuration(&mut fields, creating);
     fields.finish()?;
     Ok(Fields {
         name,
         description,
         enabled,
         observes,
-        url,
-        secret_key,
+        url: configuration.url,
+        secret_key: configuration.secret_key,
+        send_secret_key: configuration.send_secret_key,
     })
 }
 
-/// `configuration.url` (required on create) and `configuration.secret_key` (optional).
-fn configuration(fields: &mut Body<'_>, creating: bool) -> (Option<String>, Option<String>) {
+#[derive(Default)]
+struct ConfigurationFields {
+    url: Option<String>,
+    secret_key: Option<String>,
+    send_secret_key: Option<bool>,
+}
+
+/// `configuration.url` (required on create), `configuration.secret_key` and
+/// `configuration.send_secret_key` (optional).
+fn configuration(fields: &mut Body<'_>, creating: bool) -> ConfigurationFields {
     let config = match fields.raw("configuration") {
         None | Some(Value::Null) => {
             if creating {
                 fields.reject("configuration", "required");
             }
-            return (None, None);
+            return ConfigurationFields::default();
         }
         Some(Value::Object(config)) => config,
         Some(_) => {
             fields.reject("configuration", "object");
-            return (None, None);
+            return ConfigurationFields::default();
         }
     };
     let url = match config.get("url") {
@@ -313,7 +335,29 @@ fn configuration(fields: &mut Body<'_>, creating: bool) -> (Option<String>, Opti
             None
         }
     };
-    (url, secret_key)
+    let send_secret_key = match config.get("send_secret_key") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(send)) => Some(*send),
+        Some(_) => {
+            fields.reject("send_secret_key", "boolean");
+            None
+        }
+    };
+    ConfigurationFields {
+        url,
+        secret_key,
+        send_secret_key,
+    }
+}
+
+/// `422` for a URL the destination policy refuses, its host name resolved now.
+async fn check_destination(state: &AppState, url: &str) -> ApiResult<()> {
+    state
+        .config
+        .destinations
+        .check_url_and_resolve(url)
+        .await
+        .map_err(|_| ApiError::unprocessable(NOT_ALLOWED))
 }
 
 /// Admins only. Without a `secret_key`, one is generated: 32 random bytes, hex-encoded.
@@ -321,7 +365,7 @@ fn configuration(fields: &mut Body<'_>, creating: bool) -> (Option<String>, Opti
     post, path = "/v2/integrations", tag = "integrations",
     summary = "Create a webhook integration",
     request_body = Envelope<IntegrationWrite>,
-    responses((status = 201, body = Single<IntegrationData>), BadRequest, Unauthorized, Forbidden),
+    responses((status = 201, body = Single<IntegrationData>), BadRequest, Unauthorized, Forbidden, Unprocessable),
     security(("bearer" = []))
 )]
 async fn create(
@@ -336,6 +380,7 @@ async fn create(
     else {
         return Err(ApiError::internal("required fields checked above"));
     };
+    check_destination(&state, &url).await?;
     let integration = NewIntegration {
         name,
         description: fields.description.value(),
@@ -345,6 +390,7 @@ async fn create(
         secret_key: fields
             .secret_key
             .unwrap_or_else(|| hex::encode(random_bytes::<32>())),
+        send_secret_key: fields.send_secret_key.unwrap_or(true),
     };
     let created = state
         .store
@@ -359,7 +405,7 @@ async fn create(
     summary = "Update an integration",
     params(("integration_id" = Uuid, Path)),
     request_body = Envelope<IntegrationWrite>,
-    responses((status = 200, body = Single<IntegrationData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
+    responses((status = 200, body = Single<IntegrationData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
     security(("bearer" = []))
 )]
 async fn update(
@@ -372,6 +418,9 @@ async fn update(
     state.store.integration(id).await?;
     let body = body.parse()?;
     let fields = read_fields(&body, false)?;
+    if let Some(url) = &fields.url {
+        check_destination(&state, url).await?;
+    }
     let patch = IntegrationPatch {
         name: fields.name.value(),
         description: fields.description.patch(),
@@ -379,6 +428,7 @@ async fn update(
         observes: fields.observes.value(),
         url: fields.url,
         secret_key: fields.secret_key,
+        send_secret_key: fields.send_secret_key,
     };
     let updated = state
         .store

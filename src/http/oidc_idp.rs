@@ -664,7 +664,9 @@ impl From<ProviderError> for Refusal {
     fn from(error: ProviderError) -> Self {
         match error {
             ProviderError::Unavailable(_) => Self::Unavailable(error.to_string()),
-            ProviderError::Refused(_) => Self::Denied(error.to_string()),
+            ProviderError::Refused(_)
+            | ProviderError::DestinationRefused
+            | ProviderError::IssuerMismatch => Self::Denied(error.to_string()),
         }
     }
 }
@@ -688,7 +690,13 @@ async fn verify_at_provider(
         .oidc
         .discover(&profile.discovery_url, now, false)
         .await
-        .map_err(|error| Refusal::Unavailable(error.to_string()))?;
+        .map_err(|error| match error {
+            // Another issuer's document, or one accountd may not fetch, is a refusal.
+            ProviderError::IssuerMismatch | ProviderError::DestinationRefused => {
+                Refusal::Denied(error.to_string())
+            }
+            other => Refusal::Unavailable(other.to_string()),
+        })?;
     let tokens = state
         .oidc
         .exchange_code(
@@ -729,12 +737,29 @@ async fn verify_at_provider(
                     "the UserInfo sub differs from the ID token's".into(),
                 ));
             }
+            // The email comes from UserInfo, so its verification does too.
+            claims.remove("email_verified");
             for (name, value) in userinfo {
                 claims.entry(name).or_insert(value);
             }
         }
     }
+    if says_email_unverified(&claims) && !profile.allow_unverified_email {
+        return Err(Refusal::Denied(
+            "the provider says the email is not verified".into(),
+        ));
+    }
     identity_from_claims(profile.id, &claims).map_err(|reason| Refusal::Denied(reason.into()))
+}
+
+/// Whether the claims say explicitly that the email is not verified. Some providers send the
+/// claim as a string; an absent claim says nothing and is accepted.
+fn says_email_unverified(claims: &Map<String, Value>) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(verified)) => !verified,
+        Some(Value::String(text)) => text.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
 }
 
 /// The user data of §21.4: `email` required and valid, `name` from `name`, else the name parts,
@@ -881,6 +906,26 @@ mod tests {
             Value::Object(map) => map,
             _ => Map::new(),
         }
+    }
+
+    #[test]
+    fn only_an_explicit_false_says_the_email_is_unverified() {
+        assert!(says_email_unverified(&claims(
+            json!({"email_verified": false})
+        )));
+        assert!(says_email_unverified(&claims(
+            json!({"email_verified": "false"})
+        )));
+        assert!(!says_email_unverified(&claims(
+            json!({"email_verified": true})
+        )));
+        assert!(!says_email_unverified(&claims(
+            json!({"email_verified": "true"})
+        )));
+        assert!(!says_email_unverified(&claims(json!({}))));
+        assert!(!says_email_unverified(&claims(
+            json!({"email_verified": null})
+        )));
     }
 
     #[test]

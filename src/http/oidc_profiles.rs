@@ -1,7 +1,8 @@
 //! OIDC profiles (§19): the merchant's identity providers. Every caller class may read them, so a
 //! storefront can show one login button per profile; only Admins write. The `client_secret` is
 //! write-only: accountd needs it for the code exchange but never returns or logs it. Setting a
-//! `discovery_url` fetches the provider's discovery document first (`422` when that fails).
+//! `discovery_url` fetches the provider's discovery document first: `422` when the destination
+//! policy refuses the URL, when the fetch fails, or when the document names another issuer.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -21,13 +22,15 @@ use super::response::{Linked, List, Single};
 use super::validation::{Body, Input, Presence, parse_uuid};
 use crate::auth::secret::Secret;
 use crate::error::{ApiError, ApiResult};
-use crate::oidc::is_allowed_provider_url;
+use crate::oidc::{ProviderError, is_provider_url};
+use crate::outbound::NOT_ALLOWED;
 use crate::state::AppState;
 use crate::store::{Entity, NewOidcProfile, OidcProfile, OidcProfilePatch};
 use crate::time::Timestamp;
 
 const TYPE: &str = "oidc-profile";
 const DISCOVERY_FAILED: &str = "could not retrieve the OpenID Connect discovery document";
+const ISSUER_MISMATCH: &str = "issuer does not match the discovery URL";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,13 +46,18 @@ pub struct OidcProfileWrite {
     kind: String,
     #[schema(min_length = 1, max_length = 255, nullable = false)]
     name: Option<String>,
-    /// The provider's `…/.well-known/openid-configuration` (https, or http on loopback).
+    /// The provider's `{issuer}/.well-known/openid-configuration`: `https`, to a globally
+    /// reachable address (other URLs need `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`).
     #[schema(nullable = false)]
     discovery_url: Option<String>,
     #[schema(nullable = false)]
     client_id: Option<String>,
     #[schema(write_only, nullable = false)]
     client_secret: Option<String>,
+    /// Accept sign-ins whose ID token (or UserInfo) says `email_verified: false`; default
+    /// `false`. An absent claim is always accepted.
+    #[schema(nullable = false)]
+    allow_unverified_email: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -60,6 +68,7 @@ struct OidcProfileData {
     name: String,
     discovery_url: String,
     client_id: String,
+    allow_unverified_email: bool,
     meta: OidcProfileMeta,
     links: OidcProfileLinks,
 }
@@ -107,6 +116,7 @@ impl OidcProfileData {
             name: profile.name,
             discovery_url: profile.discovery_url,
             client_id: profile.client_id,
+            allow_unverified_email: profile.allow_unverified_email,
             meta: OidcProfileMeta {
                 issuer: profile.issuer,
                 created_at: profile.created_at,
@@ -126,6 +136,7 @@ struct Fields {
     discovery_url: Input<String>,
     client_id: Input<String>,
     client_secret: Input<String>,
+    allow_unverified_email: Input<bool>,
 }
 
 fn read_fields(body: &serde_json::Value, presence: Presence) -> ApiResult<Fields> {
@@ -133,7 +144,7 @@ fn read_fields(body: &serde_json::Value, presence: Presence) -> ApiResult<Fields
     fields.resource_type(&[TYPE]);
     let name = fields.text("name", presence, 1, 255);
     let discovery_url = match fields.text("discovery_url", presence, 1, 2048) {
-        Input::Value(url) if !is_allowed_provider_url(&url) => {
+        Input::Value(url) if !is_provider_url(&url) => {
             fields.reject("discovery_url", "url");
             Input::Invalid
         }
@@ -141,19 +152,30 @@ fn read_fields(body: &serde_json::Value, presence: Presence) -> ApiResult<Fields
     };
     let client_id = fields.text("client_id", presence, 1, 255);
     let client_secret = fields.text("client_secret", presence, 1, 1024);
+    let allow_unverified_email = fields.boolean("allow_unverified_email", Presence::Optional);
     fields.finish()?;
     Ok(Fields {
         name,
         discovery_url,
         client_id,
         client_secret,
+        allow_unverified_email,
     })
 }
 
-/// The issuer of the discovery document at `url`, fetched now (and cached for the login flow).
+/// The issuer of the discovery document at `url`, fetched now (and cached for the login flow),
+/// once the destination policy allows the URL and the addresses its host resolves to.
 async fn fetch_issuer(state: &AppState, url: &str) -> ApiResult<String> {
+    state
+        .config
+        .destinations
+        .check_url_and_resolve(url)
+        .await
+        .map_err(|_| ApiError::unprocessable(NOT_ALLOWED))?;
     match state.oidc.discover(url, state.clock.now(), true).await {
         Ok(discovery) => Ok(discovery.issuer),
+        Err(ProviderError::DestinationRefused) => Err(ApiError::unprocessable(NOT_ALLOWED)),
+        Err(ProviderError::IssuerMismatch) => Err(ApiError::unprocessable(ISSUER_MISMATCH)),
         Err(error) => {
             tracing::warn!(%error, "fetching an OIDC discovery document failed");
             Err(ApiError::unprocessable(DISCOVERY_FAILED))
@@ -248,6 +270,7 @@ async fn create(
         client_id,
         client_secret: Secret::new(client_secret),
         issuer,
+        allow_unverified_email: fields.allow_unverified_email.value().unwrap_or(false),
     };
     let created = state
         .store
@@ -288,6 +311,7 @@ async fn update(
         discovery,
         client_id: fields.client_id.value(),
         client_secret: fields.client_secret.value().map(Secret::new),
+        allow_unverified_email: fields.allow_unverified_email.value(),
     };
     let updated = state
         .store

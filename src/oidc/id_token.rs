@@ -1,6 +1,7 @@
 //! ID-token validation, in the order of §21.4: a signature by one of the provider's keys with an
 //! asymmetric algorithm (never `none` or `HS*`, whatever the token says), then `iss`, `aud`,
-//! `exp` (60 s of skew, by the injectable clock), the echoed `nonce`, and `sub`.
+//! `exp` and `iat` (60 s of skew either way, by the injectable clock), the echoed `nonce`, and
+//! `sub`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::time::Timestamp;
 
-/// How far past `exp` a token is still accepted, for clocks that disagree (§21.4).
+/// How far past `exp`, and how far before `iat`, a token is still accepted, for clocks that
+/// disagree (§21.4).
 pub const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// What a token must agree with besides its signature.
@@ -40,6 +42,8 @@ pub enum IdTokenError {
     Audience,
     #[error("the ID token has expired")]
     Expired,
+    #[error("the ID token was issued in the future")]
+    IssuedInFuture,
     #[error("the ID token's nonce does not match")]
     Nonce,
     #[error("the ID token has no sub")]
@@ -171,6 +175,15 @@ pub fn verify(
     if !unexpired {
         return Err(IdTokenError::Expired);
     }
+    // A token from the future was minted by a provider whose clock is wrong, or made to be
+    // replayed later. Only a present `iat` can say so; an absent one is accepted.
+    if claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .is_some_and(|iat| iat > now_seconds + CLOCK_SKEW_SECONDS as f64)
+    {
+        return Err(IdTokenError::IssuedInFuture);
+    }
     match claims.get("nonce") {
         None => {}
         Some(Value::String(nonce)) if nonce == expected.nonce => {}
@@ -207,6 +220,59 @@ mod tests {
         );
         assert_eq!(header("a.b"), Err(IdTokenError::Malformed));
         assert_eq!(header("!.b.c"), Err(IdTokenError::Malformed));
+    }
+
+    /// A real ES256 signature, so the claim checks after it are reached.
+    fn signed(claims: serde_json::Value) -> (String, Jwk) {
+        use p256::ecdsa::SigningKey;
+        use p256::pkcs8::EncodePrivateKey;
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let point = key.verifying_key().to_encoded_point(false);
+        let der = key.to_pkcs8_der().unwrap();
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::ES256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+        )
+        .unwrap();
+        let jwk: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        }))
+        .unwrap();
+        (token, jwk)
+    }
+
+    #[test]
+    fn a_token_issued_more_than_a_minute_ahead_is_refused() {
+        let now = 1_700_000_000_i64;
+        let expected = Expected {
+            issuer: "https://idp.example.com",
+            client_id: "client",
+            nonce: "n",
+            now: Timestamp::from_millis(now * 1000),
+        };
+        let claims = |iat: Option<i64>| {
+            let mut claims = serde_json::json!({
+                "iss": "https://idp.example.com", "aud": "client", "sub": "s",
+                "exp": now + 300, "nonce": "n",
+            });
+            if let Some(iat) = iat {
+                claims["iat"] = serde_json::json!(iat);
+            }
+            claims
+        };
+        for (iat, verdict) in [
+            (Some(now + 61), Err(IdTokenError::IssuedInFuture)),
+            (Some(now + 60), Ok(())),
+            (Some(now - 3600), Ok(())),
+            (None, Ok(())),
+        ] {
+            let (token, jwk) = signed(claims(iat));
+            let outcome = verify(&token, Algorithm::ES256, &[&jwk], &expected).map(|_| ());
+            assert_eq!(outcome, verdict, "{iat:?}");
+        }
     }
 
     #[test]

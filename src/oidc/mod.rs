@@ -12,7 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::auth::secret::{random_bytes, sha256};
 
-pub use provider::{Discovery, OidcClient, ProviderError, TokenResponse, is_allowed_provider_url};
+pub use provider::{
+    Discovery, OidcClient, ProviderError, TokenResponse, is_provider_url, issuer_matches,
+};
 
 /// 256 random bits as 43 base64url characters: `state`, nonce, PKCE verifiers and accountd's
 /// authorization codes.

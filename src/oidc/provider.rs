@@ -1,8 +1,12 @@
 //! Outbound calls to identity providers. Every call has a timeout, reads at most
-//! [`MAX_BODY_BYTES`], and follows a redirect only within the same origin, so a provider (or
-//! whoever answers for it) cannot send accountd to another host. Discovery documents and key sets
-//! are cached for an hour by the injectable clock; a key set is fetched again early when an ID
-//! token names a key it lacks (§19). Nothing here logs the client secret, codes or tokens.
+//! [`MAX_BODY_BYTES`], follows a redirect only within the same origin, so a provider (or whoever
+//! answers for it) cannot send accountd to another host, and goes only where the destination
+//! policy allows: each URL is checked before the call and each resolved address by the client's
+//! resolver. A discovery document counts only when its `issuer` is the discovery URL's own
+//! (OpenID Connect Discovery 1.0 §4.3), so one provider cannot stand in for another. Discovery
+//! documents and key sets are cached for an hour by the injectable clock; a key set is fetched
+//! again early when an ID token names a key it lacks (§19). Nothing here logs the client secret,
+//! codes or tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::secret::Secret;
+use crate::outbound::{DestinationPolicy, is_refusal};
 use crate::time::Timestamp;
 
 /// Per call, from connecting to the last byte (§19: the discovery fetch has 10 seconds).
@@ -37,6 +42,24 @@ pub enum ProviderError {
     /// An answer, but not one accountd can use (4xx, not JSON, fields missing).
     #[error("the identity provider's answer was refused: {0}")]
     Refused(String),
+    /// A URL, or the address its host resolves to, that the destination policy refuses.
+    #[error("destination is not allowed")]
+    DestinationRefused,
+    /// The discovery document names another issuer than the one at whose URL it was found.
+    #[error("issuer does not match the discovery URL")]
+    IssuerMismatch,
+}
+
+/// Where an issuer's discovery document is.
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Whether `issuer`, with one trailing `/` removed, followed by the discovery path is
+/// `discovery_url` byte for byte.
+pub fn issuer_matches(issuer: &str, discovery_url: &str) -> bool {
+    let issuer = issuer.strip_suffix('/').unwrap_or(issuer);
+    discovery_url
+        .strip_prefix(issuer)
+        .is_some_and(|rest| rest == DISCOVERY_PATH)
 }
 
 /// The parts of a discovery document accountd uses (§21.6).
@@ -91,6 +114,7 @@ pub struct OidcClient {
 
 struct Inner {
     http: reqwest::Client,
+    destinations: DestinationPolicy,
     discovery: Mutex<HashMap<String, Cached<Discovery>>>,
     keys: Mutex<HashMap<String, Cached<Arc<Vec<Jwk>>>>>,
 }
@@ -102,8 +126,11 @@ impl std::fmt::Debug for OidcClient {
 }
 
 impl OidcClient {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new(destinations: DestinationPolicy) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
+            // Through a proxy, the address checked would be the proxy's, not the provider's.
+            .no_proxy()
+            .dns_resolver(destinations.resolver())
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -122,6 +149,7 @@ impl OidcClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                destinations,
                 discovery: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
             }),
@@ -129,7 +157,8 @@ impl OidcClient {
     }
 
     /// The discovery document at `url`: from the cache while it is under an hour old, unless
-    /// `refresh` asks for a new fetch (profile create and update do).
+    /// `refresh` asks for a new fetch (profile create and update do). A document whose issuer
+    /// is not the URL's own is refused, cached or not.
     pub async fn discover(
         &self,
         url: &str,
@@ -145,8 +174,7 @@ impl OidcClient {
             }
         }
         let response = self
-            .inner
-            .http
+            .checked(url)?
             .get(url)
             .header(ACCEPT, "application/json")
             .send()
@@ -154,19 +182,24 @@ impl OidcClient {
             .map_err(unavailable)?;
         let document: WireDiscovery = serde_json::from_slice(&read_ok(response).await?)
             .map_err(|_| ProviderError::Refused("the discovery document is not JSON".into()))?;
+        let policy = self.inner.destinations;
         let discovery = Discovery {
             issuer: required_text(document.issuer, "issuer")?,
             authorization_endpoint: required_url(
+                policy,
                 document.authorization_endpoint,
                 "authorization_endpoint",
             )?,
-            token_endpoint: required_url(document.token_endpoint, "token_endpoint")?,
-            jwks_uri: required_url(document.jwks_uri, "jwks_uri")?,
+            token_endpoint: required_url(policy, document.token_endpoint, "token_endpoint")?,
+            jwks_uri: required_url(policy, document.jwks_uri, "jwks_uri")?,
             userinfo_endpoint: match document.userinfo_endpoint {
                 None | Some(Value::Null) => None,
-                Some(value) => Some(required_url(Some(value), "userinfo_endpoint")?),
+                Some(value) => Some(required_url(policy, Some(value), "userinfo_endpoint")?),
             },
         };
+        if !issuer_matches(&discovery.issuer, url) {
+            return Err(ProviderError::IssuerMismatch);
+        }
         lock(&self.inner.discovery).insert(
             url.to_owned(),
             Cached {
@@ -194,8 +227,7 @@ impl OidcClient {
             }
         }
         let response = self
-            .inner
-            .http
+            .checked(jwks_uri)?
             .get(jwks_uri)
             .header(ACCEPT, "application/json")
             .send()
@@ -234,8 +266,7 @@ impl OidcClient {
         code_verifier: &Secret,
     ) -> Result<TokenResponse, ProviderError> {
         let response = self
-            .inner
-            .http
+            .checked(token_endpoint)?
             .post(token_endpoint)
             .header(AUTHORIZATION, basic_authorization(client_id, client_secret))
             .header(ACCEPT, "application/json")
@@ -272,8 +303,7 @@ impl OidcClient {
         access_token: &Secret,
     ) -> Result<Map<String, Value>, ProviderError> {
         let response = self
-            .inner
-            .http
+            .checked(endpoint)?
             .get(endpoint)
             .bearer_auth(access_token.expose())
             .header(ACCEPT, "application/json")
@@ -290,18 +320,25 @@ impl OidcClient {
     }
 }
 
-/// Absolute `https` URLs, or `http` on `localhost` / `127.0.0.1` for development and tests
-/// (§19). Provider endpoints are held to the same rule, so the client secret and codes never
-/// travel in the clear to another machine.
-pub fn is_allowed_provider_url(raw: &str) -> bool {
-    let Ok(url) = url::Url::parse(raw) else {
-        return false;
-    };
-    match url.scheme() {
-        "https" => url.host_str().is_some_and(|host| !host.is_empty()),
-        "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1")),
-        _ => false,
+impl OidcClient {
+    /// The HTTP client, once `url` passes what the destination policy can judge from the URL
+    /// alone (IP-literal hosts never reach the resolver).
+    fn checked(&self, url: &str) -> Result<&reqwest::Client, ProviderError> {
+        self.inner
+            .destinations
+            .check_url(url)
+            .map_err(|_| ProviderError::DestinationRefused)?;
+        Ok(&self.inner.http)
     }
+}
+
+/// An absolute `http` or `https` URL with a host: the shape of a provider URL. Whether it may be
+/// reached is the destination policy's question (`https` only, unless private destinations are
+/// allowed), so the client secret and codes never travel in the clear to another machine.
+pub fn is_provider_url(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty())
+    })
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and base64-encoded.
@@ -320,6 +357,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn unavailable(error: reqwest::Error) -> ProviderError {
+    if is_refusal(&error) {
+        return ProviderError::DestinationRefused;
+    }
     // Without the URL: a reqwest error names it, and a provider URL may carry a query.
     ProviderError::Unavailable(error.without_url().to_string())
 }
@@ -359,13 +399,20 @@ fn required_text(value: Option<Value>, field: &str) -> Result<String, ProviderEr
     }
 }
 
-fn required_url(value: Option<Value>, field: &str) -> Result<String, ProviderError> {
+fn required_url(
+    policy: DestinationPolicy,
+    value: Option<Value>,
+    field: &str,
+) -> Result<String, ProviderError> {
     let text = required_text(value, field)?;
-    if !is_allowed_provider_url(&text) {
+    if !is_provider_url(&text) {
         return Err(ProviderError::Refused(format!(
-            "the discovery document's {field} is not an https URL"
+            "the discovery document's {field} is not an http or https URL"
         )));
     }
+    policy
+        .check_url(&text)
+        .map_err(|_| ProviderError::DestinationRefused)?;
     Ok(text)
 }
 
@@ -374,23 +421,94 @@ mod tests {
     use super::*;
 
     #[test]
-    fn provider_urls_must_be_https_or_loopback_http() {
+    fn provider_urls_are_absolute_http_or_https() {
         for good in [
             "https://idp.example.com/.well-known/openid-configuration",
             "http://localhost:8080/x",
-            "http://127.0.0.1:9/x",
-        ] {
-            assert!(is_allowed_provider_url(good), "{good}");
-        }
-        for bad in [
             "http://idp.example.com/x",
-            "ftp://localhost/x",
-            "/relative",
-            "https://",
-            "http://[::2]/x",
         ] {
-            assert!(!is_allowed_provider_url(bad), "{bad}");
+            assert!(is_provider_url(good), "{good}");
         }
+        for bad in ["ftp://localhost/x", "/relative", "https://", "not a url"] {
+            assert!(!is_provider_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_must_be_the_discovery_urls_own() {
+        let url = "https://idp.example.com/tenant/.well-known/openid-configuration";
+        assert!(issuer_matches("https://idp.example.com/tenant", url));
+        assert!(issuer_matches("https://idp.example.com/tenant/", url));
+        for other in [
+            "https://idp.example.com/tenant//",
+            "https://idp.example.com",
+            "https://idp.example.com/other",
+            "https://IDP.example.com/tenant",
+            "https://idp.example.com/tenant/x",
+            "http://idp.example.com/tenant",
+            "",
+        ] {
+            assert!(!issuer_matches(other, url), "{other}");
+        }
+        assert!(!issuer_matches(
+            "https://idp.example.com",
+            "https://idp.example.com/.well-known/openid-configuration/"
+        ));
+    }
+
+    #[test]
+    fn discovery_endpoints_are_held_to_the_destination_policy() {
+        let strict = DestinationPolicy::default();
+        let url = |text: &str| Some(Value::String(text.to_owned()));
+        assert_eq!(
+            required_url(strict, url("https://idp.example.com/jwks"), "jwks_uri").unwrap(),
+            "https://idp.example.com/jwks"
+        );
+        for internal in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/token",
+            "https://[::1]/userinfo",
+            "http://idp.example.com/token",
+            "https://user:pass@idp.example.com/token",
+        ] {
+            assert!(
+                matches!(
+                    required_url(strict, url(internal), "token_endpoint"),
+                    Err(ProviderError::DestinationRefused)
+                ),
+                "{internal}"
+            );
+            let development = DestinationPolicy {
+                allow_private: true,
+            };
+            assert!(required_url(development, url(internal), "token_endpoint").is_ok());
+        }
+    }
+
+    /// The provider client resolves through the guarded resolver: a provider whose name
+    /// resolves to loopback is refused before any connection.
+    #[tokio::test]
+    async fn a_provider_name_that_resolves_inside_is_never_connected_to() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(500), listener.accept())
+                .await
+                .is_ok()
+        });
+        let client = OidcClient::new(DestinationPolicy::default()).unwrap();
+        let outcome = client
+            .discover(
+                &format!("https://localhost:{port}/.well-known/openid-configuration"),
+                Timestamp::from_millis(0),
+                true,
+            )
+            .await;
+        assert!(
+            matches!(outcome, Err(ProviderError::DestinationRefused)),
+            "{outcome:?}"
+        );
+        assert!(!accepted.await.unwrap(), "the listener was connected to");
     }
 
     #[test]

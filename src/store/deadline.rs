@@ -795,6 +795,18 @@ impl<S: Store> OidcStore for Bounded<S> {
     }
 }
 
+#[async_trait]
+impl<S: Store> SealedSecretStore for Bounded<S> {
+    async fn sealed_secrets(&self) -> StoreResult<SealedSecrets> {
+        self.bounded(self.inner.sealed_secrets()).await
+    }
+
+    /// Maintenance, like migrations: as long as it takes.
+    async fn rewrap_secrets(&self) -> StoreResult<Rewrapped> {
+        self.inner.rewrap_secrets().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

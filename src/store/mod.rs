@@ -90,6 +90,8 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    #[error(transparent)]
+    Sealed(#[from] crate::auth::sealing::SealError),
     #[error("{0}")]
     Unsupported(&'static str),
 }
@@ -140,7 +142,8 @@ pub trait EventPayloads: Send + Sync + 'static {
 }
 
 /// Opens the database named by `url`, choosing the backend by scheme. `payloads` renders the
-/// objects of the events the store writes to its outbox.
+/// objects of the events the store writes to its outbox. Secrets are kept in plain text; see
+/// [`connect_sealed`].
 pub async fn connect(
     url: &str,
     payloads: std::sync::Arc<dyn EventPayloads>,
@@ -165,17 +168,36 @@ impl Default for ConnectOptions {
     }
 }
 
+/// [`connect`] with `options`; secrets are kept in plain text (see [`connect_sealed`]).
 pub async fn connect_with(
     url: &str,
     payloads: std::sync::Arc<dyn EventPayloads>,
     options: &ConnectOptions,
 ) -> StoreResult<std::sync::Arc<dyn Store>> {
+    connect_sealed(
+        url,
+        payloads,
+        options,
+        crate::auth::sealing::Sealer::plain_text(),
+    )
+    .await
+}
+
+/// [`connect_with`], with `sealer` encrypting the secrets the store writes (JWT keys, OIDC
+/// client secrets, integration secret keys) and opening those it reads.
+pub async fn connect_sealed(
+    url: &str,
+    payloads: std::sync::Arc<dyn EventPayloads>,
+    options: &ConnectOptions,
+    sealer: crate::auth::sealing::Sealer,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
+    let sealer = std::sync::Arc::new(sealer);
     let deadline = options.db_timeout;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = postgres::connect(url, payloads, options).await?;
+        let store = postgres::connect(url, payloads, options, sealer).await?;
         Ok(std::sync::Arc::new(deadline::Bounded::new(store, deadline)))
     } else if url.starts_with("sqlite:") {
-        let store = sqlite::connect(url, payloads, options).await?;
+        let store = sqlite::connect(url, payloads, options, sealer).await?;
         Ok(std::sync::Arc::new(deadline::Bounded::new(store, deadline)))
     } else {
         let scheme = url.split(':').next().unwrap_or_default();
@@ -683,6 +705,17 @@ pub trait OidcStore {
     ) -> StoreResult<OidcSignIn>;
 }
 
+/// The secrets kept at rest (JWT keys, OIDC client secrets, integration secret keys) as a
+/// whole: what they are sealed with, and moving them to the current master key.
+#[async_trait]
+pub trait SealedSecretStore {
+    /// The master key ids the stored secrets are sealed with, and how many are plain text.
+    async fn sealed_secrets(&self) -> StoreResult<SealedSecrets>;
+    /// Seals every secret under the store's current master key, opening those sealed with its
+    /// previous one; one transaction, so a secret that cannot be opened changes nothing.
+    async fn rewrap_secrets(&self) -> StoreResult<Rewrapped>;
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     DeploymentStore
@@ -697,6 +730,7 @@ pub trait Store:
     + IntegrationStore
     + OutboxStore
     + OidcStore
+    + SealedSecretStore
     + Send
     + Sync
     + 'static
@@ -716,6 +750,7 @@ impl<T> Store for T where
         + IntegrationStore
         + OutboxStore
         + OidcStore
+        + SealedSecretStore
         + Send
         + Sync
         + 'static

@@ -529,6 +529,9 @@ pub struct Integration {
     pub observes: Vec<String>,
     pub url: String,
     pub secret_key: String,
+    /// Whether deliveries carry the key in clear (`X-Moltin-Secret-Key`, the envelope's
+    /// `configuration.secret_key`) besides the signatures.
+    pub send_secret_key: bool,
     pub managed_by_configuration: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -542,6 +545,7 @@ pub struct NewIntegration {
     pub observes: Vec<String>,
     pub url: String,
     pub secret_key: String,
+    pub send_secret_key: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -552,6 +556,7 @@ pub struct IntegrationPatch {
     pub observes: Option<Vec<String>>,
     pub url: Option<String>,
     pub secret_key: Option<String>,
+    pub send_secret_key: Option<bool>,
 }
 
 impl IntegrationPatch {
@@ -564,6 +569,7 @@ impl IntegrationPatch {
         set(&mut next.observes, &self.observes);
         set(&mut next.url, &self.url);
         set(&mut next.secret_key, &self.secret_key);
+        set(&mut next.send_secret_key, &self.send_secret_key);
         (next != *integration).then_some(next)
     }
 }
@@ -578,6 +584,7 @@ pub struct ConfiguredIntegration {
     pub url: String,
     pub secret_key: String,
     pub observes: Vec<String>,
+    pub send_secret_key: bool,
 }
 
 /// One delivery attempt as `/v2/integrations/{id}/logs` shows it (§22.1).
@@ -623,6 +630,7 @@ pub struct DeliveryTarget {
     pub enabled: bool,
     pub url: String,
     pub secret_key: String,
+    pub send_secret_key: bool,
 }
 
 /// What became of one leased delivery.
@@ -652,6 +660,8 @@ pub struct OidcProfile {
     pub client_secret: Secret,
     /// The discovery document's `issuer` when `discovery_url` was last set.
     pub issuer: String,
+    /// Accept identities whose provider says `email_verified: false`.
+    pub allow_unverified_email: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -663,6 +673,7 @@ pub struct NewOidcProfile {
     pub client_id: String,
     pub client_secret: Secret,
     pub issuer: String,
+    pub allow_unverified_email: bool,
 }
 
 /// `discovery_url` and `issuer` change together: the handler fetches the new document first.
@@ -672,6 +683,7 @@ pub struct OidcProfilePatch {
     pub discovery: Option<(String, String)>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
+    pub allow_unverified_email: Option<bool>,
 }
 
 /// Links a user to an identity (`issuer`, `subject`) at one OIDC profile (§20).
@@ -815,6 +827,26 @@ pub struct TokenIssue {
 pub struct OutboxBacklog {
     pub pending: u64,
     pub oldest_created_at: Option<Timestamp>,
+}
+
+/// The secrets at rest, as [`crate::store::SealedSecretStore::sealed_secrets`] finds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealedSecrets {
+    /// Each master key id some secret is sealed with, once.
+    pub key_ids: Vec<String>,
+    /// Secrets stored in plain text.
+    pub plain_text: u64,
+}
+
+/// What a rewrap did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    /// Secrets moved from another master key to the current one.
+    pub resealed: u64,
+    /// Plain-text secrets sealed for the first time.
+    pub sealed: u64,
+    /// Secrets already under the current key.
+    pub unchanged: u64,
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub(super) async fn connect(
     url: &str,
     payloads: Arc<dyn EventPayloads>,
     connect: &ConnectOptions,
+    sealer: Arc<crate::auth::sealing::Sealer>,
 ) -> StoreResult<SqlStore> {
     let deadline = connect.db_timeout;
     // The server cancels a statement that outlives the deadline, so a slow query does not keep
@@ -94,6 +95,7 @@ pub(super) async fn connect(
         lean,
         holder_reads,
         payloads,
+        sealer,
     ))
 }
 
@@ -301,6 +303,25 @@ struct OrderedHolderRow {
     ord: i64,
     #[sqlx(flatten)]
     row: sql::HolderAccountRow,
+}
+
+/// Migrations may take longer than any request should (an index on a large table), and they
+/// wait for each other across replicas: they run with no statement timeout, on a connection
+/// that gets its session default back afterwards.
+pub(super) async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
+    let mut connection = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *connection)
+        .await?;
+    // `run_direct` is what `run` calls on the connection it acquires; called here directly
+    // because `run` over a borrowed connection does not satisfy the `Send` bound of the store
+    // trait's futures.
+    let migrated = MIGRATOR.run_direct(None, &mut *connection, false).await;
+    sqlx::query("RESET statement_timeout")
+        .execute(&mut *connection)
+        .await?;
+    migrated?;
+    Ok(())
 }
 
 /// PostgreSQL is backed up with its own tools (`pg_dump`, or the operator's base backups).

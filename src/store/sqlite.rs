@@ -43,6 +43,7 @@ pub(super) async fn connect(
     url: &str,
     payloads: Arc<dyn EventPayloads>,
     connect: &ConnectOptions,
+    sealer: Arc<crate::auth::sealing::Sealer>,
 ) -> StoreResult<SqlStore> {
     let deadline = connect.db_timeout;
     // A write waits for another process's write lock (a backup, a second server on the same
@@ -83,6 +84,7 @@ pub(super) async fn connect(
             Arc::clone(&lean),
             HolderReads(lean),
             payloads,
+            sealer,
         ));
     }
     let readers = SqlitePoolOptions::new()
@@ -99,6 +101,7 @@ pub(super) async fn connect(
         Arc::clone(&lean),
         HolderReads(lean),
         payloads,
+        sealer,
     ))
 }
 
@@ -194,6 +197,11 @@ fn restrict_to_owner(file: &std::path::Path) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     let _ = file;
+    Ok(())
+}
+
+pub(super) async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
+    MIGRATOR.run(pool).await?;
     Ok(())
 }
 

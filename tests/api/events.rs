@@ -14,6 +14,8 @@ use crate::tests;
 
 tests![
     a_webhook_carries_the_reference_envelope_and_a_verifiable_signature,
+    standard_webhooks_headers_sign_id_timestamp_and_body_on_every_attempt,
+    an_integration_can_stop_sending_its_secret_key_in_clear,
     payloads_are_what_the_get_returns,
     cascades_emit_membership_deletions_first_in_order,
     a_refused_change_writes_no_event_and_a_no_op_emits_nothing,
@@ -66,9 +68,126 @@ async fn a_webhook_carries_the_reference_envelope_and_a_verifiable_signature(app
         json!({"url": receiver.url, "secret_key": WEBHOOK_SECRET})
     );
     assert_eq!(envelope["payload"]["data"]["id"], account["id"]);
-    // Payloads are never logged.
+    // Payloads and signatures are never logged.
     let logs = crate::helpers::captured_logs();
     assert!(!logs.contains(&delivery.json()["payload"].to_string()));
+    let standard = delivery.header("webhook-signature").unwrap();
+    assert!(!logs.contains(standard.trim_start_matches("v1,")));
+}
+
+async fn standard_webhooks_headers_sign_id_timestamp_and_body_on_every_attempt(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::failing_first(1).await;
+    let integration = app
+        .create_integration(&admin, &receiver.url, &["account.event.created"])
+        .await;
+    app.create_account(&admin, "Signed twice").await;
+    let first = receiver.wait_for(1).await.remove(0);
+    let envelope_id = first.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(first.header("webhook-id"), Some(envelope_id.as_str()));
+    assert_eq!(
+        first.header("webhook-timestamp"),
+        Some(app.clock_seconds().to_string().as_str())
+    );
+    assert!(
+        first
+            .header("webhook-signature")
+            .unwrap()
+            .starts_with("v1,")
+    );
+    assert!(first.standard_signature_is_valid(WEBHOOK_SECRET));
+    assert!(!first.standard_signature_is_valid("another-secret-entirely"));
+    // The signature covers the timestamp and the id, not only the body: the same body under
+    // another timestamp or id does not verify.
+    let mut replayed = first.clone();
+    let later = (app.clock_seconds() + 3600).to_string();
+    replayed
+        .headers
+        .insert("webhook-timestamp", later.parse().unwrap());
+    assert!(!replayed.standard_signature_is_valid(WEBHOOK_SECRET));
+    let mut renamed = first.clone();
+    renamed.headers.insert(
+        "webhook-id",
+        uuid::Uuid::new_v4().to_string().parse().unwrap(),
+    );
+    assert!(!renamed.standard_signature_is_valid(WEBHOOK_SECRET));
+
+    // The retry keeps the id and is signed for its own timestamp and body (`attempt` moved).
+    wait_for_logs(&app, &admin, integration["id"].as_str().unwrap(), 1).await;
+    app.clock.advance_seconds(40);
+    let retry = receiver.wait_for(2).await.remove(1);
+    assert_eq!(retry.json()["attempt"], 2);
+    assert_eq!(retry.header("webhook-id"), Some(envelope_id.as_str()));
+    assert_eq!(
+        retry.header("webhook-timestamp"),
+        Some(app.clock_seconds().to_string().as_str())
+    );
+    assert_ne!(
+        retry.header("webhook-signature"),
+        first.header("webhook-signature")
+    );
+    assert!(retry.standard_signature_is_valid(WEBHOOK_SECRET));
+}
+
+async fn an_integration_can_stop_sending_its_secret_key_in_clear(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let created = app
+        .post("/v2/integrations")
+        .bearer(&admin)
+        .json(json!({"data": {
+            "type": "integration",
+            "name": "Quiet",
+            "observes": ["account.event.created"],
+            "configuration": {"url": receiver.url, "secret_key": WEBHOOK_SECRET,
+                              "send_secret_key": false},
+        }}))
+        .send()
+        .await
+        .expect(201);
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["data"]["configuration"]["send_secret_key"], false);
+    // Admins still read the key: receivers need it to verify.
+    assert_eq!(
+        created["data"]["configuration"]["secret_key"],
+        WEBHOOK_SECRET
+    );
+    app.create_account(&admin, "Quiet").await;
+    let quiet = receiver.wait_for(1).await.remove(0);
+    assert_eq!(quiet.header("x-moltin-secret-key"), None);
+    assert_eq!(quiet.json()["configuration"], json!({"url": receiver.url}));
+    assert!(!String::from_utf8_lossy(&quiet.body).contains(WEBHOOK_SECRET));
+    assert!(quiet.signature_is_valid(WEBHOOK_SECRET));
+    assert!(quiet.standard_signature_is_valid(WEBHOOK_SECRET));
+
+    // Turned back on, the key travels again; a non-boolean is refused.
+    app.put(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .json(json!({"data": {"type": "integration",
+                              "configuration": {"send_secret_key": "no"}}}))
+        .send()
+        .await
+        .expect_error(
+            400,
+            "Validation failed: field 'SendSecretKey' on the 'boolean' tag.",
+        );
+    let updated = app
+        .put(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .json(json!({"data": {"type": "integration",
+                              "configuration": {"send_secret_key": true}}}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(updated["data"]["configuration"]["send_secret_key"], true);
+    assert_eq!(
+        updated["data"]["configuration"]["url"],
+        receiver.url.as_str()
+    );
+    app.create_account(&admin, "Loud").await;
+    let loud = receiver.wait_for(2).await.remove(1);
+    assert_eq!(loud.header("x-moltin-secret-key"), Some(WEBHOOK_SECRET));
+    assert_eq!(loud.json()["configuration"]["secret_key"], WEBHOOK_SECRET);
 }
 
 async fn payloads_are_what_the_get_returns(app: TestApp) {

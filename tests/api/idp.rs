@@ -36,6 +36,8 @@ pub enum Tamper {
     TwoAudiences,
     /// `exp` this many seconds ago.
     ExpiredSecondsAgo(i64),
+    /// `iat` this many seconds ahead.
+    IssuedSecondsAhead(i64),
     WrongNonce,
     NoNonce,
     NoSubject,
@@ -56,6 +58,11 @@ pub struct Behaviour {
     pub discovery_status: Option<StatusCode>,
     /// Publish this `token_endpoint` instead of the provider's own.
     pub token_endpoint: Option<String>,
+    /// Publish this `issuer` in the discovery document instead of the provider's own (tokens
+    /// keep the provider's own `iss`).
+    pub published_issuer: Option<String>,
+    /// Answer the discovery URL with a redirect within the origin, to `/moved/…`.
+    pub discovery_moved: bool,
 }
 
 /// A signing key and its public JWK.
@@ -180,6 +187,8 @@ impl TestIdp {
                 token_status: None,
                 discovery_status: None,
                 token_endpoint: None,
+                published_issuer: None,
+                discovery_moved: false,
             }),
             signer: Mutex::new(signer),
             grants: Mutex::new(HashMap::new()),
@@ -235,6 +244,13 @@ impl TestIdp {
 }
 
 async fn discovery(State(idp): State<Arc<Idp>>) -> Response {
+    if idp.behaviour.lock().unwrap().discovery_moved {
+        return Redirect::temporary("/moved/.well-known/openid-configuration").into_response();
+    }
+    document(&idp)
+}
+
+fn document(idp: &Idp) -> Response {
     idp.discovery_fetches.fetch_add(1, Ordering::SeqCst);
     let behaviour = idp.behaviour.lock().unwrap().clone();
     if let Some(status) = behaviour.discovery_status {
@@ -245,7 +261,7 @@ async fn discovery(State(idp): State<Arc<Idp>>) -> Response {
         .token_endpoint
         .unwrap_or_else(|| format!("{issuer}/token"));
     axum::Json(json!({
-        "issuer": issuer,
+        "issuer": behaviour.published_issuer.as_deref().unwrap_or(issuer),
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": token_endpoint,
         "jwks_uri": format!("{issuer}/jwks"),
@@ -259,9 +275,10 @@ async fn discovery(State(idp): State<Arc<Idp>>) -> Response {
     .into_response()
 }
 
-/// A redirect within the provider's origin, which accountd follows.
-async fn moved() -> Response {
-    Redirect::temporary("/.well-known/openid-configuration").into_response()
+/// Where a moved discovery document is (a redirect within the provider's origin, which accountd
+/// follows).
+async fn moved(State(idp): State<Arc<Idp>>) -> Response {
+    document(&idp)
 }
 
 /// The same document, but through another origin (`localhost` for `127.0.0.1`), which accountd
@@ -383,6 +400,7 @@ async fn token(
     }
     if behaviour.email_only_in_userinfo {
         claims.remove("email");
+        claims.remove("email_verified");
     }
     let signer = idp.signer.lock().unwrap().clone();
     let id_token = match behaviour.tamper {
@@ -421,6 +439,10 @@ async fn token(
         }
         Tamper::ExpiredSecondsAgo(seconds) => {
             claims.insert("exp".into(), json!(now - seconds));
+            signer.sign(&claims)
+        }
+        Tamper::IssuedSecondsAhead(seconds) => {
+            claims.insert("iat".into(), json!(now + seconds));
             signer.sign(&claims)
         }
         Tamper::WrongNonce => {

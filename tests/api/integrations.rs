@@ -15,7 +15,65 @@ tests![
     integrations_from_configuration_are_listed_but_not_changed,
     logs_list_every_attempt_newest_first,
     logs_and_delivered_events_are_forgotten_after_seven_days,
+    internal_destinations_are_refused_when_saved,
+    a_saved_destination_that_is_not_allowed_now_fails_without_connecting,
+    a_configured_integration_whose_host_resolves_inside_stops_the_start,
 ];
+
+/// This app's database served under the default destination policy.
+async fn strict_replica(app: &TestApp) -> TestApp {
+    let mut config = test_config(&app.database_url);
+    config.destinations.allow_private = false;
+    spawn_app(config).await
+}
+
+/// A TCP listener that counts the connections it accepts and closes each at once, so a
+/// delivery to it fails fast and a test can tell whether anything connected at all.
+struct ConnectionCounter {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConnectionCounter {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&accepted);
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        Self {
+            port,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for ConnectionCounter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn integration_body(url: &str) -> serde_json::Value {
+    json!({"data": {
+        "type": "integration",
+        "name": "Inside",
+        "enabled": false,
+        "observes": ["account.created"],
+        "configuration": {"url": url, "secret_key": WEBHOOK_SECRET},
+    }})
+}
 
 async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: TestApp) {
     let admin = app.admin_token().await;
@@ -43,7 +101,8 @@ async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: Test
     );
     assert_eq!(
         data["configuration"],
-        json!({"url": "https://hooks.example.com/otp", "secret_key": WEBHOOK_SECRET})
+        json!({"url": "https://hooks.example.com/otp", "secret_key": WEBHOOK_SECRET,
+               "send_secret_key": true})
     );
     let self_link = format!("http://accountd.test/v2/integrations/{id}");
     assert_eq!(data["links"]["self"], self_link);
@@ -82,7 +141,8 @@ async fn an_admin_creates_reads_lists_updates_and_deletes_integrations(app: Test
     assert_eq!(updated["data"]["name"], "OTP mailer");
     assert_eq!(
         updated["data"]["configuration"],
-        json!({"url": "http://127.0.0.1:9/hook", "secret_key": WEBHOOK_SECRET})
+        json!({"url": "http://127.0.0.1:9/hook", "secret_key": WEBHOOK_SECRET,
+               "send_secret_key": true})
     );
 
     app.delete(&format!("/v2/integrations/{id}"))
@@ -209,7 +269,9 @@ async fn integrations_from_configuration_are_listed_but_not_changed(app: TestApp
     let mut config = test_config(&app.database_url);
     config.integrations = accountd::config::parse_integrations(
         r#"[{"name": "Mailer", "url": "https://hooks.example.com/mail",
-             "secret_key": "configured-secret-key", "observes": ["account.created"]}]"#,
+             "secret_key": "configured-secret-key", "observes": ["account.created"],
+             "send_secret_key": false}]"#,
+        config.destinations,
     )
     .unwrap();
     let configured = spawn_app(config).await;
@@ -224,8 +286,9 @@ async fn integrations_from_configuration_are_listed_but_not_changed(app: TestApp
     assert_eq!(read["data"]["name"], "Mailer");
     assert_eq!(read["data"]["observes"], json!(["account.created"]));
     assert_eq!(
-        read["data"]["configuration"]["secret_key"],
-        "configured-secret-key"
+        read["data"]["configuration"],
+        json!({"url": "https://hooks.example.com/mail", "secret_key": "configured-secret-key",
+               "send_secret_key": false})
     );
     // A bad body is still a 400; a good one meets the 409.
     configured
@@ -360,4 +423,185 @@ pub async fn wait_for_logs(app: &TestApp, admin: &str, id: &str, count: u64) -> 
         assert!(std::time::Instant::now() < deadline, "logs: {logs}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+async fn internal_destinations_are_refused_when_saved(app: TestApp) {
+    let strict = strict_replica(&app).await;
+    let admin = strict.admin_token().await;
+    let refused = [
+        // Loopback, by address and by a name that resolves to it.
+        "https://127.0.0.1/hooks",
+        "https://127.1.2.3:8443/hooks",
+        "https://[::1]/hooks",
+        "https://localhost:9/hooks",
+        // Private (RFC 1918, unique local IPv6) and shared (CGNAT) ranges.
+        "https://10.0.0.8/hooks",
+        "https://172.16.5.4/hooks",
+        "https://192.168.0.1/hooks",
+        "https://[fd12:3456::1]/hooks",
+        "https://100.64.0.1/hooks",
+        // Link-local and cloud metadata.
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fe80::1]/hooks",
+        "https://[fd00:ec2::254]/hooks",
+        // Unspecified, and IPv4-mapped IPv6 forms of the above.
+        "https://0.0.0.0/hooks",
+        "https://[::]/hooks",
+        "https://[::ffff:127.0.0.1]/hooks",
+        "https://[::ffff:169.254.169.254]/hooks",
+        "https://[::ffff:10.0.0.1]/hooks",
+        // Decimal and hexadecimal spellings of 127.0.0.1.
+        "https://2130706433/hooks",
+        "https://0x7f000001/hooks",
+        // User-info, and plain http to an address that would otherwise be fine.
+        "https://user:password@93.184.216.34/hooks",
+        "https://user@93.184.216.34/hooks",
+        "http://93.184.216.34/hooks",
+    ];
+    for url in refused {
+        strict
+            .post("/v2/integrations")
+            .bearer(&admin)
+            .json(integration_body(url))
+            .send()
+            .await
+            .expect_error(422, "destination is not allowed");
+    }
+    // Syntax is still judged first: a body with other mistakes is a 400.
+    strict
+        .post("/v2/integrations")
+        .bearer(&admin)
+        .json(json!({"data": {"type": "integration", "name": "",
+                              "observes": ["account.created"],
+                              "configuration": {"url": "https://127.0.0.1/"}}}))
+        .send()
+        .await
+        .expect_error(400, "Validation failed: field 'Name' on the 'min' tag.");
+    let total = |reply: serde_json::Value| reply["meta"]["results"]["total"].clone();
+    let list = strict
+        .get("/v2/integrations")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(total(list), 0, "nothing was stored");
+
+    // A public address over https is saved (disabled, so nothing is ever sent to it).
+    let saved = strict
+        .post("/v2/integrations")
+        .bearer(&admin)
+        .json(integration_body("https://93.184.216.34/hooks"))
+        .send()
+        .await
+        .expect(201);
+    let id = saved["data"]["id"].as_str().unwrap();
+    for url in ["https://169.254.169.254/", "https://localhost/hooks"] {
+        strict
+            .put(&format!("/v2/integrations/{id}"))
+            .bearer(&admin)
+            .json(json!({"data": {"type": "integration", "configuration": {"url": url}}}))
+            .send()
+            .await
+            .expect_error(422, "destination is not allowed");
+    }
+    let read = strict
+        .get(&format!("/v2/integrations/{id}"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        read["data"]["configuration"]["url"],
+        "https://93.184.216.34/hooks"
+    );
+    strict.shut_down().await;
+
+    // With ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true (the test configuration) the same URLs save.
+    let admin = app.admin_token().await;
+    for url in ["https://127.0.0.1/hooks", "http://localhost:9/hooks"] {
+        app.post("/v2/integrations")
+            .bearer(&admin)
+            .json(integration_body(url))
+            .send()
+            .await
+            .expect(201);
+    }
+}
+
+async fn a_saved_destination_that_is_not_allowed_now_fails_without_connecting(app: TestApp) {
+    let counter = ConnectionCounter::start().await;
+    let port = counter.port;
+    // Saved while private destinations were allowed: one through a host name that resolves to
+    // loopback (judged by the resolver when connecting), one through an address (judged from
+    // the URL before connecting).
+    let admin = app.admin_token().await;
+    let by_name = app
+        .create_integration(
+            &admin,
+            &format!("https://localhost:{port}/hooks"),
+            &["account.created"],
+        )
+        .await;
+    let by_address = app
+        .create_integration(
+            &admin,
+            &format!("http://127.0.0.1:{port}/hooks"),
+            &["account.created"],
+        )
+        .await;
+    app.shut_down().await;
+
+    let strict = strict_replica(&app).await;
+    let admin = strict.admin_token().await;
+    strict
+        .create_account(&admin, "Triggers two deliveries")
+        .await;
+    for integration in [&by_name, &by_address] {
+        let id = integration["id"].as_str().unwrap();
+        let logs = wait_for_logs(&strict, &admin, id, 1).await;
+        let log = &logs["data"][0];
+        assert_eq!(log["succeeded"], false, "{log}");
+        assert_eq!(log["status_code"], serde_json::Value::Null, "{log}");
+        assert_eq!(log["body"], serde_json::Value::Null, "{log}");
+        assert_eq!(log["error_detail"], "destination is not allowed", "{log}");
+    }
+    assert_eq!(
+        counter.accepted(),
+        0,
+        "a refused destination was connected to"
+    );
+    strict.shut_down().await;
+
+    // The counter does see connections: allowed again, both destinations are reached (and
+    // fail, since it answers nothing, with another detail).
+    let allowed = spawn_app(test_config(&app.database_url)).await;
+    let admin = allowed.admin_token().await;
+    allowed.create_account(&admin, "Triggers two more").await;
+    for integration in [&by_name, &by_address] {
+        let id = integration["id"].as_str().unwrap();
+        let logs = wait_for_logs(&allowed, &admin, id, 2).await;
+        assert_ne!(
+            logs["data"][0]["error_detail"],
+            "destination is not allowed"
+        );
+    }
+    assert!(counter.accepted() >= 2, "{}", counter.accepted());
+}
+
+async fn a_configured_integration_whose_host_resolves_inside_stops_the_start(app: TestApp) {
+    let mut config = test_config(&app.database_url);
+    config.destinations.allow_private = false;
+    config.integrations = accountd::config::parse_integrations(
+        r#"[{"name": "Inside", "url": "https://localhost:9/hooks",
+             "secret_key": "configured-secret-key", "observes": ["account.created"]}]"#,
+        config.destinations,
+    )
+    .unwrap();
+    let clock = std::sync::Arc::new(accountd::time::ManualClock::starting_now());
+    let Err(error) = accountd::Application::build_with_clock(config, clock).await else {
+        panic!("the start should stop");
+    };
+    let message = error.to_string();
+    assert!(message.contains("\"Inside\""), "{message}");
+    assert!(message.contains("destination is not allowed"), "{message}");
 }

@@ -28,6 +28,7 @@ mod raw_http;
 mod receiver;
 mod resources;
 mod scoping;
+mod secrets_at_rest;
 mod security;
 mod self_signup;
 mod startup;
@@ -64,6 +65,7 @@ fn all_tests() -> Vec<Test> {
         passwordless::tests(),
         resources::tests(),
         scoping::tests(),
+        secrets_at_rest::tests(),
         security::tests(),
         self_signup::tests(),
         startup::tests(),

@@ -51,6 +51,11 @@ tests![
     the_oidc_mechanism_validates_its_fields,
     the_client_secret_appears_in_no_response_and_no_log_line,
     the_janitor_purges_expired_logins_and_codes,
+    the_issuer_must_be_the_discovery_urls_own_when_saved,
+    an_issuer_that_changes_later_is_refused_at_sign_in,
+    an_explicitly_unverified_email_is_refused_unless_the_profile_allows_it,
+    internal_provider_destinations_are_refused_when_saved,
+    a_provider_that_is_not_allowed_now_is_never_contacted,
 ];
 
 const STOREFRONT: &str = "https://shop.example.com/auth/callback";
@@ -434,7 +439,7 @@ async fn oidc_profile_validation_uses_the_reference_wording(app: TestApp) {
         ),
         (
             json!({"type": "oidc_profile", "name": "", "discovery_url": "http://idp.example.com/.well-known/openid-configuration", "client_id": 7, "client_secret": "s"}),
-            "Validation failed: field 'Type' on the 'eq' tag; field 'Name' on the 'min' tag; field 'DiscoveryURL' on the 'url' tag; field 'ClientID' on the 'string' tag.",
+            "Validation failed: field 'Type' on the 'eq' tag; field 'Name' on the 'min' tag; field 'ClientID' on the 'string' tag.",
         ),
         (
             json!({"type": "oidc-profile", "name": "x", "discovery_url": "ftp://localhost/x", "client_id": "c", "client_secret": ""}),
@@ -443,6 +448,10 @@ async fn oidc_profile_validation_uses_the_reference_wording(app: TestApp) {
         (
             json!({"type": "oidc-profile", "name": "x", "discovery_url": "not a url", "client_id": "c", "client_secret": "s"}),
             "Validation failed: field 'DiscoveryURL' on the 'url' tag.",
+        ),
+        (
+            json!({"type": "oidc-profile", "name": "x", "discovery_url": "https://idp.example.com/.well-known/openid-configuration", "client_id": "c", "client_secret": "s", "allow_unverified_email": "yes"}),
+            "Validation failed: field 'AllowUnverifiedEmail' on the 'boolean' tag.",
         ),
     ];
     for (body, detail) in cases {
@@ -519,15 +528,15 @@ async fn a_provider_without_a_usable_discovery_document_is_refused(app: TestApp)
             "could not retrieve the OpenID Connect discovery document",
         );
 
-    // A redirect within the provider's origin is followed.
-    idp.behave(|behaviour| behaviour.discovery_status = None);
-    let moved = create_profile(
-        &app,
-        &admin,
-        &format!("{}/moved/.well-known/openid-configuration", idp.issuer),
-    )
-    .await;
+    // A redirect within the provider's origin is followed; the issuer is compared with the URL
+    // the profile names, not with where the redirect led.
+    idp.behave(|behaviour| {
+        behaviour.discovery_status = None;
+        behaviour.discovery_moved = true;
+    });
+    let moved = create_profile(&app, &admin, &idp.discovery_url()).await;
     assert_eq!(moved["meta"]["issuer"], idp.issuer);
+    idp.behave(|behaviour| behaviour.discovery_moved = false);
 
     // A PUT that changes the URL fetches it too, and changes nothing when that fails.
     let profile = create_profile(&app, &admin, &idp.discovery_url()).await;
@@ -1195,6 +1204,7 @@ async fn every_id_token_failure_redirects_with_access_denied(app: TestApp) {
         Tamper::WrongAudience,
         Tamper::TwoAudiences,
         Tamper::ExpiredSecondsAgo(61),
+        Tamper::IssuedSecondsAhead(61),
         Tamper::WrongNonce,
         Tamper::NoSubject,
     ] {
@@ -1217,7 +1227,11 @@ async fn every_id_token_failure_redirects_with_access_denied(app: TestApp) {
 
 async fn id_tokens_within_the_clock_skew_or_without_a_nonce_are_accepted(app: TestApp) {
     let setup = setup(&app).await;
-    for tamper in [Tamper::ExpiredSecondsAgo(50), Tamper::NoNonce] {
+    for tamper in [
+        Tamper::ExpiredSecondsAgo(50),
+        Tamper::IssuedSecondsAhead(59),
+        Tamper::NoNonce,
+    ] {
         setup.idp.behave(|behaviour| behaviour.tamper = tamper);
         sign_in(&app, &setup).await;
     }
@@ -1973,4 +1987,204 @@ async fn the_janitor_purges_expired_logins_and_codes(app: TestApp) {
     accountd::app::janitor_pass(&app.state).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM oidc_logins").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM oidc_codes").await, 0);
+}
+
+// ---- Mix-ups and destinations: issuer, iat, email_verified, where providers may be ----------
+
+async fn the_issuer_must_be_the_discovery_urls_own_when_saved(app: TestApp) {
+    let admin = app.admin_token().await;
+    let idp = TestIdp::start(app.clock.clone()).await;
+    let create = |discovery_url: String| {
+        app.post(&app.realm_path("/oidc-profiles"))
+            .bearer(&admin)
+            .json(json!({"data": {
+                "type": "oidc-profile", "name": "x", "discovery_url": discovery_url,
+                "client_id": "c", "client_secret": "s",
+            }}))
+            .send()
+    };
+    for published in [
+        format!("{}/tenant", idp.issuer),
+        "https://another-provider.example.com".to_owned(),
+        format!("{}//", idp.issuer),
+        idp.issuer.replace("127.0.0.1", "localhost"),
+    ] {
+        idp.behave(|behaviour| behaviour.published_issuer = Some(published.clone()));
+        create(idp.discovery_url())
+            .await
+            .expect_error(422, "issuer does not match the discovery URL");
+    }
+    // One trailing slash on the issuer is allowed.
+    idp.behave(|behaviour| behaviour.published_issuer = Some(format!("{}/", idp.issuer)));
+    let slashed = create(idp.discovery_url()).await.expect(201);
+    assert_eq!(
+        slashed["data"]["meta"]["issuer"],
+        format!("{}/", idp.issuer)
+    );
+
+    // A PUT to another provider's URL is held to the same rule and changes nothing on refusal.
+    idp.behave(|behaviour| behaviour.published_issuer = None);
+    let profile = create_profile(&app, &admin, &idp.discovery_url()).await;
+    let other = TestIdp::start(app.clock.clone()).await;
+    other.behave(|behaviour| behaviour.published_issuer = Some(idp.issuer.clone()));
+    let path = app.realm_path(&format!(
+        "/oidc-profiles/{}",
+        profile["id"].as_str().unwrap()
+    ));
+    app.put(&path)
+        .bearer(&admin)
+        .json(json!({"data": {"type": "oidc-profile", "discovery_url": other.discovery_url()}}))
+        .send()
+        .await
+        .expect_error(422, "issuer does not match the discovery URL");
+    let read = app.get(&path).bearer(&admin).send().await.expect(200);
+    assert_eq!(read["data"], profile);
+}
+
+async fn an_issuer_that_changes_later_is_refused_at_sign_in(app: TestApp) {
+    let setup = setup(&app).await;
+    let users = user_count(&app, &setup.admin).await;
+    let impostor = "https://impostor.example.com".to_owned();
+
+    // At the callback: the login starts with the document cached at save time; by the callback
+    // the cache has run out and the provider now names another issuer.
+    app.clock.advance_seconds(55 * 60);
+    let storefront = Storefront::new();
+    let to_provider = browse(&app, &login_url(&setup, &storefront.params(&[]))).await;
+    let authorize = location(&to_provider, 303);
+    setup
+        .idp
+        .behave(|behaviour| behaviour.published_issuer = Some(impostor.clone()));
+    app.clock.advance_seconds(6 * 60);
+    let to_callback = browse(&app, &authorize).await;
+    let back = browse(&app, &location(&to_callback, 303)).await;
+    let query = query_of(&location(&back, 303));
+    assert_eq!(query["error"], "access_denied", "{query:?}");
+    assert_eq!(query["state"], storefront.state);
+    assert!(!query.contains_key("code"));
+
+    // At the login endpoint: the refetched document is refused, so the browser never goes to the
+    // provider.
+    let authorize_requests = setup.idp.state.authorize_requests.lock().unwrap().len();
+    let storefront = Storefront::new();
+    let reply = browse(&app, &login_url(&setup, &storefront.params(&[]))).await;
+    let query = query_of(&location(&reply, 307));
+    assert_eq!(query["error"], "temporarily_unavailable");
+    assert_eq!(
+        setup.idp.state.authorize_requests.lock().unwrap().len(),
+        authorize_requests
+    );
+    // Bearer tokens last an hour.
+    let admin = app.admin_token().await;
+    assert_eq!(user_count(&app, &admin).await, users);
+
+    // The provider's own issuer again: sign-in works.
+    setup
+        .idp
+        .behave(|behaviour| behaviour.published_issuer = None);
+    app.clock.advance_seconds(3601);
+    let mut setup = setup;
+    setup.implicit = app.implicit_token().await;
+    sign_in(&app, &setup).await;
+}
+
+async fn an_explicitly_unverified_email_is_refused_unless_the_profile_allows_it(app: TestApp) {
+    let setup = setup(&app).await;
+    assert_eq!(setup.profile["allow_unverified_email"], false);
+    let users = user_count(&app, &setup.admin).await;
+    for unverified in [json!(false), json!("false")] {
+        setup.idp.set_claim("email_verified", unverified.clone());
+        let query = failed_callback(&app, &setup).await;
+        assert_eq!(query["error"], "access_denied", "{unverified}");
+    }
+    // From UserInfo too, when the email comes from there.
+    setup.idp.set_claim("email_verified", json!(false));
+    setup
+        .idp
+        .behave(|behaviour| behaviour.email_only_in_userinfo = true);
+    assert_eq!(
+        failed_callback(&app, &setup).await["error"],
+        "access_denied"
+    );
+    assert_eq!(user_count(&app, &setup.admin).await, users);
+
+    // A verified email, or none said either way, signs in.
+    setup.idp.set_claim("email_verified", json!(true));
+    sign_in(&app, &setup).await;
+    setup.idp.behave(|behaviour| {
+        behaviour.claims.remove("email_verified");
+        behaviour.email_only_in_userinfo = false;
+    });
+    sign_in(&app, &setup).await;
+
+    // The profile may accept unverified emails.
+    let path = app.realm_path(&format!("/oidc-profiles/{}", setup.profile_id()));
+    let updated = app
+        .put(&path)
+        .bearer(&setup.admin)
+        .json(json!({"data": {"type": "oidc-profile", "allow_unverified_email": true}}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(updated["data"]["allow_unverified_email"], true);
+    let read = app
+        .get(&path)
+        .bearer(&setup.implicit)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(read["data"]["allow_unverified_email"], true);
+    setup.idp.set_claim("email_verified", json!(false));
+    sign_in(&app, &setup).await;
+}
+
+async fn internal_provider_destinations_are_refused_when_saved(app: TestApp) {
+    let mut config = crate::helpers::test_config(&app.database_url);
+    config.destinations.allow_private = false;
+    let strict = crate::helpers::spawn_app(config).await;
+    let admin = strict.admin_token().await;
+    let idp = TestIdp::start(app.clock.clone()).await;
+    let port = idp.issuer.rsplit(':').next().unwrap().to_owned();
+    for url in [
+        // The test provider itself: loopback over plain http.
+        idp.discovery_url(),
+        format!("https://127.0.0.1:{port}/.well-known/openid-configuration"),
+        format!("https://localhost:{port}/.well-known/openid-configuration"),
+        "https://169.254.169.254/.well-known/openid-configuration".to_owned(),
+        "https://[fd00::1]/.well-known/openid-configuration".to_owned(),
+        "https://10.0.0.1/.well-known/openid-configuration".to_owned(),
+        "https://user:pass@93.184.216.34/.well-known/openid-configuration".to_owned(),
+        "http://93.184.216.34/.well-known/openid-configuration".to_owned(),
+    ] {
+        strict
+            .post(&strict.realm_path("/oidc-profiles"))
+            .bearer(&admin)
+            .json(json!({"data": {
+                "type": "oidc-profile", "name": "x", "discovery_url": url,
+                "client_id": "c", "client_secret": "s",
+            }}))
+            .send()
+            .await
+            .expect_error(422, "destination is not allowed");
+    }
+    assert_eq!(idp.state.discovery_fetches.load(Ordering::SeqCst), 0);
+}
+
+async fn a_provider_that_is_not_allowed_now_is_never_contacted(app: TestApp) {
+    let setup = setup(&app).await;
+    let fetches = setup.idp.state.discovery_fetches.load(Ordering::SeqCst);
+    app.shut_down().await;
+    let mut config = crate::helpers::test_config(&app.database_url);
+    config.destinations.allow_private = false;
+    let strict = crate::helpers::spawn_app(config).await;
+    let storefront = Storefront::new();
+    let login = login_url(&setup, &storefront.params(&[]));
+    let reply = browse(&strict, &login).await;
+    let query = query_of(&location(&reply, 307));
+    assert_eq!(query["error"], "temporarily_unavailable");
+    assert_eq!(
+        setup.idp.state.discovery_fetches.load(Ordering::SeqCst),
+        fetches,
+        "the provider was contacted"
+    );
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{BACKEND, Db, FOR_UPDATE, MIGRATOR, SHARED_POOL, SqlStore, Tx, lean_stats};
+use super::{BACKEND, Db, FOR_UPDATE, SHARED_POOL, SqlStore, Tx, lean_stats};
 use crate::store::{
     BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats,
     StoreError, StoreResult, StoredJwtKey,
@@ -18,8 +18,7 @@ const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
 #[async_trait]
 impl DeploymentStore for SqlStore {
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.write).await?;
-        Ok(())
+        super::run_migrations(&self.write).await
     }
 
     async fn initialise(&self, plan: &FirstStart) -> StoreResult<Initialised> {
@@ -80,19 +79,21 @@ impl DeploymentStore for SqlStore {
         .await?;
 
         if let Some(key) = &plan.generated_jwt_key {
+            let secret = self.seal_jwt_secret(&key.kid, &key.secret);
             sqlx::query(
-                "INSERT INTO jwt_keys (kid, secret, active, created_at) \
-                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM jwt_keys) \
+                "INSERT INTO jwt_keys (kid, secret, secret_sealed_with, active, created_at) \
+                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM jwt_keys) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(&key.kid)
-            .bind(&key.secret)
+            .bind(&secret.bytes)
+            .bind(&secret.sealed_with)
             .bind(true)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         }
-        let jwt_keys = read_jwt_keys(&mut *tx).await?;
+        let jwt_keys = self.read_jwt_keys(&mut *tx).await?;
 
         let generated_bootstrap_key = match &plan.bootstrap_key {
             BootstrapPlan::Configured {
@@ -158,7 +159,7 @@ impl DeploymentStore for SqlStore {
     }
 
     async fn jwt_keys(&self) -> StoreResult<Vec<StoredJwtKey>> {
-        read_jwt_keys(&self.read).await
+        self.read_jwt_keys(&self.read).await
     }
 
     async fn rotate_jwt_key(&self, key: &StoredJwtKey, now: Timestamp) -> StoreResult<()> {
@@ -168,11 +169,14 @@ impl DeploymentStore for SqlStore {
             .bind(false)
             .execute(&mut *tx)
             .await?;
+        let secret = self.seal_jwt_secret(&key.kid, &key.secret);
         sqlx::query(
-            "INSERT INTO jwt_keys (kid, secret, active, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO jwt_keys (kid, secret, secret_sealed_with, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&key.kid)
-        .bind(&key.secret)
+        .bind(&secret.bytes)
+        .bind(&secret.sealed_with)
         .bind(true)
         .bind(now.millis())
         .execute(&mut *tx)
@@ -257,23 +261,26 @@ impl DeploymentStore for SqlStore {
     }
 }
 
-async fn read_jwt_keys<'e, E>(executor: E) -> StoreResult<Vec<StoredJwtKey>>
-where
-    E: sqlx::Executor<'e, Database = Db>,
-{
-    let rows = sqlx::query_as::<Db, (String, Vec<u8>, bool)>(
-        "SELECT kid, secret, active FROM jwt_keys ORDER BY created_at, kid",
-    )
-    .fetch_all(executor)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(kid, secret, active)| StoredJwtKey {
-            kid,
-            secret,
-            active,
-        })
-        .collect())
+impl SqlStore {
+    async fn read_jwt_keys<'e, E>(&self, executor: E) -> StoreResult<Vec<StoredJwtKey>>
+    where
+        E: sqlx::Executor<'e, Database = Db>,
+    {
+        let rows = sqlx::query_as::<Db, (String, Vec<u8>, Option<String>, bool)>(
+            "SELECT kid, secret, secret_sealed_with, active FROM jwt_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(executor)
+        .await?;
+        rows.into_iter()
+            .map(|(kid, secret, sealed_with, active)| {
+                Ok(StoredJwtKey {
+                    secret: self.open_jwt_secret(&kid, secret, sealed_with)?,
+                    kid,
+                    active,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Upserts the configured bootstrap key, keeping its id and its bearer tokens unless the secret

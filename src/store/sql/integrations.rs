@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::sealed::INTEGRATION_SECRET_KEY;
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, newest_first};
 use crate::query::sort::SortSpec;
 use crate::query::sql::Bind;
@@ -13,7 +14,8 @@ use crate::store::{
 use crate::time::Timestamp;
 
 const COLUMNS: &str = "id, name, description, enabled, integration_type, observes, url, \
-                       secret_key, managed_by_configuration, created_at, updated_at";
+                       secret_key, secret_key_sealed_with, send_secret_key, \
+                       managed_by_configuration, created_at, updated_at";
 const WEBHOOK: &str = "webhook";
 
 const LIST: ListSpec = ListSpec {
@@ -67,16 +69,23 @@ struct IntegrationRow {
     observes: String,
     url: String,
     secret_key: String,
+    secret_key_sealed_with: Option<String>,
+    send_secret_key: bool,
     managed_by_configuration: bool,
     created_at: i64,
     updated_at: i64,
 }
 
-impl TryFrom<IntegrationRow> for Integration {
-    type Error = StoreError;
-
-    fn try_from(row: IntegrationRow) -> StoreResult<Self> {
-        Ok(Self {
+impl SqlStore {
+    /// An integration as read, its secret key opened.
+    fn integration_from(&self, row: IntegrationRow) -> StoreResult<Integration> {
+        let secret_key = self.open_text(
+            INTEGRATION_SECRET_KEY,
+            row.id,
+            row.secret_key,
+            row.secret_key_sealed_with,
+        )?;
+        Ok(Integration {
             id: row.id,
             name: row.name,
             description: row.description,
@@ -85,7 +94,8 @@ impl TryFrom<IntegrationRow> for Integration {
             observes: serde_json::from_str(&row.observes)
                 .map_err(|_| StoreError::Corrupt("integrations.observes"))?,
             url: row.url,
-            secret_key: row.secret_key,
+            secret_key,
+            send_secret_key: row.send_secret_key,
             managed_by_configuration: row.managed_by_configuration,
             created_at: row.created_at.into(),
             updated_at: row.updated_at.into(),
@@ -144,24 +154,25 @@ impl IntegrationStore for SqlStore {
             observes: integration.observes.clone(),
             url: integration.url.clone(),
             secret_key: integration.secret_key.clone(),
+            send_secret_key: integration.send_secret_key,
             managed_by_configuration: false,
             created_at: now,
             updated_at: now,
         };
         let mut tx = self.begin().await?;
-        insert(&mut tx, &created).await?;
+        self.insert(&mut tx, &created).await?;
         tx.commit().await?;
         Ok(created)
     }
 
     async fn integration(&self, id: Uuid) -> StoreResult<Integration> {
         let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id = $1");
-        sqlx::query_as::<Db, IntegrationRow>(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query_as::<Db, IntegrationRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or(StoreError::NotFound(Entity::Integration))?
-            .try_into()
+            .ok_or(StoreError::NotFound(Entity::Integration))?;
+        self.integration_from(row)
     }
 
     async fn list_integrations(&self, query: &ListQuery) -> StoreResult<Page<Integration>> {
@@ -172,7 +183,7 @@ impl IntegrationStore for SqlStore {
             items: page
                 .items
                 .into_iter()
-                .map(Integration::try_from)
+                .map(|row| self.integration_from(row))
                 .collect::<StoreResult<_>>()?,
             total: page.total,
         })
@@ -185,7 +196,7 @@ impl IntegrationStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<Integration> {
         let mut tx = self.begin().await?;
-        let current = lock(&mut tx, id).await?;
+        let current = self.lock(&mut tx, id).await?;
         if current.managed_by_configuration {
             return Err(StoreError::Conflict(Conflict::IntegrationManaged));
         }
@@ -193,7 +204,7 @@ impl IntegrationStore for SqlStore {
             return Ok(current);
         };
         next.updated_at = now;
-        write(&mut tx, &next).await?;
+        self.write(&mut tx, &next).await?;
         if current.enabled && !next.enabled {
             // §22.1: a disabled integration's pending deliveries are dropped.
             drop_pending(&mut tx, id).await?;
@@ -204,7 +215,7 @@ impl IntegrationStore for SqlStore {
 
     async fn delete_integration(&self, id: Uuid) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        let current = lock(&mut tx, id).await?;
+        let current = self.lock(&mut tx, id).await?;
         if current.managed_by_configuration {
             return Err(StoreError::Conflict(Conflict::IntegrationManaged));
         }
@@ -233,11 +244,12 @@ impl IntegrationStore for SqlStore {
                 observes: configured.observes.clone(),
                 url: configured.url.clone(),
                 secret_key: configured.secret_key.clone(),
+                send_secret_key: configured.send_secret_key,
                 managed_by_configuration: true,
                 created_at: now,
                 updated_at: now,
             };
-            match lock(&mut tx, configured.id).await {
+            match self.lock(&mut tx, configured.id).await {
                 Ok(current) => {
                     let unchanged = Integration {
                         created_at: current.created_at,
@@ -245,7 +257,7 @@ impl IntegrationStore for SqlStore {
                         ..wanted.clone()
                     };
                     if current != unchanged {
-                        write(
+                        self.write(
                             &mut tx,
                             &Integration {
                                 created_at: current.created_at,
@@ -256,7 +268,7 @@ impl IntegrationStore for SqlStore {
                     }
                 }
                 // Replicas starting together may both insert; the loser's row is dropped.
-                Err(StoreError::NotFound(_)) => insert(&mut tx, &wanted).await?,
+                Err(StoreError::NotFound(_)) => self.insert(&mut tx, &wanted).await?,
                 Err(other) => return Err(other),
             }
         }
@@ -300,55 +312,74 @@ impl IntegrationStore for SqlStore {
     }
 }
 
-async fn lock(tx: &mut Tx, id: Uuid) -> StoreResult<Integration> {
-    let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id = $1{FOR_UPDATE}");
-    sqlx::query_as::<Db, IntegrationRow>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(StoreError::NotFound(Entity::Integration))?
-        .try_into()
-}
+impl SqlStore {
+    async fn lock(&self, tx: &mut Tx, id: Uuid) -> StoreResult<Integration> {
+        let sql = format!("SELECT {COLUMNS} FROM integrations WHERE id = $1{FOR_UPDATE}");
+        let row = sqlx::query_as::<Db, IntegrationRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Integration))?;
+        self.integration_from(row)
+    }
 
-async fn insert(tx: &mut Tx, integration: &Integration) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO integrations (id, name, description, enabled, integration_type, observes, \
-         url, secret_key, managed_by_configuration, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(integration.id)
-    .bind(&integration.name)
-    .bind(&integration.description)
-    .bind(integration.enabled)
-    .bind(&integration.integration_type)
-    .bind(observes_json(&integration.observes))
-    .bind(&integration.url)
-    .bind(&integration.secret_key)
-    .bind(integration.managed_by_configuration)
-    .bind(integration.created_at.millis())
-    .bind(integration.updated_at.millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
+    async fn insert(&self, tx: &mut Tx, integration: &Integration) -> StoreResult<()> {
+        let (secret_key, sealed_with) = self.seal_text(
+            INTEGRATION_SECRET_KEY,
+            integration.id,
+            &integration.secret_key,
+        );
+        sqlx::query(
+            "INSERT INTO integrations (id, name, description, enabled, integration_type, \
+             observes, url, secret_key, secret_key_sealed_with, send_secret_key, \
+             managed_by_configuration, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(integration.id)
+        .bind(&integration.name)
+        .bind(&integration.description)
+        .bind(integration.enabled)
+        .bind(&integration.integration_type)
+        .bind(observes_json(&integration.observes))
+        .bind(&integration.url)
+        .bind(secret_key)
+        .bind(sealed_with)
+        .bind(integration.send_secret_key)
+        .bind(integration.managed_by_configuration)
+        .bind(integration.created_at.millis())
+        .bind(integration.updated_at.millis())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 
-async fn write(tx: &mut Tx, integration: &Integration) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE integrations SET name = $2, description = $3, enabled = $4, observes = $5, \
-         url = $6, secret_key = $7, managed_by_configuration = $8, updated_at = $9 WHERE id = $1",
-    )
-    .bind(integration.id)
-    .bind(&integration.name)
-    .bind(&integration.description)
-    .bind(integration.enabled)
-    .bind(observes_json(&integration.observes))
-    .bind(&integration.url)
-    .bind(&integration.secret_key)
-    .bind(integration.managed_by_configuration)
-    .bind(integration.updated_at.millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    async fn write(&self, tx: &mut Tx, integration: &Integration) -> StoreResult<()> {
+        let (secret_key, sealed_with) = self.seal_text(
+            INTEGRATION_SECRET_KEY,
+            integration.id,
+            &integration.secret_key,
+        );
+        sqlx::query(
+            "UPDATE integrations SET name = $2, description = $3, enabled = $4, observes = $5, \
+             url = $6, secret_key = $7, secret_key_sealed_with = $8, send_secret_key = $9, \
+             managed_by_configuration = $10, updated_at = $11 WHERE id = $1",
+        )
+        .bind(integration.id)
+        .bind(&integration.name)
+        .bind(&integration.description)
+        .bind(integration.enabled)
+        .bind(observes_json(&integration.observes))
+        .bind(&integration.url)
+        .bind(secret_key)
+        .bind(sealed_with)
+        .bind(integration.send_secret_key)
+        .bind(integration.managed_by_configuration)
+        .bind(integration.updated_at.millis())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 async fn drop_pending(tx: &mut Tx, integration_id: Uuid) -> StoreResult<()> {

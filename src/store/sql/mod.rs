@@ -13,6 +13,7 @@ mod oidc;
 mod otp;
 mod outbox;
 mod password_profiles;
+mod sealed;
 mod security;
 mod settings;
 mod users;
@@ -29,9 +30,10 @@ pub(super) use accounts::{HolderAccountRow, HolderRead, holder_account_row};
 pub(super) use memberships::{SwitchRead, SwitchRow, switch_rows};
 
 use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, MIGRATOR, SHARED_POOL, SKIP_LOCKED,
-    backup_into, begin_write, lean_stats, violated_constraint,
+    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, SHARED_POOL, SKIP_LOCKED, backup_into,
+    begin_write, lean_stats, run_migrations, violated_constraint,
 };
+use crate::auth::sealing::Sealer;
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
 use crate::query::sql::{Bind, FieldSpec, compile};
@@ -53,6 +55,8 @@ pub struct SqlStore {
     holder_reads: HolderReads,
     payloads: Arc<dyn EventPayloads>,
     outbox_signal: Arc<Notify>,
+    /// Seals the secrets written and opens those read (see `sealed`).
+    sealer: Arc<Sealer>,
 }
 
 impl SqlStore {
@@ -62,6 +66,7 @@ impl SqlStore {
         lean: Arc<LeanPool>,
         holder_reads: HolderReads,
         payloads: Arc<dyn EventPayloads>,
+        sealer: Arc<Sealer>,
     ) -> Self {
         Self {
             read,
@@ -70,6 +75,7 @@ impl SqlStore {
             holder_reads,
             payloads,
             outbox_signal: Arc::new(Notify::new()),
+            sealer,
         }
     }
 

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::sealed::OIDC_CLIENT_SECRET;
 use super::users::{ensure_email_allowed, insert_user, lock_user, touch_user};
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
 use crate::auth::secret::Secret;
@@ -19,8 +20,8 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
-const PROFILE_COLUMNS: &str =
-    "id, name, discovery_url, client_id, client_secret, issuer, created_at, updated_at";
+const PROFILE_COLUMNS: &str = "id, name, discovery_url, client_id, client_secret, \
+     client_secret_sealed_with, issuer, allow_unverified_email, created_at, updated_at";
 const INFO_COLUMNS: &str = "id, user_id, oidc_profile_id, issuer, subject, created_at, updated_at";
 const LOGIN_COLUMNS: &str = "oidc_profile_id, redirect_uri, client_state, code_challenge, nonce, code_verifier, report_replay";
 const CODE_COLUMNS: &str = "oidc_profile_id, issuer, subject, name, email, given_name, \
@@ -86,23 +87,33 @@ struct ProfileRow {
     discovery_url: String,
     client_id: String,
     client_secret: String,
+    client_secret_sealed_with: Option<String>,
     issuer: String,
+    allow_unverified_email: bool,
     created_at: i64,
     updated_at: i64,
 }
 
-impl From<ProfileRow> for OidcProfile {
-    fn from(row: ProfileRow) -> Self {
-        Self {
+impl SqlStore {
+    /// A profile as read, its client secret opened.
+    fn profile_from(&self, row: ProfileRow) -> StoreResult<OidcProfile> {
+        let client_secret = self.open_text(
+            OIDC_CLIENT_SECRET,
+            row.id,
+            row.client_secret,
+            row.client_secret_sealed_with,
+        )?;
+        Ok(OidcProfile {
             id: row.id,
             name: row.name,
             discovery_url: row.discovery_url,
             client_id: row.client_id,
-            client_secret: Secret::new(row.client_secret),
+            client_secret: Secret::new(client_secret),
             issuer: row.issuer,
+            allow_unverified_email: row.allow_unverified_email,
             created_at: row.created_at.into(),
             updated_at: row.updated_at.into(),
-        }
+        })
     }
 }
 
@@ -203,19 +214,28 @@ impl OidcStore for SqlStore {
             client_id: profile.client_id.clone(),
             client_secret: profile.client_secret.clone(),
             issuer: profile.issuer.clone(),
+            allow_unverified_email: profile.allow_unverified_email,
             created_at: now,
             updated_at: now,
         };
+        let (client_secret, sealed_with) = self.seal_text(
+            OIDC_CLIENT_SECRET,
+            created.id,
+            created.client_secret.expose(),
+        );
         sqlx::query(
-            "INSERT INTO oidc_profiles (id, name, discovery_url, client_id, client_secret, issuer, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO oidc_profiles (id, name, discovery_url, client_id, client_secret, \
+             client_secret_sealed_with, issuer, allow_unverified_email, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(created.id)
         .bind(&created.name)
         .bind(&created.discovery_url)
         .bind(&created.client_id)
-        .bind(created.client_secret.expose())
+        .bind(client_secret)
+        .bind(sealed_with)
         .bind(&created.issuer)
+        .bind(created.allow_unverified_email)
         .bind(now.millis())
         .execute(&self.write)
         .await?;
@@ -224,12 +244,12 @@ impl OidcStore for SqlStore {
 
     async fn oidc_profile(&self, id: Uuid) -> StoreResult<OidcProfile> {
         let sql = format!("SELECT {PROFILE_COLUMNS} FROM oidc_profiles WHERE id = $1");
-        Ok(sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or(StoreError::NotFound(Entity::OidcProfile))?
-            .into())
+            .ok_or(StoreError::NotFound(Entity::OidcProfile))?;
+        self.profile_from(row)
     }
 
     async fn list_oidc_profiles(&self, query: &ListQuery) -> StoreResult<Page<OidcProfile>> {
@@ -237,7 +257,11 @@ impl OidcStore for SqlStore {
             .page::<ProfileRow>(&PROFILES, EVERYTHING, query)
             .await?;
         Ok(Page {
-            items: page.items.into_iter().map(OidcProfile::from).collect(),
+            items: page
+                .items
+                .into_iter()
+                .map(|row| self.profile_from(row))
+                .collect::<StoreResult<_>>()?,
             total: page.total,
         })
     }
@@ -250,12 +274,12 @@ impl OidcStore for SqlStore {
     ) -> StoreResult<OidcProfile> {
         let mut tx = self.begin().await?;
         let sql = format!("SELECT {PROFILE_COLUMNS} FROM oidc_profiles WHERE id = $1{FOR_UPDATE}");
-        let current: OidcProfile = sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(StoreError::NotFound(Entity::OidcProfile))?
-            .into();
+            .ok_or(StoreError::NotFound(Entity::OidcProfile))?;
+        let current = self.profile_from(row)?;
         let mut next = current.clone();
         if let Some(name) = &patch.name {
             next.name.clone_from(name);
@@ -270,20 +294,28 @@ impl OidcStore for SqlStore {
         if let Some(secret) = &patch.client_secret {
             next.client_secret = secret.clone();
         }
+        if let Some(allow) = patch.allow_unverified_email {
+            next.allow_unverified_email = allow;
+        }
         if next == current {
             return Ok(current);
         }
         next.updated_at = now;
+        let (client_secret, sealed_with) =
+            self.seal_text(OIDC_CLIENT_SECRET, id, next.client_secret.expose());
         sqlx::query(
             "UPDATE oidc_profiles SET name = $2, discovery_url = $3, client_id = $4, \
-             client_secret = $5, issuer = $6, updated_at = $7 WHERE id = $1",
+             client_secret = $5, client_secret_sealed_with = $6, issuer = $7, \
+             allow_unverified_email = $8, updated_at = $9 WHERE id = $1",
         )
         .bind(id)
         .bind(&next.name)
         .bind(&next.discovery_url)
         .bind(&next.client_id)
-        .bind(next.client_secret.expose())
+        .bind(client_secret)
+        .bind(sealed_with)
         .bind(&next.issuer)
+        .bind(next.allow_unverified_email)
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::sealed::INTEGRATION_SECRET_KEY;
 use super::{Db, SKIP_LOCKED, SqlStore, Tx};
 use crate::events::EventKey;
 use crate::store::{
@@ -217,6 +218,8 @@ struct ClaimRow {
     enabled: bool,
     url: String,
     secret_key: String,
+    secret_key_sealed_with: Option<String>,
+    send_secret_key: bool,
 }
 
 const DUE: &str = "status = 'pending' AND next_attempt_at <= $1 \
@@ -273,7 +276,7 @@ impl OutboxStore for SqlStore {
         let rows = sqlx::query_as::<Db, ClaimRow>(
             "SELECT d.id, d.event_id, d.triggered_by, d.attempts, e.payload, e.secret, \
              e.expires_at, i.id AS integration_id, i.name, i.description, i.integration_type, \
-             i.enabled, i.url, i.secret_key \
+             i.enabled, i.url, i.secret_key, i.secret_key_sealed_with, i.send_secret_key \
              FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id \
              JOIN integrations i ON i.id = d.integration_id \
              WHERE d.lease_owner = $1 ORDER BY d.next_attempt_at, d.created_at, d.ordinal",
@@ -282,28 +285,36 @@ impl OutboxStore for SqlStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ClaimedDelivery {
-                id: row.id,
-                claim,
-                event_id: row.event_id,
-                triggered_by: row.triggered_by,
-                attempt: row.attempts.saturating_add(1),
-                payload: row.payload,
-                secret: row.secret,
-                expires_at: row.expires_at.map(Timestamp::from_millis),
-                integration: DeliveryTarget {
-                    id: row.integration_id,
-                    name: row.name,
-                    description: row.description,
-                    integration_type: row.integration_type,
-                    enabled: row.enabled,
-                    url: row.url,
-                    secret_key: row.secret_key,
-                },
+        rows.into_iter()
+            .map(|row| {
+                let secret_key = self.open_text(
+                    INTEGRATION_SECRET_KEY,
+                    row.integration_id,
+                    row.secret_key,
+                    row.secret_key_sealed_with,
+                )?;
+                Ok(ClaimedDelivery {
+                    id: row.id,
+                    claim,
+                    event_id: row.event_id,
+                    triggered_by: row.triggered_by,
+                    attempt: row.attempts.saturating_add(1),
+                    payload: row.payload,
+                    secret: row.secret,
+                    expires_at: row.expires_at.map(Timestamp::from_millis),
+                    integration: DeliveryTarget {
+                        id: row.integration_id,
+                        name: row.name,
+                        description: row.description,
+                        integration_type: row.integration_type,
+                        enabled: row.enabled,
+                        url: row.url,
+                        secret_key,
+                        send_secret_key: row.send_secret_key,
+                    },
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn record_delivery(

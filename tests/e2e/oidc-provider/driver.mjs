@@ -116,6 +116,27 @@ async function main() {
   });
   assert.equal(reply.status, 200, JSON.stringify(reply.body));
 
+  // The same provider under another name: its discovery document names the issuer
+  // http://127.0.0.1:…, not http://localhost:…, so accountd refuses it (OpenID Connect
+  // Discovery §4.3), and the profile under the issuer's own URL below passes the same check.
+  const elsewhere = new URL(ISSUER);
+  elsewhere.hostname = 'localhost';
+  reply = await json('POST', `/v2/authentication-realms/${realm}/oidc-profiles`, {
+    bearer: admin,
+    body: {
+      data: {
+        type: 'oidc-profile',
+        name: 'oidc-provider under another name',
+        discovery_url: `${elsewhere.origin}/.well-known/openid-configuration`,
+        client_id: 'pending',
+        client_secret: 'pending',
+      },
+    },
+  });
+  assert.equal(reply.status, 422, JSON.stringify(reply.body));
+  assert.equal(reply.body.errors[0].detail, 'issuer does not match the discovery URL');
+  step('a discovery URL that is not the issuer\'s own is refused');
+
   // The profile first (accountd fetches discovery now), then the client at the provider for the
   // profile's callback, then the profile gets the real credentials.
   reply = await json('POST', `/v2/authentication-realms/${realm}/oidc-profiles`, {
@@ -133,6 +154,8 @@ async function main() {
   assert.equal(reply.status, 201, JSON.stringify(reply.body));
   const profile = reply.body.data;
   assert.equal(profile.meta.issuer, ISSUER);
+  assert.equal(`${profile.meta.issuer}/.well-known/openid-configuration`, profile.discovery_url);
+  assert.equal(profile.allow_unverified_email, false);
   assert.equal(profile.client_secret, undefined);
   step(`OIDC profile ${profile.id}, issuer ${profile.meta.issuer}`);
 

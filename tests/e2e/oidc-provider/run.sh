@@ -2,11 +2,12 @@
 # End-to-end OIDC login against an identity provider nobody here wrote: panva's oidc-provider
 # (OpenID Certified), from npm at the exact versions of package-lock.json. Starts the provider and
 # an accountd binary on loopback ports with a throw-away SQLite database, then runs driver.mjs,
-# which creates the OIDC profile, walks the browser flow and redeems accountd's code for account
-# tokens. Bounded in time, and it removes everything it started or created on exit.
+# which creates the OIDC profile (the provider's issuer checked against the discovery URL),
+# walks the browser flow and redeems accountd's code for account tokens. Bounded in time, and it removes everything it started or created on exit.
 #
 #   ACCOUNTD_BIN        accountd binary to test (default: target/debug/accountd, built if needed)
 #   ACCOUNTD_E2E_CACHE  where npm packages are kept between runs (default: ~/.cache/accountd-ci)
+#   ACCOUNTD_E2E_PORT_BASE  first of two loopback ports to use (default: ports the system picks)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -59,8 +60,13 @@ wait_for() {
   return 1
 }
 
-provider_port=$(free_port)
-accountd_port=$(free_port)
+if [ -n "${ACCOUNTD_E2E_PORT_BASE:-}" ]; then
+  provider_port=$ACCOUNTD_E2E_PORT_BASE
+  accountd_port=$((ACCOUNTD_E2E_PORT_BASE + 1))
+else
+  provider_port=$(free_port)
+  accountd_port=$(free_port)
+fi
 issuer="http://127.0.0.1:$provider_port"
 accountd="http://127.0.0.1:$accountd_port"
 
@@ -75,6 +81,7 @@ client_secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
   ACCOUNTD_PUBLIC_BASE_URL="$accountd" \
   ACCOUNTD_CLIENT_ID="$client_id" ACCOUNTD_CLIENT_SECRET="$client_secret" \
   ACCOUNTD_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+  ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true \
   ACCOUNTD_HASH_POOL_SIZE=1 RUST_LOG=info \
   "$ACCOUNTD_BIN" serve) >"$work/accountd.log" 2>&1 &
 pids+=($!)

@@ -24,6 +24,7 @@ ACCOUNTD_LISTEN="127.0.0.1:$port" \
 ACCOUNTD_CLIENT_ID="$client_id" \
 ACCOUNTD_CLIENT_SECRET="$client_secret" \
 ACCOUNTD_RATE_LIMIT_PER_MINUTE=0 \
+ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true \
 RUST_LOG=warn \
   "$binary" serve > "$work/server.log" 2>&1 &
 server_pid=$!
