@@ -205,7 +205,8 @@ class Server:
 
     def __init__(self, binary, env, port, log_path):
         self.binary = binary
-        self.env = dict(env, ACCOUNTD_LISTEN=f"127.0.0.1:{port}")
+        self.env = dict(env, ACCOUNTD_LISTEN=f"127.0.0.1:{port}",
+                        ACCOUNTD_MANAGEMENT_LISTEN=f"127.0.0.1:{management_port(port)}")
         self.port = port
         self.log_path = log_path
         self.process = None
@@ -626,8 +627,13 @@ def queue_bound_check(port, seed_data, clients, seconds, qps):
     }
 
 
+def management_port(port):
+    """Each server's management listener, where /metrics is served: its API port + 1000."""
+    return port + 1000
+
+
 def scrape(port):
-    status, text, _ = request(port, "GET", "/metrics")
+    status, text, _ = request(management_port(port), "GET", "/metrics")
     return text if status == 200 else ""
 
 

@@ -13,12 +13,13 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::sealing::{self, Sealer};
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
-use crate::config::Config;
-use crate::config::JwtKeySource;
+use crate::config::{Config, JwtKeySource, ManagementListen};
 use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
+use crate::http::connection::Deadlines;
 use crate::http::rate_limit::RateLimiter;
+use crate::http::server::ServeOptions;
 use crate::oidc::OidcClient;
 use crate::state::{AppState, Services};
 use crate::store::{self, ConfiguredIntegration, Store, StoreError};
@@ -31,6 +32,9 @@ const JANITOR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300
 const JANITOR_BATCH: i64 = 1000;
 /// How often the rate limiter forgets clients whose budget is full again.
 const LIMITER_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Prometheus and the probes need a handful of connections; the cap only keeps a runaway
+/// scraper from holding more.
+const MANAGEMENT_MAX_CONNECTIONS: u32 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -60,6 +64,7 @@ pub enum StartError {
 
 pub struct Application {
     listener: TcpListener,
+    management: Option<TcpListener>,
     state: AppState,
     generated_client: Option<(String, Secret)>,
     dispatcher: Dispatcher,
@@ -70,11 +75,16 @@ impl Application {
         Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
-    /// Connects, migrates, creates the first-start records and binds the listener.
+    /// Binds the listeners, then connects, migrates and creates the first-start records. The
+    /// listeners come first so that a start that cannot serve (a busy port) generates no
+    /// bootstrap key: a generated key is shown only after a successful start, and a key that was
+    /// stored but never shown could not be recovered.
     pub async fn build_with_clock(
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        let listener = bind(&config.listen).await?;
+        let management = bind_management(config.management_listen).await?;
         let links = Links::new(&config.public_base_url);
         let sealer = Sealer::new(
             config.master_key.clone(),
@@ -112,13 +122,6 @@ impl Application {
         )
         .map_err(StartError::HashPool)?;
         let oidc = OidcClient::new(config.destinations).map_err(StartError::HttpClient)?;
-        let listener =
-            TcpListener::bind(&config.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    address: config.listen.clone(),
-                    source,
-                })?;
         let keys = Arc::new(KeyRing::new(
             bootstrapped.keys,
             matches!(config.jwt_keys, JwtKeySource::Persisted),
@@ -140,6 +143,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            management,
             state,
             generated_client: bootstrapped.generated_client,
             dispatcher,
@@ -148,6 +152,14 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served; `None` when the management listener is off, or its default
+    /// address was taken.
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        self.management
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -175,14 +187,85 @@ impl Application {
         let refresher = tokio::spawn(refresh_keys(self.state.clone()));
         let limiter_sweeper = tokio::spawn(forget_idle_clients(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
-        let timeout = self.state.config.header_read_timeout;
-        let served = http::server::serve(self.listener, router, timeout, shutdown).await;
+        let config = &self.state.config;
+        let api_options = ServeOptions {
+            max_connections: http::server::affordable_connections(
+                u32::try_from(config.max_connections).unwrap_or(u32::MAX),
+            ),
+            deadlines: Deadlines {
+                first_request: config.header_read_timeout,
+                idle: config.idle_timeout,
+                closing: config.header_read_timeout,
+            },
+            http2_keep_alive_interval: config.http2_keep_alive_interval,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let management = self.management.map(|listener| {
+            let options = ServeOptions {
+                max_connections: MANAGEMENT_MAX_CONNECTIONS,
+                ..api_options
+            };
+            let router = http::management_router(self.state.clone());
+            tokio::spawn(http::server::serve(
+                listener,
+                router,
+                options,
+                stop_signal(stopped),
+            ))
+        });
+        let served = http::server::serve(self.listener, router, api_options, async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+        if let Some(management) = management {
+            match management.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "the management listener failed"),
+                Err(error) => tracing::warn!(%error, "the management listener's task failed"),
+            }
+        }
         janitor.abort();
         refresher.abort();
         limiter_sweeper.abort();
         dispatcher.abort();
         served
     }
+}
+
+async fn bind(address: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Listen {
+            address: address.to_owned(),
+            source,
+        })
+}
+
+/// The management listener (`/metrics`). Only the built-in default address may be missing: two
+/// servers on one machine (or `cargo run` beside a running one) then both serve their API.
+async fn bind_management(listen: ManagementListen) -> Result<Option<TcpListener>, StartError> {
+    match listen {
+        ManagementListen::Off => Ok(None),
+        ManagementListen::Configured(address) => bind(&address.to_string()).await.map(Some),
+        ManagementListen::Default(address) => match TcpListener::bind(address).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(error) => {
+                tracing::warn!(
+                    %address,
+                    %error,
+                    "the management listener (/metrics) is not served: its default address cannot \
+                     be bound; set ACCOUNTD_MANAGEMENT_LISTEN to a free address, or to off"
+                );
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Resolves once `stopped` turns true, or its sender is gone.
+async fn stop_signal(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Upserts the integrations of `ACCOUNTD_INTEGRATIONS` with ids derived from their names in the

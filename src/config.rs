@@ -2,7 +2,8 @@
 //! documented in `.env.example` and `accountd --help`, and is checked once at start-up.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use clap::Args;
 use sha2::{Digest, Sha256};
@@ -14,8 +15,21 @@ use crate::outbound::DestinationPolicy;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
-/// A client gets this long to send a request's line and headers (slowloris).
-pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A new connection gets this long to send its first request's line and headers (slowloris),
+/// whatever protocol it speaks.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may wait for its next request: longer than the 60 s a
+/// reverse proxy commonly keeps idle upstream connections, so the proxy closes first and never
+/// sends a request into a socket accountd is closing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// How often an HTTP/2 connection is pinged, and how long the answer may take, so a peer that
+/// vanished without closing is noticed.
+pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// How long a request may take, from its head to its answer (`408` past it).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_MANAGEMENT_ADDRESS: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
 
 /// The environment as clap reads it; [`Config::from_args`] turns it into a checked [`Config`].
 /// Deliberately not `Debug`: it holds secrets in the clear.
@@ -28,6 +42,19 @@ pub struct ConfigArgs {
     /// Address the HTTP listener binds.
     #[arg(long, env = "ACCOUNTD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+
+    /// Address of the management listener, which alone serves /metrics (and /healthz, /readyz);
+    /// `off` disables it. Must differ from ACCOUNTD_LISTEN. If the default address is taken,
+    /// accountd warns and serves the API without it; a configured address that cannot be bound
+    /// stops the start. [default: 127.0.0.1:9464]
+    #[arg(long, env = "ACCOUNTD_MANAGEMENT_LISTEN")]
+    pub management_listen: Option<String>,
+
+    /// Most connections open at once on the API listener; further clients wait in the accept
+    /// backlog until one closes. accountd raises its limit on open files to fit, or lowers this
+    /// (with a warning) where the hard limit is too low.
+    #[arg(long, env = "ACCOUNTD_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 
     /// Base of every absolute URL in `links`; defaults to `http://` + the listen address.
     #[arg(long, env = "ACCOUNTD_PUBLIC_BASE_URL")]
@@ -141,6 +168,8 @@ pub struct ConfigArgs {
 pub struct Config {
     pub database_url: DatabaseUrl,
     pub listen: String,
+    pub management_listen: ManagementListen,
+    pub max_connections: usize,
     pub public_base_url: String,
     pub store_id: Option<Uuid>,
     pub page_length: u32,
@@ -149,9 +178,15 @@ pub struct Config {
     pub cors_origins: CorsOrigins,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limit_per_minute: u32,
-    /// How long a client may take to send a request's head (not an environment setting: tests
-    /// shorten it).
-    pub header_read_timeout: std::time::Duration,
+    /// How long a new connection may take to send its first request's head. This and the three
+    /// deadlines below are not environment settings: tests shorten them.
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay open with no request in flight once it has made one.
+    pub idle_timeout: Duration,
+    /// The interval of HTTP/2 keep-alive pings, and how long an answer may take.
+    pub http2_keep_alive_interval: Duration,
+    /// How long a request may take, its body included, before it is answered `408`.
+    pub request_timeout: Duration,
     pub hash_pool_size: usize,
     pub hash_queue_bound: usize,
     /// Hash jobs one client address may hold, queued or running.
@@ -275,6 +310,45 @@ pub fn parse_integrations(
     Ok(integrations)
 }
 
+/// Where `/metrics` is served: never on the API listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagementListen {
+    Off,
+    /// The built-in default: if it cannot be bound (another accountd on this machine), the API
+    /// is served without it and a warning says so.
+    Default(SocketAddr),
+    /// Set by the operator: failing to bind it stops the start.
+    Configured(SocketAddr),
+}
+
+impl ManagementListen {
+    fn parse(raw: Option<&str>, api_listen: SocketAddr) -> Result<Self, ConfigError> {
+        let listen = match raw.map(str::trim) {
+            None | Some("") => Self::Default(DEFAULT_MANAGEMENT_ADDRESS),
+            Some(off) if off.eq_ignore_ascii_case("off") => Self::Off,
+            Some(address) => Self::Configured(address.parse().map_err(|_| {
+                ConfigError::new(format!(
+                    "ACCOUNTD_MANAGEMENT_LISTEN must be an address such as {DEFAULT_MANAGEMENT_ADDRESS}, or off, got {address:?}"
+                ))
+            })?),
+        };
+        // Port 0 asks the system for a free port, so two of them never collide.
+        if listen.address() == Some(api_listen) && api_listen.port() != 0 {
+            return Err(ConfigError::new(format!(
+                "ACCOUNTD_MANAGEMENT_LISTEN must differ from ACCOUNTD_LISTEN ({api_listen}): /metrics must not be served on the API listener"
+            )));
+        }
+        Ok(listen)
+    }
+
+    pub fn address(self) -> Option<SocketAddr> {
+        match self {
+            Self::Off => None,
+            Self::Default(address) | Self::Configured(address) => Some(address),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -378,6 +452,8 @@ impl Config {
             database_url: DatabaseUrl::new(database_url),
             public_base_url: format!("http://{listen}"),
             listen,
+            management_listen: ManagementListen::Default(DEFAULT_MANAGEMENT_ADDRESS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             store_id: None,
             page_length: 25,
             jwt_keys: JwtKeySource::Persisted,
@@ -386,6 +462,9 @@ impl Config {
             trusted_proxies: Vec::new(),
             rate_limit_per_minute: 600,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            http2_keep_alive_interval: DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             hash_pool_size: default_hash_pool_size(),
             hash_queue_bound: 256,
             hash_queue_share: default_hash_queue_share(256),
@@ -401,11 +480,19 @@ impl Config {
     }
 
     pub fn from_args(args: ConfigArgs) -> Result<Self, ConfigError> {
-        if args.listen.parse::<SocketAddr>().is_err() {
+        let Ok(api_listen) = args.listen.parse::<SocketAddr>() else {
             return Err(ConfigError::new(format!(
                 "ACCOUNTD_LISTEN must be an address such as 127.0.0.1:8080, got {:?}",
                 args.listen
             )));
+        };
+        let management_listen =
+            ManagementListen::parse(args.management_listen.as_deref(), api_listen)?;
+        // The semaphore that enforces it counts in u32.
+        if args.max_connections == 0 || u32::try_from(args.max_connections).is_err() {
+            return Err(ConfigError::new(
+                "ACCOUNTD_MAX_CONNECTIONS must be between 1 and 4294967295",
+            ));
         }
         let public_base_url = match args.public_base_url {
             Some(url) => parse_base_url(&url)?,
@@ -495,6 +582,8 @@ impl Config {
         Ok(Self {
             database_url: DatabaseUrl::new(args.database_url),
             listen: args.listen,
+            management_listen,
+            max_connections: args.max_connections,
             public_base_url,
             store_id,
             page_length: args.page_length,
@@ -504,6 +593,9 @@ impl Config {
             trusted_proxies: parse_trusted_proxies(args.trusted_proxies.as_deref())?,
             rate_limit_per_minute: args.rate_limit_per_minute,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            http2_keep_alive_interval: DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             hash_pool_size,
             hash_queue_bound: args.hash_queue_bound,
             hash_queue_share,
@@ -809,6 +901,29 @@ mod tests {
         assert!(parse("-1").is_err());
         assert!(parse("1.5").is_err());
         assert_eq!(Config::new("sqlite::memory:").sensitive_action_max_age, 600);
+    }
+
+    #[test]
+    fn the_management_listener_is_on_by_default_can_be_off_and_never_shares_the_api_address() {
+        let api: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            ManagementListen::parse(None, api).unwrap(),
+            ManagementListen::Default(DEFAULT_MANAGEMENT_ADDRESS)
+        );
+        assert_eq!(
+            ManagementListen::parse(Some("off"), api).unwrap(),
+            ManagementListen::Off
+        );
+        assert_eq!(
+            ManagementListen::parse(Some("0.0.0.0:9100"), api).unwrap(),
+            ManagementListen::Configured("0.0.0.0:9100".parse().unwrap())
+        );
+        assert!(ManagementListen::parse(Some("127.0.0.1:8080"), api).is_err());
+        assert!(ManagementListen::parse(Some("localhost"), api).is_err());
+        assert!(ManagementListen::parse(None, DEFAULT_MANAGEMENT_ADDRESS).is_err());
+        // Two requests for a free port get two different ports.
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert!(ManagementListen::parse(Some("127.0.0.1:0"), any).is_ok());
     }
 
     #[test]

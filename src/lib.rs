@@ -10,12 +10,16 @@ pub mod auth;
 pub mod bootstrap;
 /// Typed configuration read from the environment and checked at start-up.
 pub mod config;
+/// The development `.env` file, applied whole or not at all.
+pub mod env_file;
 /// The one error type of the HTTP API and its `errors` envelope.
 pub mod error;
 /// Events (§22): the catalogue, the outbox dispatcher, signed webhooks, the development sink.
 pub mod events;
 /// The HTTP API: routes, extractors and resource handlers.
 pub mod http;
+/// Handing a generated bootstrap application key to the operator.
+pub mod key_handover;
 /// Prometheus metrics: request, login and hash-pool counters rendered by `GET /metrics`.
 pub mod metrics;
 /// OpenID Connect login: accountd as a relying party of the merchant's identity provider.

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use accountd::auth::keyring;
 use accountd::auth::sealing::{self, Sealer};
-use accountd::config::{Config, ConfigArgs, JwtKeySource, LogFormat};
+use accountd::config::{Config, ConfigArgs, JwtKeySource};
+use accountd::key_handover::{self, Handover};
 use accountd::store::{self};
 use accountd::time::{Clock, SystemClock};
 use accountd::wire::Links;
-use accountd::{Application, app, events, telemetry};
+use accountd::{Application, app, env_file, events, telemetry};
 use clap::{Parser, Subcommand};
 
 #[cfg(not(target_env = "msvc"))]
@@ -86,11 +87,10 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
-    // A missing .env is normal; a malformed one is worth knowing about.
-    if let Err(error) = dotenvy::dotenv() {
-        if !error.not_found() {
-            eprintln!("accountd: ignoring .env: {error}");
-        }
+    // A missing .env is normal; a malformed one stops the start rather than half-configure it.
+    if let Err(error) = env_file::load(std::path::Path::new(".env")) {
+        eprintln!("accountd: {error}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     if let Some(Command::WebhookSink {
@@ -164,9 +164,34 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let log_format = config.log_format;
+    let database_url = config.database_url.clone();
     let application = Application::build(config).await?;
     if let Some((client_id, secret)) = application.generated_client() {
-        print_generated_client(client_id, secret.expose(), log_format);
+        // Only the hash is stored: this is the one chance to see the secret.
+        let stdout = std::io::stdout();
+        let terminal = std::io::IsTerminal::is_terminal(&stdout);
+        let handover = key_handover::hand_over(
+            client_id,
+            secret.expose(),
+            log_format,
+            terminal,
+            database_url.expose(),
+            &mut stdout.lock(),
+        )
+        .map_err(|error| {
+            format!(
+                "the generated bootstrap application key could not be handed over ({error}); \
+                 set ACCOUNTD_CLIENT_ID and ACCOUNTD_CLIENT_SECRET to replace it"
+            )
+        })?;
+        if let Handover::Written(path) = handover {
+            tracing::warn!(
+                path = %path.display(),
+                "a bootstrap application key was generated and written to {}; keep it in a \
+                 secret store and delete the file",
+                path.display()
+            );
+        }
     }
     let address = application.local_addr()?;
     tracing::info!(
@@ -174,26 +199,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         backend = application.state().store.backend(),
         "accountd listening on http://{address}"
     );
+    if let Some(management) = application.management_addr() {
+        tracing::info!(%management, "metrics on http://{management}/metrics");
+    }
     application.run_until(app::shutdown_signal()).await?;
     Ok(())
-}
-
-/// Shown once, on standard output and not through the logger, so a newcomer can follow the
-/// README without configuring anything (§5.2). Only the hash is stored.
-fn print_generated_client(client_id: &str, secret: &str, format: LogFormat) {
-    let mut out = std::io::stdout().lock();
-    let _ = match format {
-        LogFormat::Json => writeln!(
-            out,
-            "{}",
-            serde_json::json!({"generated_application_key": {"client_id": client_id, "client_secret": secret}})
-        ),
-        LogFormat::Text => writeln!(
-            out,
-            "\nA bootstrap application key was generated. It is shown only this once:\n\n    \
-             ACCOUNTD_CLIENT_ID={client_id}\n    ACCOUNTD_CLIENT_SECRET={secret}\n"
-        ),
-    };
 }
 
 fn webhook_sink(address: std::net::SocketAddr, secret_key: Option<String>) -> ExitCode {

@@ -1,6 +1,7 @@
 //! `GET /metrics` in the Prometheus text format, and the layer that times every request by its
-//! matched route. Unauthenticated like the probes, and outside `/v2`: it reveals traffic volumes,
-//! not data, and a deployment that minds keeps it off the public proxy.
+//! matched route. Served only by the management listener: its gauges (the outbox backlog, login
+//! failures) move with what the API hides, such as whether a username exists, so the public
+//! listener must not show them.
 
 use std::time::Instant;
 
@@ -31,15 +32,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// Anyone: the server's counters for Prometheus (see the README's "Metrics").
-#[utoipa::path(
-    get, path = "/metrics", tag = "operations",
-    summary = "Prometheus metrics",
-    description = "Request counts and latency histograms by matched route, method and status \\
-        class; login outcomes; hash-pool queue depth, wait and work times; database pool use; \
-        webhook outbox backlog.",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain"))
-)]
+/// Whoever reaches the management listener: the server's counters for Prometheus (see the
+/// README's "Metrics").
 pub async fn scrape(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     state.metrics.render(&mut out);

@@ -1,15 +1,17 @@
 //! The HTTP API: one module per resource, each owning its routes, assembled here with the
 //! layers every request passes through (request id, tracing span, panic and timeout guards,
-//! body limit).
+//! size limits); and the management listener's router (`/metrics` and the probes).
 
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
 pub mod audit;
+pub mod connection;
 pub mod cors;
 pub mod extract;
 pub mod health;
 pub mod integrations;
+pub mod limits;
 pub mod login_guard;
 pub mod memberships;
 pub mod metrics;
@@ -31,12 +33,11 @@ pub mod tokens;
 pub mod user_authentication_info;
 pub mod validation;
 
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -48,9 +49,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// How long a request may take, from its first byte to its answer (§4.9, `408`).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
+/// The API listener's router: every documented route.
 pub fn router(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
@@ -73,9 +72,13 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
-        .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
+        ))
+        .layer(middleware::from_fn(limits::enforce))
         .layer(middleware::from_fn(database_budget))
-        .layer(DefaultBodyLimit::max(extract::body::MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES));
 
     let (routes, _document) = openapi::publish(documented_routes());
     routes
@@ -91,7 +94,6 @@ fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .routes(routes!(metrics::scrape))
         .routes(routes!(oauth::access_token))
         .routes(routes!(tokens::create))
         .routes(routes!(audit::list))
@@ -111,6 +113,37 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(oidc_idp::router())
 }
 
+/// The management listener's router: `/metrics`, which the API listener must not serve (its
+/// gauges would tell outsiders what the API hides), and the probes, so an orchestrator can use
+/// either listener. It is not part of the API's OpenAPI document.
+pub fn management_router(state: AppState) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(telemetry::record_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
+        ))
+        .layer(middleware::from_fn(limits::enforce))
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES));
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(layers)
+        .with_state(state)
+}
+
 /// The OpenAPI document of every route, as `GET /v2/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::publish(documented_routes()).1
@@ -127,8 +160,9 @@ async fn database_budget(request: Request, next: Next) -> Response {
     crate::store::within_request(next.run(request)).await
 }
 
-async fn request_timeout(request: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+/// A request, its body included, gets `request_timeout` (30 s) from its head to its answer.
+async fn request_timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::request_timeout().into_response(),
     }

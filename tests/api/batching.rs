@@ -107,7 +107,7 @@ async fn alone_and_together(app: &TestApp, cases: &[Case]) -> Vec<Answer> {
 /// batches nothing and shows no batch families.
 async fn assert_batched(app: &TestApp, statement: &str) {
     let stats = app.state.store.batch_stats();
-    let scraped = app.get("/metrics").send().await;
+    let scraped = app.management_get("/metrics").send().await;
     assert_eq!(scraped.status.as_u16(), 200);
     if app.state.store.backend() != "postgres" {
         assert!(stats.is_empty(), "SQLite reports no batches: {stats:?}");

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use accountd::config::{BootstrapKey, Config, JwtKeySource};
+use accountd::config::{BootstrapKey, Config, JwtKeySource, ManagementListen};
 use accountd::state::AppState;
 use accountd::time::ManualClock;
 use accountd::{Application, auth::secret::Secret};
@@ -61,6 +61,8 @@ impl Backend {
 /// Everything a test needs: the running server, an HTTP client, the clock and the state.
 pub struct TestApp {
     pub address: String,
+    /// The management listener (`/metrics`), `http://…`, when it is on.
+    pub management_address: Option<String>,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub state: AppState,
@@ -120,6 +122,8 @@ pub fn capture_logs() {
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::new(database_url);
     config.listen = "127.0.0.1:0".to_owned();
+    // Many servers run at once: each gets free ports of its own.
+    config.management_listen = ManagementListen::Configured(([127, 0, 0, 1], 0).into());
     config.public_base_url = PUBLIC_BASE_URL.to_owned();
     config.bootstrap_key = Some(BootstrapKey {
         client_id: CLIENT_ID.to_owned(),
@@ -236,6 +240,9 @@ pub async fn spawn_app(config: Config) -> TestApp {
         .await
         .expect("the application starts");
     let address = format!("http://{}", application.local_addr().expect("bound"));
+    let management_address = application
+        .management_addr()
+        .map(|address| format!("http://{address}"));
     let state = application.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(application.run_until(async move {
@@ -243,6 +250,7 @@ pub async fn spawn_app(config: Config) -> TestApp {
     }));
     TestApp {
         address,
+        management_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -307,6 +315,7 @@ impl Reply {
 /// One request, with optional bearer token, account token and JSON body.
 pub struct Call<'a> {
     app: &'a TestApp,
+    base: String,
     method: Method,
     path: String,
     bearer: Option<String>,
@@ -363,7 +372,7 @@ impl<'a> Call<'a> {
     }
 
     pub async fn send(self) -> Reply {
-        let url = format!("{}{}", self.app.address, self.path);
+        let url = format!("{}{}", self.base, self.path);
         let client = match self.source {
             Some(source) => client_from(&source.to_string()),
             None => self.app.client.clone(),
@@ -408,6 +417,7 @@ impl TestApp {
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
         Call {
             app: self,
+            base: self.address.clone(),
             method,
             path: path.to_owned(),
             bearer: None,
@@ -420,6 +430,23 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> Call<'_> {
         self.call(Method::GET, path)
+    }
+
+    /// A GET on the management listener.
+    pub fn management_get(&self, path: &str) -> Call<'_> {
+        let mut call = self.call(Method::GET, path);
+        call.base = self
+            .management_address
+            .clone()
+            .expect("the management listener is on");
+        call
+    }
+
+    /// `GET /metrics` on the management listener, read whole.
+    pub async fn scrape_metrics(&self) -> String {
+        let reply = self.management_get("/metrics").send().await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.text
     }
 
     pub fn post(&self, path: &str) -> Call<'_> {

@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod batching;
 mod concurrency;
+mod connections;
 mod conventions;
 mod events;
 mod faults;
@@ -19,17 +20,20 @@ mod idp;
 mod integrations;
 mod keys;
 mod lean_pool;
+mod limits;
 mod metrics;
 mod oauth;
 mod oidc;
 mod openapi;
 mod passwordless;
+mod raw_http;
 mod receiver;
 mod resources;
 mod scoping;
 mod secrets_at_rest;
 mod security;
 mod self_signup;
+mod startup;
 mod store_conformance;
 mod throttling;
 mod token_validation;
@@ -49,6 +53,7 @@ fn all_tests() -> Vec<Test> {
         audit::tests(),
         batching::tests(),
         concurrency::tests(),
+        connections::tests(),
         conventions::tests(),
         events::tests(),
         faults::tests(),
@@ -57,6 +62,7 @@ fn all_tests() -> Vec<Test> {
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
+        limits::tests(),
         metrics::tests(),
         oauth::tests(),
         oidc::tests(),
@@ -67,6 +73,7 @@ fn all_tests() -> Vec<Test> {
         secrets_at_rest::tests(),
         security::tests(),
         self_signup::tests(),
+        startup::tests(),
         store_conformance::tests(),
         throttling::tests(),
         token_validation::tests(),

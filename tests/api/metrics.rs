@@ -1,10 +1,13 @@
-//! `GET /metrics`: Prometheus counters by matched route, login outcomes, the hash pool and the
-//! database pools, the outbox backlog. Only presence and counts are checked; timings belong to `bench/run`.
+//! `GET /metrics`, on the management listener only: Prometheus counters by matched route, login
+//! outcomes, the hash pool and the database pools, the outbox backlog. Only presence and counts
+//! are checked; timings belong to `bench/run`.
 
 use crate::helpers::{TestApp, shopper_in};
 use crate::tests;
 
 tests![
+    metrics_are_served_only_on_the_management_listener,
+    the_management_listener_answers_the_probes_and_nothing_else,
     requests_are_counted_under_their_route_template,
     logins_are_counted_by_mechanism_and_outcome,
     the_hash_pool_and_database_pools_are_reported,
@@ -12,7 +15,7 @@ tests![
 ];
 
 async fn scrape(app: &TestApp) -> String {
-    let reply = app.get("/metrics").send().await;
+    let reply = app.management_get("/metrics").send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(
         reply
@@ -28,6 +31,40 @@ async fn scrape(app: &TestApp) -> String {
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Its gauges (the outbox backlog, login failures) move with what the API hides, so the API
+/// listener does not serve it at all.
+async fn metrics_are_served_only_on_the_management_listener(app: TestApp) {
+    app.get("/metrics")
+        .send()
+        .await
+        .expect_error(404, "route not found");
+    let text = scrape(&app).await;
+    assert!(text.contains("accountd_http_requests_total"), "{text}");
+    // The management listener is a listener of its own, not another path on the API one.
+    assert_ne!(
+        app.management_address.as_deref(),
+        Some(app.address.as_str())
+    );
+}
+
+async fn the_management_listener_answers_the_probes_and_nothing_else(app: TestApp) {
+    let health = app.management_get("/healthz").send().await;
+    assert_eq!(health.expect(200), serde_json::json!({"status": "ok"}));
+    let ready = app.management_get("/readyz").send().await;
+    assert_eq!(ready.expect(200), serde_json::json!({"status": "ready"}));
+    app.management_get("/v2/accounts")
+        .send()
+        .await
+        .expect_error(404, "route not found");
+    app.management_get("/v2/openapi.json")
+        .send()
+        .await
+        .expect_error(404, "route not found");
+    // The probes stay on the API listener too, for orchestrators that only reach that one.
+    app.get("/healthz").send().await.expect(200);
+    app.get("/readyz").send().await.expect(200);
 }
 
 async fn requests_are_counted_under_their_route_template(app: TestApp) {

@@ -1420,7 +1420,7 @@ async fn sign_ins_are_audited_and_counted(app: TestApp) {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["subject"], "oidc login");
     assert_eq!(failed[0]["actor"], json!({"class": "shopper", "id": null}));
-    let metrics = app.get("/metrics").send().await.text;
+    let metrics = app.scrape_metrics().await;
     for line in [
         "accountd_logins_total{mechanism=\"oidc\",outcome=\"success\"} 2\n",
         "accountd_logins_total{mechanism=\"oidc\",outcome=\"failed\"} 2\n",

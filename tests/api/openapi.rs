@@ -21,7 +21,6 @@ tests![
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
-    ("GET", "/metrics"),
     ("GET", "/docs"),
     ("GET", "/v2/openapi.json"),
     ("POST", "/oauth/access_token"),
@@ -306,14 +305,7 @@ async fn operations_document_bodies_responses_and_errors(app: TestApp) {
                 .any(|status| status.starts_with('2') || status.starts_with('3')),
             "{method} {path} documents no success"
         );
-        let public = [
-            "/healthz",
-            "/readyz",
-            "/metrics",
-            "/docs",
-            "/v2/openapi.json",
-        ]
-        .contains(&path.as_str())
+        let public = ["/healthz", "/readyz", "/docs", "/v2/openapi.json"].contains(&path.as_str())
             || path.starts_with("/oidc-idp/");
         if !public {
             assert!(

@@ -508,7 +508,7 @@ async fn a_forgotten_password_is_reset_end_to_end(app: TestApp) {
         logins[0]["actor"],
         json!({"class": "account_holder", "id": setup.member_id})
     );
-    let metrics = app.get("/metrics").send().await.text;
+    let metrics = app.scrape_metrics().await;
     let counted = "accountd_logins_total{mechanism=\"passwordless\",outcome=\"success\"} 1\n";
     assert!(metrics.contains(counted), "{metrics}");
     app.put(&app.realm_path(&format!(

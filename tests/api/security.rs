@@ -501,7 +501,7 @@ async fn a_full_hash_queue_answers_503_with_retry_after_and_nothing_else(app: Te
         refused > 0,
         "twelve logins at once never filled a queue of one"
     );
-    let metrics = narrow.get("/metrics").send().await.text;
+    let metrics = narrow.scrape_metrics().await;
     let busy =
         format!("accountd_logins_total{{mechanism=\"password\",outcome=\"busy\"}} {refused}");
     assert!(metrics.contains(&busy), "{busy} not in {metrics}");

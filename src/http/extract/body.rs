@@ -10,8 +10,6 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 #[derive(Debug, Clone)]
 pub struct JsonBody(Bytes);
 
@@ -34,7 +32,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-/// The raw body, refusing more than [`MAX_BODY_BYTES`].
+/// The raw body, refusing more than the route's limit ([`crate::http::limits`]).
 pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state)
         .await
