@@ -20,6 +20,7 @@ use crate::http;
 use crate::http::connection::Deadlines;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::server::ServeOptions;
+use crate::lifecycle::Stop;
 use crate::oidc::OidcClient;
 use crate::state::{AppState, Services};
 use crate::store::{self, ConfiguredIntegration, Store, StoreError};
@@ -140,6 +141,7 @@ impl Application {
             deployment: bootstrapped.deployment,
             oidc,
             metrics: Arc::default(),
+            lifecycle: Arc::default(),
         });
         Ok(Self {
             listener,
@@ -180,7 +182,7 @@ impl Application {
     /// picked up after their lease by this or another replica.
     pub async fn run_until(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = Stop> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = http::router(self.state.clone());
         let janitor = tokio::spawn(janitor(self.state.clone()));
@@ -198,6 +200,7 @@ impl Application {
                 closing: config.header_read_timeout,
             },
             http2_keep_alive_interval: config.http2_keep_alive_interval,
+            shutdown_timeout: config.shutdown_timeout,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let management = self.management.map(|listener| {
@@ -210,14 +213,27 @@ impl Application {
                 listener,
                 router,
                 options,
+                self.state.lifecycle.subscribe(),
                 stop_signal(stopped),
             ))
         });
-        let served = http::server::serve(self.listener, router, api_options, async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+        let lifecycle = Arc::clone(&self.state.lifecycle);
+        let drain = config.shutdown_drain;
+        let draining = self.state.lifecycle.subscribe();
+        let served =
+            http::server::serve(self.listener, router, api_options, draining, async move {
+                if shutdown.await == Stop::Drain && !drain.is_zero() {
+                    tracing::info!(
+                        seconds = drain.as_secs_f64(),
+                        "draining: /readyz answers 503, answers close their connections"
+                    );
+                    lifecycle.start_draining();
+                    tokio::time::sleep(drain).await;
+                }
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = stop.send(true);
+            })
+            .await;
         if let Some(management) = management {
             match management.await {
                 Ok(Ok(())) => {}
@@ -415,27 +431,4 @@ async fn refresh_keys(state: AppState) {
             tracing::warn!(%error, "reloading the JWT keys failed");
         }
     }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -56,6 +56,15 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
+    /// Seconds of draining after SIGTERM: /readyz answers 503 and every answer closes its
+    /// connection while requests are still served, so load balancers move clients elsewhere.
+    #[arg(long, env = "ACCOUNTD_SHUTDOWN_DRAIN", default_value_t = 5)]
+    pub shutdown_drain: u64,
+
+    /// Seconds in-flight requests get to finish once the listeners have closed.
+    #[arg(long, env = "ACCOUNTD_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+
     /// Base of every absolute URL in `links`; defaults to `http://` + the listen address.
     #[arg(long, env = "ACCOUNTD_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
@@ -170,6 +179,9 @@ pub struct Config {
     pub listen: String,
     pub management_listen: ManagementListen,
     pub max_connections: usize,
+    /// The drain after SIGTERM, and how long in-flight requests then get.
+    pub shutdown_drain: Duration,
+    pub shutdown_timeout: Duration,
     pub public_base_url: String,
     pub store_id: Option<Uuid>,
     pub page_length: u32,
@@ -454,6 +466,8 @@ impl Config {
             listen,
             management_listen: ManagementListen::Default(DEFAULT_MANAGEMENT_ADDRESS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_drain: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
             store_id: None,
             page_length: 25,
             jwt_keys: JwtKeySource::Persisted,
@@ -584,6 +598,8 @@ impl Config {
             listen: args.listen,
             management_listen,
             max_connections: args.max_connections,
+            shutdown_drain: Duration::from_secs(args.shutdown_drain),
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             public_base_url,
             store_id,
             page_length: args.page_length,

@@ -20,6 +20,8 @@ pub mod events;
 pub mod http;
 /// Handing a generated bootstrap application key to the operator.
 pub mod key_handover;
+/// Stopping without dropping a request: the drain after SIGTERM.
+pub mod lifecycle;
 /// Prometheus metrics: request, login and hash-pool counters rendered by `GET /metrics`.
 pub mod metrics;
 /// OpenID Connect login: accountd as a relying party of the merchant's identity provider.

@@ -12,7 +12,7 @@ use accountd::key_handover::{self, Handover};
 use accountd::store::{self};
 use accountd::time::{Clock, SystemClock};
 use accountd::wire::Links;
-use accountd::{Application, app, env_file, events, telemetry};
+use accountd::{Application, env_file, events, telemetry};
 use clap::{Parser, Subcommand};
 
 #[cfg(not(target_env = "msvc"))]
@@ -202,7 +202,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(management) = application.management_addr() {
         tracing::info!(%management, "metrics on http://{management}/metrics");
     }
-    application.run_until(app::shutdown_signal()).await?;
+    application
+        .run_until(accountd::lifecycle::shutdown_signal())
+        .await?;
     Ok(())
 }
 

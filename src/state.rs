@@ -7,6 +7,7 @@ use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::oidc::OidcClient;
 use crate::store::{Deployment, Store};
@@ -44,6 +45,8 @@ pub struct Services {
     /// Outbound calls to OIDC providers, with their discovery and key caches (§19).
     pub oidc: OidcClient,
     pub metrics: Arc<Metrics>,
+    /// Whether the server is draining before it stops.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl Services {

@@ -44,6 +44,8 @@ struct ActivityState {
     idle_since: Instant,
     /// Whether the connection has delivered a complete request head yet.
     has_requested: bool,
+    /// Whether it speaks HTTP/2 (known from its first request).
+    http2: bool,
 }
 
 impl Activity {
@@ -53,16 +55,18 @@ impl Activity {
                 in_flight: 0,
                 idle_since: Instant::now(),
                 has_requested: false,
+                http2: false,
             }),
             changed: Notify::new(),
         })
     }
 
     /// A request whose head is complete: the connection is busy until the guard is dropped.
-    pub fn begin(self: &Arc<Self>) -> RequestGuard {
+    pub fn begin(self: &Arc<Self>, http2: bool) -> RequestGuard {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.in_flight += 1;
         state.has_requested = true;
+        state.http2 |= http2;
         if state.in_flight == 1 {
             self.changed.notify_one();
         }
@@ -76,6 +80,13 @@ impl Activity {
             state.idle_since = Instant::now();
             self.changed.notify_one();
         }
+    }
+
+    fn is_http2(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .http2
     }
 
     /// When the connection must close if nothing changes, and whether it ever made a request;
@@ -118,9 +129,9 @@ impl<S> Tracked<S> {
     }
 }
 
-impl<S, R> tower::Service<R> for Tracked<S>
+impl<S, B> tower::Service<axum::http::Request<B>> for Tracked<S>
 where
-    S: tower::Service<R>,
+    S: tower::Service<axum::http::Request<B>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -131,8 +142,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> Self::Future {
-        let guard = self.activity.begin();
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let guard = self
+            .activity
+            .begin(request.version() == axum::http::Version::HTTP_2);
         let answer = self.inner.call(request);
         Box::pin(async move {
             let answer = answer.await;
@@ -143,11 +156,15 @@ where
 }
 
 /// Drives `connection` until it ends, its deadline passes, or `stop` turns true (then it is
-/// shut down gracefully and its requests finish).
+/// shut down gracefully and its requests finish). When `draining` turns true an HTTP/2
+/// connection is sent a GOAWAY at once (its streams finish, the client opens its next
+/// connection elsewhere); an HTTP/1 connection is left to the `Connection: close` of its next
+/// answer.
 pub async fn drive<C>(
     connection: C,
     activity: Arc<Activity>,
     deadlines: Deadlines,
+    mut draining: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) where
     C: GracefulConnection,
@@ -169,6 +186,12 @@ pub async fn drive<C>(
                 return;
             }
             () = changed => {}
+            drained = draining.changed(), if !stopping => {
+                if drained.is_err() || (*draining.borrow() && activity.is_http2()) {
+                    stopping = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
             stopped = stop.changed(), if !stopping => {
                 // A dropped sender means the server is gone: shut down as for a stop.
                 let _ = stopped;

@@ -23,16 +23,24 @@ pub async fn healthz() -> Response {
 /// How long readiness waits for the database: a probe must get its answer within a second.
 const READINESS_DEADLINE: Duration = Duration::from_millis(900);
 
-/// Anyone: `200` when every database pool answers, `503` otherwise.
+/// Anyone: `200` when every database pool answers, `503` otherwise, and `503` while the server
+/// drains before it stops.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     summary = "Readiness",
     responses(
         (status = 200, description = "Every database pool answers"),
-        (status = 503, description = "A database pool does not answer within the deadline"),
+        (status = 503, description = "A database pool does not answer within the deadline, or the server is draining"),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.lifecycle.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining"})),
+        )
+            .into_response();
+    }
     let answered = tokio::time::timeout(READINESS_DEADLINE, state.store.ping())
         .await
         .unwrap_or_else(|_| {

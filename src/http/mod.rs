@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            close_while_draining,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ))
         .layer(CatchPanicLayer::custom(
@@ -153,6 +157,26 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 /// neither logged nor sent.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send>) -> Response {
     ApiError::internal("a handler panicked").into_response()
+}
+
+/// While the server drains before it stops, every HTTP/1 answer closes its connection, so a
+/// client's next request opens a new connection, which the load balancer sends to another
+/// replica. (HTTP/2 connections get a GOAWAY instead, and a `Connection` header is not allowed
+/// there.)
+async fn close_while_draining(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let http1 = request.version() < axum::http::Version::HTTP_2;
+    let mut response = next.run(request).await;
+    if http1 && state.lifecycle.is_draining() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// Each request's store calls share one database deadline (see `store::within_request`).

@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub max_connections: u32,
     pub deadlines: Deadlines,
     pub http2_keep_alive_interval: Duration,
+    /// Once the listener has closed, how long open connections get to finish their requests.
+    pub shutdown_timeout: Duration,
 }
 
 /// Serves until `shutdown` resolves, then lets open connections finish their requests.
@@ -39,6 +41,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     options: ServeOptions,
+    draining: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let builder = builder(&options);
@@ -76,16 +79,27 @@ pub async fn serve(
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let stopped = stopped.clone();
+        let draining = draining.clone();
         let deadlines = options.deadlines;
         tokio::spawn(async move {
-            connection::drive(connection, activity, deadlines, stopped).await;
+            connection::drive(connection, activity, deadlines, draining, stopped).await;
             drop(slot);
         });
     }
     drop(listener);
     let _ = stop.send(true);
     // Every connection holds a slot until it ends: having them all back means all are done.
-    let _ = open.acquire_many(options.max_connections).await;
+    let finished = tokio::time::timeout(
+        options.shutdown_timeout,
+        open.acquire_many(options.max_connections),
+    )
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            seconds = options.shutdown_timeout.as_secs_f64(),
+            "some requests did not finish within the shutdown timeout and were cut off"
+        );
+    }
     Ok(())
 }
 

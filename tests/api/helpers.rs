@@ -74,7 +74,7 @@ pub struct TestApp {
 }
 
 struct RunningServer {
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<accountd::lifecycle::Stop>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -141,6 +141,8 @@ pub fn test_config(database_url: &str) -> Config {
     // Dozens of servers share two cores while the suite runs, so a database wait of a few
     // seconds is the machine, not a fault; tests of the deadline set their own.
     config.db_timeout = std::time::Duration::from_secs(10);
+    // Tests stop servers all the time; the drain is tested on its own.
+    config.shutdown_drain = std::time::Duration::ZERO;
     config
 }
 
@@ -244,10 +246,11 @@ pub async fn spawn_app(config: Config) -> TestApp {
         .management_addr()
         .map(|address| format!("http://{address}"));
     let state = application.state().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(application.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<accountd::lifecycle::Stop>();
+    let task = tokio::spawn(
+        application
+            .run_until(async move { stopped.await.unwrap_or(accountd::lifecycle::Stop::Now) }),
+    );
     TestApp {
         address,
         management_address,
@@ -405,13 +408,34 @@ impl<'a> Call<'a> {
 }
 
 impl TestApp {
-    /// Stops the server and its dispatcher as SIGTERM would, and waits until they are gone.
+    /// Stops the server and its dispatcher as SIGTERM would (with the configured drain, none
+    /// in tests unless they set one), and waits until they are gone.
     pub async fn shut_down(&self) {
+        self.stop(accountd::lifecycle::Stop::Drain).await;
+    }
+
+    /// Stops the server the given way and waits until it is gone.
+    pub async fn stop(&self, how: accountd::lifecycle::Stop) {
         let running = self.server.lock().ok().and_then(|mut server| server.take());
         if let Some(running) = running {
-            let _ = running.stop.send(());
+            let _ = running.stop.send(how);
             let _ = running.task.await;
         }
+    }
+
+    /// Starts stopping the server the given way without waiting for it, for tests of what
+    /// happens meanwhile; returns the task that ends when the server has stopped.
+    pub fn begin_stop(
+        &self,
+        how: accountd::lifecycle::Stop,
+    ) -> Option<tokio::task::JoinHandle<std::io::Result<()>>> {
+        let running = self
+            .server
+            .lock()
+            .ok()
+            .and_then(|mut server| server.take())?;
+        let _ = running.stop.send(how);
+        Some(running.task)
     }
 
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {

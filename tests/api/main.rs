@@ -33,6 +33,7 @@ mod scoping;
 mod secrets_at_rest;
 mod security;
 mod self_signup;
+mod shutdown;
 mod startup;
 mod store_conformance;
 mod throttling;
@@ -73,6 +74,7 @@ fn all_tests() -> Vec<Test> {
         secrets_at_rest::tests(),
         security::tests(),
         self_signup::tests(),
+        shutdown::tests(),
         startup::tests(),
         store_conformance::tests(),
         throttling::tests(),

@@ -13,7 +13,8 @@ bounded in time and cleaning up after itself:
   backup      `accountd backup` of a running SQLite server restores to the same data; pg_dump
               and pg_restore of PostgreSQL do too
 
-Usage: faults.py [scenario ...] (all when none is named)."""
+Usage: faults.py [scenario ...] (all when none is named). The rolling restart needs haproxy on
+PATH (Debian's package)."""
 
 import os
 import re
@@ -289,7 +290,105 @@ def backup():
             )
 
 
+HAPROXY_CONFIG = """
+global
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend api
+    bind 127.0.0.1:{front}
+    default_backend replicas
+backend replicas
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 250ms fall 1 rise 2
+    server a 127.0.0.1:{a} check
+    server b 127.0.0.1:{b} check
+"""
+
+
+def rolling():
+    """Two replicas on one PostgreSQL behind HAProxy; each is sent SIGTERM and started again in
+    turn while the load runs, with the drain that a real deployment would use."""
+    drain = 2
+    env_of = lambda cluster: {  # noqa: E731
+        "DATABASE_URL": cluster.url,
+        "ACCOUNTD_RATE_LIMIT_PER_MINUTE": "0",
+        "ACCOUNTD_SHUTDOWN_DRAIN": str(drain),
+        "ACCOUNTD_JWT_SECRET": "rolling-restart-secret-of-at-least-32-bytes",
+        "RUST_LOG": "warn",
+    }
+    with Cluster() as cluster:
+        first = Server(env_of(cluster))
+        second = Server(env_of(cluster), seed=False)
+        first.__enter__()
+        second.__enter__()
+        replicas = [first, second]
+        front = hostile.free_port()
+        config = os.path.join(first.work, "haproxy.cfg")
+        with open(config, "w") as out:
+            out.write(HAPROXY_CONFIG.format(front=front, a=first.port, b=second.port))
+        proxy = subprocess.Popen(["haproxy", "-f", config, "-db"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{front}"
+            if not wait_until(lambda: _answers(base), 10):
+                raise RuntimeError("HAProxy did not come up")
+            through_proxy = Server.__new__(Server)
+            through_proxy.__dict__.update(first.__dict__)
+            through_proxy.base = base
+            load = read_load(through_proxy).start()
+            time.sleep(2)
+            restarts = []
+            for index, replica in enumerate(replicas):
+                began = time.monotonic()
+                replica.process.send_signal(signal.SIGTERM)
+                code = replica.process.wait(timeout=60)
+                replica.log.close()
+                stopped_after = time.monotonic() - began
+                fresh = Server(env_of(cluster), seed=False, port=replica.port)
+                fresh.__enter__()
+                replicas[index] = fresh
+                # HAProxy takes it back after two good health checks.
+                time.sleep(1.5)
+                restarts.append((code, stopped_after))
+            time.sleep(2)
+            load.stop()
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+            for replica in replicas:
+                replica.__exit__(None, None, None)
+        outcomes = load.snapshot()
+        failed = [o for o in outcomes if not (200 <= (o.status or 0) < 300)]
+        check(
+            f"{len(outcomes)} requests through HAProxy while both replicas restart in turn",
+            outcomes and not failed,
+            "not one failed",
+            f"{summary(outcomes)}; failures {[(o.kind, o.status, o.error) for o in failed][:5]}",
+        )
+        check(
+            "each replica after SIGTERM",
+            all(code == 0 and took >= drain for code, took in restarts),
+            f"drained {drain} s, then exited 0",
+            ", ".join(f"exit {code} after {took:.1f} s" for code, took in restarts),
+        )
+
+
+def _answers(base):
+    try:
+        return request(base, "GET", "/healthz", timeout=2).status == 200
+    except OSError:
+        return False
+
+
 SCENARIOS = {
+    "rolling": rolling,
     "pg-restart": pg_restart,
     "pg-stall": pg_stall,
     "crash": crash,

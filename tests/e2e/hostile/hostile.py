@@ -82,11 +82,11 @@ class Server:
     """An accountd process with its own database; `with Server(env) as server:` starts it,
     seeds a password profile and a member, and stops it afterwards."""
 
-    def __init__(self, env=None, seed=True):
+    def __init__(self, env=None, seed=True, port=None):
         self.extra_env = env or {}
         self.seed_member = seed
         self.work = tempfile.mkdtemp(prefix="accountd-hostile-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.management_port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.management = f"http://127.0.0.1:{self.management_port}"
