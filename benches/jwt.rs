@@ -26,6 +26,7 @@ fn claims(now: Timestamp) -> AccountClaims {
         iat: now.seconds(),
         exp: now.seconds() + 86_400,
         jti: Uuid::new_v4(),
+        auth_time: Some(now.seconds()),
     }
 }
 

@@ -165,6 +165,11 @@ pub struct ConfigArgs {
     /// ACCOUNTD_MASTER_KEY; a server given both reads values sealed by either.
     #[arg(long, env = "ACCOUNTD_MASTER_KEY_PREVIOUS", hide_env_values = true)]
     pub master_key_previous: Option<String>,
+    /// Seconds since its last credential check (password, one-time code, sign-up, OpenID
+    /// Connect) within which an account token may change its own password, username or email;
+    /// older tokens get 403 `re-authentication required`. At least 1.
+    #[arg(long, env = "ACCOUNTD_SENSITIVE_ACTION_MAX_AGE", default_value_t = 600)]
+    pub sensitive_action_max_age: u64,
 }
 
 /// Checked configuration. Tests build one with [`Config::new`] and adjust fields.
@@ -210,6 +215,9 @@ pub struct Config {
     pub master_key: Option<MasterKey>,
     /// Opens secrets sealed before a master key change.
     pub master_key_previous: Option<MasterKey>,
+    /// Seconds a credential check keeps an account token fresh for self-managed password,
+    /// username and email changes.
+    pub sensitive_action_max_age: u64,
 }
 
 /// A webhook integration defined in `ACCOUNTD_INTEGRATIONS` (§22.2).
@@ -481,6 +489,7 @@ impl Config {
             destinations: DestinationPolicy::default(),
             master_key: None,
             master_key_previous: None,
+            sensitive_action_max_age: 600,
         }
     }
 
@@ -562,6 +571,11 @@ impl Config {
                 "ACCOUNTD_AUDIT_RETENTION_DAYS must be at least 1",
             ));
         }
+        if args.sensitive_action_max_age == 0 {
+            return Err(ConfigError::new(
+                "ACCOUNTD_SENSITIVE_ACTION_MAX_AGE must be at least 1 (seconds)",
+            ));
+        }
         let log_format = match args.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -611,6 +625,7 @@ impl Config {
             destinations,
             master_key,
             master_key_previous,
+            sensitive_action_max_age: args.sensitive_action_max_age,
         })
     }
 }
@@ -882,6 +897,26 @@ mod tests {
                 .starts_with("configuration: ACCOUNTD_MASTER_KEY must be 32 bytes")
         );
         assert!(!error.to_string().contains(short));
+    }
+
+    #[test]
+    fn the_sensitive_action_max_age_is_a_whole_number_of_seconds_of_at_least_one() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let parse = |value: &str| {
+            Cli::try_parse_from(["accountd", "--sensitive-action-max-age", value])
+                .map(|cli| cli.config)
+        };
+        let config = Config::from_args(parse("60").unwrap()).unwrap();
+        assert_eq!(config.sensitive_action_max_age, 60);
+        assert!(Config::from_args(parse("0").unwrap()).is_err());
+        assert!(parse("-1").is_err());
+        assert!(parse("1.5").is_err());
+        assert_eq!(Config::new("sqlite::memory:").sensitive_action_max_age, 600);
     }
 
     #[test]

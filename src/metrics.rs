@@ -144,12 +144,51 @@ impl RouteSeries {
     }
 }
 
-/// How a password login ended (§6.2, §6.10), as `accountd_logins_total{outcome}` counts it.
+/// How a member logged in, as `accountd_logins_total{mechanism}` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMechanism {
+    Password,
+    Passwordless,
+    SelfSignup,
+    Oidc,
+    /// A previous account token exchanged for new ones.
+    Switch,
+}
+
+impl LoginMechanism {
+    const ALL: [Self; 5] = [
+        Self::Password,
+        Self::Passwordless,
+        Self::SelfSignup,
+        Self::Oidc,
+        Self::Switch,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Passwordless => "passwordless",
+            Self::SelfSignup => "self_signup",
+            Self::Oidc => "oidc",
+            Self::Switch => "switch",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|mechanism| *mechanism == self)
+            .unwrap_or(0)
+    }
+}
+
+/// How a login ended (§6.2, §6.10), as `accountd_logins_total{outcome}` counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginOutcome {
     /// Tokens were issued.
     Success,
-    /// Wrong username or password (`400 authentication failed`).
+    /// Credentials refused: `400 authentication failed`, or a switch's account token refused
+    /// (`401`).
     Failed,
     /// Refused by login throttling before any hashing (`429`).
     Throttled,
@@ -173,7 +212,7 @@ impl LoginOutcome {
     pub fn of_status(status: Option<StatusCode>) -> Self {
         match status {
             None => Self::Success,
-            Some(StatusCode::BAD_REQUEST) => Self::Failed,
+            Some(StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) => Self::Failed,
             Some(StatusCode::TOO_MANY_REQUESTS) => Self::Throttled,
             Some(StatusCode::SERVICE_UNAVAILABLE) => Self::Busy,
             Some(_) => Self::Error,
@@ -203,7 +242,8 @@ impl LoginOutcome {
 pub struct Metrics {
     /// Keyed by the matched route template (`/v2/accounts/{account_id}`), never the raw path.
     routes: RwLock<HashMap<Box<str>, RouteSeries>>,
-    logins: [AtomicU64; LoginOutcome::ALL.len()],
+    /// Indexed by mechanism, then outcome.
+    logins: [[AtomicU64; LoginOutcome::ALL.len()]; LoginMechanism::ALL.len()],
 }
 
 /// The label of requests that matched no route (404s of the fallback): one series, not one per
@@ -214,7 +254,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             routes: RwLock::new(HashMap::new()),
-            logins: std::array::from_fn(|_| AtomicU64::new(0)),
+            logins: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
         }
     }
 }
@@ -247,8 +287,12 @@ impl Metrics {
         }
     }
 
-    pub fn count_login(&self, outcome: LoginOutcome) {
-        if let Some(counter) = self.logins.get(outcome.index()) {
+    pub fn count_login(&self, mechanism: LoginMechanism, outcome: LoginOutcome) {
+        if let Some(counter) = self
+            .logins
+            .get(mechanism.index())
+            .and_then(|row| row.get(outcome.index()))
+        {
             counter.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -304,18 +348,22 @@ impl Metrics {
             out,
             "accountd_logins_total",
             "counter",
-            "Password logins by outcome: success, failed (wrong credentials), throttled (429), busy (hash queue full, 503), error.",
+            "Logins by mechanism (password, passwordless, self_signup, oidc, switch) and outcome: success, failed (credentials or token refused), throttled (429), busy (503), error.",
         );
-        for outcome in LoginOutcome::ALL {
-            let count = self
-                .logins
-                .get(outcome.index())
-                .map_or(0, |counter| counter.load(Ordering::Relaxed));
-            let _ = writeln!(
-                out,
-                "accountd_logins_total{{outcome=\"{}\"}} {count}",
-                outcome.label()
-            );
+        for mechanism in LoginMechanism::ALL {
+            for outcome in LoginOutcome::ALL {
+                let count = self
+                    .logins
+                    .get(mechanism.index())
+                    .and_then(|row| row.get(outcome.index()))
+                    .map_or(0, |counter| counter.load(Ordering::Relaxed));
+                let _ = writeln!(
+                    out,
+                    "accountd_logins_total{{mechanism=\"{}\",outcome=\"{}\"}} {count}",
+                    mechanism.label(),
+                    outcome.label()
+                );
+            }
         }
     }
 }
@@ -416,16 +464,28 @@ mod tests {
     }
 
     #[test]
-    fn every_login_outcome_is_rendered_even_at_zero() {
+    fn every_login_mechanism_and_outcome_is_rendered_even_at_zero() {
         let metrics = Metrics::default();
-        metrics.count_login(LoginOutcome::of_status(None));
-        metrics.count_login(LoginOutcome::of_status(Some(
-            StatusCode::SERVICE_UNAVAILABLE,
-        )));
+        metrics.count_login(LoginMechanism::Password, LoginOutcome::of_status(None));
+        metrics.count_login(
+            LoginMechanism::Password,
+            LoginOutcome::of_status(Some(StatusCode::SERVICE_UNAVAILABLE)),
+        );
+        metrics.count_login(
+            LoginMechanism::Switch,
+            LoginOutcome::of_status(Some(StatusCode::UNAUTHORIZED)),
+        );
         let mut out = String::new();
         metrics.render(&mut out);
-        assert!(out.contains("accountd_logins_total{outcome=\"success\"} 1\n"));
-        assert!(out.contains("accountd_logins_total{outcome=\"busy\"} 1\n"));
-        assert!(out.contains("accountd_logins_total{outcome=\"throttled\"} 0\n"));
+        for line in [
+            "accountd_logins_total{mechanism=\"password\",outcome=\"success\"} 1\n",
+            "accountd_logins_total{mechanism=\"password\",outcome=\"busy\"} 1\n",
+            "accountd_logins_total{mechanism=\"password\",outcome=\"throttled\"} 0\n",
+            "accountd_logins_total{mechanism=\"switch\",outcome=\"failed\"} 1\n",
+            "accountd_logins_total{mechanism=\"oidc\",outcome=\"success\"} 0\n",
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
+        assert_eq!(out.matches("accountd_logins_total{").count(), 25);
     }
 }

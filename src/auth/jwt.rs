@@ -19,7 +19,7 @@ const IAT_SKEW_SECONDS: i64 = 60;
 
 pub const SELF_MANAGEMENT_VALUES: [&str; 2] = ["disabled", "update_only"];
 
-/// The nine claims of §7.2.
+/// The nine claims of §7.2, and `auth_time`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountClaims {
     pub sub: Uuid,
@@ -31,6 +31,11 @@ pub struct AccountClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// Epoch second of the credential check the token descends from (password, one-time code,
+    /// sign-up, OpenID Connect): a switch copies it, so only a credential makes a token fresh
+    /// for sensitive changes. Tokens minted before the claim existed have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// The claims as they arrive: every one required, with its JSON type enforced by serde (an `iat`
@@ -46,6 +51,16 @@ struct WireClaims {
     iat: i64,
     exp: i64,
     jti: String,
+    /// Optional, but an integer when present: `null` is refused like any other wrong type.
+    #[serde(default, deserialize_with = "present_integer")]
+    auth_time: Option<i64>,
+}
+
+/// A claim that may be absent (serde's `default`), but when present must be an integer.
+fn present_integer<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    i64::deserialize(deserializer).map(Some)
 }
 
 /// The JOSE header fields §7.4 checks; any others are ignored, as RFC 7515 allows for
@@ -193,11 +208,15 @@ fn check_claims(wire: WireClaims, expected: &Expected) -> Option<AccountClaims> 
         iat: wire.iat,
         exp: wire.exp,
         jti: Uuid::parse_str(&wire.jti).ok()?,
+        auth_time: wire.auth_time,
     };
     let valid = claims.store_id == expected.store_id
         && claims.realm_id == expected.realm_id
         && SELF_MANAGEMENT_VALUES.contains(&claims.account_member_self_management.as_str())
-        && claims.iat <= expected.now.seconds().saturating_add(IAT_SKEW_SECONDS);
+        && claims.iat <= expected.now.seconds().saturating_add(IAT_SKEW_SECONDS)
+        && claims
+            .auth_time
+            .is_none_or(|auth_time| auth_time <= claims.iat);
     valid.then_some(claims)
 }
 
@@ -230,6 +249,7 @@ mod tests {
             iat: now.seconds(),
             exp: now.seconds() + 60,
             jti: Uuid::new_v4(),
+            auth_time: Some(now.seconds() - 5),
         }
     }
 
@@ -328,6 +348,57 @@ mod tests {
             keys().verify(&hs384, &expected),
             Err(TokenRejection::Invalid)
         );
+    }
+
+    /// `auth_time` is optional for tokens minted before it existed, but when present it is an
+    /// integer no later than `iat`.
+    #[test]
+    fn auth_time_is_absent_or_an_integer_no_later_than_iat() {
+        use serde_json::json;
+        let now = Timestamp::from_seconds(1_719_445_524);
+        let expected = expected(now);
+        let mut claims = claims(now, &expected);
+        let token = keys().mint(&claims).unwrap();
+        assert_eq!(keys().verify(&token, &expected), Ok(claims.clone()));
+
+        claims.auth_time = None;
+        let without = keys().mint(&claims).unwrap();
+        let payload = without.split('.').nth(1).unwrap();
+        let decoded: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert!(decoded.get("auth_time").is_none(), "{decoded}");
+        assert_eq!(keys().verify(&without, &expected), Ok(claims.clone()));
+
+        claims.auth_time = Some(claims.iat);
+        let same_second = keys().mint(&claims).unwrap();
+        assert!(keys().verify(&same_second, &expected).is_ok());
+
+        claims.auth_time = Some(claims.iat + 1);
+        let later = keys().mint(&claims).unwrap();
+        assert_eq!(
+            keys().verify(&later, &expected),
+            Err(TokenRejection::Invalid)
+        );
+
+        // Signed by the right key, but with `auth_time` of the wrong JSON type.
+        for wrong in [json!(null), json!("1719445520"), json!(1_719_445_520.5)] {
+            let mut payload = serde_json::to_value(&claims).unwrap();
+            payload["auth_time"] = wrong.clone();
+            let body = URL_SAFE_NO_PAD.encode(payload.to_string());
+            let input = format!("{}.{body}", keys().active_header);
+            let signature = keys()
+                .active
+                .clone()
+                .chain_update(input.as_bytes())
+                .finalize()
+                .into_bytes();
+            let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+            assert_eq!(
+                keys().verify(&forged, &expected),
+                Err(TokenRejection::Invalid),
+                "auth_time {wrong}"
+            );
+        }
     }
 
     #[test]

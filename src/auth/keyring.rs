@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::jwt::{AccountClaims, Expected, JwtKeys, TokenRejection};
 use super::secret::{random_alphanumeric, random_bytes};
-use crate::store::{NewAuditEvent, Store, StoreResult, StoredJwtKey};
+use crate::store::{Actor, NewAuditEvent, Store, StoreResult, StoredJwtKey};
 use crate::time::Timestamp;
 
 /// Generated secrets are printable so `accountd keys export` can hand them on verbatim.
@@ -118,33 +118,22 @@ pub fn generate_key() -> StoredJwtKey {
     }
 }
 
-/// `accountd keys rotate`: a new active persisted key, recorded in the audit trail.
+/// `accountd keys rotate`: a new active persisted key, recorded in the audit trail (as the
+/// system's doing) in the same transaction.
 pub async fn rotate(store: &dyn Store, now: Timestamp) -> StoreResult<StoredJwtKey> {
     let key = generate_key();
-    store.rotate_jwt_key(&key, now).await?;
-    let event = NewAuditEvent {
-        event_type: "jwt_key.created".to_owned(),
-        actor: Some("cli".to_owned()),
-        subject: Some(format!("jwt_key:{}", key.kid)),
-        client_address: None,
-        detail: serde_json::json!({"kid": key.kid, "active": true}),
-    };
-    store.append_audit_event(&event, now).await?;
+    let event = NewAuditEvent::new("jwt_key.created", Actor::SYSTEM)
+        .subject(format!("jwt_key:{}", key.kid))
+        .detail(serde_json::json!({"kid": key.kid, "active": true}));
+    store.rotate_jwt_key(&key, now, &event).await?;
     Ok(key)
 }
 
-/// `accountd keys remove <kid>`: `false` when there is no such key; recorded in the audit trail.
+/// `accountd keys remove <kid>`: `false` when there is no such key; recorded in the audit trail
+/// (as the system's doing) in the same transaction.
 pub async fn remove(store: &dyn Store, kid: &str, now: Timestamp) -> StoreResult<bool> {
-    if !store.remove_jwt_key(kid).await? {
-        return Ok(false);
-    }
-    let event = NewAuditEvent {
-        event_type: "jwt_key.deleted".to_owned(),
-        actor: Some("cli".to_owned()),
-        subject: Some(format!("jwt_key:{kid}")),
-        client_address: None,
-        detail: serde_json::json!({"kid": kid}),
-    };
-    store.append_audit_event(&event, now).await?;
-    Ok(true)
+    let event = NewAuditEvent::new("jwt_key.deleted", Actor::SYSTEM)
+        .subject(format!("jwt_key:{kid}"))
+        .detail(serde_json::json!({"kid": kid}));
+    store.remove_jwt_key(kid, now, &event).await
 }

@@ -162,13 +162,17 @@ async fn memberships(
 )]
 async fn revoke_tokens(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     let member = account_member_id(&raw_id)?;
     state
         .store
-        .revoke_account_tokens(member, state.clock.now())
+        .revoke_account_tokens(
+            member,
+            state.clock.now(),
+            &admin.audit.event("account_member.tokens_revoked"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -184,12 +188,16 @@ async fn revoke_tokens(
 )]
 async fn clear_lockout(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     state
         .store
-        .clear_lockout(account_member_id(&raw_id)?)
+        .clear_lockout(
+            account_member_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("account_member.lockout_cleared"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -132,7 +132,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
     let body = body.parse()?;
@@ -153,7 +153,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_account(&account, state.clock.now())
+        .create_account(
+            &account,
+            state.clock.now(),
+            &admin.audit.event("account.created"),
+        )
         .await?;
     Ok(Single::created(AccountData::new(&state.links, created)))
 }
@@ -169,7 +173,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -198,7 +202,12 @@ async fn update(
     };
     let updated = state
         .store
-        .update_account(id, &patch, state.clock.now())
+        .update_account(
+            id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("account.updated"),
+        )
         .await?;
     Ok(Single::ok(AccountData::new(&state.links, updated)))
 }
@@ -213,10 +222,13 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     let id = account_id(&raw_id)?;
-    state.store.delete_account(id, state.clock.now()).await?;
+    state
+        .store
+        .delete_account(id, state.clock.now(), &admin.audit.event("account.deleted"))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

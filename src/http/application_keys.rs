@@ -146,7 +146,7 @@ async fn list(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
     let body = body.parse()?;
@@ -164,7 +164,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_application_key(&key, state.clock.now())
+        .create_application_key(
+            &key,
+            state.clock.now(),
+            &admin.audit.event("application_key.created"),
+        )
         .await?;
     let data = ApplicationKeyData::new(&state.links, created, Some(secret));
     Ok(super::response::no_store(Single::created(data)))
@@ -198,7 +202,7 @@ async fn read(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -216,7 +220,12 @@ async fn update(
     };
     let updated = state
         .store
-        .update_application_key(id, &patch, state.clock.now())
+        .update_application_key(
+            id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("application_key.updated"),
+        )
         .await?;
     Ok(Single::ok(ApplicationKeyData::new(
         &state.links,
@@ -236,9 +245,16 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    state.store.delete_application_key(key_id(&raw_id)?).await?;
+    state
+        .store
+        .delete_application_key(
+            key_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("application_key.deleted"),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,17 +1,15 @@
-//! The security audit trail (§25): who did what, when, from where. Logins are recorded by the
-//! token endpoint; every successful write is recorded here, by a middleware that learns the
-//! caller from the extractors. An event never carries a password, code or token: only ids,
-//! routes and statuses.
+//! The security audit trail (§25) as the API shows it, and where a request's audit facts come
+//! from. Every change is recorded by the store transaction that makes it (so a write that fails
+//! leaves no row): the caller extractor decides the actor and hands handlers an [`AuditOrigin`],
+//! and each handler names its event type (`account.created`, …) when it passes the event to the
+//! store. Logins are recorded by the login guard and the token endpoint. An event never carries
+//! a password, code or token: only ids, paths and outcomes.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::{ConnectInfo, MatchedPath, RawQuery, Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use uuid::Uuid;
 
 use super::extract::client::client_address;
@@ -20,103 +18,42 @@ use super::openapi::{BadRequest, Forbidden, ListQuery, Unauthorized};
 use super::response::List;
 use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::store::{AuditEvent, NewAuditEvent};
+use crate::store::{Actor, AuditEvent, NewAuditEvent};
 use crate::time::Timestamp;
 
-/// Filled by the caller extractors, read by [`record_writes`] once the handler has answered.
-#[derive(Debug, Clone, Default)]
-pub struct ActorSlot(Arc<Mutex<Option<String>>>);
+/// Who is making a request and from where, as its caller extractor found them: the raw material
+/// of the audit row of the change the handler makes.
+#[derive(Debug, Clone)]
+pub struct AuditOrigin {
+    actor: Actor,
+    client_address: IpAddr,
+    path: String,
+}
 
-impl ActorSlot {
-    pub fn set(&self, actor: String) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(actor);
+impl AuditOrigin {
+    pub fn new(actor: Actor, parts: &Parts, state: &AppState) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| {
+                peer.ip()
+            });
+        Self {
+            actor,
+            client_address: client_address(peer, &parts.headers, &state.config.trusted_proxies),
+            path: parts.uri.path().to_owned(),
         }
     }
 
-    fn take(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|mut slot| slot.take())
+    pub fn actor(&self) -> Actor {
+        self.actor
     }
-}
 
-/// Appends an event; a failure is logged and never fails the request it describes.
-pub async fn record(state: &AppState, event: NewAuditEvent) {
-    if let Err(error) = state
-        .store
-        .append_audit_event(&event, state.clock.now())
-        .await
-    {
-        tracing::error!(%error, event_type = %event.event_type, "an audit event was lost");
-    }
-}
-
-/// Records every successful write (POST, PUT, DELETE answered 2xx) with its caller.
-pub async fn record_writes(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    // Reads are the bulk of the traffic and never audited: let them through untouched.
-    if !matches!(
-        *request.method(),
-        Method::POST | Method::PUT | Method::DELETE
-    ) {
-        return next.run(request).await;
-    }
-    let slot = ActorSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
-    let path = request.uri().path().to_owned();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
-    let client = peer.map(|peer| {
-        client_address(peer, request.headers(), &state.config.trusted_proxies).to_string()
-    });
-    let response = next.run(request).await;
-    let is_write = matches!(method, Method::POST | Method::PUT | Method::DELETE);
-    let Some(route) = route.filter(|_| is_write && response.status().is_success()) else {
-        return response;
-    };
-    // Logins are recorded by the token endpoint itself; bearer tokens are too many to matter.
-    if route == "/v2/account-members/tokens" || route == "/oauth/access_token" {
-        return response;
-    }
-    let actor = slot.take();
-    let event = NewAuditEvent {
-        event_type: write_event_type(&method, &route, actor.as_deref()).to_owned(),
-        actor,
-        subject: Some(path),
-        client_address: client,
-        detail: json!({
-            "method": method.as_str(),
-            "route": route,
-            "status": response.status().as_u16(),
-        }),
-    };
-    record(&state, event).await;
-    response
-}
-
-fn write_event_type(method: &Method, route: &str, actor: Option<&str>) -> &'static str {
-    match (method.as_str(), route) {
-        ("POST", "/v2/application-keys") => "application_key.created",
-        ("PUT", "/v2/application-keys/{application_key_id}") => "application_key.updated",
-        ("DELETE", "/v2/application-keys/{application_key_id}") => "application_key.deleted",
-        (_, "/v2/settings/account-authentication" | "/v2/settings/account-membership") => {
-            "settings.changed"
-        }
-        ("DELETE", "/v2/account-members/{account_member_id}/tokens") => "tokens.revoked",
-        ("DELETE", "/v2/account-members/{account_member_id}/lockout") => "lockout.cleared",
-        _ if actor.is_some_and(|actor| actor.starts_with("account_member:")) => {
-            "self_service.write"
-        }
-        _ => "admin.write",
+    /// The audit event of this request's change; its subject is the request path.
+    pub fn event(&self, event_type: &'static str) -> NewAuditEvent {
+        NewAuditEvent::new(event_type, self.actor)
+            .subject(self.path.clone())
+            .client_address(self.client_address.to_string())
     }
 }
 
@@ -126,11 +63,22 @@ pub struct AuditEventData {
     #[serde(rename = "type")]
     kind: &'static str,
     event_type: String,
-    actor: Option<String>,
+    actor: AuditActor,
     subject: Option<String>,
     client_address: Option<String>,
     detail: serde_json::Value,
     meta: AuditMeta,
+}
+
+/// Who acted: the caller class and its id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct AuditActor {
+    /// `admin`, `shopper`, `account_holder` or `system`.
+    #[schema(example = "admin")]
+    class: &'static str,
+    /// The application key of an admin, the member of an account holder; `null` for a shopper
+    /// (implicit client ids are public) and the system.
+    id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -149,7 +97,10 @@ impl From<AuditEvent> for AuditEventData {
             id: event.id,
             kind: "audit_event",
             event_type: event.event_type,
-            actor: event.actor,
+            actor: AuditActor {
+                class: event.actor.class.as_str(),
+                id: event.actor.id,
+            },
             subject: event.subject,
             client_address: event.client_address,
             detail: event.detail,

@@ -370,7 +370,7 @@ async fn check_destination(state: &AppState, url: &str) -> ApiResult<()> {
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
     let body = body.parse()?;
@@ -394,7 +394,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_integration(&integration, state.clock.now())
+        .create_integration(
+            &integration,
+            state.clock.now(),
+            &admin.audit.event("integration.created"),
+        )
         .await?;
     Ok(Single::created(IntegrationData::new(&state, created)))
 }
@@ -410,7 +414,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -432,7 +436,12 @@ async fn update(
     };
     let updated = state
         .store
-        .update_integration(id, &patch, state.clock.now())
+        .update_integration(
+            id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("integration.updated"),
+        )
         .await?;
     Ok(Single::ok(IntegrationData::new(&state, updated)))
 }
@@ -447,12 +456,16 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
     state
         .store
-        .delete_integration(integration_id(&raw_id)?)
+        .delete_integration(
+            integration_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("integration.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -201,7 +201,7 @@ async fn unassigned(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_account_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -217,7 +217,12 @@ async fn create(
     };
     let created = state
         .store
-        .create_membership(account, member, state.clock.now())
+        .create_membership(
+            account,
+            member,
+            state.clock.now(),
+            &admin.audit.event("membership.created"),
+        )
         .await?;
     Ok(Single::created(MembershipData::new(&state.links, &created)))
 }
@@ -233,7 +238,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -251,6 +256,11 @@ async fn update(
         _ => {}
     }
     fields.finish()?;
+    // Nothing changes, but the request succeeded: it is recorded like every other write.
+    state
+        .store
+        .append_audit_event(&admin.audit.event("membership.updated"), state.clock.now())
+        .await?;
     Ok(Single::ok(MembershipData::new(&state.links, &membership)))
 }
 
@@ -264,7 +274,7 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     let account = account_id(&raw_account_id)?;
@@ -272,7 +282,12 @@ async fn remove(
     let id = membership_id(&raw_membership_id)?;
     state
         .store
-        .delete_membership(account, id, state.clock.now())
+        .delete_membership(
+            account,
+            id,
+            state.clock.now(),
+            &admin.audit.event("membership.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

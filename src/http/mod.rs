@@ -26,6 +26,7 @@ pub mod password_profiles;
 pub mod rate_limit;
 pub mod realms;
 pub mod response;
+pub mod self_management;
 pub mod server;
 pub mod settings;
 pub mod tokens;
@@ -75,10 +76,6 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            audit::record_writes,
-        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_timeout,

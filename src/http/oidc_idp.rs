@@ -35,8 +35,8 @@ use crate::oidc::{
 };
 use crate::state::AppState;
 use crate::store::{
-    Entity, LoginClaim, NewOidcCode, NewOidcLogin, OidcCode, OidcIdentity, OidcLogin, OidcProfile,
-    StoreError,
+    Entity, LoginClaim, NewAuditEvent, NewOidcCode, NewOidcLogin, OidcCode, OidcIdentity,
+    OidcLogin, OidcProfile, StoreError,
 };
 use crate::time::Timestamp;
 
@@ -858,12 +858,16 @@ async fn discovery(
 
 /// §6.5: redeems accountd's code for the member it stands for. Steps 1–3 failing, or the
 /// profile having been deleted, is `400 authentication failed`; a taken email under the realm's
-/// policy is `409`.
+/// policy is `409`. `signed_in` is the sign-in's audit row, written with the member's changes;
+/// `refused` is written when a real code is refused (it is burnt then), not for codes that do
+/// not exist, which anyone can make up.
 pub async fn redeem(
     state: &AppState,
     code: &str,
     redirect_uri: &str,
     code_verifier: &str,
+    signed_in: &NewAuditEvent,
+    refused: &NewAuditEvent,
 ) -> ApiResult<Uuid> {
     let now = state.clock.now();
     // Redeeming removes the code first, so a wrong verifier or redirect URI also burns it.
@@ -874,8 +878,12 @@ pub async fn redeem(
     else {
         return Err(ApiError::authentication_failed());
     };
+    let refuse = || async {
+        state.store.append_audit_event(refused, now).await?;
+        Ok::<_, ApiError>(ApiError::authentication_failed())
+    };
     if !constant_time_eq(redirect_uri.as_bytes(), record.redirect_uri.as_bytes()) {
-        return Err(ApiError::authentication_failed());
+        return Err(refuse().await?);
     }
     let challenge_matches = is_valid_code_verifier(code_verifier)
         && constant_time_eq(
@@ -883,15 +891,15 @@ pub async fn redeem(
             record.code_challenge.as_bytes(),
         );
     if !challenge_matches {
-        return Err(ApiError::authentication_failed());
+        return Err(refuse().await?);
     }
     match state
         .store
-        .sign_in_oidc_identity(&record.identity, now)
+        .sign_in_oidc_identity(&record.identity, now, signed_in)
         .await
     {
         Ok(signed_in) => Ok(signed_in.user_id),
-        Err(StoreError::NotFound(Entity::OidcProfile)) => Err(ApiError::authentication_failed()),
+        Err(StoreError::NotFound(Entity::OidcProfile)) => Err(refuse().await?),
         Err(error) => Err(error.into()),
     }
 }

@@ -167,7 +167,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -193,7 +193,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_oidc_profile_info(&info, state.clock.now())
+        .create_oidc_profile_info(
+            &info,
+            state.clock.now(),
+            &admin.audit.event("oidc_profile_info.created"),
+        )
         .await?;
     Ok(Single::created(InfoData::new(&state, created)))
 }
@@ -209,7 +213,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -237,7 +241,13 @@ async fn update(
     };
     let updated = state
         .store
-        .update_oidc_profile_info(user, current.id, &patch, state.clock.now())
+        .update_oidc_profile_info(
+            user,
+            current.id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("oidc_profile_info.updated"),
+        )
         .await?;
     Ok(Single::ok(InfoData::new(&state, updated)))
 }
@@ -252,14 +262,19 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &raw_user_id).await?;
     state
         .store
-        .delete_oidc_profile_info(user, info_id(&raw_id)?, state.clock.now())
+        .delete_oidc_profile_info(
+            user,
+            info_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("oidc_profile_info.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -242,7 +242,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_realm_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -274,7 +274,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_oidc_profile(&profile, state.clock.now())
+        .create_oidc_profile(
+            &profile,
+            state.clock.now(),
+            &admin.audit.event("oidc_profile.created"),
+        )
         .await?;
     Ok(Single::created(OidcProfileData::new(&state, created)))
 }
@@ -290,7 +294,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -315,7 +319,12 @@ async fn update(
     };
     let updated = state
         .store
-        .update_oidc_profile(id, &patch, state.clock.now())
+        .update_oidc_profile(
+            id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("oidc_profile.updated"),
+        )
         .await?;
     Ok(Single::ok(OidcProfileData::new(&state, updated)))
 }
@@ -330,13 +339,17 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     state
         .store
-        .delete_oidc_profile(profile_id(&raw_id)?)
+        .delete_oidc_profile(
+            profile_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("oidc_profile.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Caller, Ids, JsonBody};
+use super::extract::{AuditedCaller, Ids, JsonBody};
 use super::openapi::{BadRequest, Busy, Envelope, NotFound, TooManyRequests, Unauthorized};
 use super::rate_limit::{OtpRequestEndpoint, RateLimited};
 use super::realms::check_realm;
@@ -61,7 +61,7 @@ fn profile_id(raw: &str) -> ApiResult<Uuid> {
 async fn request(
     State(state): State<AppState>,
     limit: RateLimited<OtpRequestEndpoint>,
-    _caller: Caller,
+    audited: AuditedCaller,
     Ids((raw_realm_id, raw_profile_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -95,6 +95,14 @@ async fn request(
         .for_client(limit.client.bucket())
         .hash(code.expose().to_owned())
         .await?;
+    let audit = audited
+        .audit
+        .event("one_time_password_token_request.created")
+        .detail(serde_json::json!({
+            "password_profile_id": profile.id,
+            "username": username,
+            "purpose": purpose.as_str(),
+        }));
     let otp = NewOtp {
         password_profile_id: profile.id,
         username_lower: fold_case(&username),
@@ -102,8 +110,10 @@ async fn request(
         code,
         code_hash,
     };
-    if let OtpIssue::Issued { deliveries: 0 } =
-        state.store.issue_otp(&otp, state.clock.now()).await?
+    if let OtpIssue::Issued { deliveries: 0 } = state
+        .store
+        .issue_otp(&otp, state.clock.now(), &audit)
+        .await?
     {
         tracing::warn!(
             "a one-time code was issued but no enabled integration observes \

@@ -11,13 +11,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader};
+use super::extract::{
+    Admin, AuditedCaller, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader,
+};
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
-use super::user_authentication_info::{own_user_id, require_self_management, user_id};
+use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
+use super::user_authentication_info::{own_user_id, user_id};
 use super::validation::{Body, Input, Presence, is_valid_email, parse_uuid};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::error::{ApiError, ApiResult};
@@ -188,7 +191,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     client: ClientAddress,
     Ids((raw_realm_id, raw_user_id)): Ids<(String, String)>,
     body: JsonBody,
@@ -222,7 +225,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_password_profile_info(&info, state.clock.now())
+        .create_password_profile_info(
+            &info,
+            state.clock.now(),
+            &admin.audit.event("password_profile_info.created"),
+        )
         .await?;
     Ok(Single::created(InfoData::new(&state, created)))
 }
@@ -238,11 +245,12 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    audited: AuditedCaller,
     client: ClientAddress,
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
+    let AuditedCaller { caller, audit } = audited;
     let reader = match caller {
         Caller::Admin => Reader::Admin,
         Caller::AccountHolder(holder) => Reader::AccountHolder(holder),
@@ -254,10 +262,14 @@ async fn update(
         .store
         .password_profile_info(user, info_id(&raw_id)?)
         .await?;
-    if matches!(reader, Reader::AccountHolder(_)) {
+    let parsed = body.parse();
+    if let Reader::AccountHolder(holder) = &reader {
         require_self_management(&state).await?;
+        let change = RequestedChange::of(parsed.as_ref().ok());
+        let sensitive = change.carries("password") || change.changes("username", &current.username);
+        require_fresh_credentials(&state, holder, sensitive)?;
     }
-    let body = body.parse()?;
+    let body = parsed?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(TYPES);
     match fields.uuid("password_profile_id", Presence::Optional) {
@@ -295,7 +307,13 @@ async fn update(
     };
     let updated = state
         .store
-        .update_password_profile_info(user, current.id, &patch, state.clock.now())
+        .update_password_profile_info(
+            user,
+            current.id,
+            &patch,
+            state.clock.now(),
+            &audit.event("password_profile_info.updated"),
+        )
         .await?;
     Ok(Single::ok(InfoData::new(&state, updated)))
 }
@@ -310,14 +328,19 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
     state
         .store
-        .delete_password_profile_info(user, info_id(&raw_id)?, state.clock.now())
+        .delete_password_profile_info(
+            user,
+            info_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("password_profile_info.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

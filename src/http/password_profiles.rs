@@ -144,7 +144,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_realm_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -167,7 +167,11 @@ async fn create(
     };
     let created = state
         .store
-        .create_password_profile(&profile, state.clock.now())
+        .create_password_profile(
+            &profile,
+            state.clock.now(),
+            &admin.audit.event("password_profile.created"),
+        )
         .await?;
     Ok(Single::created(PasswordProfileData::new(&state, created)))
 }
@@ -183,7 +187,7 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -204,7 +208,12 @@ async fn update(
     };
     let updated = state
         .store
-        .update_password_profile(id, &patch, state.clock.now())
+        .update_password_profile(
+            id,
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("password_profile.updated"),
+        )
         .await?;
     Ok(Single::ok(PasswordProfileData::new(&state, updated)))
 }
@@ -219,13 +228,17 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     state
         .store
-        .delete_password_profile(profile_id(&raw_id)?)
+        .delete_password_profile(
+            profile_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("password_profile.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

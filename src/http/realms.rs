@@ -171,7 +171,7 @@ async fn read(
 )]
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -197,7 +197,14 @@ async fn update(
             .as_deref()
             .and_then(DuplicateEmailPolicy::parse),
     };
-    let realm = state.store.update_realm(&patch, state.clock.now()).await?;
+    let realm = state
+        .store
+        .update_realm(
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("authentication_realm.updated"),
+        )
+        .await?;
     Ok(Single::ok(RealmData::new(&state, realm)))
 }
 

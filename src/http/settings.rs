@@ -177,7 +177,7 @@ async fn read_authentication(
 )]
 async fn update_authentication(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
     let body = body.parse()?;
@@ -211,7 +211,11 @@ async fn update_authentication(
     };
     let settings = state
         .store
-        .update_auth_settings(&patch, state.clock.now())
+        .update_auth_settings(
+            &patch,
+            state.clock.now(),
+            &admin.audit.event("account_authentication_settings.updated"),
+        )
         .await?;
     Ok(Single::ok(AuthSettingsData::new(&state, &settings)))
 }
@@ -238,7 +242,7 @@ async fn read_membership(State(state): State<AppState>, _admin: Admin) -> ApiRes
 )]
 async fn update_membership(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
     let body = body.parse()?;
@@ -248,7 +252,11 @@ async fn update_membership(
     fields.finish()?;
     let settings = state
         .store
-        .update_membership_settings(limit.value(), state.clock.now())
+        .update_membership_settings(
+            limit.value(),
+            state.clock.now(),
+            &admin.audit.event("account_membership_settings.updated"),
+        )
         .await?;
     Ok(Single::ok(MembershipSettingsData::new(&state, &settings)))
 }

@@ -1,34 +1,36 @@
 //! `POST /v2/account-members/tokens` (§6): a member proves who they are and gets one account
 //! management authentication token per account they belong to, by password (§6.2), one-time
 //! code (§6.3), self sign-up (§6.4) or a previous token (§6.6). Checks run in the order of §6.8;
-//! login throttling (step 9) is the `LoginGuard` below.
+//! login throttling (step 9) is the `LoginGuard` below. Every mechanism's attempt is counted in
+//! `accountd_logins_total` by mechanism and outcome, and leaves its `login.*` audit rows.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::extract::ClientAddress;
-use super::extract::caller::{Caller, Credentials};
+use super::extract::caller::{Caller, Credentials, TokenFault, actor_of_grant};
 use super::extract::{JsonBody, ListParams};
-use super::login_guard::LoginGuard;
+use super::login_guard::{LoginGuard, login_event};
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, NotFound, PageQuery, TooManyRequests,
     Unauthorized, Unprocessable,
 };
 use super::rate_limit::{RateLimited, TokenEndpoint};
-use super::response::{BODY_CAPACITY, PageLinks, PageMeta, Results, json, no_store, paginate};
+use super::response::{BODY_CAPACITY, PageLinks, PageMeta, Results, no_store, paginate};
 use super::validation::{Violations, is_valid_email, parse_uuid};
 use crate::auth::jwt::{AccountClaims, encode_ancestors};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::auth::throttle::MAX_USERNAME_BYTES;
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::LoginOutcome;
+use crate::metrics::{LoginMechanism, LoginOutcome};
 use crate::state::AppState;
 use crate::store::{
-    NewUser, Page, SelfManagement, SelfSignup, StoreError, TokenAccount, UsernameFormat, fold_case,
+    Actor, BearerGrant, NewAuditEvent, NewUser, Page, SelfManagement, SelfSignup, StoreError,
+    TokenAccount, UsernameFormat, fold_case,
 };
 use crate::time::Timestamp;
 
@@ -46,6 +48,16 @@ enum Mechanism {
 }
 
 impl Mechanism {
+    fn counted_as(self) -> LoginMechanism {
+        match self {
+            Self::Password => LoginMechanism::Password,
+            Self::Passwordless => LoginMechanism::Passwordless,
+            Self::SelfSignup => LoginMechanism::SelfSignup,
+            Self::Oidc => LoginMechanism::Oidc,
+            Self::Switch => LoginMechanism::Switch,
+        }
+    }
+
     fn parse(text: &str) -> Option<Self> {
         match text {
             "password" => Some(Self::Password),
@@ -146,28 +158,73 @@ pub async fn create(
     // as its reads; every other request checks it first, as the extractor order of §4.10 says.
     let one_statement = matches!(&request, Ok(request) if request.mechanism == Mechanism::Switch)
         && credentials.holder_check(state.clock.now()).is_some();
-    if !one_statement {
-        credentials.bearer(&state).await?;
-    }
+    let grant = if one_statement {
+        None
+    } else {
+        Some(credentials.bearer(&state).await?)
+    };
     let TokenCall {
         params,
         mechanism,
         data,
     } = request?;
-    let member_id = match mechanism {
-        Mechanism::Password => {
-            let outcome = password(&state, limit.client, &data).await;
-            state.metrics.count_login(LoginOutcome::of_status(
-                outcome.as_ref().err().map(ApiError::status),
-            ));
-            outcome?
-        }
-        Mechanism::Passwordless => passwordless(&state, limit.client, &data).await?,
-        Mechanism::SelfSignup => self_signup(&state, limit.client, &data).await?,
-        Mechanism::Oidc => oidc(&state, &data).await?,
-        Mechanism::Switch => return switch(&state, &credentials, &params).await,
+    let login = Login {
+        state: &state,
+        client: limit.client,
+        mechanism: mechanism.counted_as(),
     };
-    issue(&state, member_id, &params).await
+    let answer = if mechanism == Mechanism::Switch {
+        match switch(&login, grant.as_ref(), &credentials, &params).await {
+            // A bearer token refused inside the switch's statement: no login was attempted.
+            Err(SwitchError::NotAttempted(error)) => return Err(error),
+            Err(SwitchError::Attempted(error)) => Err(error),
+            Ok(response) => Ok(response),
+        }
+    } else {
+        let Some(grant) = &grant else {
+            return Err(ApiError::internal("the bearer token was checked above"));
+        };
+        let caller = actor_of_grant(grant);
+        let member_id = match mechanism {
+            Mechanism::Password => password(&login, caller, &data).await,
+            Mechanism::Passwordless => passwordless(&login, caller, &data).await,
+            Mechanism::SelfSignup => self_signup(&login, &data).await,
+            Mechanism::Oidc => oidc(&login, caller, &data).await,
+            Mechanism::Switch => Err(ApiError::internal("a switch presents no credentials")),
+        };
+        match member_id {
+            Ok(member_id) => issue(&state, member_id, &params).await,
+            Err(error) => Err(error),
+        }
+    };
+    state.metrics.count_login(
+        login.mechanism,
+        LoginOutcome::of_status(answer.as_ref().err().map(ApiError::status)),
+    );
+    answer
+}
+
+/// One login request: where it comes from and how it logs in, for its audit rows and metrics.
+struct Login<'a> {
+    state: &'a AppState,
+    client: ClientAddress,
+    mechanism: LoginMechanism,
+}
+
+impl Login<'_> {
+    fn event(&self, event_type: &'static str, actor: Actor, detail: Value) -> NewAuditEvent {
+        login_event(event_type, actor, self.mechanism, self.client, detail)
+    }
+
+    /// Records a refusal that no login guard saw: a switch's token.
+    async fn refused(&self, caller: Actor, detail: Value) -> ApiResult<()> {
+        let event = self.event("login.failed", caller, detail);
+        self.state
+            .store
+            .append_audit_event(&event, self.state.clock.now())
+            .await?;
+        Ok(())
+    }
 }
 
 /// A token request that passed the checks common to every mechanism.
@@ -225,11 +282,8 @@ fn profile_id_field(data: &Map<String, Value>, violations: &mut Violations) -> O
 }
 
 /// §6.2: username and password against a password profile.
-async fn password(
-    state: &AppState,
-    client: ClientAddress,
-    data: &Map<String, Value>,
-) -> ApiResult<Uuid> {
+async fn password(login: &Login<'_>, caller: Actor, data: &Map<String, Value>) -> ApiResult<Uuid> {
+    let (state, client) = (login.state, login.client);
     let mut violations = Violations::default();
     let profile_id = profile_id_field(data, &mut violations);
     let username = required_text(data, "username", &mut violations);
@@ -245,7 +299,15 @@ async fn password(
     let hasher = state.hasher.for_client(client.bucket());
     // Overloaded: say so before the throttle and user look-ups, which a refused hash would waste.
     hasher.refuse_if_full()?;
-    let guard = LoginGuard::admit(state, client, "password", profile_id, username).await?;
+    let guard = LoginGuard::admit(
+        state,
+        client,
+        caller,
+        LoginMechanism::Password,
+        profile_id,
+        username,
+    )
+    .await?;
     if password.len() > MAX_PASSWORD_BYTES {
         // Refused without spending a hash on it, but counted like any wrong password.
         return Err(guard.failed().await);
@@ -304,10 +366,11 @@ fn refuse_impossible_username(username: &str) -> ApiResult<()> {
 /// no outstanding code, expired, used, superseded or dead code, wrong code) is the same `400`
 /// after the same argon2id work (D5).
 async fn passwordless(
-    state: &AppState,
-    client: ClientAddress,
+    login: &Login<'_>,
+    caller: Actor,
     data: &Map<String, Value>,
 ) -> ApiResult<Uuid> {
+    let (state, client) = (login.state, login.client);
     let mut violations = Violations::default();
     let profile_id = profile_id_field(data, &mut violations);
     let username = required_text(data, "username", &mut violations);
@@ -323,7 +386,15 @@ async fn passwordless(
     // Overloaded (503) comes first, as for passwords; then a lock comes before any other
     // answer, since codes count on the same keys as passwords.
     hasher.refuse_if_full()?;
-    let guard = LoginGuard::admit(state, client, "passwordless", profile_id, username).await?;
+    let guard = LoginGuard::admit(
+        state,
+        client,
+        caller,
+        LoginMechanism::Passwordless,
+        profile_id,
+        username,
+    )
+    .await?;
     let code = code.trim().to_lowercase();
     let checked = async {
         // The attempt is counted on the code before the hash is checked, so concurrent
@@ -361,11 +432,8 @@ async fn passwordless(
 }
 
 /// §6.4: a shopper registers and logs in with one call (D13).
-async fn self_signup(
-    state: &AppState,
-    client: ClientAddress,
-    data: &Map<String, Value>,
-) -> ApiResult<Uuid> {
+async fn self_signup(login: &Login<'_>, data: &Map<String, Value>) -> ApiResult<Uuid> {
+    let (state, client) = (login.state, login.client);
     let settings = state.store.auth_settings().await?;
     if !settings.enable_self_signup {
         return Err(ApiError::new(
@@ -444,7 +512,20 @@ async fn self_signup(
             family_name,
         },
     };
-    Ok(state.store.self_signup(&signup, state.clock.now()).await?)
+    // The store names the new member as the actor once it exists.
+    let audit = login.event(
+        "login.succeeded",
+        Actor::SHOPPER,
+        json!({
+            "mechanism": login.mechanism.label(),
+            "password_profile_id": profile_id,
+            "username": username,
+        }),
+    );
+    Ok(state
+        .store
+        .self_signup(&signup, state.clock.now(), &audit)
+        .await?)
 }
 
 /// A required string of at most `max` characters.
@@ -488,7 +569,7 @@ fn optional_text(
 }
 
 /// §6.5: accountd's code from the OIDC callback, with the storefront's PKCE verifier.
-async fn oidc(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
+async fn oidc(login: &Login<'_>, caller: Actor, data: &Map<String, Value>) -> ApiResult<Uuid> {
     let mut violations = Violations::default();
     let code = required_text(data, "oauth_authorization_code", &mut violations);
     let redirect_uri = required_text(data, "oauth_redirect_uri", &mut violations);
@@ -500,52 +581,135 @@ async fn oidc(state: &AppState, data: &Map<String, Value>) -> ApiResult<Uuid> {
     else {
         return Err(ApiError::internal("fields checked above"));
     };
-    super::oidc_idp::redeem(state, code, redirect_uri, code_verifier).await
+    let detail = json!({"mechanism": login.mechanism.label()});
+    // The store names the member signed in as the actor once it knows which one.
+    let signed_in = login.event("login.succeeded", Actor::SHOPPER, detail.clone());
+    let refused = login.event("login.failed", caller, detail);
+    super::oidc_idp::redeem(
+        login.state,
+        code,
+        redirect_uri,
+        code_verifier,
+        &signed_in,
+        &refused,
+    )
+    .await
+}
+
+/// How a switch ended when it issued nothing.
+enum SwitchError {
+    /// The bearer token was refused: no login was attempted, and none is counted.
+    NotAttempted(ApiError),
+    /// The attempt failed: the presented account token was refused, or the server failed.
+    Attempted(ApiError),
+}
+
+impl From<ApiError> for SwitchError {
+    fn from(error: ApiError) -> Self {
+        Self::Attempted(error)
+    }
+}
+
+impl From<StoreError> for SwitchError {
+    fn from(error: StoreError) -> Self {
+        Self::Attempted(error.into())
+    }
 }
 
 /// §6.6: a valid, live account token re-issues tokens for every current membership. The
 /// bearer check, the liveness check, the settings and the page of accounts come from one
 /// statement; a page past the member's last account falls back to the step-by-step checks.
+/// A token accountd signed that is refused (expired, or no longer live) is a failed login in the
+/// audit trail; a switch that issues tokens is a successful one, naming the member.
 async fn switch(
-    state: &AppState,
+    login: &Login<'_>,
+    grant: Option<&BearerGrant>,
     credentials: &Credentials,
     params: &ListParams,
-) -> ApiResult<Response> {
-    let Some((check, _)) = credentials.holder_check(state.clock.now()) else {
-        return match credentials.account_token() {
-            None => Err(ApiError::bad_request(
+) -> Result<Response, SwitchError> {
+    let state = login.state;
+    let Some((check, claims)) = credentials.holder_check(state.clock.now()) else {
+        return Err(match credentials.account_token() {
+            None => SwitchError::Attempted(ApiError::bad_request(
                 "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
             )),
-            Some(Err(fault)) => Err(fault.error()),
-            Some(Ok(_)) => Err(ApiError::invalid_bearer()),
-        };
+            Some(Err(fault)) => {
+                // Only a token accountd signed is worth a row: forged or garbled ones cost an
+                // attacker nothing to send, and would fill the trail with noise.
+                if fault == TokenFault::Expired {
+                    // Not the one-statement path: the bearer token was checked already.
+                    let caller = grant.map_or(Actor::SHOPPER, actor_of_grant);
+                    login
+                        .refused(caller, json!({"mechanism": login.mechanism.label()}))
+                        .await?;
+                }
+                SwitchError::Attempted(fault.error())
+            }
+            Some(Ok(_)) => SwitchError::NotAttempted(ApiError::invalid_bearer()),
+        });
     };
+    let detail = json!({
+        "mechanism": login.mechanism.label(),
+        "account_id": check.token_account_id,
+    });
+    // The new tokens are as fresh as the credential check the presented one descends from.
+    let freshness = Freshness::CarriedOver(claims.auth_time);
     let view = state
         .store
         .switch_as_holder(&check, params.limit, params.offset)
         .await?;
-    let Some(view) = view else {
-        let member_id = match credentials.caller(state).await? {
-            Caller::AccountHolder(holder) => holder.member_id(),
-            Caller::Admin | Caller::Shopper => {
-                return Err(ApiError::internal("an account token was presented"));
+    let response = match view {
+        Some(view) => {
+            let Some(bearer) = view.bearer else {
+                return Err(SwitchError::NotAttempted(ApiError::invalid_bearer()));
+            };
+            if !view.live {
+                login.refused(actor_of_grant(&bearer), detail).await?;
+                return Err(SwitchError::Attempted(ApiError::invalid_account_token()));
             }
-        };
-        // The switch statement already found the page empty: no need to ask again.
-        return issue_past_end(state, member_id, params).await;
+            let minting = Minting {
+                member_id: check.member_id,
+                token_timeout_secs: view.token_timeout_secs,
+                self_management: view.self_management,
+                freshness,
+            };
+            mint_tokens(state, &minting, params, view.accounts)?
+        }
+        None => {
+            // A page past the member's last account: the checks step by step, the bearer
+            // first.
+            let bearer = match credentials.bearer(state).await {
+                Ok(bearer) => bearer,
+                Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
+                    return Err(SwitchError::NotAttempted(error));
+                }
+                Err(error) => return Err(SwitchError::Attempted(error)),
+            };
+            match credentials.caller(state).await {
+                Ok(Caller::AccountHolder(_)) => {}
+                Ok(Caller::Admin | Caller::Shopper) => {
+                    return Err(ApiError::internal("an account token was presented").into());
+                }
+                Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
+                    login.refused(actor_of_grant(&bearer), detail).await?;
+                    return Err(SwitchError::Attempted(error));
+                }
+                Err(error) => return Err(SwitchError::Attempted(error)),
+            }
+            // The switch statement already found the page empty: no need to ask again.
+            issue_past_end(state, check.member_id, freshness, params).await?
+        }
     };
-    if view.bearer.is_none() {
-        return Err(ApiError::invalid_bearer());
-    }
-    if !view.live {
-        return Err(ApiError::invalid_account_token());
-    }
-    let minting = Minting {
-        member_id: check.member_id,
-        token_timeout_secs: view.token_timeout_secs,
-        self_management: view.self_management,
-    };
-    mint_tokens(state, &minting, params, view.accounts)
+    let succeeded = login.event(
+        "login.succeeded",
+        Actor::account_holder(check.member_id),
+        detail,
+    );
+    state
+        .store
+        .append_audit_event(&succeeded, state.clock.now())
+        .await?;
+    Ok(response)
 }
 
 /// A non-empty string field of the token request; the token endpoint's own tags (§6.8).
@@ -578,6 +742,7 @@ fn required_text<'a>(
 /// The `201` token list of §6.7: one token per membership, ordered by account name then id, all
 /// sharing one `iat` and `exp`.
 async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiResult<Response> {
+    let freshness = Freshness::CredentialsJustChecked;
     if let Some(issue) = state
         .store
         .token_issue(member_id, params.limit, params.offset)
@@ -587,10 +752,11 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
             member_id,
             token_timeout_secs: issue.token_timeout_secs,
             self_management: issue.self_management,
+            freshness,
         };
         return mint_tokens(state, &minting, params, issue.accounts);
     }
-    issue_past_end(state, member_id, params).await
+    issue_past_end(state, member_id, freshness, params).await
 }
 
 /// A page past the end of the member's accounts: no rows carry the settings and the total, so
@@ -598,6 +764,7 @@ async fn issue(state: &AppState, member_id: Uuid, params: &ListParams) -> ApiRes
 async fn issue_past_end(
     state: &AppState,
     member_id: Uuid,
+    freshness: Freshness,
     params: &ListParams,
 ) -> ApiResult<Response> {
     let settings = state.store.auth_settings().await?;
@@ -609,6 +776,7 @@ async fn issue_past_end(
         member_id,
         token_timeout_secs: settings.token_timeout_secs,
         self_management: settings.account_member_self_management,
+        freshness,
     };
     mint_tokens(state, &minting, params, accounts)
 }
@@ -618,6 +786,17 @@ struct Minting {
     member_id: Uuid,
     token_timeout_secs: i64,
     self_management: SelfManagement,
+    freshness: Freshness,
+}
+
+/// Where a token's `auth_time` comes from.
+#[derive(Debug, Clone, Copy)]
+enum Freshness {
+    /// A password, one-time code, sign-up or OpenID Connect code was accepted just now: the
+    /// tokens' own `iat`.
+    CredentialsJustChecked,
+    /// A switch: the presented token's, unchanged (none for a token minted without it).
+    CarriedOver(Option<i64>),
 }
 
 fn mint_tokens(
@@ -629,6 +808,10 @@ fn mint_tokens(
     let iat = state.clock.now().seconds();
     let exp = iat.saturating_add(minting.token_timeout_secs);
     let expires = Timestamp::from_seconds(exp);
+    let auth_time = match minting.freshness {
+        Freshness::CredentialsJustChecked => Some(iat),
+        Freshness::CarriedOver(auth_time) => auth_time,
+    };
     let mut data = Vec::with_capacity(accounts.items.len());
     for account in accounts.items {
         let claims = AccountClaims {
@@ -641,6 +824,7 @@ fn mint_tokens(
             iat,
             exp,
             jti: Uuid::new_v4(),
+            auth_time,
         };
         let token = state.keys.mint(&claims).map_err(ApiError::internal)?;
         data.push(TokenItem {
@@ -670,5 +854,9 @@ fn mint_tokens(
     // Each token item is about 700 bytes (the JWT alone about 450): sized up front, the body
     // is written without regrowing.
     let capacity = BODY_CAPACITY + list.data.len() * TOKEN_ITEM_BYTES;
-    Ok(no_store(json(StatusCode::CREATED, &list, capacity)))
+    Ok(no_store(super::response::json(
+        StatusCode::CREATED,
+        &list,
+        capacity,
+    )))
 }

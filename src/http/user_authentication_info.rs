@@ -10,16 +10,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{AccountHolder, Admin, Caller, Ids, JsonBody, ListParams, Reader};
+use super::extract::{
+    AccountHolder, Admin, AuditedCaller, Caller, Ids, JsonBody, ListParams, Reader,
+};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
 use super::realms::check_realm;
 use super::response::{Linked, List, SelfLink, Single};
+use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
 use super::validation::{Body, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{ChangedBy, Entity, NewUser, SelfManagement, User, UserPatch};
+use crate::store::{ChangedBy, Entity, NewUser, User, UserPatch};
 use crate::time::Timestamp;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -110,15 +113,6 @@ pub fn own_user_id(holder: &AccountHolder, raw: &str) -> ApiResult<Uuid> {
     Ok(id)
 }
 
-/// Self-management is decided by the current setting, not the token's claim (§8.3).
-pub async fn require_self_management(state: &AppState) -> ApiResult<()> {
-    let settings = state.store.auth_settings().await?;
-    match settings.account_member_self_management {
-        SelfManagement::UpdateOnly => Ok(()),
-        SelfManagement::Disabled => Err(ApiError::forbidden()),
-    }
-}
-
 /// Admins every user; an account holder only its own record.
 #[utoipa::path(
     get, path = "/v2/authentication-realms/{realm_id}/user-authentication-info", tag = "realm",
@@ -188,7 +182,7 @@ async fn read(
 )]
 async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids(raw_realm_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -211,7 +205,12 @@ async fn create(
     };
     let created = state
         .store
-        .create_user(&user, ChangedBy::Admin, state.clock.now())
+        .create_user(
+            &user,
+            ChangedBy::Admin,
+            state.clock.now(),
+            &admin.audit.event("user_authentication_info.created"),
+        )
         .await?;
     Ok(Single::created(UserData::new(&state, created)))
 }
@@ -227,10 +226,11 @@ async fn create(
 )]
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    audited: AuditedCaller,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
+    let AuditedCaller { caller, audit } = audited;
     let by_admin = match &caller {
         Caller::Admin => true,
         Caller::AccountHolder(_) => false,
@@ -241,11 +241,14 @@ async fn update(
         Caller::AccountHolder(holder) => own_user_id(holder, &raw_id)?,
         _ => user_id(&raw_id)?,
     };
-    state.store.user(id).await?;
-    if !by_admin {
+    let current = state.store.user(id).await?;
+    let parsed = body.parse();
+    if let Caller::AccountHolder(holder) = &caller {
         require_self_management(&state).await?;
+        let change = RequestedChange::of(parsed.as_ref().ok());
+        require_fresh_credentials(&state, holder, change.changes("email", &current.email))?;
     }
-    let body = body.parse()?;
+    let body = parsed?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(&["user_authentication_info"]);
     let name = fields.text("name", Presence::Optional, 1, 255);
@@ -268,7 +271,13 @@ async fn update(
     };
     let updated = state
         .store
-        .update_user(id, &patch, changed_by, state.clock.now())
+        .update_user(
+            id,
+            &patch,
+            changed_by,
+            state.clock.now(),
+            &audit.event("user_authentication_info.updated"),
+        )
         .await?;
     Ok(Single::ok(UserData::new(&state, updated)))
 }
@@ -284,13 +293,17 @@ async fn update(
 )]
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     state
         .store
-        .delete_user(user_id(&raw_id)?, state.clock.now())
+        .delete_user(
+            user_id(&raw_id)?,
+            state.clock.now(),
+            &admin.audit.event("user_authentication_info.deleted"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

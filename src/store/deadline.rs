@@ -79,12 +79,24 @@ impl<S: Store> DeploymentStore for Bounded<S> {
         self.bounded(self.inner.jwt_keys()).await
     }
 
-    async fn rotate_jwt_key(&self, key: &StoredJwtKey, now: Timestamp) -> StoreResult<()> {
-        self.bounded(self.inner.rotate_jwt_key(key, now)).await
+    async fn rotate_jwt_key(
+        &self,
+        key: &StoredJwtKey,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.rotate_jwt_key(key, now, audit))
+            .await
     }
 
-    async fn remove_jwt_key(&self, kid: &str) -> StoreResult<bool> {
-        self.bounded(self.inner.remove_jwt_key(kid)).await
+    async fn remove_jwt_key(
+        &self,
+        kid: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<bool> {
+        self.bounded(self.inner.remove_jwt_key(kid, now, audit))
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -137,8 +149,9 @@ impl<S: Store> ApplicationKeyStore for Bounded<S> {
         &self,
         key: &NewApplicationKey,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<ApplicationKey> {
-        self.bounded(self.inner.create_application_key(key, now))
+        self.bounded(self.inner.create_application_key(key, now, audit))
             .await
     }
 
@@ -155,13 +168,20 @@ impl<S: Store> ApplicationKeyStore for Bounded<S> {
         id: Uuid,
         patch: &ApplicationKeyPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<ApplicationKey> {
-        self.bounded(self.inner.update_application_key(id, patch, now))
+        self.bounded(self.inner.update_application_key(id, patch, now, audit))
             .await
     }
 
-    async fn delete_application_key(&self, id: Uuid) -> StoreResult<()> {
-        self.bounded(self.inner.delete_application_key(id)).await
+    async fn delete_application_key(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.delete_application_key(id, now, audit))
+            .await
     }
 }
 
@@ -175,8 +195,9 @@ impl<S: Store> SettingsStore for Bounded<S> {
         &self,
         patch: &AuthSettingsPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<AuthSettings> {
-        self.bounded(self.inner.update_auth_settings(patch, now))
+        self.bounded(self.inner.update_auth_settings(patch, now, audit))
             .await
     }
 
@@ -188,17 +209,27 @@ impl<S: Store> SettingsStore for Bounded<S> {
         &self,
         membership_limit: Option<i64>,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<MembershipSettings> {
-        self.bounded(self.inner.update_membership_settings(membership_limit, now))
-            .await
+        self.bounded(
+            self.inner
+                .update_membership_settings(membership_limit, now, audit),
+        )
+        .await
     }
 
     async fn realm(&self) -> StoreResult<Realm> {
         self.bounded(self.inner.realm()).await
     }
 
-    async fn update_realm(&self, patch: &RealmPatch, now: Timestamp) -> StoreResult<Realm> {
-        self.bounded(self.inner.update_realm(patch, now)).await
+    async fn update_realm(
+        &self,
+        patch: &RealmPatch,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Realm> {
+        self.bounded(self.inner.update_realm(patch, now, audit))
+            .await
     }
 }
 
@@ -208,8 +239,9 @@ impl<S: Store> PasswordProfileStore for Bounded<S> {
         &self,
         profile: &NewPasswordProfile,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfile> {
-        self.bounded(self.inner.create_password_profile(profile, now))
+        self.bounded(self.inner.create_password_profile(profile, now, audit))
             .await
     }
 
@@ -229,13 +261,20 @@ impl<S: Store> PasswordProfileStore for Bounded<S> {
         id: Uuid,
         patch: &PasswordProfilePatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfile> {
-        self.bounded(self.inner.update_password_profile(id, patch, now))
+        self.bounded(self.inner.update_password_profile(id, patch, now, audit))
             .await
     }
 
-    async fn delete_password_profile(&self, id: Uuid) -> StoreResult<()> {
-        self.bounded(self.inner.delete_password_profile(id)).await
+    async fn delete_password_profile(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.delete_password_profile(id, now, audit))
+            .await
     }
 }
 
@@ -246,8 +285,9 @@ impl<S: Store> UserStore for Bounded<S> {
         user: &NewUser,
         changed_by: ChangedBy,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<User> {
-        self.bounded(self.inner.create_user(user, changed_by, now))
+        self.bounded(self.inner.create_user(user, changed_by, now, audit))
             .await
     }
 
@@ -265,13 +305,19 @@ impl<S: Store> UserStore for Bounded<S> {
         patch: &UserPatch,
         changed_by: ChangedBy,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<User> {
-        self.bounded(self.inner.update_user(id, patch, changed_by, now))
+        self.bounded(self.inner.update_user(id, patch, changed_by, now, audit))
             .await
     }
 
-    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        self.bounded(self.inner.delete_user(id, now)).await
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.delete_user(id, now, audit)).await
     }
 
     async fn list_unassigned_members(
@@ -287,8 +333,13 @@ impl<S: Store> UserStore for Bounded<S> {
         self.bounded(self.inner.users_by_ids(ids)).await
     }
 
-    async fn revoke_account_tokens(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        self.bounded(self.inner.revoke_account_tokens(id, now))
+    async fn revoke_account_tokens(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.revoke_account_tokens(id, now, audit))
             .await
     }
 
@@ -296,8 +347,9 @@ impl<S: Store> UserStore for Bounded<S> {
         &self,
         info: &NewPasswordProfileInfo,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo> {
-        self.bounded(self.inner.create_password_profile_info(info, now))
+        self.bounded(self.inner.create_password_profile_info(info, now, audit))
             .await
     }
 
@@ -325,10 +377,11 @@ impl<S: Store> UserStore for Bounded<S> {
         id: Uuid,
         patch: &PasswordProfileInfoPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo> {
         self.bounded(
             self.inner
-                .update_password_profile_info(user_id, id, patch, now),
+                .update_password_profile_info(user_id, id, patch, now, audit),
         )
         .await
     }
@@ -338,9 +391,13 @@ impl<S: Store> UserStore for Bounded<S> {
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        self.bounded(self.inner.delete_password_profile_info(user_id, id, now))
-            .await
+        self.bounded(
+            self.inner
+                .delete_password_profile_info(user_id, id, now, audit),
+        )
+        .await
     }
 
     async fn upgrade_password_hash(
@@ -366,15 +423,26 @@ impl<S: Store> UserStore for Bounded<S> {
             .await
     }
 
-    async fn self_signup(&self, signup: &SelfSignup, now: Timestamp) -> StoreResult<Uuid> {
-        self.bounded(self.inner.self_signup(signup, now)).await
+    async fn self_signup(
+        &self,
+        signup: &SelfSignup,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Uuid> {
+        self.bounded(self.inner.self_signup(signup, now, audit))
+            .await
     }
 }
 
 #[async_trait]
 impl<S: Store> OtpStore for Bounded<S> {
-    async fn issue_otp(&self, otp: &NewOtp, now: Timestamp) -> StoreResult<OtpIssue> {
-        self.bounded(self.inner.issue_otp(otp, now)).await
+    async fn issue_otp(
+        &self,
+        otp: &NewOtp,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<OtpIssue> {
+        self.bounded(self.inner.issue_otp(otp, now, audit)).await
     }
 
     async fn reserve_otp_attempt(
@@ -401,8 +469,9 @@ impl<S: Store> IntegrationStore for Bounded<S> {
         &self,
         integration: &NewIntegration,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Integration> {
-        self.bounded(self.inner.create_integration(integration, now))
+        self.bounded(self.inner.create_integration(integration, now, audit))
             .await
     }
 
@@ -419,13 +488,20 @@ impl<S: Store> IntegrationStore for Bounded<S> {
         id: Uuid,
         patch: &IntegrationPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Integration> {
-        self.bounded(self.inner.update_integration(id, patch, now))
+        self.bounded(self.inner.update_integration(id, patch, now, audit))
             .await
     }
 
-    async fn delete_integration(&self, id: Uuid) -> StoreResult<()> {
-        self.bounded(self.inner.delete_integration(id)).await
+    async fn delete_integration(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.delete_integration(id, now, audit))
+            .await
     }
 
     async fn sync_configured_integrations(
@@ -488,8 +564,14 @@ impl<S: Store> OutboxStore for Bounded<S> {
 
 #[async_trait]
 impl<S: Store> AccountStore for Bounded<S> {
-    async fn create_account(&self, account: &NewAccount, now: Timestamp) -> StoreResult<Account> {
-        self.bounded(self.inner.create_account(account, now)).await
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Account> {
+        self.bounded(self.inner.create_account(account, now, audit))
+            .await
     }
 
     async fn account(&self, id: Uuid) -> StoreResult<Account> {
@@ -509,13 +591,20 @@ impl<S: Store> AccountStore for Bounded<S> {
         id: Uuid,
         patch: &AccountPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Account> {
-        self.bounded(self.inner.update_account(id, patch, now))
+        self.bounded(self.inner.update_account(id, patch, now, audit))
             .await
     }
 
-    async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        self.bounded(self.inner.delete_account(id, now)).await
+    async fn delete_account(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.delete_account(id, now, audit))
+            .await
     }
 
     async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>> {
@@ -539,10 +628,11 @@ impl<S: Store> MembershipStore for Bounded<S> {
         account_id: Uuid,
         account_member_id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Membership> {
         self.bounded(
             self.inner
-                .create_membership(account_id, account_member_id, now),
+                .create_membership(account_id, account_member_id, now, audit),
         )
         .await
     }
@@ -565,8 +655,9 @@ impl<S: Store> MembershipStore for Bounded<S> {
         account_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        self.bounded(self.inner.delete_membership(account_id, id, now))
+        self.bounded(self.inner.delete_membership(account_id, id, now, audit))
             .await
     }
 
@@ -633,8 +724,9 @@ impl<S: Store> SecurityStore for Bounded<S> {
         &self,
         keys: &LoginKeys,
         now: Timestamp,
+        refusal: &NewAuditEvent,
     ) -> StoreResult<LoginAdmission> {
-        self.bounded(self.inner.begin_login_attempt(keys, now))
+        self.bounded(self.inner.begin_login_attempt(keys, now, refusal))
             .await
     }
 
@@ -643,13 +735,22 @@ impl<S: Store> SecurityStore for Bounded<S> {
         reservation: LoginReservation,
         outcome: LoginOutcomeKind,
         now: Timestamp,
+        audit: Option<&NewAuditEvent>,
     ) -> StoreResult<()> {
-        self.bounded(self.inner.finish_login_attempt(reservation, outcome, now))
-            .await
+        self.bounded(
+            self.inner
+                .finish_login_attempt(reservation, outcome, now, audit),
+        )
+        .await
     }
 
-    async fn clear_lockout(&self, account_member_id: Uuid) -> StoreResult<()> {
-        self.bounded(self.inner.clear_lockout(account_member_id))
+    async fn clear_lockout(
+        &self,
+        account_member_id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.clear_lockout(account_member_id, now, audit))
             .await
     }
 
@@ -679,8 +780,9 @@ impl<S: Store> OidcStore for Bounded<S> {
         &self,
         profile: &NewOidcProfile,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile> {
-        self.bounded(self.inner.create_oidc_profile(profile, now))
+        self.bounded(self.inner.create_oidc_profile(profile, now, audit))
             .await
     }
 
@@ -697,21 +799,29 @@ impl<S: Store> OidcStore for Bounded<S> {
         id: Uuid,
         patch: &OidcProfilePatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile> {
-        self.bounded(self.inner.update_oidc_profile(id, patch, now))
+        self.bounded(self.inner.update_oidc_profile(id, patch, now, audit))
             .await
     }
 
-    async fn delete_oidc_profile(&self, id: Uuid) -> StoreResult<()> {
-        self.bounded(self.inner.delete_oidc_profile(id)).await
+    async fn delete_oidc_profile(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        self.bounded(self.inner.delete_oidc_profile(id, now, audit))
+            .await
     }
 
     async fn create_oidc_profile_info(
         &self,
         info: &NewOidcProfileInfo,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo> {
-        self.bounded(self.inner.create_oidc_profile_info(info, now))
+        self.bounded(self.inner.create_oidc_profile_info(info, now, audit))
             .await
     }
 
@@ -735,9 +845,13 @@ impl<S: Store> OidcStore for Bounded<S> {
         id: Uuid,
         patch: &OidcProfileInfoPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo> {
-        self.bounded(self.inner.update_oidc_profile_info(user_id, id, patch, now))
-            .await
+        self.bounded(
+            self.inner
+                .update_oidc_profile_info(user_id, id, patch, now, audit),
+        )
+        .await
     }
 
     async fn delete_oidc_profile_info(
@@ -745,8 +859,9 @@ impl<S: Store> OidcStore for Bounded<S> {
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        self.bounded(self.inner.delete_oidc_profile_info(user_id, id, now))
+        self.bounded(self.inner.delete_oidc_profile_info(user_id, id, now, audit))
             .await
     }
 
@@ -789,8 +904,9 @@ impl<S: Store> OidcStore for Bounded<S> {
         &self,
         identity: &OidcIdentity,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcSignIn> {
-        self.bounded(self.inner.sign_in_oidc_identity(identity, now))
+        self.bounded(self.inner.sign_in_oidc_identity(identity, now, audit))
             .await
     }
 }

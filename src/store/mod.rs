@@ -2,7 +2,12 @@
 //! from the URL scheme. Both backends run the same SQL (`sql/`, compiled once per backend) over
 //! portable column types: UUIDs as `uuid`/16-byte BLOB, timestamps as epoch milliseconds, text
 //! compared byte-wise. What genuinely differs lives in `postgres.rs` and `sqlite.rs`.
+//!
+//! Every write that an API request or a command makes takes the `NewAuditEvent` describing it
+//! (its `audit` parameter) and writes that row in the transaction of the change, with the
+//! change's events: a write that fails leaves neither.
 
+pub mod audit;
 mod batch;
 mod deadline;
 pub mod lean_pool;
@@ -13,6 +18,7 @@ mod sqlite;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use audit::{Actor, ActorClass, AuditEvent, MAX_AUDIT_TEXT_BYTES, NewAuditEvent};
 pub use deadline::within_request;
 pub use models::*;
 
@@ -214,10 +220,20 @@ pub trait DeploymentStore {
     /// The JWT signing keys kept in the database (none when keys are configured).
     async fn jwt_keys(&self) -> StoreResult<Vec<StoredJwtKey>>;
     /// Adds `key` as the active key; the others stay, to verify the tokens they signed.
-    async fn rotate_jwt_key(&self, key: &StoredJwtKey, now: Timestamp) -> StoreResult<()>;
+    async fn rotate_jwt_key(
+        &self,
+        key: &StoredJwtKey,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
     /// Removes an inactive key: tokens it signed stop working. `false` when there is no such
     /// key; the active key cannot be removed (a conflict).
-    async fn remove_jwt_key(&self, kid: &str) -> StoreResult<bool>;
+    async fn remove_jwt_key(
+        &self,
+        kid: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<bool>;
     /// Answers when the database does: the readiness probe.
     async fn ping(&self) -> StoreResult<()>;
     /// Writes a consistent copy of the whole database to `path` (a new file) while the server
@@ -272,6 +288,7 @@ pub trait ApplicationKeyStore {
         &self,
         key: &NewApplicationKey,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<ApplicationKey>;
     async fn application_key(&self, id: Uuid) -> StoreResult<ApplicationKey>;
     async fn list_application_keys(&self, query: &ListQuery) -> StoreResult<Page<ApplicationKey>>;
@@ -281,9 +298,15 @@ pub trait ApplicationKeyStore {
         id: Uuid,
         patch: &ApplicationKeyPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<ApplicationKey>;
     /// Deletes the key and, with it, every bearer token issued for it.
-    async fn delete_application_key(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_application_key(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -293,15 +316,22 @@ pub trait SettingsStore {
         &self,
         patch: &AuthSettingsPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<AuthSettings>;
     async fn membership_settings(&self) -> StoreResult<MembershipSettings>;
     async fn update_membership_settings(
         &self,
         membership_limit: Option<i64>,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<MembershipSettings>;
     async fn realm(&self) -> StoreResult<Realm>;
-    async fn update_realm(&self, patch: &RealmPatch, now: Timestamp) -> StoreResult<Realm>;
+    async fn update_realm(
+        &self,
+        patch: &RealmPatch,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Realm>;
 }
 
 #[async_trait]
@@ -310,6 +340,7 @@ pub trait PasswordProfileStore {
         &self,
         profile: &NewPasswordProfile,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfile>;
     async fn password_profile(&self, id: Uuid) -> StoreResult<PasswordProfile>;
     async fn list_password_profiles(&self, query: &ListQuery)
@@ -319,8 +350,14 @@ pub trait PasswordProfileStore {
         id: Uuid,
         patch: &PasswordProfilePatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfile>;
-    async fn delete_password_profile(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_password_profile(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -330,6 +367,7 @@ pub trait UserStore {
         user: &NewUser,
         changed_by: ChangedBy,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<User>;
     async fn user(&self, id: Uuid) -> StoreResult<User>;
     /// `only` narrows the list to one user (an account holder sees only itself).
@@ -340,9 +378,11 @@ pub trait UserStore {
         patch: &UserPatch,
         changed_by: ChangedBy,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<User>;
     /// Cascades (§3) and emits a membership deletion per membership, then the member's.
-    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
+    async fn delete_user(&self, id: Uuid, now: Timestamp, audit: &NewAuditEvent)
+    -> StoreResult<()>;
     /// Members with no membership in `account_id`: the candidates to add to it (§11).
     async fn list_unassigned_members(
         &self,
@@ -352,12 +392,18 @@ pub trait UserStore {
     /// The users among `ids` that exist, in no particular order (for `include`).
     async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<User>>;
     /// Moves the member's "tokens valid after" instant to `now` (D8b).
-    async fn revoke_account_tokens(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
+    async fn revoke_account_tokens(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
 
     async fn create_password_profile_info(
         &self,
         info: &NewPasswordProfileInfo,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo>;
     async fn password_profile_info(
         &self,
@@ -375,12 +421,14 @@ pub trait UserStore {
         id: Uuid,
         patch: &PasswordProfileInfoPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo>;
     async fn delete_password_profile_info(
         &self,
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()>;
     /// Replaces a password hash made with outdated parameters, unless the password changed
     /// meanwhile (`current_hash` no longer matches). Not a password change: tokens stay valid.
@@ -396,17 +444,29 @@ pub trait UserStore {
         password_profile_id: Uuid,
         username_lower: &str,
     ) -> StoreResult<Option<LoginCandidate>>;
-    /// Self sign-up (§6.4) in one transaction with its events; returns the new member's id.
-    /// `404` for an unknown profile, `409` for a taken username or (by policy) email.
-    async fn self_signup(&self, signup: &SelfSignup, now: Timestamp) -> StoreResult<Uuid>;
+    /// Self sign-up (§6.4) in one transaction with its events and its audit row, whose actor
+    /// becomes the new member; returns the new member's id. `404` for an unknown profile, `409`
+    /// for a taken username or (by policy) email.
+    async fn self_signup(
+        &self,
+        signup: &SelfSignup,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Uuid>;
 }
 
 /// One-time password codes (§16, D11).
 #[async_trait]
 pub trait OtpStore {
     /// Issues a code for the username, superseding any outstanding one, and writes its event, in
-    /// one transaction; nothing happens for an unknown username or over the hourly cap.
-    async fn issue_otp(&self, otp: &NewOtp, now: Timestamp) -> StoreResult<OtpIssue>;
+    /// one transaction with the request's audit row; for an unknown username or over the hourly
+    /// cap only the audit row is written.
+    async fn issue_otp(
+        &self,
+        otp: &NewOtp,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<OtpIssue>;
     /// Reserves one exchange attempt against the outstanding, unexpired code of a username in
     /// a profile that allows OTP codes; `None` when there is nothing to try (§6.3).
     async fn reserve_otp_attempt(
@@ -427,6 +487,7 @@ pub trait IntegrationStore {
         &self,
         integration: &NewIntegration,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Integration>;
     async fn integration(&self, id: Uuid) -> StoreResult<Integration>;
     async fn list_integrations(&self, query: &ListQuery) -> StoreResult<Page<Integration>>;
@@ -436,9 +497,15 @@ pub trait IntegrationStore {
         id: Uuid,
         patch: &IntegrationPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Integration>;
     /// `409` for an integration managed by configuration. Pending deliveries go with it.
-    async fn delete_integration(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_integration(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
     /// Upserts the configured integrations and deletes configured ones no longer listed.
     async fn sync_configured_integrations(
         &self,
@@ -487,7 +554,12 @@ pub trait OutboxStore {
 
 #[async_trait]
 pub trait AccountStore {
-    async fn create_account(&self, account: &NewAccount, now: Timestamp) -> StoreResult<Account>;
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Account>;
     async fn account(&self, id: Uuid) -> StoreResult<Account>;
     async fn list_accounts(
         &self,
@@ -499,9 +571,15 @@ pub trait AccountStore {
         id: Uuid,
         patch: &AccountPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Account>;
     /// Emits a membership deletion per membership, then the account's (§9).
-    async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
+    async fn delete_account(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
     /// The accounts among `ids` that exist, in no particular order (for `include`).
     async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>>;
     /// A token-checked account read in one statement: the caller decides in the order of §4.10
@@ -520,6 +598,7 @@ pub trait MembershipStore {
         account_id: Uuid,
         account_member_id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Membership>;
     async fn membership(&self, account_id: Uuid, id: Uuid) -> StoreResult<Membership>;
     async fn list_memberships(
@@ -532,6 +611,7 @@ pub trait MembershipStore {
         account_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()>;
     /// A member's memberships across accounts (the reverse lookup); `only_account` narrows it to
     /// one account (an account holder sees only its token's membership).
@@ -564,8 +644,9 @@ pub trait MembershipStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Option<HolderSwitch>>;
-    /// Step 6 of §7.4: member and account exist, a membership links them, and `iat` is not
-    /// before the member's revocation instant.
+    /// Step 6 of §7.4: member and account exist, a membership links them, and `iat` is neither
+    /// before the member's revocation instant nor before the second that membership was created
+    /// (so a membership deleted and created again does not revive the old one's tokens).
     async fn account_token_is_live(
         &self,
         account_member_id: Uuid,
@@ -579,11 +660,8 @@ pub trait MembershipStore {
 pub enum LoginAdmission {
     /// The attempt counts as pending until [`SecurityStore::finish_login_attempt`].
     Reserved(LoginReservation),
-    Throttled {
-        retry_after: u64,
-        /// The first refusal of this lock period on its key: the one worth an audit row.
-        first_of_period: bool,
-    },
+    /// Refused; the first refusal of a key's lock period was written to the audit trail.
+    Throttled { retry_after: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -605,27 +683,37 @@ pub trait SecurityStore {
     /// Checks the pair, username and address keys of an attempt (see `auth::throttle`) and, when
     /// none is locked, reserves the attempt in the same transaction, so that concurrent attempts
     /// are decided one after the other.
+    /// A refusal that is the first of its key's lock period writes `refusal` to the audit trail
+    /// in the same transaction.
     async fn begin_login_attempt(
         &self,
         keys: &LoginKeys,
         now: Timestamp,
+        refusal: &NewAuditEvent,
     ) -> StoreResult<LoginAdmission>;
-    /// Records the outcome of a reserved attempt. A reservation that already timed out (and so
-    /// was counted as a failure) is left as it was counted.
+    /// Records the outcome of a reserved attempt, and `audit` with it. A reservation that
+    /// already timed out (and so was counted as a failure) is left as it was counted.
     async fn finish_login_attempt(
         &self,
         reservation: LoginReservation,
         outcome: LoginOutcomeKind,
         now: Timestamp,
+        audit: Option<&NewAuditEvent>,
     ) -> StoreResult<()>;
     /// Clears the pair and username keys of every password login of the member; address keys
     /// are left alone.
-    async fn clear_lockout(&self, account_member_id: Uuid) -> StoreResult<()>;
+    async fn clear_lockout(
+        &self,
+        account_member_id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
     /// Counts timed-out reservations as failures, and forgets failures no window counts any
     /// more and keys that hold nothing, at most `batch` rows of each kind per call.
     async fn purge_login_throttles(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
     /// Deletes at most `batch` audit events created before `before`, oldest first.
     async fn purge_audit_events(&self, before: Timestamp, batch: i64) -> StoreResult<u64>;
+    /// An event that records no change of its own (a switch, a refused code).
     async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
     async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
 }
@@ -638,6 +726,7 @@ pub trait OidcStore {
         &self,
         profile: &NewOidcProfile,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile>;
     async fn oidc_profile(&self, id: Uuid) -> StoreResult<OidcProfile>;
     async fn list_oidc_profiles(&self, query: &ListQuery) -> StoreResult<Page<OidcProfile>>;
@@ -646,14 +735,21 @@ pub trait OidcStore {
         id: Uuid,
         patch: &OidcProfilePatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile>;
     /// Its OIDC profile infos, pending logins and unredeemed codes go with it (§3).
-    async fn delete_oidc_profile(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_oidc_profile(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()>;
 
     async fn create_oidc_profile_info(
         &self,
         info: &NewOidcProfileInfo,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo>;
     async fn oidc_profile_info(&self, user_id: Uuid, id: Uuid) -> StoreResult<OidcProfileInfo>;
     async fn list_oidc_profile_infos(
@@ -667,12 +763,14 @@ pub trait OidcStore {
         id: Uuid,
         patch: &OidcProfileInfoPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo>;
     async fn delete_oidc_profile_info(
         &self,
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()>;
 
     /// Stores a pending login (and drops expired ones).
@@ -695,13 +793,15 @@ pub trait OidcStore {
         code_hash: &[u8; 32],
         now: Timestamp,
     ) -> StoreResult<Option<OidcCode>>;
-    /// §6.5 step 4, in one transaction: a known identity updates its user's name, email and name
-    /// parts; a new one creates a user, its OIDC profile info and, when auto-create is on, an
-    /// account and membership. `NotFound(OidcProfile)` when the profile has gone meanwhile.
+    /// §6.5 step 4, in one transaction with its events and its audit row, whose actor becomes
+    /// the member signed in: a known identity updates its user's name, email and name parts; a
+    /// new one creates a user, its OIDC profile info and, when auto-create is on, an account and
+    /// membership. `NotFound(OidcProfile)` when the profile has gone meanwhile.
     async fn sign_in_oidc_identity(
         &self,
         identity: &OidcIdentity,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcSignIn>;
 }
 

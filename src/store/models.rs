@@ -400,76 +400,6 @@ fn set<T: Clone>(target: &mut T, value: &Option<T>) {
     }
 }
 
-/// A security event to append to the audit trail (§25). Never a password, code or token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewAuditEvent {
-    pub event_type: String,
-    /// Who: `application_key:<id>`, `account_member:<id>`, `cli`, or none for anonymous.
-    pub actor: Option<String>,
-    /// What it concerns, e.g. the path of the resource.
-    pub subject: Option<String>,
-    pub client_address: Option<String>,
-    pub detail: serde_json::Value,
-}
-
-/// At most this many bytes of any one text go into an audit row: the text may come from a
-/// client (a username, a path), and rows are written even for failed and refused attempts.
-pub const MAX_AUDIT_TEXT_BYTES: usize = 256;
-
-impl NewAuditEvent {
-    /// The event with every text cut to [`MAX_AUDIT_TEXT_BYTES`], cut texts ending in `…`.
-    pub fn bounded(&self) -> Self {
-        Self {
-            event_type: bound_audit_text(&self.event_type),
-            actor: self.actor.as_deref().map(bound_audit_text),
-            subject: self.subject.as_deref().map(bound_audit_text),
-            client_address: self.client_address.as_deref().map(bound_audit_text),
-            detail: bound_audit_value(&self.detail),
-        }
-    }
-}
-
-fn bound_audit_text(text: &str) -> String {
-    if text.len() <= MAX_AUDIT_TEXT_BYTES {
-        return text.to_owned();
-    }
-    const MARK: char = '…';
-    let mut end = MAX_AUDIT_TEXT_BYTES - MARK.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut cut = String::with_capacity(MAX_AUDIT_TEXT_BYTES);
-    cut.push_str(&text[..end]);
-    cut.push(MARK);
-    cut
-}
-
-fn bound_audit_value(value: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(text) => Value::String(bound_audit_text(text)),
-        Value::Array(items) => Value::Array(items.iter().map(bound_audit_value).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, value)| (bound_audit_text(key), bound_audit_value(value)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEvent {
-    pub id: Uuid,
-    pub event_type: String,
-    pub actor: Option<String>,
-    pub subject: Option<String>,
-    pub client_address: Option<String>,
-    pub detail: serde_json::Value,
-    pub created_at: Timestamp,
-}
-
 string_enum!(
     /// What an OTP code is for (§16); both log in the same way (§6.3).
     OtpPurpose { ResetPassword => "reset_password", PasswordlessAuthentication => "passwordless_authentication" }
@@ -847,29 +777,4 @@ pub struct Rewrapped {
     pub sealed: u64,
     /// Secrets already under the current key.
     pub unchanged: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn audit_rows_keep_at_most_256_bytes_of_any_text() {
-        let long = "ü".repeat(10_000);
-        let event = NewAuditEvent {
-            event_type: "login.failed".to_owned(),
-            actor: None,
-            subject: Some("x".repeat(300)),
-            client_address: Some("192.0.2.1".to_owned()),
-            detail: serde_json::json!({"username": long, "nested": [long], "n": 5}),
-        }
-        .bounded();
-        let username = event.detail["username"].as_str().unwrap();
-        assert!(username.len() <= MAX_AUDIT_TEXT_BYTES, "{}", username.len());
-        assert!(username.ends_with('…'));
-        assert!(event.detail["nested"][0].as_str().unwrap().len() <= MAX_AUDIT_TEXT_BYTES);
-        assert_eq!(event.detail["n"], 5);
-        assert_eq!(event.subject.unwrap().len(), MAX_AUDIT_TEXT_BYTES);
-        assert_eq!(event.client_address.as_deref(), Some("192.0.2.1"));
-    }
 }

@@ -158,7 +158,7 @@ fn run_holder_reads<'c>(
             "SELECT r.ord, b.application_key_id, b.grant_type, \
              EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
                      WHERE m.account_member_id = r.member_id AND m.account_id = r.token_account_id \
-                     AND u.tokens_valid_after <= r.iat) AS live, \
+                     AND u.tokens_valid_after <= r.iat AND m.created_at / 1000 <= r.iat) AS live, \
              a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
              a.ancestor_ids, a.created_at, a.updated_at \
              FROM unnest($1::bytea[], $2::int8[], $3::uuid[], $4::uuid[], $5::int8[], $6::uuid[]) \
@@ -224,7 +224,7 @@ fn run_switches<'c>(
                        JOIN users u ON u.id = lm.account_member_id \
                        WHERE lm.account_member_id = r.member_id \
                        AND lm.account_id = r.token_account_id \
-                       AND u.tokens_valid_after <= r.iat) AS live, \
+                       AND u.tokens_valid_after <= r.iat AND lm.created_at / 1000 <= r.iat) AS live, \
                s.token_timeout_secs, s.account_member_self_management, \
                a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
                COUNT(a.id) OVER () AS total \

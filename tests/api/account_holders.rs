@@ -17,6 +17,7 @@ tests![
     the_account_read_checks_the_bearer_token_first,
     an_admin_revokes_every_token_of_a_member,
     a_token_minted_in_the_second_of_a_revocation_works,
+    a_recreated_membership_keeps_only_tokens_of_its_own_second,
     the_reverse_lookup_shows_a_holder_only_its_token_membership,
     includes_bring_the_related_resources_once,
     unassigned_members_are_those_outside_the_account,
@@ -506,6 +507,27 @@ async fn the_account_holder_matrix(app: TestApp) {
     .expect(204);
     wrong.extend(failures(&app, &w.implicit, Some(&orphaned), &cases, invalid).await);
 
+    // The membership deleted and created again after the token was issued: the pair is linked
+    // once more, but the old token belonged to the membership that went.
+    let returning_member = shopper_in(&app, &w.admin, &[]).await;
+    let first = app
+        .add_membership(&w.admin, &w.account_a, &returning_member.member_id)
+        .await;
+    let stale = login(&app, &w.implicit, &returning_member).await;
+    app.clock.advance_seconds(1);
+    app.delete(&format!(
+        "/v2/accounts/{}/account-memberships/{}",
+        w.account_a,
+        first["id"].as_str().unwrap()
+    ))
+    .bearer(&w.admin)
+    .send()
+    .await
+    .expect(204);
+    app.add_membership(&w.admin, &w.account_a, &returning_member.member_id)
+        .await;
+    wrong.extend(failures(&app, &w.implicit, Some(&stale), &cases, invalid).await);
+
     // Finally an expired token (the bearer is refreshed: it lives an hour too).
     app.clock.advance_seconds(3600);
     let implicit = app.implicit_token().await;
@@ -710,6 +732,66 @@ async fn a_token_minted_in_the_second_of_a_revocation_works(app: TestApp) {
         .send()
         .await
         .expect(200);
+}
+
+/// Membership creation is compared in whole seconds, like `iat`: a token issued in the second
+/// its membership was (re-)created keeps working, one issued a second before does not.
+async fn a_recreated_membership_keeps_only_tokens_of_its_own_second(app: TestApp) {
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    let member = shopper_in(&app, &admin, &[]).await;
+    let account = app.create_account(&admin, "Again").await;
+    let account_id = account["id"].as_str().unwrap().to_owned();
+    let second = app.clock_seconds() + 1;
+    app.clock
+        .set(accountd::time::Timestamp::from_seconds(second));
+    let first = app
+        .add_membership(&admin, &account_id, &member.member_id)
+        .await;
+    let token = login(&app, &implicit, &member).await;
+    let read = |token: String| {
+        let (app, implicit, path) = (&app, &implicit, format!("/v2/accounts/{account_id}"));
+        async move {
+            app.get(&path)
+                .bearer(implicit)
+                .account_token(&token)
+                .send()
+                .await
+        }
+    };
+    let recreate = |membership: String| {
+        let (app, admin, account_id, member_id) = (&app, &admin, &account_id, &member.member_id);
+        async move {
+            app.delete(&format!(
+                "/v2/accounts/{account_id}/account-memberships/{membership}"
+            ))
+            .bearer(admin)
+            .send()
+            .await
+            .expect(204);
+            app.add_membership(admin, account_id, member_id).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // Re-created 999 ms later, still in the token's second: the token lives.
+    app.clock.advance_millis(999);
+    let again = recreate(first["id"].as_str().unwrap().to_owned()).await;
+    read(token.clone()).await.expect(200);
+    // Re-created in the next second: dead on the read and on the switch, while a token minted
+    // in that second works.
+    app.clock.advance_millis(1);
+    recreate(again).await;
+    read(token.clone())
+        .await
+        .expect_error(401, "account management authentication token is invalid");
+    switch(&app, &implicit, &token)
+        .await
+        .expect_error(401, "account management authentication token is invalid");
+    let fresh = login(&app, &implicit, &member).await;
+    read(fresh.clone()).await.expect(200);
+    switch(&app, &implicit, &fresh).await.expect(201);
 }
 
 async fn the_reverse_lookup_shows_a_holder_only_its_token_membership(app: TestApp) {

@@ -354,6 +354,7 @@ async fn an_account_holds_at_most_a_thousand_memberships(app: TestApp) {
                 parent_id: None,
             },
             now,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
@@ -366,20 +367,30 @@ async fn an_account_holds_at_most_a_thousand_memberships(app: TestApp) {
     };
     for index in 0..1000 {
         let member = store
-            .create_user(&user(index), ChangedBy::Admin, now)
+            .create_user(
+                &user(index),
+                ChangedBy::Admin,
+                now,
+                &crate::helpers::by_test(),
+            )
             .await
             .unwrap();
         store
-            .create_membership(account.id, member.id, now)
+            .create_membership(account.id, member.id, now, &crate::helpers::by_test())
             .await
             .unwrap();
     }
     let one_more = store
-        .create_user(&user(1000), ChangedBy::Admin, now)
+        .create_user(
+            &user(1000),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let refused = store
-        .create_membership(account.id, one_more.id, now)
+        .create_membership(account.id, one_more.id, now, &crate::helpers::by_test())
         .await
         .unwrap_err();
     assert!(

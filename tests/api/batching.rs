@@ -143,6 +143,28 @@ async fn assert_batched(app: &TestApp, statement: &str) {
     );
 }
 
+/// Deletes the member's membership in the account and adds it again: tokens issued before the
+/// current second belonged to the one that went.
+async fn recreate_membership(app: &TestApp, admin: &str, account: &str, member: &str) {
+    let memberships = app
+        .get(&format!(
+            "/v2/accounts/{account}/account-memberships?filter=eq(account_member_id,{member})"
+        ))
+        .bearer(admin)
+        .send()
+        .await
+        .expect(200);
+    let membership = memberships["data"][0]["id"].as_str().expect("a membership");
+    app.delete(&format!(
+        "/v2/accounts/{account}/account-memberships/{membership}"
+    ))
+    .bearer(admin)
+    .send()
+    .await
+    .expect(204);
+    app.add_membership(admin, account, member).await;
+}
+
 async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
@@ -158,12 +180,15 @@ async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
         tokens.push(account_tokens(&app, &implicit, shopper).await);
     }
     let revoked_token = account_tokens(&app, &implicit, &revoked).await.remove(0);
+    let returning = shopper_in(&app, &admin, &["Read re-created"]).await;
+    let returning_token = account_tokens(&app, &implicit, &returning).await.remove(0);
     app.clock.advance_seconds(2);
     app.delete(&format!("/v2/account-members/{}/tokens", revoked.member_id))
         .bearer(&admin)
         .send()
         .await
         .expect(204);
+    recreate_membership(&app, &admin, &returning.accounts[0], &returning.member_id).await;
 
     let read = |account: &str, bearer: &str, token: &str| {
         Case::new(
@@ -183,6 +208,7 @@ async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
         cases.push(read(&shopper.accounts[0], "not-a-bearer-token", &own[0].1));
     }
     cases.push(read(&revoked_token.0, &implicit, &revoked_token.1));
+    cases.push(read(&returning_token.0, &implicit, &returning_token.1));
     cases.push(read(
         &uuid::Uuid::new_v4().to_string(),
         &implicit,
@@ -210,8 +236,9 @@ async fn concurrent_account_reads_each_get_their_own_answer(app: TestApp) {
             assert!(body["errors"][0]["detail"].is_string(), "{body}");
         }
     }
-    let revoked_answer = &answers[cases.len() - 2];
-    assert_eq!(revoked_answer.0, 401, "{}", revoked_answer.1);
+    for refused in &answers[cases.len() - 3..cases.len() - 1] {
+        assert_eq!(refused.0, 401, "{}", refused.1);
+    }
     assert_batched(&app, "account_read").await;
 }
 
@@ -224,6 +251,13 @@ async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
     let one_token = account_tokens(&app, &implicit, &one).await.remove(0).1;
     let three_token = account_tokens(&app, &implicit, &three).await.remove(0).1;
     let orphaned_token = account_tokens(&app, &implicit, &orphaned).await.remove(0).1;
+    let returning = shopper_in(&app, &admin, &["Returning"]).await;
+    let returning_token = account_tokens(&app, &implicit, &returning)
+        .await
+        .remove(0)
+        .1;
+    app.clock.advance_seconds(1);
+    recreate_membership(&app, &admin, &returning.accounts[0], &returning.member_id).await;
     // The orphan's only membership goes: its token dies, and it has no accounts left.
     let memberships = app
         .get(&format!(
@@ -260,6 +294,7 @@ async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
         switch("?page[offset]=7", &implicit, &three_token),
         switch("", "not-a-bearer-token", &three_token),
         switch("", &implicit, &orphaned_token),
+        switch("", &implicit, &returning_token),
     ];
     let answers = alone_and_together(&app, &cases).await;
 
@@ -296,5 +331,6 @@ async fn concurrent_switches_each_get_their_own_page(app: TestApp) {
     }
     assert_eq!(answers[5].0, 401);
     assert_eq!(answers[6].0, 401, "{}", answers[6].1);
+    assert_eq!(answers[7].0, 401, "{}", answers[7].1);
     assert_batched(&app, "switch").await;
 }

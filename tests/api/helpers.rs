@@ -721,6 +721,11 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     (header, claims)
 }
 
+/// The audit event of a change a test makes through the store directly, as the system.
+pub fn by_test() -> accountd::store::NewAuditEvent {
+    accountd::store::NewAuditEvent::new("test.write", accountd::store::Actor::SYSTEM)
+}
+
 /// The secret key the tests give their integrations.
 pub const WEBHOOK_SECRET: &str = "a-webhook-secret-of-some-length";
 
@@ -757,6 +762,44 @@ impl TestApp {
     /// restart. It has a clock of its own.
     pub async fn another_replica(&self) -> TestApp {
         spawn_app(test_config(&self.database_url)).await
+    }
+
+    /// The audit events of one type, newest first (at most 100).
+    pub async fn audit_events(&self, admin: &str, event_type: &str) -> Vec<Value> {
+        let body = self
+            .get(&format!(
+                "/v2/audit-events?page[limit]=100&filter=eq(event_type,{event_type})"
+            ))
+            .bearer(admin)
+            .send()
+            .await
+            .expect(200);
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every event in the outbox as (id, key), in the order the changes were made: by commit
+    /// time, then by position in their transaction.
+    pub async fn outbox_events(&self) -> Vec<(Uuid, String)> {
+        use sqlx::Connection;
+        const SQL: &str =
+            "SELECT id, event_key FROM outbox_events ORDER BY created_at, ordinal, id";
+        if self.database_url.starts_with("postgres") {
+            let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_as::<_, (Uuid, String)>(SQL)
+                .fetch_all(&mut connection)
+                .await
+                .unwrap()
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_as::<_, (Uuid, String)>(SQL)
+                .fetch_all(&mut connection)
+                .await
+                .unwrap()
+        }
     }
 
     /// Runs `sql` returning one integer against this app's database, for the few facts only

@@ -121,7 +121,7 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
     let refused = first
         .state
         .store
-        .remove_jwt_key(&new_key.kid)
+        .remove_jwt_key(&new_key.kid, first.clock_now(), &crate::helpers::by_test())
         .await
         .unwrap_err();
     assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
@@ -157,7 +157,13 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
         events["data"][0]["subject"],
         format!("jwt_key:{}", new_key.kid)
     );
-    assert_eq!(events["data"][0]["actor"], "cli");
+    // The command line acts as the system.
+    assert_eq!(
+        events["data"][0]["actor"],
+        serde_json::json!({"class": "system", "id": null})
+    );
+    // One removal succeeded; the refused one (the active key) and the one of a key already
+    // gone left no row.
     let deleted = first
         .get("/v2/audit-events?filter=eq(event_type,jwt_key.deleted)")
         .bearer(&admin)
@@ -165,6 +171,7 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(deleted["meta"]["results"]["total"], 1);
+    assert_eq!(deleted["data"][0]["actor"]["class"], "system");
     let secret = String::from_utf8(new_key.secret.clone()).unwrap();
     let all = first
         .get("/v2/audit-events?page[limit]=100")

@@ -6,6 +6,7 @@
 mod account_holders;
 mod accounts;
 mod admin;
+mod audit;
 mod batching;
 mod concurrency;
 mod connections;
@@ -13,6 +14,7 @@ mod conventions;
 mod events;
 mod faults;
 mod filtering;
+mod fresh_login;
 mod helpers;
 mod idp;
 mod integrations;
@@ -37,6 +39,7 @@ mod store_conformance;
 mod throttling;
 mod token_validation;
 mod tokens;
+mod write_paths;
 
 use std::process::ExitCode;
 
@@ -48,6 +51,7 @@ fn all_tests() -> Vec<Test> {
         account_holders::tests(),
         accounts::tests(),
         admin::tests(),
+        audit::tests(),
         batching::tests(),
         concurrency::tests(),
         connections::tests(),
@@ -55,6 +59,7 @@ fn all_tests() -> Vec<Test> {
         events::tests(),
         faults::tests(),
         filtering::tests(),
+        fresh_login::tests(),
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
@@ -75,6 +80,7 @@ fn all_tests() -> Vec<Test> {
         throttling::tests(),
         token_validation::tests(),
         tokens::tests(),
+        write_paths::tests(),
     ]
     .into_iter()
     .flatten()

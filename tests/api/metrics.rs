@@ -9,7 +9,7 @@ tests![
     metrics_are_served_only_on_the_management_listener,
     the_management_listener_answers_the_probes_and_nothing_else,
     requests_are_counted_under_their_route_template,
-    logins_are_counted_by_outcome,
+    logins_are_counted_by_mechanism_and_outcome,
     the_hash_pool_and_database_pools_are_reported,
     the_outbox_backlog_is_reported,
 ];
@@ -130,38 +130,76 @@ async fn requests_are_counted_under_their_route_template(app: TestApp) {
     );
 }
 
-async fn logins_are_counted_by_outcome(app: TestApp) {
+/// `accountd_logins_total{mechanism, outcome}`; the OpenID Connect and one-time-code logins are
+/// counted in their own suites (`oidc`, `passwordless`), which have the provider and the codes.
+async fn logins_are_counted_by_mechanism_and_outcome(app: TestApp) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     let shopper = shopper_in(&app, &admin, &["A"]).await;
-    app.login(
-        &implicit,
-        &shopper.profile_id,
-        &shopper.username,
-        &shopper.password,
-    )
-    .await
-    .expect(201);
+    let body = app
+        .login(
+            &implicit,
+            &shopper.profile_id,
+            &shopper.username,
+            &shopper.password,
+        )
+        .await
+        .expect(201);
     app.login(&implicit, &shopper.profile_id, &shopper.username, "wrong")
         .await
         .expect(400);
+    // Two switches: one with the token just issued, one with a token that is not one.
+    let switch = |token: String| {
+        let (app, implicit) = (&app, &implicit);
+        async move {
+            app.post("/v2/account-members/tokens")
+                .bearer(implicit)
+                .account_token(&token)
+                .json(serde_json::json!({"data": {
+                    "type": "account_management_authentication_token",
+                    "authentication_mechanism": "account_management_authentication_token",
+                }}))
+                .send()
+                .await
+        }
+    };
+    switch(body["data"][0]["token"].as_str().unwrap().to_owned())
+        .await
+        .expect(201);
+    switch("not.a.token".to_owned()).await.expect(401);
+    // A self sign-up.
+    app.set_auth_settings(&admin, serde_json::json!({"enable_self_signup": true}))
+        .await;
+    app.post("/v2/account-members/tokens")
+        .bearer(&implicit)
+        .json(serde_json::json!({"data": {
+            "type": "account_management_authentication_token",
+            "authentication_mechanism": "self_signup",
+            "password_profile_id": shopper.profile_id,
+            "username": "new-member@example.com",
+            "password": "a long enough password",
+            "name": "New Member",
+            "email": "new-member@example.com",
+        }}))
+        .send()
+        .await
+        .expect(201);
 
     let text = scrape(&app).await;
-    assert_eq!(
-        value(&text, "accountd_logins_total{outcome=\"success\"}"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        value(&text, "accountd_logins_total{outcome=\"failed\"}"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        value(&text, "accountd_logins_total{outcome=\"busy\"}"),
-        Some(0.0),
-        "{text}"
-    );
+    let count = |mechanism: &str, outcome: &str| {
+        value(
+            &text,
+            &format!("accountd_logins_total{{mechanism=\"{mechanism}\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(count("password", "success"), Some(1.0), "{text}");
+    assert_eq!(count("password", "failed"), Some(1.0), "{text}");
+    assert_eq!(count("password", "busy"), Some(0.0), "{text}");
+    assert_eq!(count("switch", "success"), Some(1.0), "{text}");
+    assert_eq!(count("switch", "failed"), Some(1.0), "{text}");
+    assert_eq!(count("self_signup", "success"), Some(1.0), "{text}");
+    assert_eq!(count("oidc", "success"), Some(0.0), "{text}");
+    assert_eq!(count("passwordless", "success"), Some(0.0), "{text}");
     // Two verifications and the hash of the password set above passed through the pool.
     assert!(
         value(&text, "accountd_hash_wait_seconds_count").unwrap() >= 3.0,

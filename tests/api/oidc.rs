@@ -36,6 +36,7 @@ tests![
     a_replayed_callback_is_refused,
     a_replayed_callback_redirects_when_the_login_asked_for_it,
     a_wrong_pkce_verifier_fails_and_burns_the_code,
+    sign_ins_are_audited_and_counted,
     a_wrong_redirect_uri_at_redemption_fails,
     a_code_works_once_and_only_for_five_minutes,
     a_code_redeemed_twice_at_once_works_once,
@@ -63,11 +64,11 @@ const TOKEN_TYPE: &str = "account_management_authentication_token";
 
 /// An admin, a shopper, a provider and an OIDC profile for it, with the storefront's callback
 /// registered on the realm.
-struct Setup {
-    admin: String,
-    implicit: String,
-    idp: TestIdp,
-    profile: Value,
+pub struct Setup {
+    pub admin: String,
+    pub implicit: String,
+    pub idp: TestIdp,
+    pub profile: Value,
 }
 
 impl Setup {
@@ -76,7 +77,7 @@ impl Setup {
     }
 }
 
-async fn setup(app: &TestApp) -> Setup {
+pub async fn setup(app: &TestApp) -> Setup {
     let idp = TestIdp::start(app.clock.clone()).await;
     setup_with(app, idp).await
 }
@@ -254,7 +255,7 @@ async fn redeem(
 }
 
 /// Browser flow and redemption: the `201` token list.
-async fn sign_in(app: &TestApp, setup: &Setup) -> Value {
+pub async fn sign_in(app: &TestApp, setup: &Setup) -> Value {
     let storefront = Storefront::new();
     let query = browser_login(app, setup, &storefront).await;
     let reply = redeem(
@@ -1371,6 +1372,61 @@ async fn a_wrong_pkce_verifier_fails_and_burns_the_code(app: TestApp) {
     )
     .await
     .expect_error(400, "authentication failed");
+}
+
+/// A sign-in is a login like any other: `login.succeeded` naming the member signed in (created
+/// by this very sign-in or found by its identity), `login.failed` naming the anonymous caller
+/// when a real code is refused, and `accountd_logins_total{mechanism="oidc"}`.
+async fn sign_ins_are_audited_and_counted(app: TestApp) {
+    let setup = setup(&app).await;
+    let first = sign_in(&app, &setup).await;
+    let member_id = first["meta"]["account_member_id"].clone();
+    app.clock.advance_seconds(1);
+    sign_in(&app, &setup).await;
+    let succeeded = app.audit_events(&setup.admin, "login.succeeded").await;
+    assert_eq!(succeeded.len(), 2, "{succeeded:?}");
+    for row in &succeeded {
+        assert_eq!(row["subject"], "oidc login");
+        assert_eq!(
+            row["actor"],
+            json!({"class": "account_holder", "id": member_id})
+        );
+        assert_eq!(row["detail"]["mechanism"], "oidc");
+        assert_eq!(row["client_address"], "127.0.0.1");
+    }
+    let storefront = Storefront::new();
+    let query = browser_login(&app, &setup, &storefront).await;
+    redeem(
+        &app,
+        &setup.implicit,
+        &query["code"],
+        STOREFRONT,
+        "a wrong verifier of some length",
+    )
+    .await
+    .expect_error(400, "authentication failed");
+    // A code nobody issued is refused the same way, but only a real code's refusal is
+    // recorded: made-up codes cost nothing to send.
+    redeem(
+        &app,
+        &setup.implicit,
+        "a-code-nobody-issued",
+        STOREFRONT,
+        "a wrong verifier of some length",
+    )
+    .await
+    .expect_error(400, "authentication failed");
+    let failed = app.audit_events(&setup.admin, "login.failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["subject"], "oidc login");
+    assert_eq!(failed[0]["actor"], json!({"class": "shopper", "id": null}));
+    let metrics = app.scrape_metrics().await;
+    for line in [
+        "accountd_logins_total{mechanism=\"oidc\",outcome=\"success\"} 2\n",
+        "accountd_logins_total{mechanism=\"oidc\",outcome=\"failed\"} 2\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 async fn a_wrong_redirect_uri_at_redemption_fails(app: TestApp) {

@@ -498,6 +498,19 @@ async fn a_forgotten_password_is_reset_end_to_end(app: TestApp) {
         .await
         .expect(201);
     let token = tokens["data"][0]["token"].as_str().unwrap().to_owned();
+    // The code was a credential: the exchange is a login, counted and audited as one, and
+    // its token is fresh enough to change the password.
+    let (_, claims) = crate::helpers::jwt_parts(&token);
+    assert_eq!(claims["auth_time"], claims["iat"]);
+    let logins = app.audit_events(&setup.admin, "login.succeeded").await;
+    assert_eq!(logins[0]["subject"], "passwordless login");
+    assert_eq!(
+        logins[0]["actor"],
+        json!({"class": "account_holder", "id": setup.member_id})
+    );
+    let metrics = app.scrape_metrics().await;
+    let counted = "accountd_logins_total{mechanism=\"passwordless\",outcome=\"success\"} 1\n";
+    assert!(metrics.contains(counted), "{metrics}");
     app.put(&app.realm_path(&format!(
         "/user-authentication-info/{}/user-authentication-password-profile-info/{}",
         setup.member_id, setup.info_id

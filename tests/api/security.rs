@@ -359,10 +359,9 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         "application_key.created",
         "application_key.updated",
         "application_key.deleted",
-        "settings.changed",
-        "tokens.revoked",
-        "lockout.cleared",
-        "admin.write",
+        "account_authentication_settings.updated",
+        "account_member.tokens_revoked",
+        "account_member.lockout_cleared",
     ] {
         assert!(
             types.contains(&expected),
@@ -376,14 +375,12 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         .find(|event| event["event_type"] == "application_key.created")
         .unwrap();
     assert_eq!(created["type"], "audit_event");
-    assert!(
-        created["actor"]
-            .as_str()
-            .unwrap()
-            .starts_with("application_key:")
-    );
+    // The admin is named by the application key its bearer token was issued for.
+    assert_eq!(created["actor"]["class"], "admin");
+    let admin_key = created["actor"]["id"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(admin_key).is_ok());
     assert_eq!(created["client_address"], "127.0.0.1");
-    assert_eq!(created["detail"]["route"], "/v2/application-keys");
+    assert_eq!(created["subject"], "/v2/application-keys");
     let success = all["data"]
         .as_array()
         .unwrap()
@@ -392,8 +389,18 @@ async fn the_audit_trail_records_logins_and_admin_writes_without_secrets(app: Te
         .unwrap();
     assert_eq!(
         success["actor"],
-        format!("account_member:{}", shopper.member_id)
+        json!({"class": "account_holder", "id": shopper.member_id})
     );
+    // Failed and refused attempts name the caller: a shopper, anonymous.
+    for refused in all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["event_type"] != "login.succeeded")
+        .filter(|event| event["event_type"].as_str().unwrap().starts_with("login."))
+    {
+        assert_eq!(refused["actor"], json!({"class": "shopper", "id": null}));
+    }
     // No row holds a password, a secret or a token.
     let text = all.to_string();
     for secret in [
@@ -495,6 +502,7 @@ async fn a_full_hash_queue_answers_503_with_retry_after_and_nothing_else(app: Te
         "twelve logins at once never filled a queue of one"
     );
     let metrics = narrow.scrape_metrics().await;
-    let busy = format!("accountd_logins_total{{outcome=\"busy\"}} {refused}");
+    let busy =
+        format!("accountd_logins_total{{mechanism=\"password\",outcome=\"busy\"}} {refused}");
     assert!(metrics.contains(&busy), "{busy} not in {metrics}");
 }

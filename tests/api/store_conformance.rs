@@ -120,7 +120,7 @@ async fn timestamps_keep_their_milliseconds(app: TestApp) {
     let store = &app.state.store;
     let at = Timestamp::from_millis(1_719_445_524_070);
     let created = store
-        .create_account(&account("Precise", None), at)
+        .create_account(&account("Precise", None), at, &crate::helpers::by_test())
         .await
         .unwrap();
     let read = store.account(created.id).await.unwrap();
@@ -147,15 +147,26 @@ async fn usernames_are_unique_per_profile_in_their_unicode_lower_case(app: TestA
                 enable_one_time_password_token: false,
             },
             now,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
     let first = store
-        .create_user(&user("A", "a@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("A", "a@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let second = store
-        .create_user(&user("B", "b@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("B", "b@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let info = |user_id, username: &str| NewPasswordProfileInfo {
@@ -166,11 +177,11 @@ async fn usernames_are_unique_per_profile_in_their_unicode_lower_case(app: TestA
             .to_owned(),
     };
     store
-        .create_password_profile_info(&info(first.id, "ÄRGER"), now)
+        .create_password_profile_info(&info(first.id, "ÄRGER"), now, &crate::helpers::by_test())
         .await
         .unwrap();
     let clash = store
-        .create_password_profile_info(&info(second.id, "ärger"), now)
+        .create_password_profile_info(&info(second.id, "ärger"), now, &crate::helpers::by_test())
         .await
         .unwrap_err();
     assert!(
@@ -192,7 +203,7 @@ async fn usernames_are_unique_per_profile_in_their_unicode_lower_case(app: TestA
         "callers fold first"
     );
     let twice = store
-        .create_password_profile_info(&info(first.id, "other"), now)
+        .create_password_profile_info(&info(first.id, "other"), now, &crate::helpers::by_test())
         .await
         .unwrap_err();
     assert!(
@@ -200,7 +211,11 @@ async fn usernames_are_unique_per_profile_in_their_unicode_lower_case(app: TestA
         "{twice:?}"
     );
     let missing = store
-        .create_password_profile_info(&info(Uuid::new_v4(), "ghost"), now)
+        .create_password_profile_info(
+            &info(Uuid::new_v4(), "ghost"),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -215,7 +230,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
     let mut new_user = user("Name", "n@example.com");
     new_user.given_name = Some("Given".to_owned());
     let created = store
-        .create_user(&new_user, ChangedBy::Admin, now)
+        .create_user(&new_user, ChangedBy::Admin, now, &crate::helpers::by_test())
         .await
         .unwrap();
     let later = Timestamp::from_millis(now.millis() + 1000);
@@ -228,6 +243,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
             },
             ChangedBy::Admin,
             later,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
@@ -241,6 +257,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
             },
             ChangedBy::Admin,
             later,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
@@ -251,7 +268,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
     let renamed = store
         .update_account(
             store
-                .create_account(&account("Old", None), now)
+                .create_account(&account("Old", None), now, &crate::helpers::by_test())
                 .await
                 .unwrap()
                 .id,
@@ -260,6 +277,7 @@ async fn patches_change_only_what_they_name(app: TestApp) {
                 ..AccountPatch::default()
             },
             later,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
@@ -277,23 +295,47 @@ async fn email_uniqueness_is_checked_only_when_asked(app: TestApp) {
         ..RealmPatch::default()
     };
     store
-        .create_user(&user("A", "Same@Example.com"), ChangedBy::User, now)
+        .create_user(
+            &user("A", "Same@Example.com"),
+            ChangedBy::User,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     store
-        .create_user(&user("B", "same@example.com"), ChangedBy::User, now)
+        .create_user(
+            &user("B", "same@example.com"),
+            ChangedBy::User,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     store
-        .update_realm(&set_policy(DuplicateEmailPolicy::ApiOnly), now)
+        .update_realm(
+            &set_policy(DuplicateEmailPolicy::ApiOnly),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     store
-        .create_user(&user("C", "SAME@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("C", "SAME@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let refused = store
-        .create_user(&user("D", "same@EXAMPLE.com"), ChangedBy::User, now)
+        .create_user(
+            &user("D", "same@EXAMPLE.com"),
+            ChangedBy::User,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -301,11 +343,20 @@ async fn email_uniqueness_is_checked_only_when_asked(app: TestApp) {
         "{refused:?}"
     );
     store
-        .update_realm(&set_policy(DuplicateEmailPolicy::Disallowed), now)
+        .update_realm(
+            &set_policy(DuplicateEmailPolicy::Disallowed),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let refused = store
-        .create_user(&user("E", "SAME@EXAMPLE.COM"), ChangedBy::Admin, now)
+        .create_user(
+            &user("E", "SAME@EXAMPLE.COM"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -314,7 +365,12 @@ async fn email_uniqueness_is_checked_only_when_asked(app: TestApp) {
     );
     // An update that keeps the email (in another case) is not a new duplicate.
     let fresh = store
-        .create_user(&user("F", "fresh@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("F", "fresh@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let patch = UserPatch {
@@ -322,7 +378,13 @@ async fn email_uniqueness_is_checked_only_when_asked(app: TestApp) {
         ..UserPatch::default()
     };
     store
-        .update_user(fresh.id, &patch, ChangedBy::User, now)
+        .update_user(
+            fresh.id,
+            &patch,
+            ChangedBy::User,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
 }
@@ -331,40 +393,63 @@ async fn account_hierarchy_and_cascades(app: TestApp) {
     let store = &app.state.store;
     let now = app.clock_now();
     let root = store
-        .create_account(&account("Root", None), now)
+        .create_account(&account("Root", None), now, &crate::helpers::by_test())
         .await
         .unwrap();
     let child = store
-        .create_account(&account("Child", Some(root.id)), now)
+        .create_account(
+            &account("Child", Some(root.id)),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let grandchild = store
-        .create_account(&account("Grandchild", Some(child.id)), now)
+        .create_account(
+            &account("Grandchild", Some(child.id)),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     assert_eq!(grandchild.ancestors, vec![root.id, child.id]);
     let orphan = store
-        .create_account(&account("Orphan", Some(Uuid::new_v4())), now)
+        .create_account(
+            &account("Orphan", Some(Uuid::new_v4())),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap_err();
     assert!(
         matches!(orphan, StoreError::NotFound(Entity::ParentAccount)),
         "{orphan:?}"
     );
-    let refused = store.delete_account(child.id, now).await.unwrap_err();
+    let refused = store
+        .delete_account(child.id, now, &crate::helpers::by_test())
+        .await
+        .unwrap_err();
     assert!(
         matches!(refused, StoreError::Conflict(Conflict::AccountHasChildren)),
         "{refused:?}"
     );
     let member = store
-        .create_user(&user("M", "m@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("M", "m@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let membership = store
-        .create_membership(grandchild.id, member.id, now)
+        .create_membership(grandchild.id, member.id, now, &crate::helpers::by_test())
         .await
         .unwrap();
-    store.delete_account(grandchild.id, now).await.unwrap();
+    store
+        .delete_account(grandchild.id, now, &crate::helpers::by_test())
+        .await
+        .unwrap();
     let gone = store
         .membership(grandchild.id, membership.id)
         .await
@@ -373,12 +458,18 @@ async fn account_hierarchy_and_cascades(app: TestApp) {
         matches!(gone, StoreError::NotFound(Entity::Membership)),
         "{gone:?}"
     );
-    store.delete_account(child.id, now).await.unwrap();
     store
-        .create_membership(root.id, member.id, now)
+        .delete_account(child.id, now, &crate::helpers::by_test())
         .await
         .unwrap();
-    store.delete_user(member.id, now).await.unwrap();
+    store
+        .create_membership(root.id, member.id, now, &crate::helpers::by_test())
+        .await
+        .unwrap();
+    store
+        .delete_user(member.id, now, &crate::helpers::by_test())
+        .await
+        .unwrap();
     assert_eq!(
         store
             .list_memberships(root.id, &query(None, None))
@@ -394,7 +485,7 @@ async fn lists_filter_and_sort_byte_wise(app: TestApp) {
     let now = app.clock_now();
     for name in ["b", "B", "a", "ä", "A_1", "A%1"] {
         store
-            .create_account(&account(name, None), now)
+            .create_account(&account(name, None), now, &crate::helpers::by_test())
             .await
             .unwrap();
     }
@@ -436,23 +527,32 @@ async fn token_accounts_and_liveness(app: TestApp) {
     let store = &app.state.store;
     let now = app.clock_now();
     let member = store
-        .create_user(&user("M", "m@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("M", "m@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let zeta = store
-        .create_account(&account("zeta", None), now)
+        .create_account(&account("zeta", None), now, &crate::helpers::by_test())
         .await
         .unwrap();
     let alpha = store
-        .create_account(&account("Alpha", Some(zeta.id)), now)
+        .create_account(
+            &account("Alpha", Some(zeta.id)),
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     store
-        .create_membership(zeta.id, member.id, now)
+        .create_membership(zeta.id, member.id, now, &crate::helpers::by_test())
         .await
         .unwrap();
     store
-        .create_membership(alpha.id, member.id, now)
+        .create_membership(alpha.id, member.id, now, &crate::helpers::by_test())
         .await
         .unwrap();
     let accounts = store.token_accounts(member.id, 25, 0).await.unwrap();
@@ -486,7 +586,12 @@ async fn token_accounts_and_liveness(app: TestApp) {
         "a page past the end is left to the step-by-step reads"
     );
     let loner = store
-        .create_user(&user("L", "l@example.com"), ChangedBy::Admin, now)
+        .create_user(
+            &user("L", "l@example.com"),
+            ChangedBy::Admin,
+            now,
+            &crate::helpers::by_test(),
+        )
         .await
         .unwrap();
     let empty = store.token_issue(loner.id, 25, 0).await.unwrap().unwrap();
@@ -513,6 +618,7 @@ async fn token_accounts_and_liveness(app: TestApp) {
                 enable_one_time_password_token: false,
             },
             now,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
@@ -525,6 +631,7 @@ async fn token_accounts_and_liveness(app: TestApp) {
                 password_hash: "x".into(),
             },
             now,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();
@@ -538,6 +645,7 @@ async fn token_accounts_and_liveness(app: TestApp) {
                 password_hash: Some("y".into()),
             },
             later,
+            &crate::helpers::by_test(),
         )
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 //! throttled attempts; per-address limits on the OpenID Connect browser endpoints; one client's
 //! share of the hash queue; and the janitor that keeps the bookkeeping tables small.
 
+use accountd::store::Actor;
 use serde_json::json;
 
 use crate::helpers::{Reply, Shopper, TestApp, shopper_in, spawn_app, test_config};
@@ -249,13 +250,8 @@ async fn the_janitor_deletes_audit_events_past_their_retention_in_batches(app: T
     let old = app.clock_now();
     // More than one janitor batch of old rows.
     for index in 0..1_200 {
-        let event = accountd::store::NewAuditEvent {
-            event_type: "test.old".to_owned(),
-            actor: None,
-            subject: Some(format!("old {index}")),
-            client_address: None,
-            detail: json!({}),
-        };
+        let event = accountd::store::NewAuditEvent::new("test.old", Actor::SYSTEM)
+            .subject(format!("old {index}"));
         app.state
             .store
             .append_audit_event(&event, old)
@@ -277,13 +273,7 @@ async fn the_janitor_deletes_audit_events_past_their_retention_in_batches(app: T
     app.state
         .store
         .append_audit_event(
-            &accountd::store::NewAuditEvent {
-                event_type: "test.new".to_owned(),
-                actor: None,
-                subject: None,
-                client_address: None,
-                detail: json!({}),
-            },
+            &accountd::store::NewAuditEvent::new("test.new", Actor::SYSTEM),
             kept_from,
         )
         .await
@@ -330,7 +320,7 @@ async fn an_unfinished_attempt_counts_as_a_failure_after_thirty_seconds(app: Tes
     let admission = app
         .state
         .store
-        .begin_login_attempt(&keys, app.clock_now())
+        .begin_login_attempt(&keys, app.clock_now(), &crate::helpers::by_test())
         .await
         .unwrap();
     assert!(matches!(

@@ -15,6 +15,7 @@ tests![
     a_tampered_signature_is_refused,
     alg_none_and_other_algorithms_are_refused,
     a_token_signed_with_an_unknown_key_is_refused,
+    auth_time_must_be_an_integer_no_later_than_iat,
     malformed_and_empty_headers_are_refused,
     bearer_and_account_tokens_never_stand_in_for_each_other,
     a_removed_membership_or_deleted_member_kills_the_token,
@@ -248,6 +249,44 @@ async fn a_token_signed_with_an_unknown_key_is_refused(app: TestApp) {
     jwt_header.kid = Some(app.state.keys.active_kid().to_owned());
     let forged = jsonwebtoken::encode(&jwt_header, &claims, &key).unwrap();
     expect_invalid(&app, &implicit, &shopper.accounts[0], &forged).await;
+}
+
+/// Signed with the server's own key, so only the claim itself can be what is refused.
+async fn auth_time_must_be_an_integer_no_later_than_iat(app: TestApp) {
+    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let (_, claims) = jwt_parts(&tokens[0]);
+    let key = jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes());
+    let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    jwt_header.kid = Some(app.state.keys.active_kid().to_owned());
+    jwt_header.typ = Some("JWT".into());
+    let sign = |auth_time: Option<Value>| {
+        let mut claims = claims.clone();
+        match auth_time {
+            Some(value) => claims["auth_time"] = value,
+            None => {
+                claims.as_object_mut().unwrap().remove("auth_time");
+            }
+        }
+        jsonwebtoken::encode(&jwt_header, &claims, &key).unwrap()
+    };
+    let account = format!("/v2/accounts/{}", shopper.accounts[0]);
+    let iat = claims["iat"].as_i64().unwrap();
+    for accepted in [None, Some(json!(iat)), Some(json!(iat - 3_600))] {
+        app.get(&account)
+            .bearer(&implicit)
+            .account_token(&sign(accepted))
+            .send()
+            .await
+            .expect(200);
+    }
+    for refused in [
+        json!(iat + 1),
+        json!(null),
+        json!(iat.to_string()),
+        json!(1.5),
+    ] {
+        expect_invalid(&app, &implicit, &shopper.accounts[0], &sign(Some(refused))).await;
+    }
 }
 
 async fn malformed_and_empty_headers_are_refused(app: TestApp) {

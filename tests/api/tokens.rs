@@ -206,7 +206,8 @@ async fn tokens_carry_the_claims_and_header_of_the_spec(app: TestApp) {
             "ancestors",
             "iat",
             "exp",
-            "jti"
+            "jti",
+            "auth_time"
         ]
         .into_iter()
         .collect()
@@ -222,6 +223,8 @@ async fn tokens_carry_the_claims_and_header_of_the_spec(app: TestApp) {
     assert!(iat >= before && iat <= before + 1);
     assert_eq!(exp - iat, 86_400);
     assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
+    // The password was checked just now: the credential check's second is the token's own.
+    assert_eq!(claims["auth_time"], iat);
 
     use base64::Engine;
     let encode = |id: &Value| {

@@ -10,9 +10,9 @@ use uuid::Uuid;
 use crate::auth::jwt::{AccountClaims, Expected, TokenRejection};
 use crate::auth::secret::sha256;
 use crate::error::ApiError;
-use crate::http::audit::ActorSlot;
+use crate::http::audit::AuditOrigin;
 use crate::state::AppState;
-use crate::store::{BearerGrant, GrantType, HolderCheck};
+use crate::store::{Actor, BearerGrant, GrantType, HolderCheck};
 use crate::time::Timestamp;
 
 pub const ACCOUNT_TOKEN_HEADER: &str = "ep-account-management-authentication-token";
@@ -81,6 +81,7 @@ impl Credentials {
         self.caller_and_grant(state).await.map(|(caller, _)| caller)
     }
 
+    /// The caller class and the bearer grant it rests on.
     async fn caller_and_grant(&self, state: &AppState) -> Result<(Caller, BearerGrant), ApiError> {
         let grant = self.bearer(state).await?;
         let caller = match &self.account_token {
@@ -149,13 +150,6 @@ fn account_token_header(headers: &HeaderMap) -> Option<Option<&str>> {
     Some(value.to_str().ok().map(str::trim))
 }
 
-/// Tells the audit trail who is calling, for writes.
-fn record_actor(parts: &Parts, actor: &str) {
-    if let Some(slot) = parts.extensions.get::<ActorSlot>() {
-        slot.set(actor.to_owned());
-    }
-}
-
 /// `Authorization: Bearer <token>`, scheme case-insensitive.
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers
@@ -198,15 +192,43 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Ok(credentials) = Credentials::from_request_parts(parts, state).await;
+        Ok(credentials.caller_and_grant(state).await?.0)
+    }
+}
+
+/// Who the audit trail names for a bearer grant alone (no account token): the application key
+/// of an admin; no one for a shopper, whose implicit client id every storefront publishes.
+pub fn actor_of_grant(grant: &BearerGrant) -> Actor {
+    match grant.grant_type {
+        GrantType::ClientCredentials => Actor::admin(grant.application_key_id),
+        GrantType::Implicit => Actor::SHOPPER,
+    }
+}
+
+/// The actor of a caller: the member of an account holder, else as for its bearer grant.
+fn actor_of(caller: &Caller, grant: &BearerGrant) -> Actor {
+    match caller {
+        Caller::AccountHolder(holder) => Actor::account_holder(holder.member_id()),
+        Caller::Admin | Caller::Shopper => actor_of_grant(grant),
+    }
+}
+
+/// Any caller class, with the audit facts of its request: for handlers that write on behalf of
+/// more than one class.
+#[derive(Debug, Clone)]
+pub struct AuditedCaller {
+    pub caller: Caller,
+    pub audit: AuditOrigin,
+}
+
+impl FromRequestParts<AppState> for AuditedCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(credentials) = Credentials::from_request_parts(parts, state).await;
         let (caller, grant) = credentials.caller_and_grant(state).await?;
-        let actor = match &caller {
-            Caller::AccountHolder(holder) => format!("account_member:{}", holder.member_id()),
-            Caller::Admin | Caller::Shopper => {
-                format!("application_key:{}", grant.application_key_id)
-            }
-        };
-        record_actor(parts, &actor);
-        Ok(caller)
+        let audit = AuditOrigin::new(actor_of(&caller, &grant), parts, state);
+        Ok(Self { caller, audit })
     }
 }
 
@@ -228,7 +250,8 @@ async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, 
         })
 }
 
-/// Step 6 of §7.4: member, account and membership exist, and the token is not revoked.
+/// Step 6 of §7.4: member, account and membership exist, the token is not revoked, and it is
+/// not older than the membership it names.
 async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), ApiError> {
     let live = state
         .store
@@ -241,17 +264,23 @@ async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), Ap
     }
 }
 
-/// Admin only: any other class gets `403` (§5.5).
-#[derive(Debug, Clone, Copy)]
-pub struct Admin;
+/// Admin only: any other class gets `403` (§5.5). Carries the audit facts of the request, for
+/// the admin's writes.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub audit: AuditOrigin,
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match Caller::from_request_parts(parts, state).await? {
-            Caller::Admin => Ok(Self),
-            Caller::Shopper | Caller::AccountHolder(_) => Err(ApiError::forbidden()),
+        let Ok(credentials) = Credentials::from_request_parts(parts, state).await;
+        match credentials.caller_and_grant(state).await? {
+            (Caller::Admin, grant) => Ok(Self {
+                audit: AuditOrigin::new(actor_of_grant(&grant), parts, state),
+            }),
+            (Caller::Shopper | Caller::AccountHolder(_), _) => Err(ApiError::forbidden()),
         }
     }
 }

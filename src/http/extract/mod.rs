@@ -7,7 +7,7 @@ pub mod list;
 pub mod path;
 
 pub use body::JsonBody;
-pub use caller::{AccountHolder, Admin, Caller, Reader};
+pub use caller::{AccountHolder, Admin, AuditedCaller, Caller, Reader};
 pub use client::ClientAddress;
 pub use list::ListParams;
 pub use path::Ids;

@@ -5,17 +5,17 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::memberships::memberships_where;
+use super::member_records;
 use super::{
-    Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, bearer_grant, conflict_on,
-    join_ids, newest_first, parse_ids, placeholders,
+    Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, bearer_grant, newest_first,
+    parse_ids, placeholders,
 };
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Account, AccountPatch, AccountStore, Conflict, Entity, HolderAccount, HolderCheck, ListQuery,
-    NewAccount, Page, StoreError, StoreResult,
+    NewAccount, NewAuditEvent, Page, StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -23,10 +23,6 @@ const COLUMNS: &str = "id, name, legal_name, registration_id, external_ref, pare
      ancestor_ids, created_at, updated_at";
 const TEXT_OPS: &[Op] = &[Op::Eq, Op::Like, Op::Ilike];
 const TIME_OPS: &[Op] = &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge];
-const CONFLICTS: &[(&str, Conflict)] = &[(
-    "accounts_registration_id_key",
-    Conflict::RegistrationIdTaken,
-)];
 
 const LIST: ListSpec = ListSpec {
     from: "accounts",
@@ -127,7 +123,7 @@ pub(crate) async fn holder_account_row(
         "SELECT b.application_key_id, b.grant_type, \
          EXISTS (SELECT 1 FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
                  WHERE m.account_member_id = $3 AND m.account_id = $4 \
-                 AND u.tokens_valid_after <= $5) AS live, \
+                 AND u.tokens_valid_after <= $5 AND m.created_at / 1000 <= $5) AS live, \
          a.id, a.name, a.legal_name, a.registration_id, a.external_ref, a.parent_id, \
          a.ancestor_ids, a.created_at, a.updated_at \
          FROM (SELECT 1 AS anchor) AS one \
@@ -177,13 +173,18 @@ impl TryFrom<AccountRow> for Account {
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    async fn create_account(&self, account: &NewAccount, now: Timestamp) -> StoreResult<Account> {
-        let mut tx = self.begin().await?;
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Account> {
+        let mut change = self.change(audit, now).await?;
         let ancestors = match account.parent_id {
             None => Vec::new(),
             Some(parent_id) => {
                 let parent =
-                    lock_account(&mut tx, parent_id)
+                    lock_account(change.tx(), parent_id)
                         .await
                         .map_err(|error| match error {
                             StoreError::NotFound(_) => StoreError::NotFound(Entity::ParentAccount),
@@ -195,7 +196,7 @@ impl AccountStore for SqlStore {
             }
         };
         if let Some(registration_id) = &account.registration_id {
-            ensure_registration_id_free(&mut tx, registration_id, None).await?;
+            ensure_registration_id_free(change.tx(), registration_id, None).await?;
         }
         let created = Account {
             id: Uuid::new_v4(),
@@ -208,10 +209,8 @@ impl AccountStore for SqlStore {
             created_at: now,
             updated_at: now,
         };
-        insert_account(&mut tx, &created).await?;
-        let mut events = self.events();
-        events.account_created(&created);
-        self.commit(tx, events, now).await?;
+        member_records::create_account(&mut change, &created).await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -251,34 +250,23 @@ impl AccountStore for SqlStore {
         id: Uuid,
         patch: &AccountPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Account> {
-        let mut tx = self.begin().await?;
-        let current = lock_account(&mut tx, id).await?;
+        let mut change = self.change(audit, now).await?;
+        let current = lock_account(change.tx(), id).await?;
         let Some(mut next) = patch.apply(&current) else {
+            // Nothing to change: the request still happened, and its audit row says so.
+            change.commit().await?;
             return Ok(current);
         };
         if next.registration_id != current.registration_id {
             if let Some(registration_id) = &next.registration_id {
-                ensure_registration_id_free(&mut tx, registration_id, Some(id)).await?;
+                ensure_registration_id_free(change.tx(), registration_id, Some(id)).await?;
             }
         }
         next.updated_at = now;
-        sqlx::query(
-            "UPDATE accounts SET name = $2, legal_name = $3, registration_id = $4, \
-             external_ref = $5, updated_at = $6 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&next.name)
-        .bind(&next.legal_name)
-        .bind(&next.registration_id)
-        .bind(&next.external_ref)
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| conflict_on(error, CONFLICTS))?;
-        let mut events = self.events();
-        events.account_updated(&next);
-        self.commit(tx, events, now).await?;
+        member_records::update_account(&mut change, &next).await?;
+        change.commit().await?;
         Ok(next)
     }
 
@@ -339,53 +327,26 @@ impl AccountStore for SqlStore {
         })
     }
 
-    async fn delete_account(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        lock_account(&mut tx, id).await?;
+    async fn delete_account(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
+        lock_account(change.tx(), id).await?;
         let children =
             sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM accounts WHERE parent_id = $1")
                 .bind(id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **change.tx())
                 .await?;
         if children > 0 {
             return Err(StoreError::Conflict(Conflict::AccountHasChildren));
         }
-        // Memberships go with the account (ON DELETE CASCADE), in this transaction; each one
-        // announces its deletion before the account does (§9).
-        let memberships = memberships_where(&mut tx, "account_id", id).await?;
-        sqlx::query("DELETE FROM accounts WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let mut events = self.events();
-        for membership in &memberships {
-            events.membership_deleted(membership);
-        }
-        events.account_deleted(id);
-        self.commit(tx, events, now).await?;
+        member_records::delete_account(&mut change, id).await?;
+        change.commit().await?;
         Ok(())
     }
-}
-
-/// Inserts an account built by the caller (ancestors resolved) in an open transaction.
-pub(super) async fn insert_account(tx: &mut Tx, account: &Account) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
-         ancestor_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(account.id)
-    .bind(&account.name)
-    .bind(&account.legal_name)
-    .bind(&account.registration_id)
-    .bind(&account.external_ref)
-    .bind(account.parent_id)
-    .bind(join_ids(&account.ancestors))
-    .bind(account.created_at.millis())
-    .bind(account.updated_at.millis())
-    .execute(&mut **tx)
-    .await
-    .map_err(|error| conflict_on(error, CONFLICTS))?;
-    Ok(())
 }
 
 async fn lock_account(tx: &mut Tx, id: Uuid) -> StoreResult<Account> {

@@ -7,8 +7,8 @@ use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, SqlStore, conflict_on, newest_
 use crate::query::sort::SortSpec;
 use crate::store::{
     ApplicationKey, ApplicationKeyPatch, ApplicationKeyStore, BearerGrant, ClientCredentials,
-    Conflict, Entity, GrantType, ListQuery, NewApplicationKey, NewBearerToken, Page, StoreError,
-    StoreResult,
+    Conflict, Entity, GrantType, ListQuery, NewApplicationKey, NewAuditEvent, NewBearerToken, Page,
+    StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -164,12 +164,13 @@ impl ApplicationKeyStore for SqlStore {
         &self,
         key: &NewApplicationKey,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<ApplicationKey> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let taken =
             sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM application_keys WHERE name = $1")
                 .bind(&key.name)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **change.tx())
                 .await?;
         if taken > 0 {
             return Err(StoreError::Conflict(Conflict::ApplicationKeyNameTaken));
@@ -196,10 +197,10 @@ impl ApplicationKeyStore for SqlStore {
         .bind(false)
         .bind(created.reserved_rate_limit)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await
         .map_err(|error| conflict_on(error, CONFLICTS))?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -226,12 +227,13 @@ impl ApplicationKeyStore for SqlStore {
         id: Uuid,
         patch: &ApplicationKeyPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<ApplicationKey> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let sql = format!("SELECT {COLUMNS} FROM application_keys WHERE id = $1{FOR_UPDATE}");
         let current: ApplicationKey = sqlx::query_as::<Db, KeyRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?
             .ok_or(StoreError::NotFound(Entity::ApplicationKey))?
             .into();
@@ -246,6 +248,7 @@ impl ApplicationKeyStore for SqlStore {
             next.reserved_rate_limit = limit;
         }
         if next == current {
+            change.commit().await?;
             return Ok(current);
         }
         if next.name != current.name {
@@ -254,7 +257,7 @@ impl ApplicationKeyStore for SqlStore {
             )
             .bind(&next.name)
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **change.tx())
             .await?;
             if taken > 0 {
                 return Err(StoreError::Conflict(Conflict::ApplicationKeyNameTaken));
@@ -269,21 +272,26 @@ impl ApplicationKeyStore for SqlStore {
         .bind(&next.name)
         .bind(next.reserved_rate_limit)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await
         .map_err(|error| conflict_on(error, CONFLICTS))?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(next)
     }
 
-    async fn delete_application_key(&self, id: Uuid) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
+    async fn delete_application_key(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
         let sql = format!(
             "SELECT managed_by_configuration FROM application_keys WHERE id = $1{FOR_UPDATE}"
         );
         let managed = sqlx::query_scalar::<Db, bool>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?
             .ok_or(StoreError::NotFound(Entity::ApplicationKey))?;
         if managed {
@@ -292,9 +300,9 @@ impl ApplicationKeyStore for SqlStore {
         // Its bearer tokens go with it (ON DELETE CASCADE): they stop working at once.
         sqlx::query("DELETE FROM application_keys WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(())
     }
 }

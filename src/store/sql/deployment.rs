@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::{BACKEND, Db, FOR_UPDATE, SHARED_POOL, SqlStore, Tx, lean_stats};
 use crate::store::{
-    BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, PoolStats,
-    StoreError, StoreResult, StoredJwtKey,
+    BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, NewAuditEvent,
+    PoolStats, StoreError, StoreResult, StoredJwtKey,
 };
 use crate::time::Timestamp;
 
@@ -162,12 +162,17 @@ impl DeploymentStore for SqlStore {
         self.read_jwt_keys(&self.read).await
     }
 
-    async fn rotate_jwt_key(&self, key: &StoredJwtKey, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
+    async fn rotate_jwt_key(
+        &self,
+        key: &StoredJwtKey,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
         // The partial unique index allows one active key: retire the old one first.
         sqlx::query("UPDATE jwt_keys SET active = $1 WHERE active")
             .bind(false)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
         let secret = self.seal_jwt_secret(&key.kid, &key.secret);
         sqlx::query(
@@ -179,18 +184,23 @@ impl DeploymentStore for SqlStore {
         .bind(&secret.sealed_with)
         .bind(true)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(())
     }
 
-    async fn remove_jwt_key(&self, kid: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
+    async fn remove_jwt_key(
+        &self,
+        kid: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<bool> {
+        let mut change = self.change(audit, now).await?;
         let sql = format!("SELECT active FROM jwt_keys WHERE kid = $1{FOR_UPDATE}");
         let active = sqlx::query_scalar::<Db, bool>(sqlx::AssertSqlSafe(sql))
             .bind(kid)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?;
         match active {
             None => Ok(false),
@@ -198,9 +208,9 @@ impl DeploymentStore for SqlStore {
             Some(false) => {
                 sqlx::query("DELETE FROM jwt_keys WHERE kid = $1")
                     .bind(kid)
-                    .execute(&mut *tx)
+                    .execute(&mut **change.tx())
                     .await?;
-                tx.commit().await?;
+                change.commit().await?;
                 Ok(true)
             }
         }

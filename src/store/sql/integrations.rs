@@ -9,7 +9,7 @@ use crate::query::sort::SortSpec;
 use crate::query::sql::Bind;
 use crate::store::{
     ConfiguredIntegration, Conflict, Entity, Integration, IntegrationLog, IntegrationPatch,
-    IntegrationStore, ListQuery, NewIntegration, Page, StoreError, StoreResult,
+    IntegrationStore, ListQuery, NewAuditEvent, NewIntegration, Page, StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -144,6 +144,7 @@ impl IntegrationStore for SqlStore {
         &self,
         integration: &NewIntegration,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Integration> {
         let created = Integration {
             id: Uuid::new_v4(),
@@ -159,9 +160,9 @@ impl IntegrationStore for SqlStore {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.begin().await?;
-        self.insert(&mut tx, &created).await?;
-        tx.commit().await?;
+        let mut change = self.change(audit, now).await?;
+        self.insert(change.tx(), &created).await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -194,37 +195,44 @@ impl IntegrationStore for SqlStore {
         id: Uuid,
         patch: &IntegrationPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Integration> {
-        let mut tx = self.begin().await?;
-        let current = self.lock(&mut tx, id).await?;
+        let mut change = self.change(audit, now).await?;
+        let current = self.lock(change.tx(), id).await?;
         if current.managed_by_configuration {
             return Err(StoreError::Conflict(Conflict::IntegrationManaged));
         }
         let Some(mut next) = patch.apply(&current) else {
+            change.commit().await?;
             return Ok(current);
         };
         next.updated_at = now;
-        self.write(&mut tx, &next).await?;
+        self.write(change.tx(), &next).await?;
         if current.enabled && !next.enabled {
             // §22.1: a disabled integration's pending deliveries are dropped.
-            drop_pending(&mut tx, id).await?;
+            drop_pending(change.tx(), id).await?;
         }
-        tx.commit().await?;
+        change.commit().await?;
         Ok(next)
     }
 
-    async fn delete_integration(&self, id: Uuid) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let current = self.lock(&mut tx, id).await?;
+    async fn delete_integration(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
+        let current = self.lock(change.tx(), id).await?;
         if current.managed_by_configuration {
             return Err(StoreError::Conflict(Conflict::IntegrationManaged));
         }
         // Its deliveries and logs go with it (ON DELETE CASCADE), in this transaction.
         sqlx::query("DELETE FROM integrations WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(())
     }
 

@@ -4,24 +4,20 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{
-    Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, bearer_grant, conflict_on, newest_first,
-    parse_ids,
-};
+use super::member_records;
+use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, bearer_grant, newest_first, parse_ids};
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Conflict, Entity, HolderCheck, HolderSwitch, Limit, ListQuery, Membership, MembershipStore,
-    Page, SelfManagement, StoreError, StoreResult, TokenAccount, TokenIssue,
+    NewAuditEvent, Page, SelfManagement, StoreError, StoreResult, TokenAccount, TokenIssue,
 };
 use crate::time::Timestamp;
 
 /// The most memberships one account may hold (§11).
 const ACCOUNT_MEMBERSHIP_CAP: i64 = 1000;
 const COLUMNS: &str = "id, account_id, account_member_id, created_at, updated_at";
-const CONFLICTS: &[(&str, Conflict)] =
-    &[("account_memberships_pair_key", Conflict::MembershipExists)];
 
 const LIST: ListSpec = ListSpec {
     from: "account_memberships",
@@ -97,13 +93,15 @@ impl MembershipStore for SqlStore {
         account_id: Uuid,
         account_member_id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<Membership> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
+        let tx = change.tx();
         // Locking the account serialises concurrent creates against the per-account cap.
         let account_sql = format!("SELECT id FROM accounts WHERE id = $1{FOR_UPDATE}");
         let account = sqlx::query_scalar::<Db, Uuid>(sqlx::AssertSqlSafe(account_sql))
             .bind(account_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         if account.is_none() {
             return Err(StoreError::NotFound(Entity::Account));
@@ -111,7 +109,7 @@ impl MembershipStore for SqlStore {
         let member_sql = format!("SELECT id FROM users WHERE id = $1{FOR_UPDATE}");
         let member = sqlx::query_scalar::<Db, Uuid>(sqlx::AssertSqlSafe(member_sql))
             .bind(account_member_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         if member.is_none() {
             return Err(StoreError::NotFound(Entity::AccountMember));
@@ -121,7 +119,7 @@ impl MembershipStore for SqlStore {
         )
         .bind(account_id)
         .bind(account_member_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if existing > 0 {
             return Err(StoreError::Conflict(Conflict::MembershipExists));
@@ -130,7 +128,7 @@ impl MembershipStore for SqlStore {
             "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1",
         )
         .bind(account_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if in_account >= ACCOUNT_MEMBERSHIP_CAP {
             return Err(StoreError::Limit(Limit::AccountMemberships));
@@ -140,7 +138,7 @@ impl MembershipStore for SqlStore {
              (SELECT membership_limit FROM account_membership_settings)",
         )
         .bind(account_member_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if of_member >= limit {
             return Err(StoreError::Limit(Limit::MemberMemberships));
@@ -152,10 +150,8 @@ impl MembershipStore for SqlStore {
             created_at: now,
             updated_at: now,
         };
-        insert_membership(&mut tx, &created).await?;
-        let mut events = self.events();
-        events.membership_created(&created);
-        self.commit(tx, events, now).await?;
+        member_records::create_membership(&mut change, &created).await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -195,21 +191,13 @@ impl MembershipStore for SqlStore {
         account_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let sql = format!(
-            "DELETE FROM account_memberships WHERE id = $1 AND account_id = $2 RETURNING {COLUMNS}"
-        );
-        let deleted: Membership = sqlx::query_as::<Db, MembershipRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(account_id)
-            .fetch_optional(&mut *tx)
+        let mut change = self.change(audit, now).await?;
+        member_records::delete_membership(&mut change, account_id, id)
             .await?
-            .ok_or(StoreError::NotFound(Entity::Membership))?
-            .into();
-        let mut events = self.events();
-        events.membership_deleted(&deleted);
-        self.commit(tx, events, now).await?;
+            .ok_or(StoreError::NotFound(Entity::Membership))?;
+        change.commit().await?;
         Ok(())
     }
 
@@ -351,7 +339,8 @@ impl MembershipStore for SqlStore {
         // The membership's foreign keys guarantee that member and account exist.
         let live = sqlx::query_scalar::<Db, i64>(
             "SELECT COUNT(*) FROM account_memberships m JOIN users u ON u.id = m.account_member_id \
-             WHERE m.account_member_id = $1 AND m.account_id = $2 AND u.tokens_valid_after <= $3",
+             WHERE m.account_member_id = $1 AND m.account_id = $2 AND u.tokens_valid_after <= $3 \
+             AND m.created_at / 1000 <= $3",
         )
         .bind(account_member_id)
         .bind(account_id)
@@ -377,7 +366,7 @@ pub(crate) async fn switch_rows(
         "SELECT b.application_key_id, b.grant_type, \
          EXISTS (SELECT 1 FROM account_memberships lm JOIN users u ON u.id = lm.account_member_id \
                  WHERE lm.account_member_id = $3 AND lm.account_id = $4 \
-                 AND u.tokens_valid_after <= $5) AS live, \
+                 AND u.tokens_valid_after <= $5 AND lm.created_at / 1000 <= $5) AS live, \
          s.token_timeout_secs, s.account_member_self_management, \
          a.id AS account_id, a.name AS account_name, a.ancestor_ids, \
          COUNT(a.id) OVER () AS total \
@@ -396,23 +385,6 @@ pub(crate) async fn switch_rows(
     .bind(i64::from(*offset))
     .fetch_all(connection)
     .await
-}
-
-/// Inserts a membership in an open transaction (limits already checked by the caller).
-pub(super) async fn insert_membership(tx: &mut Tx, membership: &Membership) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(membership.id)
-    .bind(membership.account_id)
-    .bind(membership.account_member_id)
-    .bind(membership.created_at.millis())
-    .bind(membership.updated_at.millis())
-    .execute(&mut **tx)
-    .await
-    .map_err(|error| conflict_on(error, CONFLICTS))?;
-    Ok(())
 }
 
 /// The memberships of an account (`column` = `account_id`) or of a member

@@ -6,8 +6,10 @@
 
 mod accounts;
 mod application_keys;
+mod change;
 mod deployment;
 mod integrations;
+mod member_records;
 mod memberships;
 mod oidc;
 mod otp;

@@ -6,17 +6,19 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::change::Change;
+use super::member_records;
 use super::sealed::OIDC_CLIENT_SECRET;
-use super::users::{ensure_email_allowed, insert_user, lock_user, touch_user};
+use super::users::{create_own_account_if_configured, lock_user};
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
 use crate::auth::secret::Secret;
 use crate::query::sort::SortSpec;
 use crate::query::sql::Bind;
 use crate::store::{
-    ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewOidcCode, NewOidcLogin, NewOidcProfile,
-    NewOidcProfileInfo, NewUser, OidcCode, OidcIdentity, OidcLogin, OidcProfile, OidcProfileInfo,
-    OidcProfileInfoPatch, OidcProfilePatch, OidcSignIn, OidcStore, Page, StoreError, StoreResult,
-    UserPatch, fold_case,
+    ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewAuditEvent, NewOidcCode, NewOidcLogin,
+    NewOidcProfile, NewOidcProfileInfo, NewUser, OidcCode, OidcIdentity, OidcLogin, OidcProfile,
+    OidcProfileInfo, OidcProfileInfoPatch, OidcProfilePatch, OidcSignIn, OidcStore, Page,
+    StoreError, StoreResult, UserPatch,
 };
 use crate::time::Timestamp;
 
@@ -206,7 +208,9 @@ impl OidcStore for SqlStore {
         &self,
         profile: &NewOidcProfile,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile> {
+        let mut change = self.change(audit, now).await?;
         let created = OidcProfile {
             id: Uuid::new_v4(),
             name: profile.name.clone(),
@@ -237,8 +241,9 @@ impl OidcStore for SqlStore {
         .bind(&created.issuer)
         .bind(created.allow_unverified_email)
         .bind(now.millis())
-        .execute(&self.write)
+        .execute(&mut **change.tx())
         .await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -271,12 +276,14 @@ impl OidcStore for SqlStore {
         id: Uuid,
         patch: &OidcProfilePatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
+        let tx = change.tx();
         let sql = format!("SELECT {PROFILE_COLUMNS} FROM oidc_profiles WHERE id = $1{FOR_UPDATE}");
         let row = sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .ok_or(StoreError::NotFound(Entity::OidcProfile))?;
         let current = self.profile_from(row)?;
@@ -298,6 +305,7 @@ impl OidcStore for SqlStore {
             next.allow_unverified_email = allow;
         }
         if next == current {
+            change.commit().await?;
             return Ok(current);
         }
         next.updated_at = now;
@@ -317,21 +325,28 @@ impl OidcStore for SqlStore {
         .bind(&next.issuer)
         .bind(next.allow_unverified_email)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(next)
     }
 
-    async fn delete_oidc_profile(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_oidc_profile(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
         // Infos, pending logins and codes go with it (ON DELETE CASCADE), in this statement.
         let deleted = sqlx::query("DELETE FROM oidc_profiles WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut **change.tx())
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::OidcProfile));
         }
+        change.commit().await?;
         Ok(())
     }
 
@@ -339,12 +354,13 @@ impl OidcStore for SqlStore {
         &self,
         info: &NewOidcProfileInfo,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo> {
-        let mut tx = self.begin().await?;
-        lock_user(&mut tx, info.user_id).await?;
-        lock_profile(&mut tx, info.oidc_profile_id).await?;
+        let mut change = self.change(audit, now).await?;
+        lock_user(change.tx(), info.user_id).await?;
+        lock_profile(change.tx(), info.oidc_profile_id).await?;
         ensure_identity_free(
-            &mut tx,
+            change.tx(),
             info.oidc_profile_id,
             &info.issuer,
             &info.subject,
@@ -360,9 +376,9 @@ impl OidcStore for SqlStore {
             created_at: now,
             updated_at: now,
         };
-        insert_info(&mut tx, &created).await?;
-        touch_user(&mut tx, info.user_id, now).await?;
-        tx.commit().await?;
+        insert_info(change.tx(), &created).await?;
+        member_records::touch_user(&mut change, info.user_id).await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -401,15 +417,16 @@ impl OidcStore for SqlStore {
         id: Uuid,
         patch: &OidcProfileInfoPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let sql = format!(
             "SELECT {INFO_COLUMNS} FROM oidc_profile_infos WHERE id = $1 AND user_id = $2{FOR_UPDATE}"
         );
         let current: OidcProfileInfo = sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(user_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?
             .ok_or(StoreError::NotFound(Entity::OidcProfileInfo))?
             .into();
@@ -421,10 +438,11 @@ impl OidcStore for SqlStore {
             next.subject.clone_from(subject);
         }
         if next == current {
+            change.commit().await?;
             return Ok(current);
         }
         ensure_identity_free(
-            &mut tx,
+            change.tx(),
             current.oidc_profile_id,
             &next.issuer,
             &next.subject,
@@ -439,11 +457,11 @@ impl OidcStore for SqlStore {
         .bind(&next.issuer)
         .bind(&next.subject)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await
         .map_err(|error| conflict_on(error, IDENTITY_CONFLICT))?;
-        touch_user(&mut tx, user_id, now).await?;
-        tx.commit().await?;
+        member_records::touch_user(&mut change, user_id).await?;
+        change.commit().await?;
         Ok(next)
     }
 
@@ -452,18 +470,19 @@ impl OidcStore for SqlStore {
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let deleted = sqlx::query("DELETE FROM oidc_profile_infos WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::OidcProfileInfo));
         }
-        touch_user(&mut tx, user_id, now).await?;
-        tx.commit().await?;
+        member_records::touch_user(&mut change, user_id).await?;
+        change.commit().await?;
         Ok(())
     }
 
@@ -589,12 +608,13 @@ impl OidcStore for SqlStore {
         &self,
         identity: &OidcIdentity,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<OidcSignIn> {
-        match sign_in_once(self, identity, now).await {
+        match sign_in_once(self, identity, now, audit).await {
             // Two first logins of one identity raced on PostgreSQL and the other one linked it
             // first; running again finds the link and signs in to that user.
             Err(StoreError::Conflict(Conflict::OidcIdentityTaken)) => {
-                sign_in_once(self, identity, now).await
+                sign_in_once(self, identity, now, audit).await
             }
             other => other,
         }
@@ -605,13 +625,14 @@ async fn sign_in_once(
     store: &SqlStore,
     identity: &OidcIdentity,
     now: Timestamp,
+    audit: &NewAuditEvent,
 ) -> StoreResult<OidcSignIn> {
-    let mut tx = store.begin().await?;
+    let mut change = store.change(audit, now).await?;
     // Not locked, so that sign-ins through one profile run side by side on PostgreSQL; a profile
     // deleted after this check fails the info's foreign key instead (see `insert_info`).
     let profile = sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM oidc_profiles WHERE id = $1")
         .bind(identity.oidc_profile_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **change.tx())
         .await?;
     if profile == 0 {
         return Err(StoreError::NotFound(Entity::OidcProfile));
@@ -623,37 +644,37 @@ async fn sign_in_once(
     .bind(identity.oidc_profile_id)
     .bind(&identity.issuer)
     .bind(&identity.subject)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **change.tx())
     .await?;
     let signed_in = match linked {
         Some(user_id) => {
-            refresh_user(&mut tx, user_id, identity, now).await?;
+            refresh_user(&mut change, user_id, identity).await?;
             OidcSignIn {
                 user_id,
                 created: false,
             }
         }
         None => {
-            let user_id = create_member(&mut tx, identity, now).await?;
+            let user_id = create_member(&mut change, identity).await?;
             OidcSignIn {
                 user_id,
                 created: true,
             }
         }
     };
-    tx.commit().await?;
+    change.signed_in(signed_in.user_id);
+    change.commit().await?;
     Ok(signed_in)
 }
 
 /// A known identity: the provider's current name, email and name parts replace the stored ones
 /// when they differ. A name part the provider did not send keeps its stored value.
 async fn refresh_user(
-    tx: &mut Tx,
+    change: &mut Change<'_>,
     user_id: Uuid,
     identity: &OidcIdentity,
-    now: Timestamp,
 ) -> StoreResult<()> {
-    let current = lock_user(tx, user_id).await?;
+    let current = lock_user(change.tx(), user_id).await?;
     let patch = UserPatch {
         name: Some(identity.name.clone()),
         email: Some(identity.email.clone()),
@@ -664,32 +685,15 @@ async fn refresh_user(
     let Some(next) = patch.apply(&current) else {
         return Ok(());
     };
-    let email_lower = fold_case(&next.email);
-    if fold_case(&current.email) != email_lower {
-        // The login acts for the user, like self-management (§14).
-        ensure_email_allowed(tx, &email_lower, ChangedBy::User).await?;
-    }
-    sqlx::query(
-        "UPDATE users SET name = $2, email = $3, email_lower = $4, given_name = $5, \
-         middle_name = $6, family_name = $7, updated_at = $8 WHERE id = $1",
-    )
-    .bind(user_id)
-    .bind(&next.name)
-    .bind(&next.email)
-    .bind(&email_lower)
-    .bind(&next.given_name)
-    .bind(&next.middle_name)
-    .bind(&next.family_name)
-    .bind(now.millis())
-    .execute(&mut **tx)
-    .await?;
-    // events: account-member.event.updated (§22.5), here, inside this transaction.
+    // The login acts for the user, like self-management (§14).
+    member_records::update_user(change, &current, &next, ChangedBy::User).await?;
     Ok(())
 }
 
 /// A new identity: a new user (never an existing one found by email, §14), its OIDC profile
 /// info, and with auto-create an account named after it and a membership (D13).
-async fn create_member(tx: &mut Tx, identity: &OidcIdentity, now: Timestamp) -> StoreResult<Uuid> {
+async fn create_member(change: &mut Change<'_>, identity: &OidcIdentity) -> StoreResult<Uuid> {
+    let now = change.now();
     let user = NewUser {
         name: identity.name.clone(),
         email: identity.email.clone(),
@@ -697,10 +701,9 @@ async fn create_member(tx: &mut Tx, identity: &OidcIdentity, now: Timestamp) -> 
         middle_name: identity.middle_name.clone(),
         family_name: identity.family_name.clone(),
     };
-    let created = insert_user(tx, &user, ChangedBy::User, now).await?;
-    // events: account-member.event.created (§22.5).
+    let created = member_records::create_user(change, &user, ChangedBy::User).await?;
     insert_info(
-        tx,
+        change.tx(),
         &OidcProfileInfo {
             id: Uuid::new_v4(),
             user_id: created.id,
@@ -712,36 +715,7 @@ async fn create_member(tx: &mut Tx, identity: &OidcIdentity, now: Timestamp) -> 
         },
     )
     .await?;
-    let auto_create = sqlx::query_scalar::<Db, bool>(
-        "SELECT auto_create_account_for_account_members FROM account_authentication_settings",
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    if auto_create {
-        // A new account and a new member: neither membership limit can be reached.
-        let account_id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
-             ancestor_ids, created_at, updated_at) VALUES ($1, $2, $2, NULL, NULL, NULL, '', $3, $3)",
-        )
-        .bind(account_id)
-        .bind(&created.name)
-        .bind(now.millis())
-        .execute(&mut **tx)
-        .await?;
-        // events: account.event.created (§22.5).
-        sqlx::query(
-            "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(account_id)
-        .bind(created.id)
-        .bind(now.millis())
-        .execute(&mut **tx)
-        .await?;
-        // events: account-membership.event.created (§22.5).
-    }
+    create_own_account_if_configured(change, &created).await?;
     Ok(created.id)
 }
 

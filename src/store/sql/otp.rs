@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Db, FOR_UPDATE, SqlStore};
-use crate::store::{NewOtp, OtpAttempt, OtpIssue, OtpStore, StoreResult};
+use crate::store::{NewAuditEvent, NewOtp, OtpAttempt, OtpIssue, OtpStore, StoreResult};
 use crate::time::Timestamp;
 
 /// A code is valid for 10 minutes from issue.
@@ -28,8 +28,14 @@ struct Holder {
 
 #[async_trait]
 impl OtpStore for SqlStore {
-    async fn issue_otp(&self, otp: &NewOtp, now: Timestamp) -> StoreResult<OtpIssue> {
-        let mut tx = self.begin().await?;
+    async fn issue_otp(
+        &self,
+        otp: &NewOtp,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<OtpIssue> {
+        let mut change = self.change(audit, now).await?;
+        let tx = change.tx();
         // The lock serialises concurrent requests for one username: the cap and the
         // "only the newest code" rule both read what the other wrote.
         let holder_sql = format!(
@@ -40,9 +46,10 @@ impl OtpStore for SqlStore {
         let holder = sqlx::query_as::<Db, Holder>(sqlx::AssertSqlSafe(holder_sql))
             .bind(otp.password_profile_id)
             .bind(&otp.username_lower)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         let Some(holder) = holder else {
+            change.commit().await?;
             return Ok(OtpIssue::UnknownUsername);
         };
         let issued_this_hour = sqlx::query_scalar::<Db, i64>(
@@ -50,9 +57,10 @@ impl OtpStore for SqlStore {
         )
         .bind(holder.info_id)
         .bind(now.millis().saturating_sub(HOUR_MILLIS))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if issued_this_hour >= ISSUE_CAP_PER_HOUR {
+            change.commit().await?;
             return Ok(OtpIssue::RateCapped);
         }
         sqlx::query(
@@ -60,7 +68,7 @@ impl OtpStore for SqlStore {
              WHERE password_profile_info_id = $1 AND status = 'outstanding'",
         )
         .bind(holder.info_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let expires_at = now.plus_seconds(OTP_VALIDITY_SECS);
         sqlx::query(
@@ -73,10 +81,10 @@ impl OtpStore for SqlStore {
         .bind(&otp.code_hash)
         .bind(expires_at.millis())
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let realm_id: Uuid = sqlx::query_scalar("SELECT id FROM authentication_realms")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         // The reference payload (§22.5) without the code, which the outbox keeps apart.
         let payload = json!({
@@ -97,9 +105,10 @@ impl OtpStore for SqlStore {
                 "username": holder.username,
             },
         });
-        let mut events = self.events();
-        events.otp_created(payload, otp.code.expose().to_owned(), expires_at);
-        let deliveries = self.commit(tx, events, now).await?;
+        change
+            .events()
+            .otp_created(payload, otp.code.expose().to_owned(), expires_at);
+        let deliveries = change.commit().await?;
         Ok(OtpIssue::Issued { deliveries })
     }
 

@@ -1,13 +1,13 @@
-//! The transactional outbox (§22.3). Store functions collect the events of a change in an
-//! [`Events`] batch and finish with [`SqlStore::commit`], which writes one event row and one
-//! delivery row per observing integration *in the same transaction* before committing: the
-//! change and its events commit together or not at all. The dispatcher's side (claiming with a
+//! The transactional outbox (§22.3). A change collects its events in an [`Events`] batch, and
+//! committing the change (`change.rs`) writes one event row and one delivery row per observing
+//! integration *in the same transaction*: the change and its events commit together or not at
+//! all. The dispatcher's side (claiming with a
 //! lease, recording attempts, scrubbing OTP codes) is the [`OutboxStore`] impl below.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -15,8 +15,8 @@ use super::sealed::INTEGRATION_SECRET_KEY;
 use super::{Db, SKIP_LOCKED, SqlStore, Tx};
 use crate::events::EventKey;
 use crate::store::{
-    Account, ClaimedDelivery, DeliveryOutcome, DeliveryTarget, EventPayloads, Membership,
-    OutboxBacklog, OutboxStore, StoreError, StoreResult, User,
+    ClaimedDelivery, DeliveryOutcome, DeliveryTarget, EventPayloads, OutboxBacklog, OutboxStore,
+    StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -40,65 +40,19 @@ pub(super) struct Events<'a> {
     list: Vec<NewEvent>,
 }
 
-impl Events<'_> {
-    fn push(&mut self, key: EventKey, payload: Value) {
+impl<'a> Events<'a> {
+    /// Renders the resource objects of payloads exactly as the GET handlers do.
+    pub(super) fn payloads(&self) -> &'a dyn EventPayloads {
+        self.payloads
+    }
+
+    pub(super) fn push(&mut self, key: EventKey, payload: Value) {
         self.list.push(NewEvent {
             key,
             payload,
             secret: None,
             expires_at: None,
         });
-    }
-
-    pub(super) fn member_created(&mut self, user: &User) {
-        let data = self.payloads.account_member(user);
-        self.push(EventKey::MemberCreated, json!({ "data": data }));
-    }
-
-    pub(super) fn member_updated(&mut self, user: &User) {
-        let data = self.payloads.account_member(user);
-        self.push(EventKey::MemberUpdated, json!({ "data": data }));
-    }
-
-    pub(super) fn member_deleted(&mut self, id: Uuid) {
-        self.push(
-            EventKey::MemberDeleted,
-            json!({ "type": "account_member", "id": id }),
-        );
-    }
-
-    pub(super) fn account_created(&mut self, account: &Account) {
-        let data = self.payloads.account(account);
-        self.push(EventKey::AccountCreated, json!({ "data": data }));
-    }
-
-    pub(super) fn account_updated(&mut self, account: &Account) {
-        let data = self.payloads.account(account);
-        self.push(EventKey::AccountUpdated, json!({ "data": data }));
-    }
-
-    pub(super) fn account_deleted(&mut self, id: Uuid) {
-        self.push(
-            EventKey::AccountDeleted,
-            json!({ "type": "account", "id": id }),
-        );
-    }
-
-    pub(super) fn membership_created(&mut self, membership: &Membership) {
-        let data = self.payloads.membership(membership);
-        self.push(EventKey::MembershipCreated, json!({ "data": data }));
-    }
-
-    pub(super) fn membership_deleted(&mut self, membership: &Membership) {
-        self.push(
-            EventKey::MembershipDeleted,
-            json!({
-                "type": "account_membership",
-                "id": membership.id,
-                "account_id": membership.account_id,
-                "account_member_id": membership.account_member_id,
-            }),
-        );
     }
 
     /// An issued OTP code (§16): `payload` lacks the code, which travels in `secret`.
@@ -121,8 +75,8 @@ impl SqlStore {
     }
 
     /// Writes `events` to the outbox inside `tx`, commits, and wakes the dispatcher. Returns the
-    /// number of deliveries written.
-    pub(super) async fn commit(
+    /// number of deliveries written. Only a `Change` commits this way, with its audit row.
+    pub(super) async fn commit_with_events(
         &self,
         mut tx: Tx,
         events: Events<'_>,

@@ -6,8 +6,8 @@ use uuid::Uuid;
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, SqlStore, newest_first};
 use crate::query::sort::SortSpec;
 use crate::store::{
-    Entity, ListQuery, NewPasswordProfile, Page, PasswordProfile, PasswordProfilePatch,
-    PasswordProfileStore, StoreError, StoreResult, UsernameFormat,
+    Entity, ListQuery, NewAuditEvent, NewPasswordProfile, Page, PasswordProfile,
+    PasswordProfilePatch, PasswordProfileStore, StoreError, StoreResult, UsernameFormat,
 };
 use crate::time::Timestamp;
 
@@ -72,7 +72,9 @@ impl PasswordProfileStore for SqlStore {
         &self,
         profile: &NewPasswordProfile,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfile> {
+        let mut change = self.change(audit, now).await?;
         let created = PasswordProfile {
             id: Uuid::new_v4(),
             name: profile.name.clone(),
@@ -91,8 +93,9 @@ impl PasswordProfileStore for SqlStore {
         .bind(created.username_format.as_str())
         .bind(created.enable_one_time_password_token)
         .bind(now.millis())
-        .execute(&self.write)
+        .execute(&mut **change.tx())
         .await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -126,12 +129,13 @@ impl PasswordProfileStore for SqlStore {
         id: Uuid,
         patch: &PasswordProfilePatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfile> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let sql = format!("SELECT {COLUMNS} FROM password_profiles WHERE id = $1{FOR_UPDATE}");
         let current: PasswordProfile = sqlx::query_as::<Db, ProfileRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?
             .ok_or(StoreError::NotFound(Entity::PasswordProfile))?
             .try_into()?;
@@ -146,6 +150,7 @@ impl PasswordProfileStore for SqlStore {
             next.enable_one_time_password_token = enabled;
         }
         if next == current {
+            change.commit().await?;
             return Ok(current);
         }
         next.updated_at = now;
@@ -158,20 +163,27 @@ impl PasswordProfileStore for SqlStore {
         .bind(next.username_format.as_str())
         .bind(next.enable_one_time_password_token)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(next)
     }
 
-    async fn delete_password_profile(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_password_profile(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
         let deleted = sqlx::query("DELETE FROM password_profiles WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut **change.tx())
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::PasswordProfile));
         }
+        change.commit().await?;
         Ok(())
     }
 }

@@ -12,12 +12,13 @@ use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{FieldKind, FieldSpec};
 use crate::store::{
-    AuditEvent, Entity, ListQuery, LoginAdmission, LoginOutcomeKind, LoginReservation,
-    NewAuditEvent, Page, SecurityStore, StoreError, StoreResult,
+    Actor, ActorClass, AuditEvent, Entity, ListQuery, LoginAdmission, LoginOutcomeKind,
+    LoginReservation, NewAuditEvent, Page, SecurityStore, StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
-const AUDIT_COLUMNS: &str = "id, event_type, actor, subject, client_address, detail, created_at";
+const AUDIT_COLUMNS: &str =
+    "id, event_type, actor_class, actor_id, subject, client_address, detail, created_at";
 
 const AUDIT: ListSpec = ListSpec {
     from: "audit_events",
@@ -48,7 +49,8 @@ const AUDIT: ListSpec = ListSpec {
 struct AuditRow {
     id: Uuid,
     event_type: String,
-    actor: Option<String>,
+    actor_class: String,
+    actor_id: Option<String>,
     subject: Option<String>,
     client_address: Option<String>,
     detail: String,
@@ -59,10 +61,19 @@ impl TryFrom<AuditRow> for AuditEvent {
     type Error = StoreError;
 
     fn try_from(row: AuditRow) -> StoreResult<Self> {
+        let actor = Actor {
+            class: ActorClass::parse(&row.actor_class)
+                .ok_or(StoreError::Corrupt("audit_events.actor_class"))?,
+            id: row
+                .actor_id
+                .map(|id| Uuid::parse_str(&id))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("audit_events.actor_id"))?,
+        };
         Ok(Self {
             id: row.id,
             event_type: row.event_type,
-            actor: row.actor,
+            actor,
             subject: row.subject,
             client_address: row.client_address,
             detail: serde_json::from_str(&row.detail)
@@ -234,6 +245,7 @@ impl SecurityStore for SqlStore {
         &self,
         keys: &LoginKeys,
         now: Timestamp,
+        refusal_audit: &NewAuditEvent,
     ) -> StoreResult<LoginAdmission> {
         let rows = KeyRows::of(keys);
         let mut tx = self.begin().await?;
@@ -263,7 +275,7 @@ impl SecurityStore for SqlStore {
         if Self::settle_stale_reservations(&mut tx, Some(&keys.pair), now, 0).await? > 0 {
             // The pair's backoff changed: commit that and decide afresh.
             tx.commit().await?;
-            return Box::pin(self.begin_login_attempt(keys, now)).await;
+            return Box::pin(self.begin_login_attempt(keys, now, refusal_audit)).await;
         }
         let counts: WindowCounts = sqlx::query_as(WINDOW_COUNTS)
             .bind(&keys.pair)
@@ -315,11 +327,11 @@ impl SecurityStore for SqlStore {
                     .bind(until)
                     .execute(&mut *tx)
                     .await?;
+                insert_audit_event(&mut tx, refusal_audit, now).await?;
             }
             tx.commit().await?;
             return Ok(LoginAdmission::Throttled {
                 retry_after: refusal.retry_after,
-                first_of_period,
             });
         }
         let reservation = Uuid::new_v4();
@@ -343,8 +355,12 @@ impl SecurityStore for SqlStore {
         reservation: LoginReservation,
         outcome: LoginOutcomeKind,
         now: Timestamp,
+        audit: Option<&NewAuditEvent>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        if let Some(audit) = audit {
+            insert_audit_event(&mut tx, audit, now).await?;
+        }
         let reserved: Option<(String, String, String)> = sqlx::query_as(
             "DELETE FROM login_reservations WHERE id = $1 RETURNING pair_key, username_key, address",
         )
@@ -352,7 +368,8 @@ impl SecurityStore for SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((pair_key, username_key, address)) = reserved else {
-            // Already counted as a failure when it timed out.
+            // Already counted as a failure when it timed out; the outcome is still recorded.
+            tx.commit().await?;
             return Ok(());
         };
         match outcome {
@@ -371,11 +388,17 @@ impl SecurityStore for SqlStore {
         Ok(())
     }
 
-    async fn clear_lockout(&self, account_member_id: Uuid) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
+    async fn clear_lockout(
+        &self,
+        account_member_id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
+        let tx = change.tx();
         let exists = sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM users WHERE id = $1")
             .bind(account_member_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         if exists == 0 {
             return Err(StoreError::NotFound(Entity::AccountMember));
@@ -385,22 +408,22 @@ impl SecurityStore for SqlStore {
              WHERE user_id = $1",
         )
         .bind(account_member_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         for (profile_id, username_lower) in logins {
             let username = username_key(profile_id, &username_lower);
             sqlx::query("DELETE FROM throttle_keys WHERE username_key = $1 OR key = $2")
                 .bind(&username)
                 .bind(format!("user:{username}"))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             // The failures stay on their addresses' windows.
             sqlx::query("UPDATE login_failures SET username_key = NULL WHERE username_key = $1")
                 .bind(&username)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        tx.commit().await?;
+        change.commit().await?;
         Ok(())
     }
 
@@ -449,20 +472,9 @@ impl SecurityStore for SqlStore {
     }
 
     async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()> {
-        let event = event.bounded();
-        sqlx::query(
-            "INSERT INTO audit_events (id, event_type, actor, subject, client_address, detail, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(&event.event_type)
-        .bind(&event.actor)
-        .bind(&event.subject)
-        .bind(&event.client_address)
-        .bind(event.detail.to_string())
-        .bind(now.millis())
-        .execute(&self.write)
-        .await?;
+        let mut tx = self.begin().await?;
+        insert_audit_event(&mut tx, event, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -477,4 +489,28 @@ impl SecurityStore for SqlStore {
             total: page.total,
         })
     }
+}
+
+/// Writes one audit row in the transaction of what it records, cut to the audit bounds.
+pub(super) async fn insert_audit_event(
+    tx: &mut Tx,
+    event: &NewAuditEvent,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let event = event.bounded();
+    sqlx::query(
+        "INSERT INTO audit_events (id, event_type, actor_class, actor_id, subject, \
+         client_address, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(event.event_type)
+    .bind(event.actor.class.as_str())
+    .bind(event.actor.id.map(|id| id.to_string()))
+    .bind(&event.subject)
+    .bind(&event.client_address)
+    .bind(event.detail.to_string())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{Db, FOR_UPDATE, SqlStore};
 use crate::store::{
-    AuthSettings, AuthSettingsPatch, DuplicateEmailPolicy, MembershipSettings, Realm, RealmPatch,
-    SelfManagement, SettingsStore, StoreError, StoreResult,
+    AuthSettings, AuthSettingsPatch, DuplicateEmailPolicy, MembershipSettings, NewAuditEvent,
+    Realm, RealmPatch, SelfManagement, SettingsStore, StoreError, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -91,13 +91,14 @@ impl SettingsStore for SqlStore {
         &self,
         patch: &AuthSettingsPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<AuthSettings> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let sql = format!(
             "SELECT {AUTH_SETTINGS_COLUMNS} FROM account_authentication_settings{FOR_UPDATE}"
         );
         let current: AuthSettings = sqlx::query_as::<Db, AuthSettingsRow>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **change.tx())
             .await?
             .try_into()?;
         let mut next = current.clone();
@@ -114,6 +115,7 @@ impl SettingsStore for SqlStore {
             next.token_timeout_secs = value;
         }
         if next == current {
+            change.commit().await?;
             return Ok(current);
         }
         next.updated_at = now;
@@ -127,9 +129,9 @@ impl SettingsStore for SqlStore {
         .bind(next.account_member_self_management.as_str())
         .bind(next.token_timeout_secs)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(next)
     }
 
@@ -154,7 +156,9 @@ impl SettingsStore for SqlStore {
         &self,
         membership_limit: Option<i64>,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<MembershipSettings> {
+        let mut change = self.change(audit, now).await?;
         if let Some(limit) = membership_limit {
             sqlx::query(
                 "UPDATE account_membership_settings SET membership_limit = $1, updated_at = $2 \
@@ -162,9 +166,10 @@ impl SettingsStore for SqlStore {
             )
             .bind(limit)
             .bind(now.millis())
-            .execute(&self.write)
+            .execute(&mut **change.tx())
             .await?;
         }
+        change.commit().await?;
         self.membership_settings().await
     }
 
@@ -178,14 +183,19 @@ impl SettingsStore for SqlStore {
         .try_into()
     }
 
-    async fn update_realm(&self, patch: &RealmPatch, now: Timestamp) -> StoreResult<Realm> {
-        let mut tx = self.begin().await?;
+    async fn update_realm(
+        &self,
+        patch: &RealmPatch,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Realm> {
+        let mut change = self.change(audit, now).await?;
         let sql = format!(
             "SELECT id, name, redirect_uris, duplicate_email_policy, created_at, updated_at \
              FROM authentication_realms{FOR_UPDATE}"
         );
         let current: Realm = sqlx::query_as::<Db, RealmRow>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **change.tx())
             .await?
             .try_into()?;
         let mut next = current.clone();
@@ -199,6 +209,7 @@ impl SettingsStore for SqlStore {
             next.duplicate_email_policy = policy;
         }
         if next == current {
+            change.commit().await?;
             return Ok(current);
         }
         next.updated_at = now;
@@ -212,9 +223,9 @@ impl SettingsStore for SqlStore {
         .bind(uris)
         .bind(next.duplicate_email_policy.as_str())
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await?;
-        tx.commit().await?;
+        change.commit().await?;
         Ok(next)
     }
 }

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::accounts::insert_account;
-use super::memberships::{insert_membership, memberships_where};
+use super::change::Change;
+use super::member_records;
 use super::{
     Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, newest_first,
     placeholders,
@@ -16,7 +16,7 @@ use crate::query::sort::SortSpec;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Account, ChangedBy, Conflict, DuplicateEmailPolicy, Entity, ListQuery, LoginCandidate,
-    Membership, NewPasswordProfileInfo, NewUser, Page, PasswordProfileInfo,
+    Membership, NewAuditEvent, NewPasswordProfileInfo, NewUser, Page, PasswordProfileInfo,
     PasswordProfileInfoPatch, SelfSignup, StoreError, StoreResult, User, UserPatch, UserStore,
     fold_case,
 };
@@ -212,12 +212,11 @@ impl UserStore for SqlStore {
         user: &NewUser,
         changed_by: ChangedBy,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<User> {
-        let mut tx = self.begin().await?;
-        let created = insert_user(&mut tx, user, changed_by, now).await?;
-        let mut events = self.events();
-        events.member_created(&created);
-        self.commit(tx, events, now).await?;
+        let mut change = self.change(audit, now).await?;
+        let created = member_records::create_user(&mut change, user, changed_by).await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -250,53 +249,30 @@ impl UserStore for SqlStore {
         patch: &UserPatch,
         changed_by: ChangedBy,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<User> {
-        let mut tx = self.begin().await?;
-        let current = lock_user(&mut tx, id).await?;
-        let Some(mut next) = patch.apply(&current) else {
+        let mut change = self.change(audit, now).await?;
+        let current = lock_user(change.tx(), id).await?;
+        let Some(next) = patch.apply(&current) else {
+            // Nothing to change: the request still happened, and its audit row says so.
+            change.commit().await?;
             return Ok(current);
         };
-        let email_lower = fold_case(&next.email);
-        if fold_case(&current.email) != email_lower {
-            ensure_email_allowed(&mut tx, &email_lower, changed_by).await?;
-        }
-        next.updated_at = now;
-        sqlx::query(
-            "UPDATE users SET name = $2, email = $3, email_lower = $4, given_name = $5, \
-             middle_name = $6, family_name = $7, updated_at = $8 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&next.name)
-        .bind(&next.email)
-        .bind(&email_lower)
-        .bind(&next.given_name)
-        .bind(&next.middle_name)
-        .bind(&next.family_name)
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await?;
-        let mut events = self.events();
-        events.member_updated(&next);
-        self.commit(tx, events, now).await?;
-        Ok(next)
+        let updated = member_records::update_user(&mut change, &current, &next, changed_by).await?;
+        change.commit().await?;
+        Ok(updated)
     }
 
-    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        lock_user(&mut tx, id).await?;
-        let memberships = memberships_where(&mut tx, "account_member_id", id).await?;
-        // Password profile infos, their OTP codes and memberships go with it (ON DELETE
-        // CASCADE), in this transaction.
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let mut events = self.events();
-        for membership in &memberships {
-            events.membership_deleted(membership);
-        }
-        events.member_deleted(id);
-        self.commit(tx, events, now).await?;
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
+        lock_user(change.tx(), id).await?;
+        member_records::delete_user(&mut change, id).await?;
+        change.commit().await?;
         Ok(())
     }
 
@@ -339,15 +315,17 @@ impl UserStore for SqlStore {
             .collect())
     }
 
-    async fn revoke_account_tokens(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        let updated = sqlx::query("UPDATE users SET tokens_valid_after = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now.seconds())
-            .execute(&self.write)
-            .await?;
-        if updated.rows_affected() == 0 {
+    async fn revoke_account_tokens(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
+        let mut change = self.change(audit, now).await?;
+        if !member_records::revoke_tokens(&mut change, id).await? {
             return Err(StoreError::NotFound(Entity::AccountMember));
         }
+        change.commit().await?;
         Ok(())
     }
 
@@ -355,13 +333,15 @@ impl UserStore for SqlStore {
         &self,
         info: &NewPasswordProfileInfo,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo> {
-        let mut tx = self.begin().await?;
-        lock_user(&mut tx, info.user_id).await?;
+        let mut change = self.change(audit, now).await?;
+        let tx = change.tx();
+        lock_user(tx, info.user_id).await?;
         let profile_exists =
             sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM password_profiles WHERE id = $1")
                 .bind(info.password_profile_id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
         if profile_exists == 0 {
             return Err(StoreError::NotFound(Entity::PasswordProfile));
@@ -371,13 +351,13 @@ impl UserStore for SqlStore {
         )
         .bind(info.user_id)
         .bind(info.password_profile_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if has_info > 0 {
             return Err(StoreError::Conflict(Conflict::ProfileInfoExists));
         }
         let username_lower = fold_case(&info.username);
-        ensure_username_free(&mut tx, info.password_profile_id, &username_lower, None).await?;
+        ensure_username_free(tx, info.password_profile_id, &username_lower, None).await?;
         let created = PasswordProfileInfo {
             id: Uuid::new_v4(),
             user_id: info.user_id,
@@ -398,11 +378,11 @@ impl UserStore for SqlStore {
         .bind(&username_lower)
         .bind(&info.password_hash)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|error| conflict_on(error, INFO_CONFLICTS))?;
-        touch_user(&mut tx, info.user_id, now).await?;
-        tx.commit().await?;
+        member_records::touch_user(&mut change, info.user_id).await?;
+        change.commit().await?;
         Ok(created)
     }
 
@@ -450,8 +430,9 @@ impl UserStore for SqlStore {
         id: Uuid,
         patch: &PasswordProfileInfoPatch,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let sql = format!(
             "SELECT {INFO_COLUMNS} FROM password_profile_infos \
              WHERE id = $1 AND user_id = $2{FOR_UPDATE}"
@@ -459,7 +440,7 @@ impl UserStore for SqlStore {
         let current: PasswordProfileInfo = sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(user_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **change.tx())
             .await?
             .ok_or(StoreError::NotFound(Entity::PasswordProfileInfo))?
             .into();
@@ -468,6 +449,8 @@ impl UserStore for SqlStore {
             .as_ref()
             .filter(|username| **username != current.username);
         if renamed.is_none() && patch.password_hash.is_none() {
+            // Nothing to change: the request still happened, and its audit row says so.
+            change.commit().await?;
             return Ok(current);
         }
         let mut next = current.clone();
@@ -475,7 +458,7 @@ impl UserStore for SqlStore {
         if let Some(username) = renamed {
             let username_lower = fold_case(username);
             ensure_username_free(
-                &mut tx,
+                change.tx(),
                 current.password_profile_id,
                 &username_lower,
                 Some(id),
@@ -489,7 +472,7 @@ impl UserStore for SqlStore {
             .bind(username)
             .bind(&username_lower)
             .bind(now.millis())
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await
             .map_err(|error| conflict_on(error, INFO_CONFLICTS))?;
             next.username.clone_from(username);
@@ -501,25 +484,21 @@ impl UserStore for SqlStore {
             .bind(id)
             .bind(hash)
             .bind(now.millis())
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
             // D8b: every account token issued before this second stops working.
-            sqlx::query("UPDATE users SET tokens_valid_after = $2 WHERE id = $1")
-                .bind(user_id)
-                .bind(now.seconds())
-                .execute(&mut *tx)
-                .await?;
+            member_records::revoke_tokens(&mut change, user_id).await?;
             // §16: a new password kills the outstanding OTP codes of this login.
             sqlx::query(
                 "UPDATE otp_codes SET status = 'invalidated' \
                  WHERE password_profile_info_id = $1 AND status = 'outstanding'",
             )
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **change.tx())
             .await?;
         }
-        touch_user(&mut tx, user_id, now).await?;
-        tx.commit().await?;
+        member_records::touch_user(&mut change, user_id).await?;
+        change.commit().await?;
         Ok(next)
     }
 
@@ -528,19 +507,20 @@ impl UserStore for SqlStore {
         user_id: Uuid,
         id: Uuid,
         now: Timestamp,
+        audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
+        let mut change = self.change(audit, now).await?;
         let deleted =
             sqlx::query("DELETE FROM password_profile_infos WHERE id = $1 AND user_id = $2")
                 .bind(id)
                 .bind(user_id)
-                .execute(&mut *tx)
+                .execute(&mut **change.tx())
                 .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::PasswordProfileInfo));
         }
-        touch_user(&mut tx, user_id, now).await?;
-        tx.commit().await?;
+        member_records::touch_user(&mut change, user_id).await?;
+        change.commit().await?;
         Ok(())
     }
 
@@ -593,20 +573,32 @@ impl UserStore for SqlStore {
         ))
     }
 
-    async fn self_signup(&self, signup: &SelfSignup, now: Timestamp) -> StoreResult<Uuid> {
-        let mut tx = self.begin().await?;
+    async fn self_signup(
+        &self,
+        signup: &SelfSignup,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Uuid> {
+        let mut change = self.change(audit, now).await?;
         // No lock: the unique username constraint settles concurrent sign-ups (409).
         let profile =
             sqlx::query_scalar::<Db, Uuid>("SELECT id FROM password_profiles WHERE id = $1")
                 .bind(signup.password_profile_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **change.tx())
                 .await?;
         if profile.is_none() {
             return Err(StoreError::NotFound(Entity::PasswordProfile));
         }
         let username_lower = fold_case(&signup.username);
-        ensure_username_free(&mut tx, signup.password_profile_id, &username_lower, None).await?;
-        let user = insert_user(&mut tx, &signup.user, ChangedBy::User, now).await?;
+        ensure_username_free(
+            change.tx(),
+            signup.password_profile_id,
+            &username_lower,
+            None,
+        )
+        .await?;
+        let user = member_records::create_user(&mut change, &signup.user, ChangedBy::User).await?;
+        change.signed_in(user.id);
         sqlx::query(
             "INSERT INTO password_profile_infos (id, user_id, password_profile_id, username, \
              username_lower, password_hash, created_at, updated_at) \
@@ -619,80 +611,51 @@ impl UserStore for SqlStore {
         .bind(&username_lower)
         .bind(&signup.password_hash)
         .bind(now.millis())
-        .execute(&mut *tx)
+        .execute(&mut **change.tx())
         .await
         .map_err(|error| conflict_on(error, INFO_CONFLICTS))?;
-        let mut events = self.events();
-        events.member_created(&user);
-        // D13, read inside the transaction so the setting at commit time decides.
-        let auto_create: bool = sqlx::query_scalar(
-            "SELECT auto_create_account_for_account_members FROM account_authentication_settings",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if auto_create {
-            let account = Account {
-                id: Uuid::new_v4(),
-                name: user.name.clone(),
-                legal_name: Some(user.name.clone()),
-                registration_id: None,
-                external_ref: None,
-                parent_id: None,
-                ancestors: Vec::new(),
-                created_at: now,
-                updated_at: now,
-            };
-            insert_account(&mut tx, &account).await?;
-            let membership = Membership {
-                id: Uuid::new_v4(),
-                account_id: account.id,
-                account_member_id: user.id,
-                created_at: now,
-                updated_at: now,
-            };
-            insert_membership(&mut tx, &membership).await?;
-            events.account_created(&account);
-            events.membership_created(&membership);
-        }
-        self.commit(tx, events, now).await?;
+        create_own_account_if_configured(&mut change, &user).await?;
+        change.commit().await?;
         Ok(user.id)
     }
 }
 
-/// Inserts a user in an open transaction, refusing a taken email when the policy says so.
-pub(super) async fn insert_user(
-    tx: &mut Tx,
-    user: &NewUser,
-    changed_by: ChangedBy,
-    now: Timestamp,
-) -> StoreResult<User> {
-    let email_lower = fold_case(&user.email);
-    ensure_email_allowed(tx, &email_lower, changed_by).await?;
-    let created = User {
+/// With auto-create on (read inside the transaction, so the setting at commit time decides), a
+/// new member gets an account named after it and a membership in it. A new account and a new
+/// member: neither membership limit can be reached.
+pub(super) async fn create_own_account_if_configured(
+    change: &mut Change<'_>,
+    user: &User,
+) -> StoreResult<()> {
+    let auto_create: bool = sqlx::query_scalar(
+        "SELECT auto_create_account_for_account_members FROM account_authentication_settings",
+    )
+    .fetch_one(&mut **change.tx())
+    .await?;
+    if !auto_create {
+        return Ok(());
+    }
+    let now = change.now();
+    let account = Account {
         id: Uuid::new_v4(),
         name: user.name.clone(),
-        email: user.email.clone(),
-        given_name: user.given_name.clone(),
-        middle_name: user.middle_name.clone(),
-        family_name: user.family_name.clone(),
+        legal_name: Some(user.name.clone()),
+        registration_id: None,
+        external_ref: None,
+        parent_id: None,
+        ancestors: Vec::new(),
         created_at: now,
         updated_at: now,
     };
-    sqlx::query(
-        "INSERT INTO users (id, name, email, email_lower, given_name, middle_name, family_name, \
-         tokens_valid_after, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
-    )
-    .bind(created.id)
-    .bind(&created.name)
-    .bind(&created.email)
-    .bind(&email_lower)
-    .bind(&created.given_name)
-    .bind(&created.middle_name)
-    .bind(&created.family_name)
-    .bind(now.millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(created)
+    member_records::create_account(change, &account).await?;
+    let membership = Membership {
+        id: Uuid::new_v4(),
+        account_id: account.id,
+        account_member_id: user.id,
+        created_at: now,
+        updated_at: now,
+    };
+    member_records::create_membership(change, &membership).await
 }
 
 pub(super) async fn lock_user(tx: &mut Tx, id: Uuid) -> StoreResult<User> {
@@ -703,16 +666,6 @@ pub(super) async fn lock_user(tx: &mut Tx, id: Uuid) -> StoreResult<User> {
         .await?
         .ok_or(StoreError::NotFound(Entity::UserInfo))?
         .into())
-}
-
-/// A password profile info changing also changes its user's `updated_at` (§17).
-pub(super) async fn touch_user(tx: &mut Tx, id: Uuid, now: Timestamp) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now.millis())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Refuses an email another user has when the realm's policy says so. When it does, the realm

@@ -1,0 +1,66 @@
+//! The write transaction of an audited change. It carries the change's event batch and its audit
+//! row, and its only way to commit writes both with the change: the rows, their events and the
+//! row naming who made them commit together or not at all (dropped unfinished, it rolls back).
+//! The writers of accounts, members and memberships (`member_records`) take one of these, so no
+//! path can change those rows without their events.
+
+use super::outbox::Events;
+use super::security::insert_audit_event;
+use super::{SqlStore, Tx};
+use crate::store::{Actor, NewAuditEvent, StoreResult};
+use crate::time::Timestamp;
+
+pub(super) struct Change<'s> {
+    store: &'s SqlStore,
+    tx: Tx,
+    events: Events<'s>,
+    audit: NewAuditEvent,
+    now: Timestamp,
+}
+
+impl SqlStore {
+    /// Begins a change that `audit` describes, made at `now`.
+    pub(super) async fn change(
+        &self,
+        audit: &NewAuditEvent,
+        now: Timestamp,
+    ) -> StoreResult<Change<'_>> {
+        Ok(Change {
+            store: self,
+            tx: self.begin().await?,
+            events: self.events(),
+            audit: audit.clone(),
+            now,
+        })
+    }
+}
+
+impl<'s> Change<'s> {
+    /// The transaction, for reads and for rows that emit no events.
+    pub(super) fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    pub(super) fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    pub(super) fn events(&mut self) -> &mut Events<'s> {
+        &mut self.events
+    }
+
+    /// A sign-in learns which member it signs in only inside its transaction (a first OpenID
+    /// Connect login creates it): that member is the actor of its audit row.
+    pub(super) fn signed_in(&mut self, member_id: uuid::Uuid) {
+        self.audit.actor = Actor::account_holder(member_id);
+    }
+
+    /// Writes the audit row and the events, commits, and wakes the dispatcher. Returns the
+    /// number of deliveries written.
+    pub(super) async fn commit(mut self) -> StoreResult<usize> {
+        insert_audit_event(&mut self.tx, &self.audit, self.now).await?;
+        self.store
+            .commit_with_events(self.tx, self.events, self.now)
+            .await
+    }
+}
