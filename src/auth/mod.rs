@@ -1,6 +1,7 @@
 //! Authentication primitives, free of HTTP and storage concerns.
 
-/// Account management authentication tokens: HS256 JWTs, minting and full validation (§7).
+/// Account management authentication tokens: HS256 JWTs, minting and full validation
+/// (docs/account-tokens.md).
 pub mod jwt;
 /// The signing keys a running server holds, reloaded when they are rotated.
 pub mod keyring;
