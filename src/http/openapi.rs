@@ -325,7 +325,7 @@ pub struct Envelope<T> {
 }
 
 /// List parameters (docs/http-conventions.md); which filters, sorts and includes a list offers is
-/// in its description and in the API specification.
+/// in its description.
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Documentation only: the query string is parsed by `ListParams`.
