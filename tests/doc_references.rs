@@ -321,3 +321,145 @@ fn references_are_found_in_code_comments_and_links() {
         ]
     );
 }
+
+/// The comment text of a line, by the file's comment syntax; Markdown is all prose.
+fn comment_of<'a>(file: &str, line: &'a str) -> Option<&'a str> {
+    let marker = match file.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("md") => return Some(line),
+        Some("rs" | "mjs" | "js") => "//",
+        Some("sql") => "--",
+        _ => "#",
+    };
+    line.find(marker).map(|start| &line[start..])
+}
+
+/// Citations of the API specification the code was first written from, which is not in the
+/// repository: `§` before a digit (anywhere), or a decision number such as `D8` or `D17b`
+/// standing alone in a comment or a document.
+fn spec_citations(file: &str, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let at = || format!("{file}:{}: {}", number + 1, line.trim());
+        let chars: Vec<char> = line.chars().collect();
+        if chars
+            .windows(2)
+            .any(|pair| pair[0] == '§' && pair[1].is_ascii_digit())
+        {
+            found.push(at());
+            continue;
+        }
+        let Some(comment) = comment_of(file, line) else {
+            continue;
+        };
+        let chars: Vec<char> = comment.chars().collect();
+        let standalone_decision = (0..chars.len()).any(|start| {
+            let before_is_word = start > 0 && is_word(chars[start - 1]);
+            if chars[start] != 'D' || before_is_word {
+                return false;
+            }
+            let digits = chars[start + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            let mut end = start + 1 + digits;
+            if chars.get(end).is_some_and(|c| c.is_ascii_lowercase()) {
+                end += 1;
+            }
+            digits > 0 && !chars.get(end).is_some_and(|&c| is_word(c))
+        });
+        if standalone_decision {
+            found.push(at());
+        }
+    }
+    found
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The section numbers that `docs/README.md` maps for the applied migrations, which cannot be
+/// edited: the first cells of its table.
+fn mapped_legacy_citations(index: &str) -> BTreeSet<String> {
+    let mut mapped = BTreeSet::new();
+    for line in index.lines() {
+        let Some(row) = line.strip_prefix("| ") else {
+            continue;
+        };
+        let first = row.split(" |").next().unwrap_or("");
+        if first.starts_with('§') || first.starts_with('D') {
+            mapped.extend(first.split(", ").map(str::to_owned));
+        }
+    }
+    mapped
+}
+
+/// Splits `§19–§21`, `(§5.4)` or `D8b` out of a line into the citations it names.
+fn citation_tokens(line: &str) -> Vec<String> {
+    line.split(|c: char| !(c == '§' || c == '.' || c.is_alphanumeric()))
+        .map(|token| token.trim_end_matches('.'))
+        .filter(|token| {
+            let mut chars = token.chars();
+            match chars.next() {
+                Some('§') => chars.next().is_some_and(|c| c.is_ascii_digit()),
+                Some('D') => {
+                    let rest: Vec<char> = chars.collect();
+                    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+                    digits > 0
+                        && rest[digits..].iter().all(char::is_ascii_lowercase)
+                        && rest.len() <= digits + 1
+                }
+                _ => false,
+            }
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn section_numbers_frozen_in_applied_migrations_are_mapped_in_the_docs_index() {
+    let index = fs::read_to_string(root().join("docs/README.md")).unwrap_or_default();
+    let mapped = mapped_legacy_citations(&index);
+    let mut unmapped = Vec::new();
+    let mut checked = 0;
+    for (file, text) in scanned_files() {
+        if !file.starts_with("migrations/") {
+            continue;
+        }
+        for (number, line) in text.lines().enumerate() {
+            let Some(comment) = comment_of(&file, line) else {
+                continue;
+            };
+            for citation in citation_tokens(comment) {
+                checked += 1;
+                if !mapped.contains(&citation) {
+                    unmapped.push(format!("{file}:{}: {citation}", number + 1));
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no citation found in the migrations at all");
+    assert!(
+        unmapped.is_empty(),
+        "citations in migrations missing from the table in docs/README.md:\n{}",
+        unmapped.join("\n")
+    );
+}
+
+#[test]
+fn specification_citations_are_told_apart_from_ordinary_text() {
+    let code = "/// Checked in order (§4.10).\n\
+                let colour = 0xD3; // D3 is the red channel\n\
+                /// Revokes tokens (D8b).\n\
+                let key = \"D17\"; // a string, not a comment: ignored\n\
+                /// RFC 6749 section 2.3.1; HD1080 and D-Bus are fine.\n";
+    let found = spec_citations("src/x.rs", code);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].starts_with("src/x.rs:1:"));
+    assert!(found[1].starts_with("src/x.rs:2:"));
+    assert!(found[2].starts_with("src/x.rs:3:"));
+    assert_eq!(
+        citation_tokens("-- OpenID Connect login (§19–§21), see §21.2 step 5 and (D8b)."),
+        ["§19", "§21", "§21.2", "D8b"]
+    );
+}
