@@ -1,11 +1,13 @@
 //! The relying-party side of OpenID Connect login (§21): what accountd needs from the merchant's
 //! identity provider (discovery, keys, the code exchange, UserInfo) and how it judges the ID
-//! token it gets back. The browser-facing endpoints that use this live in `http/oidc_idp.rs`.
+//! token it gets back. The browser-facing endpoints that use this live in `http/oidc_idp/`.
 
 /// ID-token validation (§21.4) and the user data taken from its claims.
 pub mod id_token;
 /// The outbound HTTP client: discovery and JWKS caches, token endpoint, UserInfo.
 pub mod provider;
+/// The checks on the provider's answer to a callback, and the identity it describes.
+pub mod relying_party;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
