@@ -130,11 +130,6 @@ impl Credentials {
         Some((check, claims))
     }
 
-    /// Whether the request carries the account token header at all.
-    pub fn has_account_token(&self) -> bool {
-        self.account_token.is_some()
-    }
-
     /// The account token's offline verdict, if the header was sent.
     pub fn account_token(&self) -> Option<Result<&AccountClaims, TokenFault>> {
         self.account_token
