@@ -1,7 +1,8 @@
 //! Authentication primitives and the login policy built on them. Nothing here routes or parses a
 //! request: the login guard takes the client address the HTTP layer resolved.
 
-/// Account management authentication tokens: HS256 JWTs, minting and full validation (§7).
+/// Account management authentication tokens: HS256 JWTs, minting and full validation
+/// (docs/account-tokens.md).
 pub mod jwt;
 /// The signing keys a running server holds, reloaded when they are rotated.
 pub mod keyring;

@@ -1,6 +1,6 @@
-//! Body validation with the reference wording (D5): every failing field is reported once, in the
-//! order the resource's field table lists it, as
-//! `Validation failed: field 'Name' on the 'min' tag; field 'Email' on the 'email' tag.`
+//! Body validation with the reference wording (docs/http-conventions.md#validation-wording): every
+//! failing field is reported once, in the order the resource's field table lists it, as `Validation
+//! failed: field 'Name' on the 'min' tag; field 'Email' on the 'email' tag.`
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -145,7 +145,8 @@ pub struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    /// `data` must be an object (§4.2); otherwise the `Data`/`required` failure with `status`.
+    /// `data` must be an object (docs/http-conventions.md#request-bodies); otherwise the
+    /// `Data`/`required` failure with `status`.
     pub fn open(body: &'a Value) -> Result<Self, ApiError> {
         match body.get("data") {
             Some(Value::Object(data)) => Ok(Self {

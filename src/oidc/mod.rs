@@ -1,8 +1,9 @@
-//! The relying-party side of OpenID Connect login (§21): what accountd needs from the merchant's
-//! identity provider (discovery, keys, the code exchange, UserInfo) and how it judges the ID
-//! token it gets back. The browser-facing endpoints that use this live in `http/oidc_idp/`.
+//! The relying-party side of OpenID Connect login (docs/oidc.md): what accountd needs from the
+//! merchant's identity provider (discovery, keys, the code exchange, UserInfo) and how it judges
+//! the ID token it gets back. The browser-facing endpoints that use this live in
+//! `http/oidc_idp/`.
 
-/// ID-token validation (§21.4) and the user data taken from its claims.
+/// ID-token validation (docs/oidc.md#id-token-validation) and the user data taken from its claims.
 pub mod id_token;
 /// The outbound HTTP client: discovery and JWKS caches, token endpoint, UserInfo.
 pub mod provider;
@@ -37,7 +38,8 @@ pub fn is_valid_code_verifier(verifier: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
 }
 
-/// An S256 `code_challenge` as the login endpoint accepts it: 43 base64url characters (§21.3).
+/// An S256 `code_challenge` as the login endpoint accepts it: 43 base64url characters
+/// (docs/oidc.md#login-endpoint).
 pub fn is_valid_code_challenge(challenge: &str) -> bool {
     challenge.len() == 43
         && challenge

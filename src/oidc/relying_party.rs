@@ -1,6 +1,7 @@
-//! The relying party's checks on what comes back from the merchant's identity provider (§21.4):
-//! the code exchange, the ID token, UserInfo, and the user data taken from the claims. The
-//! browser-facing callback (`http/oidc_idp/callback.rs`) decides where the browser goes next.
+//! The relying party's checks on what comes back from the merchant's identity provider
+//! (docs/oidc.md#callback): the code exchange, the ID token, UserInfo, and the user data taken from
+//! the claims. The browser-facing callback (`http/oidc_idp/callback.rs`) decides where the browser
+//! goes next.
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -11,13 +12,15 @@ use crate::http::validation::is_valid_email;
 use crate::store::{OidcIdentity, OidcLogin, OidcProfile};
 use crate::time::Timestamp;
 
-/// Field limits of user authentication info (§17), which the claims are truncated to (§21.4).
+/// Field limits of user authentication info, which the claims are truncated to
+/// (docs/oidc.md#user-data-from-claims).
 const MAX_NAME_CHARS: usize = 255;
 const MAX_EMAIL_CHARS: usize = 254;
 const MAX_SUBJECT_CHARS: usize = 255;
 const MAX_ISSUER_CHARS: usize = 2048;
 
-/// Why the provider's side of a callback failed: `server_error` or `access_denied` (§21.4).
+/// Why the provider's side of a callback failed: `server_error` or `access_denied`
+/// (docs/oidc.md#callback).
 pub enum Refusal {
     Unavailable(String),
     Denied(String),
@@ -82,7 +85,8 @@ pub async fn verify_at_provider(
     let (algorithm, kid) = id_token::header(&tokens.id_token)?;
     let mut keys = client.keys(&discovery.jwks_uri, now, false).await?;
     if id_token::candidate_keys(&keys, algorithm, kid.as_deref()).is_empty() {
-        // A key the cached set lacks: the provider may have rotated its keys (§19).
+        // A key the cached set lacks: the provider may have rotated its keys
+        // (docs/oidc.md#id-token-validation).
         keys = client.keys(&discovery.jwks_uri, now, true).await?;
     }
     let expected = Expected {
@@ -102,7 +106,7 @@ pub async fn verify_at_provider(
             (&discovery.userinfo_endpoint, &tokens.access_token)
         {
             let userinfo = client.userinfo(endpoint, access_token).await?;
-            // UserInfo speaks for the ID token's subject only (OpenID Connect Core §5.3.2).
+            // UserInfo speaks for the ID token's subject only (OpenID Connect Core section 5.3.2).
             if userinfo.get("sub") != claims.get("sub") {
                 return Err(Refusal::Denied(
                     "the UserInfo sub differs from the ID token's".into(),
@@ -133,14 +137,16 @@ fn says_email_unverified(claims: &Map<String, Value>) -> bool {
     }
 }
 
-/// The user data of §21.4: `email` required and valid, `name` from `name`, else the name parts,
-/// else the email; everything truncated to the limits of §17.
+/// The user data (docs/oidc.md#user-data-from-claims): `email` required and valid, `name` from
+/// `name`, else the name parts, else the email; everything truncated to the field
+/// limits of user authentication info.
 fn identity_from_claims(
     oidc_profile_id: Uuid,
     claims: &Map<String, Value>,
 ) -> Result<OidcIdentity, &'static str> {
     let text = |name: &str| -> Option<String> {
-        // U+0000 cannot be stored (§4.2) and means nothing in a name.
+        // U+0000 cannot be stored (docs/http-conventions.md#request-bodies) and means nothing in a
+        // name.
         let value = claims.get(name)?.as_str()?.replace('\0', "");
         let value = value.trim();
         (!value.is_empty()).then(|| value.to_owned())

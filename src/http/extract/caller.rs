@@ -1,6 +1,7 @@
-//! Who is calling: the bearer token (§5.4), the optional account token (§7.4), and the caller
-//! class they make (§5.1). Handlers name the class they need in their signature, so a missing
-//! check shows in review.
+//! Who is calling: the bearer token (docs/authentication.md#bearer-tokens), the optional account
+//! token (docs/account-tokens.md#validation-steps), and the caller class they make
+//! (docs/authentication.md#caller-classes). Handlers name the class they need in their signature,
+//! so a missing check shows in review.
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -18,10 +19,12 @@ use crate::time::Timestamp;
 pub const ACCOUNT_TOKEN_HEADER: &str = "ep-account-management-authentication-token";
 
 /// The credentials a request presents, checked offline only: the bearer token's digest, and the
-/// account token's structure, signature, claims and expiry (§7.4 steps 1–5). What needs the
-/// database — the bearer lookup and the token's liveness — happens in [`Credentials::caller`],
-/// or, on the hot paths, in the same SQL statement as the read they serve (§7.4 implementation
-/// freedom). Either way the answers come in the order of §4.10.
+/// account token's structure, signature, claims and expiry
+/// (docs/account-tokens.md#validation-steps, steps 1–5). What needs the database — the bearer
+/// lookup and the token's liveness — happens in [`Credentials::caller`], or, on the hot paths, in
+/// the same SQL statement as the read they serve
+/// (docs/account-tokens.md#one-statement-for-the-hot-reads). Either way the answers come in the
+/// order of checks (docs/http-conventions.md#order-of-checks).
 #[derive(Debug, Clone)]
 pub struct Credentials {
     bearer_hash: Option<[u8; 32]>,
@@ -155,7 +158,7 @@ impl StepByStep {
     }
 }
 
-/// The bearer token's grant (§5.4), if it is valid now.
+/// The bearer token's grant (docs/authentication.md#bearer-tokens), if it is valid now.
 async fn find_bearer(hash: &[u8; 32], state: &AppState) -> Result<Option<BearerGrant>, ApiError> {
     Ok(state
         .store
@@ -184,9 +187,11 @@ impl BearerCaller {
     }
 }
 
-/// A bearer token and an account token that passed the offline checks (§7.4 steps 1–5): an
+/// A bearer token and an account token that passed the offline checks
+/// (docs/account-tokens.md#validation-steps): an
 /// account holder once the bearer token and the token's liveness are confirmed, which the hot
-/// paths do in the same statement as the read they serve (§7.4 implementation freedom).
+/// paths do in the same statement as the read they serve
+/// (docs/account-tokens.md#one-statement-for-the-hot-reads).
 #[derive(Debug, Clone)]
 pub struct PendingHolder {
     check: HolderCheck,
@@ -326,7 +331,8 @@ impl HolderOr<BearerCaller> {
 }
 
 /// The account token header: `None` when absent, `Some(None)` when unusable (sent twice, not
-/// text), `Some(Some(token))` otherwise. The name is case-insensitive; one value only (§8.1).
+/// text), `Some(Some(token))` otherwise. The name is case-insensitive; one value only
+/// (docs/authentication.md#the-account-token-header).
 fn account_token_header(headers: &HeaderMap) -> Option<Option<&str>> {
     let mut values = headers.get_all(ACCOUNT_TOKEN_HEADER).iter();
     let value = values.next()?;
@@ -365,7 +371,8 @@ impl AccountHolder {
     }
 }
 
-/// The caller class of §5.1. Admin privileges never combine with an account token (D9).
+/// The caller class (docs/authentication.md#caller-classes). Admin privileges never combine with an
+/// account token (docs/decisions.md#account-holders-read-never-write-accounts).
 #[derive(Debug, Clone)]
 pub enum Caller {
     Admin,
@@ -418,8 +425,9 @@ impl FromRequestParts<AppState> for AuditedCaller {
     }
 }
 
-/// Steps 1–5 of §7.4: structure, header, signature, claims and expiry, without the database
-/// (but for a key-ring reload when a kid is unknown).
+/// The offline validation steps (docs/account-tokens.md#validation-steps): structure, header,
+/// signature, claims and expiry, without the database (but for a key-ring reload when a kid is
+/// unknown).
 async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
     let expected = Expected {
         store_id: state.deployment.store_id,
@@ -436,8 +444,8 @@ async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, 
         })
 }
 
-/// Step 6 of §7.4: member, account and membership exist, the token is not revoked, and it is
-/// not older than the membership it names.
+/// Liveness (docs/account-tokens.md#liveness): member, account and membership exist, the token is
+/// not revoked, and it is not older than the membership it names.
 async fn is_live(claims: &AccountClaims, state: &AppState) -> Result<bool, ApiError> {
     Ok(state
         .store
@@ -445,8 +453,8 @@ async fn is_live(claims: &AccountClaims, state: &AppState) -> Result<bool, ApiEr
         .await?)
 }
 
-/// Admin only: any other class gets `403` (§5.5). Carries the audit facts of the request, for
-/// the admin's writes.
+/// Admin only: any other class gets `403` (docs/authentication.md#permission-matrix). Carries the
+/// audit facts of the request, for the admin's writes.
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub audit: AuditOrigin,
@@ -466,7 +474,8 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Admins and account holders, for the scoped reads of §8.2; shoppers get `403`.
+/// Admins and account holders, for the scoped reads (docs/authentication.md#account-holder-scope);
+/// shoppers get `403`.
 #[derive(Debug, Clone)]
 pub enum Reader {
     Admin,

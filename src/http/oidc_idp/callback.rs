@@ -21,15 +21,15 @@ use crate::oidc::relying_party::{Refusal, verify_at_provider};
 use crate::state::AppState;
 use crate::store::{LoginClaim, NewOidcCode, OidcCode, StoreError};
 
-/// accountd's codes are redeemed within this (§21.4).
+/// accountd's codes are redeemed within this (docs/oidc.md#the-code-for-the-storefront).
 const CODE_SECONDS: i64 = 300;
 /// Every provider call of one callback together, kept below the 30 s request timeout so the
 /// storefront gets a redirect rather than a `408`.
 const CALLBACK_BUDGET: Duration = Duration::from_secs(25);
 
-/// The provider's redirect back (§21.4); the browser calls it. The login record named by
-/// `state` is claimed once; then the provider's code is exchanged, the ID token validated, and
-/// the browser sent to the storefront with accountd's own code (`303`).
+/// The provider's redirect back (docs/oidc.md#callback); the browser calls it. The login record
+/// named by `state` is claimed once; then the provider's code is exchanged, the ID token validated,
+/// and the browser sent to the storefront with accountd's own code (`303`).
 #[utoipa::path(
     get, path = "/oidc-idp/callback/stores/{store_id}/authentication-realms/{realm_id}/oidc-profiles/{profile_id}", tag = "authentication",
     summary = "The identity provider's redirect back (browser)",
@@ -132,7 +132,7 @@ async fn finish_login(
         )
     };
     if let Some(error) = query.one("error") {
-        // The provider's own error goes to the storefront as it came (§21.4).
+        // The provider's own error goes to the storefront as it came (docs/oidc.md#callback).
         let mut params = vec![("error", error)];
         if let Some(description) = query.one("error_description") {
             params.push(("error_description", description));

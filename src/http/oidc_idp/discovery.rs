@@ -21,8 +21,9 @@ struct DiscoveryDocument {
     subject_types_supported: [&'static str; 1],
 }
 
-/// accountd's discovery document for storefronts (§21.5); anyone may read it. It names no token
-/// endpoint: codes are redeemed only through `POST /v2/account-members/tokens`.
+/// accountd's discovery document for storefronts (docs/oidc.md#discovery-document); anyone may read
+/// it. It names no token endpoint: codes are redeemed only through `POST
+/// /v2/account-members/tokens`.
 #[utoipa::path(
     get, path = "/oidc-idp/stores/{store_id}/authentication-realms/{realm_id}/.well-known/openid-configuration", tag = "authentication",
     summary = "accountd's discovery document for storefronts",

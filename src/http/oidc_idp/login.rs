@@ -18,18 +18,19 @@ use crate::oidc::{is_valid_code_challenge, random_token, s256_challenge};
 use crate::state::AppState;
 use crate::store::{NewOidcLogin, OidcLogin, StoreError};
 
-/// What accountd always asks the provider for (§21.3).
+/// What accountd always asks the provider for (docs/oidc.md#login-endpoint).
 const PROVIDER_SCOPE: &str = "openid email profile";
-/// A login waits this long for the provider's callback (§21.2).
+/// A login waits this long for the provider's callback (docs/oidc.md#login-endpoint).
 const LOGIN_SECONDS: i64 = 600;
 const MAX_STATE_CHARS: usize = 2048;
-/// Parameters a storefront may pass through to the provider unchanged (§21.3).
+/// Parameters a storefront may pass through to the provider unchanged
+/// (docs/oidc.md#login-endpoint).
 const FORWARDED: [&str; 3] = ["prompt", "display", "ui_locales"];
 
-/// The login (authorization) endpoint of §21.3; the browser calls it. Checks that cannot
-/// redirect answer `400`; once the storefront's `redirect_uri` is known to be registered,
-/// failures go back to it (`307`). Success stores a login record and sends the browser to the
-/// provider (`303`).
+/// The login (authorization) endpoint (docs/oidc.md#login-endpoint); the browser calls it. Checks
+/// that cannot redirect answer `400`; once the storefront's `redirect_uri` is known to be
+/// registered, failures go back to it (`307`). Success stores a login record and sends the browser
+/// to the provider (`303`).
 #[utoipa::path(
     get, path = "/oidc-idp/login/stores/{store_id}/authentication-realms/{realm_id}", tag = "authentication",
     summary = "Start an OpenID Connect sign-in (browser)",

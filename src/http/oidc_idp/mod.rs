@@ -1,8 +1,8 @@
-//! The browser-facing OpenID Connect endpoints (§21) and the `oidc` mechanism of the token
-//! endpoint (§6.5). accountd plays two roles here: towards the storefront it is an authorization
-//! server (login endpoint, its own single-use codes, PKCE S256); towards the merchant's identity
-//! provider it is a relying party (its own state, nonce and PKCE, the code exchange, ID-token
-//! validation). The storefront never sees the provider's tokens.
+//! The browser-facing OpenID Connect endpoints (docs/oidc.md) and the `oidc` mechanism of the token
+//! endpoint (docs/oidc.md#the-code-for-the-storefront). accountd plays two roles here: towards the
+//! storefront it is an authorization server (login endpoint, its own single-use codes, PKCE S256);
+//! towards the merchant's identity provider it is a relying party (its own state, nonce and PKCE,
+//! the code exchange, ID-token validation). The storefront never sees the provider's tokens.
 //!
 //! Nobody authenticates to these endpoints: the browser calls them. Errors are the OAuth error
 //! object, or redirects to the storefront once its `redirect_uri` is known to be registered, so
@@ -32,7 +32,7 @@ use crate::state::AppState;
 pub use oauth_error::OAuthErrorDoc;
 pub use redeem::redeem;
 
-/// The only `client_id` storefronts use towards accountd (§13 `meta.client_id`).
+/// The only `client_id` storefronts use towards accountd (the settings' `meta.client_id`).
 pub const CLIENT_ID: &str = "account-management";
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// `{base}/oidc-idp/stores/{storeId}/authentication-realms/{realmId}`: accountd's issuer towards
-/// storefronts, and the prefix of its discovery document (§21.5).
+/// storefronts, and the prefix of its discovery document (docs/oidc.md#discovery-document).
 fn issuer_url(state: &AppState) -> String {
     state.url(&format!(
         "/oidc-idp/stores/{}/authentication-realms/{}",
@@ -58,7 +58,7 @@ fn login_url(state: &AppState) -> String {
     ))
 }
 
-/// The profile's `authorization-endpoint` link (§19).
+/// The profile's `authorization-endpoint` link (docs/oidc.md#oidc-profiles).
 pub fn authorization_endpoint(state: &AppState, profile_id: Uuid) -> String {
     format!(
         "{}?elasticpath_commerce_cloud_profile_id={profile_id}",
@@ -66,7 +66,8 @@ pub fn authorization_endpoint(state: &AppState, profile_id: Uuid) -> String {
     )
 }
 
-/// The profile's `callback-endpoint` link, registered at the provider as the redirect URI (§19).
+/// The profile's `callback-endpoint` link, registered at the provider as the redirect URI
+/// (docs/oidc.md#oidc-profiles).
 pub fn callback_endpoint(state: &AppState, profile_id: Uuid) -> String {
     state.url(&format!(
         "/oidc-idp/callback/stores/{}/authentication-realms/{}/oidc-profiles/{profile_id}",
@@ -74,7 +75,7 @@ pub fn callback_endpoint(state: &AppState, profile_id: Uuid) -> String {
     ))
 }
 
-/// The `client-discovery-url` link (§19).
+/// The `client-discovery-url` link (docs/oidc.md#oidc-profiles).
 pub fn client_discovery_url(state: &AppState) -> String {
     format!("{}/.well-known/openid-configuration", issuer_url(state))
 }

@@ -1,5 +1,5 @@
 //! The OAuth error object the browser-facing endpoints answer when they cannot safely redirect
-//! (§21.3), instead of the `errors` envelope of the rest of the API.
+//! (docs/oidc.md#oauth-error-objects), instead of the `errors` envelope of the rest of the API.
 
 use std::borrow::Cow;
 
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::redirect::browser_headers;
 
-/// The OAuth error object of the browser-facing endpoints (§21.3).
+/// The OAuth error object of the browser-facing endpoints (docs/oidc.md#oauth-error-objects).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct OAuthErrorDoc {
@@ -22,7 +22,8 @@ pub struct OAuthErrorDoc {
     error_description_camel: String,
 }
 
-/// The OAuth error object of §21.3, for answers that cannot safely redirect.
+/// The OAuth error object (docs/oidc.md#oauth-error-objects), for answers that cannot safely
+/// redirect.
 #[derive(Debug)]
 pub(super) struct OAuthError {
     pub(super) status: StatusCode,

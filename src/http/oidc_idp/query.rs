@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-/// The query of a browser request, form-decoded (`+` is a space here, §4.1). A parameter sent
-/// twice is ambiguous, and OAuth forbids it; it reads as [`Param::Repeated`].
+/// The query of a browser request, form-decoded (`+` is a space here,
+/// docs/http-conventions.md#paths-and-headers). A parameter sent twice is ambiguous, and OAuth
+/// forbids it; it reads as [`Param::Repeated`].
 pub(super) struct BrowserQuery(HashMap<String, Vec<String>>);
 
 pub(super) enum Param<'a> {

@@ -1,5 +1,6 @@
-//! The `oidc` mechanism of the token endpoint (§6.5): accountd's code, checked against the
-//! storefront's redirect URI and PKCE verifier, becomes the member it stands for.
+//! The `oidc` mechanism of the token endpoint (docs/oidc.md#the-code-for-the-storefront):
+//! accountd's code, checked against the storefront's redirect URI and PKCE verifier, becomes the
+//! member it stands for.
 
 use uuid::Uuid;
 
@@ -9,11 +10,11 @@ use crate::oidc::{is_valid_code_verifier, s256_challenge};
 use crate::state::AppState;
 use crate::store::{Entity, NewAuditEvent, StoreError};
 
-/// §6.5: redeems accountd's code for the member it stands for. Steps 1–3 failing, or the
-/// profile having been deleted, is `400 authentication failed`; a taken email under the realm's
-/// policy is `409`. `signed_in` is the sign-in's audit row, written with the member's changes;
-/// `refused` is written when a real code is refused (it is burnt then), not for codes that do
-/// not exist, which anyone can make up.
+/// Redeems accountd's code (docs/oidc.md#the-code-for-the-storefront) for the member it stands for.
+/// Steps 1–3 failing, or the profile having been deleted, is `400 authentication failed`; a taken
+/// email under the realm's policy is `409`. `signed_in` is the sign-in's audit row, written with
+/// the member's changes; `refused` is written when a real code is refused (it is burnt then), not
+/// for codes that do not exist, which anyone can make up.
 pub async fn redeem(
     state: &AppState,
     code: &str,

@@ -66,7 +66,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// `password_profile_id`: present, non-empty and a UUID (§6.8).
+    /// `password_profile_id`: present, non-empty and a UUID
+    /// (docs/account-tokens.md#order-of-checks-at-the-token-endpoint).
     pub(super) fn profile_id(&mut self) -> Checked<Uuid> {
         let text = self.required_text("password_profile_id")?;
         match parse_uuid(text) {

@@ -1,5 +1,5 @@
 //! The answer every mechanism ends with: one account token per membership, as the `201` token
-//! list of §6.7.
+//! list (docs/account-tokens.md#the-token-list).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -42,8 +42,8 @@ struct TokenItem {
     expires: Timestamp,
 }
 
-/// The `201` token list of §6.7: one token per membership, ordered by account name then id, all
-/// sharing one `iat` and `exp`.
+/// The `201` token list (docs/account-tokens.md#the-token-list): one token per membership, ordered
+/// by account name then id, all sharing one `iat` and `exp`.
 pub(super) async fn issue(
     state: &AppState,
     member_id: Uuid,

@@ -1,9 +1,11 @@
-//! `POST /v2/account-members/tokens` (§6): a member proves who they are and gets one account
-//! management authentication token per account they belong to, by password (§6.2), one-time
-//! code (§6.3), self sign-up (§6.4), OpenID Connect (§6.5) or a previous token (§6.6). Checks
-//! run in the order of §6.8; login throttling (step 9) is `auth::login_guard`. Every mechanism's
-//! attempt is counted in `accountd_logins_total` by mechanism and outcome, and leaves its
-//! `login.*` audit rows.
+//! `POST /v2/account-members/tokens` (docs/account-tokens.md#the-token-endpoint): a member proves
+//! who they are and gets one account management authentication token per account they belong to, by
+//! password (docs/login.md#password), one-time code (docs/login.md#one-time-codes), self sign-up
+//! (docs/login.md#self-sign-up), OpenID Connect (docs/oidc.md#the-code-for-the-storefront) or a
+//! previous token (docs/account-tokens.md#switching-accounts). Checks run in the order of checks at
+//! the token endpoint (docs/account-tokens.md#order-of-checks-at-the-token-endpoint); login
+//! throttling (step 9) is `auth::login_guard`. Every mechanism's attempt is counted in
+//! `accountd_logins_total` by mechanism and outcome, and leaves its `login.*` audit rows.
 //!
 //! One mechanism a file; `request.rs` reads what every request carries, `fields.rs` the
 //! endpoint's field vocabulary, `mint.rs` the token list every mechanism answers with.
@@ -40,7 +42,8 @@ use switch::SwitchError;
 const TOKEN_TYPE: &str = "account_management_authentication_token";
 
 /// Admins, shoppers and account holders alike; only the switch mechanism reads the account
-/// token header, so a stale token in a storefront cookie never blocks a fresh login (§6.1).
+/// token header, so a stale token in a storefront cookie never blocks a fresh login
+/// (docs/account-tokens.md#the-token-endpoint).
 #[utoipa::path(
     post, path = "/v2/account-members/tokens", tag = "authentication",
     summary = "Log a member in: one account token per account",
@@ -63,7 +66,8 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     // A switch with an account token that passed offline has its bearer token checked in the
-    // same statement as its reads; every other request has it checked before anything else.
+    // same statement as its reads; every other request has it checked before anything else
+    // (docs/http-conventions.md#order-of-checks).
     let TokenCall {
         params,
         mechanism,

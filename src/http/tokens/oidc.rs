@@ -10,7 +10,8 @@ use crate::error::ApiResult;
 use crate::http::oidc_idp;
 use crate::store::Actor;
 
-/// §6.5: accountd's code from the OIDC callback, with the storefront's PKCE verifier.
+/// accountd's code from the OIDC callback (docs/oidc.md#the-code-for-the-storefront), with the
+/// storefront's PKCE verifier.
 pub(super) async fn oidc(
     login: &Login<'_>,
     caller: Actor,

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::LoginMechanism;
 use crate::store::{Actor, fold_case};
 
-/// §6.2: username and password against a password profile.
+/// Username and password against a password profile (docs/login.md#password).
 pub(super) async fn password(
     login: &Login<'_>,
     caller: Actor,

@@ -12,9 +12,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::LoginMechanism;
 use crate::store::{Actor, fold_case};
 
-/// §6.3: a one-time code exchanged for tokens. Every failure (OTP disabled, unknown username,
-/// no outstanding code, expired, used, superseded or dead code, wrong code) is the same `400`
-/// after the same argon2id work (D5).
+/// A one-time code exchanged for tokens (docs/login.md#one-time-codes). Every failure (OTP
+/// disabled, unknown username, no outstanding code, expired, used, superseded or dead code, wrong
+/// code) is the same `400` after the same argon2id work
+/// (docs/decisions.md#same-answer-for-wrong-credentials).
 pub(super) async fn passwordless(
     login: &Login<'_>,
     caller: Actor,

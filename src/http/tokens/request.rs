@@ -16,7 +16,7 @@ use crate::state::AppState;
 pub(super) enum Mechanism {
     /// Credentials checked now.
     Credentials(CredentialCheck),
-    /// A previous account token (§6.6).
+    /// A previous account token (docs/account-tokens.md#switching-accounts).
     Switch,
 }
 
@@ -52,13 +52,15 @@ impl Mechanism {
     }
 }
 
-/// A token request (§6); which fields are needed depends on `authentication_mechanism`.
+/// A token request (docs/account-tokens.md#the-token-endpoint); which fields are needed depends on
+/// `authentication_mechanism`.
 #[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: the body is checked in the order of §6.8.
+#[allow(dead_code)] // Documentation only: `prepare` and the mechanisms check the body.
 pub struct TokenRequest {
     #[schema(rename = "type", example = "account_management_authentication_token")]
     kind: String,
-    /// `password`, `passwordless`, `self_signup`, `oidc` or `account_management_authentication_token`.
+    /// `password`, `passwordless`, `self_signup`, `oidc` or
+    /// `account_management_authentication_token`.
     #[schema(example = "password")]
     authentication_mechanism: String,
     #[schema(nullable = false)]
@@ -95,7 +97,8 @@ pub(super) struct TokenCall {
     pub(super) data: Map<String, Value>,
 }
 
-/// The page parameters, the envelope, `type` and `authentication_mechanism` (§6.8).
+/// The page parameters, the envelope, `type` and `authentication_mechanism`
+/// (docs/account-tokens.md#order-of-checks-at-the-token-endpoint).
 pub(super) fn prepare(
     state: &AppState,
     query: Option<&str>,

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::validation::is_valid_email;
 use crate::store::{Actor, NewUser, SelfSignup, StoreError, UsernameFormat};
 
-/// §6.4: a shopper registers and logs in with one call (D13).
+/// A shopper registers and logs in with one call (docs/login.md#self-sign-up).
 pub(super) async fn self_signup(login: &Login<'_>, data: &Map<String, Value>) -> ApiResult<Uuid> {
     let (state, client) = (login.state, login.client);
     let settings = state.store.auth_settings().await?;

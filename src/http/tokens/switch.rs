@@ -33,11 +33,12 @@ impl From<StoreError> for SwitchError {
     }
 }
 
-/// §6.6: a valid, live account token re-issues tokens for every current membership. The
-/// bearer check, the liveness check, the settings and the page of accounts come from one
-/// statement; a page past the member's last account falls back to the step-by-step checks.
-/// A token accountd signed that is refused (expired, or no longer live) is a failed login in the
-/// audit trail; a switch that issues tokens is a successful one, naming the member.
+/// The switch (docs/account-tokens.md#switching-accounts): a valid, live account token re-issues
+/// tokens for every current membership. The bearer check, the liveness check, the settings and the
+/// page of accounts come from one statement; a page past the member's last account falls back to
+/// the step-by-step checks. A token accountd signed that is refused (expired, or no longer live) is
+/// a failed login in the audit trail; a switch that issues tokens is a successful one, naming the
+/// member.
 pub(super) async fn switch(
     login: &Login<'_>,
     caller: HolderOr<BearerCaller>,
