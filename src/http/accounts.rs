@@ -95,7 +95,8 @@ async fn read(
     let reader = match caller {
         HolderOr::Holder(holder) => {
             // The storefront's hottest read: bearer check, token liveness and the read in one
-            // statement; `confirm` answers in the order of checks.
+            // statement (docs/account-tokens.md#one-statement-for-the-hot-reads); `confirm` answers
+            // in the order of checks (docs/http-conventions.md#order-of-checks).
             let id = parse_uuid(&raw_id);
             let view = state
                 .store

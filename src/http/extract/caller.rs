@@ -438,8 +438,8 @@ async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, 
         })
 }
 
-/// Liveness (docs/account-tokens.md#liveness): member, account and membership exist, the token is not revoked, and it is
-/// not older than the membership it names.
+/// Liveness (docs/account-tokens.md#liveness): member, account and membership exist, the token is
+/// not revoked, and it is not older than the membership it names.
 async fn is_live(claims: &AccountClaims, state: &AppState) -> Result<bool, ApiError> {
     Ok(state
         .store

@@ -66,7 +66,8 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     // A switch with an account token that passed offline has its bearer token checked in the
-    // same statement as its reads; every other request has it checked before anything else.
+    // same statement as its reads; every other request has it checked before anything else
+    // (docs/http-conventions.md#order-of-checks).
     let TokenCall {
         params,
         mechanism,
