@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The measurements behind bench/run (issue 9): seeds a realistic store, measures the argon2id
+"""The measurements behind bench/run: seeds a realistic store, measures the argon2id
 bound, pgbench -S and the HTTP loads against a production-profile accountd on PostgreSQL, then prints the
 target table and writes bench/results/latest.md and bench/results/latency.png.
 
@@ -774,7 +774,7 @@ def report(results, rows, path):
     else:
         lines.append("> Full run (`bench/run`).")
     lines.append("")
-    lines.append("## Targets (issue 9)")
+    lines.append("## Targets")
     lines.append("")
     lines.append("| # | Figure | Measured | Target | Result |")
     lines.append("| --- | --- | --- | --- | --- |")
