@@ -8,8 +8,9 @@ default) and its own request (a username of its own), so every login passes the 
 queues for a hash. Each answer is timed, which also gives the status and `Retry-After` of every
 refusal and when it happened (the soak's restart window needs that).
 
-Python's client costs about 0.1–0.2 ms of CPU per request: nothing beside an argon2id
-verification (about 20 ms), but too much for reads at thousands per second, which oha keeps.
+Python's client costs up to about 0.3 ms of CPU per request (a new connection each time, on the
+benchmark's busy two-core machine): little beside an argon2id verification (about 20 ms), but
+too much for reads at thousands per second, which oha keeps.
 Standard library only.
 """
 
