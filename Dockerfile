@@ -26,17 +26,23 @@ RUN cargo chef cook --profile "$CARGO_PROFILE" --locked --recipe-path recipe.jso
 COPY . .
 RUN cargo build --profile "$CARGO_PROFILE" --locked --bin accountd
 
-FROM debian:bookworm-slim AS runtime
-# CA certificates for outbound HTTPS (webhooks, OIDC providers); Debian's current package is
-# what we want, so the version is not pinned.
+FROM debian:bookworm-slim AS certificates
+# CA certificates for outbound HTTPS (webhooks, OIDC providers): Debian's current bundle, so
+# the version is not pinned. The runtime takes the bundle file only, not the package and the
+# openssl it depends on.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 accountd \
-    && useradd --system --uid 10001 --gid accountd --home-dir /var/lib/accountd --create-home accountd \
-    && mkdir /var/lib/accountd/data \
+    && rm -rf /var/lib/apt/lists/*
+
+FROM debian:bookworm-slim AS runtime
+# The user's home (the working directory) stays root's: the data folder is the only place the
+# server can write.
+RUN groupadd --system --gid 10001 accountd \
+    && useradd --system --uid 10001 --gid accountd --home-dir /var/lib/accountd --no-create-home accountd \
+    && mkdir -p /var/lib/accountd/data \
     && chown accountd:accountd /var/lib/accountd/data
+COPY --from=certificates /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ARG CARGO_PROFILE
 COPY --from=builder /app/target/$CARGO_PROFILE/accountd /usr/local/bin/accountd
 USER 10001:10001
