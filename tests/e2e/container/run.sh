@@ -275,7 +275,7 @@ log "base images ready in $(( $(date +%s) - started )) s"
 printf -- '--- buildah bud (CARGO_PROFILE=%s)\n' "$CARGO_PROFILE"
 started=$(date +%s)
 # --format docker keeps HEALTHCHECK, which the OCI image format has no field for.
-buildah bud --isolation chroot --layers --pull=never --format docker \
+buildah bud --isolation chroot --layers --force-rm --pull=never --format docker \
   --build-arg CARGO_PROFILE="$CARGO_PROFILE" --tag "$IMAGE" --file Dockerfile . >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log" >&2; fail "buildah bud failed (log above)"; }
 build_seconds=$(( $(date +%s) - started ))
