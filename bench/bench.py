@@ -953,7 +953,7 @@ def main():
             "ACCOUNTD_CLIENT_ID": CLIENT_ID,
             "ACCOUNTD_CLIENT_SECRET": CLIENT_SECRET,
             "ACCOUNTD_JWT_SECRET": JWT_SECRET,
-            # The per-address rate limit (§23) would throttle a load generator on one address.
+            # The per-address rate limit would throttle a load generator on one address.
             "ACCOUNTD_RATE_LIMIT_PER_MINUTE": "0",
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),
         }

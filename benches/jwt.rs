@@ -1,5 +1,6 @@
-//! Micro-benchmarks of the account token (§7): minting one (a login mints one per membership)
-//! and the offline steps 1–5 of §7.4 that every token-checked request runs before the database.
+//! Micro-benchmarks of the account token (docs/account-tokens.md): minting one (a login mints one
+//! per membership) and the offline validation steps (docs/account-tokens.md#validation-steps) that
+//! every token-checked request runs before the database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;

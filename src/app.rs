@@ -285,9 +285,9 @@ async fn stop_signal(mut stopped: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Upserts the integrations of `ACCOUNTD_INTEGRATIONS` with ids derived from their names in the
-/// store id's namespace, and deletes configured ones no longer listed (§22.2). An entry whose host
-/// resolves to an address the destination policy refuses stops the start (its URL itself was
-/// judged with the configuration).
+/// store id's namespace, and deletes configured ones no longer listed
+/// (docs/events.md#integrations-from-configuration). An entry whose host resolves to an address the
+/// destination policy refuses stops the start (its URL itself was judged with the configuration).
 async fn sync_integrations(
     store: &dyn Store,
     config: &Config,

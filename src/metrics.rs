@@ -182,7 +182,7 @@ impl LoginMechanism {
     }
 }
 
-/// How a login ended (§6.2, §6.10), as `accountd_logins_total{outcome}` counts it.
+/// How a login ended (docs/login.md#login-audit), as `accountd_logins_total{outcome}` counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginOutcome {
     /// Tokens were issued.

@@ -1,7 +1,8 @@
-//! The JWT signing keys a running server holds (§7.1). Configured keys are fixed for the life of
-//! the process; persisted keys can be rotated with `accountd keys rotate` while replicas run, so
-//! a server reloads them every minute and at once (at most once a second) when a token names a
-//! kid it does not know. Readers never wait: the key set is swapped atomically.
+//! The JWT signing keys a running server holds (docs/account-tokens.md#signing-keys). Configured
+//! keys are fixed for the life of the process; persisted keys can be rotated with `accountd keys
+//! rotate` while replicas run, so a server reloads them every minute and at once (at most once a
+//! second) when a token names a kid it does not know. Readers never wait: the key set is swapped
+//! atomically.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -18,15 +18,17 @@ use tokio::sync::oneshot;
 use super::secret::{constant_time_eq, random_bytes};
 use crate::metrics::Histogram;
 
-/// Passwords longer than this are refused without hashing (D15).
+/// Passwords longer than this are refused without hashing (docs/decisions.md#password-bounds).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
-/// Shortest password accepted where one is set, in Unicode scalar values (D15).
+/// Shortest password accepted where one is set, in Unicode scalar values
+/// (docs/decisions.md#password-bounds).
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
 const SALT_BYTES: usize = 16;
 const OUTPUT_BYTES: usize = 32;
 
-/// The parameters every new hash uses (§23): m = 19456 KiB, t = 2, p = 1.
+/// The parameters every new hash uses (docs/login.md#hash-pool-and-hash-share): m = 19456 KiB, t =
+/// 2, p = 1.
 pub fn current_params() -> Params {
     Params::new(19_456, 2, 1, Some(OUTPUT_BYTES)).unwrap_or(Params::DEFAULT)
 }

@@ -1,5 +1,6 @@
-//! Accounts (§9): Admins manage them; an account holder reads only the account its token is
-//! scoped to, and every other id answers `404` so nothing leaks (§8.2).
+//! Accounts: Admins manage them; an account holder reads only the account its token is
+//! scoped to, and every other id answers `404` so nothing leaks
+//! (docs/authentication.md#account-holder-scope).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -43,7 +44,8 @@ pub struct AccountWrite {
     parent_id: Option<Uuid>,
 }
 
-/// The account id in a path; a malformed one is simply an account that does not exist (§4.4).
+/// The account id in a path; a malformed one is simply an account that does not exist
+/// (docs/http-conventions.md#identifiers-and-timestamps).
 pub fn account_id(raw: &str) -> ApiResult<Uuid> {
     parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::Account))
 }
@@ -92,7 +94,8 @@ async fn read(
 ) -> ApiResult<Response> {
     if let Some((check, _)) = credentials.holder_check(state.clock.now()) {
         // The storefront's hottest read: bearer check, token liveness and the read in one
-        // statement (§7.4 implementation freedom), answered in the order of §4.10.
+        // statement (docs/account-tokens.md#one-statement-for-the-hot-reads), answered in the order
+        // of checks (docs/http-conventions.md#order-of-checks).
         let id = parse_uuid(&raw_id);
         let view = state
             .store
@@ -162,7 +165,8 @@ async fn create(
     Ok(Single::created(AccountData::new(&state.links, created)))
 }
 
-/// Admins only; account holders get `403` (D9).
+/// Admins only; account holders get `403`
+/// (docs/decisions.md#account-holders-read-never-write-accounts).
 #[utoipa::path(
     put, path = "/v2/accounts/{account_id}", tag = "accounts",
     summary = "Update an account",

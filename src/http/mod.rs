@@ -12,7 +12,6 @@ pub mod extract;
 pub mod health;
 pub mod integrations;
 pub mod limits;
-pub mod login_guard;
 pub mod memberships;
 pub mod metrics;
 pub mod oauth;

@@ -1,5 +1,5 @@
-//! HTTP conventions every endpoint shares (§4): the error envelope, unknown routes and methods,
-//! body limits, malformed bodies, probes.
+//! HTTP conventions every endpoint shares (docs/http-conventions.md): the error envelope, unknown
+//! routes and methods, body limits, malformed bodies, probes.
 
 use serde_json::json;
 
@@ -35,7 +35,8 @@ async fn unknown_routes_answer_json_404(app: TestApp) {
 
 async fn unsupported_methods_answer_json_405(app: TestApp) {
     let admin = app.admin_token().await;
-    // Realms are preset (D2): no create, no delete. Routing comes before authentication.
+    // Realms are preset (docs/decisions.md#one-preset-realm): no create, no delete. Routing comes
+    // before authentication.
     app.post("/v2/authentication-realms")
         .json(json!({"data": {"type": "authentication-realm", "name": "x"}}))
         .send()

@@ -1,4 +1,4 @@
-//! Events through the transactional outbox to a real receiver (§22.3–§22.5): what a webhook
+//! Events through the transactional outbox to a real receiver (docs/events.md): what a webhook
 //! carries, how it is signed, that a change and its events commit together, retries with
 //! backoff on the injectable clock, delivery across a restart, and two dispatchers on one
 //! database delivering each event once per integration.
@@ -326,8 +326,8 @@ async fn cascades_emit_membership_deletions_first_in_order(app: TestApp) {
         payload_of("account-member.event.deleted"),
         [json!({"type": "account_member", "id": second_id})]
     );
-    // In the outbox the events of one transaction keep the order of the changes (§22.5):
-    // both memberships (oldest first), then the account.
+    // In the outbox the events of one transaction keep the order of the changes
+    // (docs/events.md#event-catalogue): both memberships (oldest first), then the account.
     let order = app
         .count(
             "SELECT COUNT(*) FROM outbox_events e1 JOIN outbox_events e2 \

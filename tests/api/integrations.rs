@@ -1,4 +1,5 @@
-//! The integrations resource (§22.1), integrations from configuration (§22.2) and their logs.
+//! The integrations resource (docs/events.md#integrations), integrations from configuration
+//! (docs/events.md#integrations-from-configuration) and their logs.
 
 use serde_json::json;
 use uuid::Uuid;

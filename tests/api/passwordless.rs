@@ -1,5 +1,6 @@
-//! One-time codes (§16) and the `passwordless` mechanism (§6.3), with the code arriving the only
-//! way it leaves accountd: a webhook to a real receiver. Also the password reset of §8.3.
+//! One-time codes and the `passwordless` mechanism (docs/login.md#one-time-codes), with the code
+//! arriving the only way it leaves accountd: a webhook to a real receiver. Also the password reset
+//! (docs/self-management.md#password-reset).
 
 use serde_json::{Value, json};
 
@@ -250,7 +251,7 @@ async fn five_wrong_codes_kill_the_code_but_four_do_not(app: TestApp) {
             .await
             .expect_error(400, "authentication failed");
     }
-    // Five failures also lock the username key (§6.10): the lock answers first.
+    // Five failures also lock the username key (docs/login.md#throttling): the lock answers first.
     exchange(&app, &setup, &setup.username, &code)
         .await
         .expect_error(429, "too many attempts, try again later");

@@ -1,6 +1,7 @@
-//! Who is calling: the bearer token (§5.4), the optional account token (§7.4), and the caller
-//! class they make (§5.1). Handlers name the class they need in their signature, so a missing
-//! check shows in review.
+//! Who is calling: the bearer token (docs/authentication.md#bearer-tokens), the optional account
+//! token (docs/account-tokens.md#validation-steps), and the caller class they make
+//! (docs/authentication.md#caller-classes). Handlers name the class they need in their signature,
+//! so a missing check shows in review.
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -18,10 +19,12 @@ use crate::time::Timestamp;
 pub const ACCOUNT_TOKEN_HEADER: &str = "ep-account-management-authentication-token";
 
 /// The credentials a request presents, checked offline only: the bearer token's digest, and the
-/// account token's structure, signature, claims and expiry (§7.4 steps 1–5). What needs the
-/// database — the bearer lookup and the token's liveness — happens in [`Credentials::caller`],
-/// or, on the hot paths, in the same SQL statement as the read they serve (§7.4 implementation
-/// freedom). Either way the answers come in the order of §4.10.
+/// account token's structure, signature, claims and expiry
+/// (docs/account-tokens.md#validation-steps, steps 1–5). What needs the database — the bearer
+/// lookup and the token's liveness — happens in [`Credentials::caller`], or, on the hot paths, in
+/// the same SQL statement as the read they serve
+/// (docs/account-tokens.md#one-statement-for-the-hot-reads). Either way the answers come in the
+/// order of checks (docs/http-conventions.md#order-of-checks).
 #[derive(Debug, Clone)]
 pub struct Credentials {
     bearer_hash: Option<[u8; 32]>,
@@ -66,7 +69,7 @@ impl FromRequestParts<AppState> for Credentials {
 }
 
 impl Credentials {
-    /// The bearer token's grant (§5.4), or `401`.
+    /// The bearer token's grant (docs/authentication.md#bearer-tokens), or `401`.
     pub async fn bearer(&self, state: &AppState) -> Result<BearerGrant, ApiError> {
         let hash = self.bearer_hash.ok_or_else(ApiError::invalid_bearer)?;
         state
@@ -100,7 +103,8 @@ impl Credentials {
         Ok((caller, grant))
     }
 
-    /// Admins and account holders; shoppers get `403` (§8.2).
+    /// Admins and account holders; shoppers get `403`
+    /// (docs/authentication.md#account-holder-scope).
     pub async fn reader(&self, state: &AppState) -> Result<Reader, ApiError> {
         match self.caller(state).await? {
             Caller::Admin => Ok(Reader::Admin),
@@ -140,7 +144,8 @@ impl Credentials {
 }
 
 /// The account token header: `None` when absent, `Some(None)` when unusable (sent twice, not
-/// text), `Some(Some(token))` otherwise. The name is case-insensitive; one value only (§8.1).
+/// text), `Some(Some(token))` otherwise. The name is case-insensitive; one value only
+/// (docs/authentication.md#the-account-token-header).
 fn account_token_header(headers: &HeaderMap) -> Option<Option<&str>> {
     let mut values = headers.get_all(ACCOUNT_TOKEN_HEADER).iter();
     let value = values.next()?;
@@ -179,7 +184,8 @@ impl AccountHolder {
     }
 }
 
-/// The caller class of §5.1. Admin privileges never combine with an account token (D9).
+/// The caller class (docs/authentication.md#caller-classes). Admin privileges never combine with an
+/// account token (docs/decisions.md#account-holders-read-never-write-accounts).
 #[derive(Debug, Clone)]
 pub enum Caller {
     Admin,
@@ -232,8 +238,9 @@ impl FromRequestParts<AppState> for AuditedCaller {
     }
 }
 
-/// Steps 1–5 of §7.4: structure, header, signature, claims and expiry, without the database
-/// (but for a key-ring reload when a kid is unknown).
+/// The offline validation steps (docs/account-tokens.md#validation-steps): structure, header,
+/// signature, claims and expiry, without the database (but for a key-ring reload when a kid is
+/// unknown).
 async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
     let expected = Expected {
         store_id: state.deployment.store_id,
@@ -250,8 +257,8 @@ async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, 
         })
 }
 
-/// Step 6 of §7.4: member, account and membership exist, the token is not revoked, and it is
-/// not older than the membership it names.
+/// Liveness (docs/account-tokens.md#liveness): member, account and membership exist, the token is
+/// not revoked, and it is not older than the membership it names.
 async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), ApiError> {
     let live = state
         .store
@@ -264,8 +271,8 @@ async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), Ap
     }
 }
 
-/// Admin only: any other class gets `403` (§5.5). Carries the audit facts of the request, for
-/// the admin's writes.
+/// Admin only: any other class gets `403` (docs/authentication.md#permission-matrix). Carries the
+/// audit facts of the request, for the admin's writes.
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub audit: AuditOrigin,
@@ -285,7 +292,8 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Admins and account holders, for the scoped reads of §8.2; shoppers get `403`.
+/// Admins and account holders, for the scoped reads (docs/authentication.md#account-holder-scope);
+/// shoppers get `403`.
 #[derive(Debug, Clone)]
 pub enum Reader {
     Admin,
