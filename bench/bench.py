@@ -1171,7 +1171,7 @@ def targets(results):
     )
     rows.append(("1", f"past ACCOUNTD_HASH_QUEUE_BOUND={queue['bound']}: 503 + Retry-After at once",
                  f"{queue['busy']} × 503 (p99 {fmt(queue['busy_p99_ms'])} ms), {queue['other']} other, "
-                 f"Retry-After on {queue['busy_probes_with_retry_after']}/{queue['busy_probes']} probed",
+                 f"Retry-After on {queue['busy_probes_with_retry_after']}/{queue['busy_probes']}",
                  f"only 201/503, Retry-After, 503 p99 ≤ one verify ({t_verify_ms:.0f} ms)", verdict(queue_ok)))
     for base, read, floor, store_floor in zip(results["pgbench"], results["reads"], results["floor"],
                                               results["store_floor"]):
