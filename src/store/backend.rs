@@ -41,6 +41,11 @@ pub(super) trait Backend {
     /// processes do not wait for (or claim) the same rows.
     const SKIP_LOCKED: &'static str;
 
+    /// Run first in a transaction that records something but changes nothing (an audit row of
+    /// a switch or of a refused attempt), where the database would otherwise make its commit
+    /// wait for a durable flush; `None` where no commit waits.
+    const RECORD_ONLY_COMMIT: Option<&'static str>;
+
     /// Whether reads and writes share one pool (then `/metrics` reports it once).
     const SHARED_POOL: bool;
 

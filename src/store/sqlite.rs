@@ -41,6 +41,8 @@ impl Backend for SqliteBackend {
     const FOR_UPDATE: &'static str = "";
     /// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
     const SKIP_LOCKED: &'static str = "";
+    /// Nothing to relax: in WAL mode with `synchronous = NORMAL` no commit waits for a flush.
+    const RECORD_ONLY_COMMIT: Option<&'static str> = None;
     /// Readers and the writer are separate pools (an in-memory database shares the writer, and
     /// then `/metrics` shows the same connection twice).
     const SHARED_POOL: bool = false;

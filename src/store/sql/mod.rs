@@ -46,6 +46,7 @@ type HolderReads = <ThisBackend as Backend>::HolderReads;
 const DIALECT: Dialect = ThisBackend::DIALECT;
 const FOR_UPDATE: &str = ThisBackend::FOR_UPDATE;
 const SKIP_LOCKED: &str = ThisBackend::SKIP_LOCKED;
+const RECORD_ONLY_COMMIT: Option<&str> = ThisBackend::RECORD_ONLY_COMMIT;
 
 type Tx = Transaction<'static, Db>;
 type Row = <Db as Database>::Row;
