@@ -22,6 +22,7 @@ pub mod one_time_passwords;
 pub mod openapi;
 pub mod password_profile_info;
 pub mod password_profiles;
+pub mod profile_info;
 pub mod rate_limit;
 pub mod realms;
 pub mod response;

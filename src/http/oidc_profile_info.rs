@@ -11,10 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
+use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
+use super::profile_info::{collection_path, list_response, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::validation::{Body, Input, Presence};
@@ -23,6 +24,8 @@ use crate::state::AppState;
 use crate::store::{Entity, NewOidcProfileInfo, OidcProfileInfo, OidcProfileInfoPatch};
 
 const TYPE: &str = "user_authentication_oidc_profile_info";
+/// The collection under a user.
+const COLLECTION: &str = "user-authentication-oidc-profile-info";
 const TYPES: &[&str] = &[TYPE, "user-authentication-oidc-profile-info"];
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -69,7 +72,7 @@ impl InfoData {
         Self {
             links: SelfLink::new(state.url(&format!(
                 "{}/{}",
-                collection_path(state, info.user_id),
+                collection_path(state, info.user_id, COLLECTION),
                 info.id
             ))),
             id: info.id,
@@ -83,20 +86,6 @@ impl InfoData {
             },
         }
     }
-}
-
-fn collection_path(state: &AppState, user: Uuid) -> String {
-    format!(
-        "/v2/authentication-realms/{}/user-authentication-info/{user}/user-authentication-oidc-profile-info",
-        state.deployment.realm_id
-    )
-}
-
-/// The user in the path, which must exist.
-async fn path_user(state: &AppState, raw: &str) -> ApiResult<Uuid> {
-    let id = path_id(Entity::UserInfo, raw)?;
-    state.store.user(id).await?;
-    Ok(id)
 }
 
 /// Admins only.
@@ -114,19 +103,20 @@ async fn list(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let user = path_user(&state, &raw_user_id).await?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     let page = state
         .store
         .list_oidc_profile_infos(user, &params.to_query()?)
         .await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|info| InfoData::new(&state, info))
-        .collect();
-    let url = state.url(&collection_path(&state, user));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    Ok(list_response(
+        &state,
+        user,
+        COLLECTION,
+        &params,
+        page,
+        |info| InfoData::new(&state, info),
+    ))
 }
 
 /// Admins only.
@@ -143,7 +133,7 @@ async fn read(
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let user = path_user(&state, &raw_user_id).await?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
     let info = state
         .store
         .oidc_profile_info(user, path_id(Entity::OidcProfileInfo, &raw_id)?)
@@ -167,7 +157,7 @@ async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let user = path_user(&state, &raw_user_id).await?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
     fields.resource_type(TYPES);
@@ -213,7 +203,7 @@ async fn update(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let user = path_user(&state, &raw_user_id).await?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
     let current = state
         .store
         .oidc_profile_info(user, path_id(Entity::OidcProfileInfo, &raw_id)?)
@@ -261,7 +251,7 @@ async fn remove(
     Ids((raw_realm_id, raw_user_id, raw_id)): Ids<(String, String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let user = path_user(&state, &raw_user_id).await?;
+    let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
     state
         .store
         .delete_oidc_profile_info(

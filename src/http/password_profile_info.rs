@@ -18,10 +18,10 @@ use super::extract::{
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
+use super::profile_info::{collection_path, list_response, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
-use super::user_authentication_info::own_user_id;
 use super::validation::{Body, Input, Presence, is_valid_email};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +31,8 @@ use crate::store::{
 };
 
 const TYPE: &str = "user_authentication_password_profile_info";
+/// The collection under a user.
+const COLLECTION: &str = "user-authentication-password-profile-info";
 const TYPES: &[&str] = &[TYPE, "user-authentication-password-profile-info"];
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -77,7 +79,7 @@ impl InfoData {
         Self {
             links: SelfLink::new(state.url(&format!(
                 "{}/{}",
-                collection_path(state, info.user_id),
+                collection_path(state, info.user_id, COLLECTION),
                 info.id
             ))),
             id: info.id,
@@ -90,23 +92,6 @@ impl InfoData {
             },
         }
     }
-}
-
-fn collection_path(state: &AppState, user: Uuid) -> String {
-    format!(
-        "/v2/authentication-realms/{}/user-authentication-info/{user}/user-authentication-password-profile-info",
-        state.deployment.realm_id
-    )
-}
-
-/// The user in the path: any for an Admin, only its own for an account holder; must exist.
-async fn path_user(state: &AppState, reader: &Reader, raw: &str) -> ApiResult<Uuid> {
-    let id = match reader {
-        Reader::Admin => path_id(Entity::UserInfo, raw)?,
-        Reader::AccountHolder(holder) => own_user_id(holder, raw)?,
-    };
-    state.store.user(id).await?;
-    Ok(id)
 }
 
 /// A password as the bounds allow it (docs/decisions.md#password-bounds): at least 8 characters, at
@@ -147,13 +132,14 @@ async fn list(
         .store
         .list_password_profile_infos(user, &params.to_query()?)
         .await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|info| InfoData::new(&state, info))
-        .collect();
-    let url = state.url(&collection_path(&state, user));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    Ok(list_response(
+        &state,
+        user,
+        COLLECTION,
+        &params,
+        page,
+        |info| InfoData::new(&state, info),
+    ))
 }
 
 /// Admins any user's; an account holder its own.
