@@ -13,7 +13,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::sealing::{self, Sealer};
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
-use crate::config::{Config, JwtKeySource, ManagementListen};
+use crate::config::{Config, ManagementListen};
 use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
@@ -123,10 +123,7 @@ impl Application {
         )
         .map_err(StartError::HashPool)?;
         let oidc = OidcClient::new(config.destinations).map_err(StartError::HttpClient)?;
-        let keys = Arc::new(KeyRing::new(
-            bootstrapped.keys,
-            matches!(config.jwt_keys, JwtKeySource::Persisted),
-        ));
+        let keys = Arc::new(KeyRing::new(bootstrapped.keys, bootstrapped.key_plan));
         let state = AppState::new(Services {
             links,
             rate_limiter: Arc::new(RateLimiter::new(

@@ -1,6 +1,6 @@
 //! Authentication primitives, free of HTTP and storage concerns.
 
-/// Account management authentication tokens: HS256 JWTs, minting and full validation (§7).
+/// Account management authentication tokens: JWTs, minting and full validation (§7).
 pub mod jwt;
 /// The signing keys a running server holds, reloaded when they are rotated.
 pub mod keyring;
@@ -10,5 +10,7 @@ pub mod password;
 pub mod sealing;
 /// Random secrets, SHA-256 digests and constant-time comparison.
 pub mod secret;
+/// Signing key material: HS256 secrets, Ed25519 and P-256 key pairs, their JWKs and kids.
+pub mod signing_key;
 /// Login throttling policy: the keys failures count on and how long they lock.
 pub mod throttle;

@@ -161,6 +161,18 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// `Authorization: Bearer <token>` when the token has the form accountd issues (40 lowercase hex
+/// characters): the routes that take other services' credentials in `Authorization`
+/// (forward auth behind a gateway) check only those.
+pub fn accountd_bearer_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_token(headers).filter(|token| {
+        token.len() == 40
+            && token
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    })
+}
+
 /// An account holder: a bearer token plus a valid, live account token.
 #[derive(Debug, Clone)]
 pub struct AccountHolder {
@@ -234,7 +246,7 @@ impl FromRequestParts<AppState> for AuditedCaller {
 
 /// Steps 1–5 of §7.4: structure, header, signature, claims and expiry, without the database
 /// (but for a key-ring reload when a kid is unknown).
-async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
+pub async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
     let expected = Expected {
         store_id: state.deployment.store_id,
         realm_id: state.deployment.realm_id,
