@@ -1,5 +1,5 @@
-//! Micro-benchmarks of the list filter (§4.6): parsing a `filter` value and compiling it to
-//! parameterised SQL against a field table like the accounts list's.
+//! Micro-benchmarks of the list filter (docs/http-conventions.md#filtering): parsing a `filter`
+//! value and compiling it to parameterised SQL against a field table like the accounts list's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;

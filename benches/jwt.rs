@@ -1,8 +1,9 @@
-//! Micro-benchmarks of the account token: minting one (a login mints one per membership) and the
-//! offline checks (structure, header, signature, claims, expiry) that every token-checked
-//! request runs before the database, for each signing algorithm: HS256, EdDSA and ES256. The
-//! `jsonwebtoken/…` entries sign and verify the same token through that crate's per-call API,
-//! which parses the key on every call, for comparison with the prepared keys accountd holds.
+//! Micro-benchmarks of the account token (docs/account-tokens.md): minting one (a login mints one
+//! per membership) and the offline validation steps (docs/account-tokens.md#validation-steps) that
+//! every token-checked request runs before the database, for each signing algorithm: HS256, EdDSA
+//! and ES256. The `jsonwebtoken/…` entries sign and verify the same token through that crate's
+//! per-call API, which parses the key on every call, for comparison with the prepared keys
+//! accountd holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;

@@ -9,7 +9,7 @@
 //!   token's liveness and the account row in one statement, batched under load) and answers the
 //!   account's name. What separates accountd's read from this is its HTTP layer alone (header
 //!   parsing, JWT verification, middleware, JSON); what separates this from the first floor is
-//!   the statement the checks of §5.4 and §7.4 need.
+//!   the statement the bearer and account token checks need.
 //! - `GET /switch` (with the same arguments) runs accountd's store call for the switch
 //!   mechanism (`Store::switch_as_holder`: the same checks, the settings and the member's accounts
 //!   in one statement, batched under load) and answers how many accounts it found: the switch

@@ -1,6 +1,6 @@
-//! First start (§2.2): the store id, the preset realm and settings, the JWT signing key and the
-//! bootstrap application key, created together in one transaction by whichever replica gets
-//! there first; later starts and other replicas read what exists.
+//! First start (docs/operations.md#first-start): the store id, the preset realm and settings, the
+//! JWT signing key and the bootstrap application key, created together in one transaction by
+//! whichever replica gets there first; later starts and other replicas read what exists.
 
 use uuid::Uuid;
 
@@ -11,9 +11,11 @@ use crate::config::Config;
 use crate::store::{BootstrapPlan, Deployment, FirstStart, Store, StoreError};
 use crate::time::Timestamp;
 
-/// Length of generated client ids and secrets: about 250 bits each (§5.1).
+/// Length of generated client ids and secrets: about 250 bits each
+/// (docs/authentication.md#application-keys).
 const GENERATED_KEY_CHARS: usize = 42;
-/// Below this a configured bootstrap secret is accepted but warned about (§5.2).
+/// Below this a configured bootstrap secret is accepted but warned about
+/// (docs/authentication.md#application-keys).
 const WEAK_BOOTSTRAP_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]

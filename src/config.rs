@@ -237,7 +237,8 @@ pub struct Config {
     pub sensitive_action_max_age: u64,
 }
 
-/// A webhook integration defined in `ACCOUNTD_INTEGRATIONS` (§22.2).
+/// A webhook integration defined in `ACCOUNTD_INTEGRATIONS`
+/// (docs/events.md#integrations-from-configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationConfig {
     pub name: String,
@@ -384,7 +385,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the JWT signing keys come from (§2.3).
+/// Where the JWT signing keys come from (docs/account-tokens.md#signing-keys).
 #[derive(Debug, Clone)]
 pub enum JwtKeySource {
     /// Generated on first start and kept in the database.
@@ -395,7 +396,7 @@ pub enum JwtKeySource {
     },
 }
 
-/// Browser origins allowed by CORS (§4.1).
+/// Browser origins allowed by CORS (docs/http-conventions.md#paths-and-headers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsOrigins {
     Any,
@@ -706,7 +707,7 @@ fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
 }
 
 /// The kid of a single configured secret: the first 16 hex digits of SHA-256(secret), so every
-/// replica and every restart agrees on it (§2.3).
+/// replica and every restart agrees on it (docs/account-tokens.md#signing-keys).
 pub fn kid_of_secret(secret: &[u8]) -> String {
     let digest = Sha256::digest(secret);
     hex::encode(&digest[..8])

@@ -1,6 +1,7 @@
 //! The one error type of the HTTP API. Every failure becomes the reference envelope
-//! `{"errors":[{"status":"404","title":"Not Found","detail":"…"}]}` (D10); store errors map to
-//! statuses here and nowhere else, and a 500 logs its cause but never shows it.
+//! `{"errors":[{"status":"404","title":"Not Found","detail":"…"}]}`
+//! (docs/decisions.md#status-as-a-string); store errors map to statuses here and nowhere else, and
+//! a 500 logs its cause but never shows it.
 
 use std::borrow::Cow;
 
@@ -70,7 +71,7 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden")
     }
 
-    /// A missing or invalid bearer token (§5.4).
+    /// A missing or invalid bearer token (docs/authentication.md#bearer-tokens).
     pub fn invalid_bearer() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "Unable to validate access token")
     }
@@ -89,7 +90,8 @@ impl ApiError {
         )
     }
 
-    /// Wrong credentials of any kind, answered identically (D5).
+    /// Wrong credentials of any kind, answered identically
+    /// (docs/decisions.md#same-answer-for-wrong-credentials).
     pub fn authentication_failed() -> Self {
         Self::bad_request("authentication failed")
     }
@@ -136,7 +138,7 @@ impl ApiError {
     }
 
     /// A throttled login or a per-address rate limit: one body for all, the wait only in
-    /// `Retry-After` (§6.10).
+    /// `Retry-After` (docs/login.md#throttling).
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         Self {
             retry_after: Some(retry_after_secs.max(1)),

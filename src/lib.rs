@@ -6,7 +6,7 @@
 pub mod app;
 /// Authentication primitives: the password hash pool, account-token JWTs, random secrets.
 pub mod auth;
-/// First-start records (§2.2) and the bootstrap application key.
+/// First-start records (docs/operations.md#first-start) and the bootstrap application key.
 pub mod bootstrap;
 /// Typed configuration read from the environment and checked at start-up.
 pub mod config;
@@ -14,7 +14,8 @@ pub mod config;
 pub mod env_file;
 /// The one error type of the HTTP API and its `errors` envelope.
 pub mod error;
-/// Events (§22): the catalogue, the outbox dispatcher, signed webhooks, the development sink.
+/// Events (docs/events.md): the catalogue, the outbox dispatcher, signed webhooks, the development
+/// sink.
 pub mod events;
 /// The HTTP API: routes, extractors and resource handlers.
 pub mod http;

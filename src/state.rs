@@ -42,7 +42,8 @@ pub struct Services {
     pub deployment: Deployment,
     pub links: Links,
     pub rate_limiter: Arc<RateLimiter>,
-    /// Outbound calls to OIDC providers, with their discovery and key caches (§19).
+    /// Outbound calls to OIDC providers, with their discovery and key caches
+    /// (docs/oidc.md#provider-requirements).
     pub oidc: OidcClient,
     pub metrics: Arc<Metrics>,
     /// Whether the server is draining before it stops.
@@ -50,7 +51,8 @@ pub struct Services {
 }
 
 impl Services {
-    /// An absolute URL for `path` (which starts with `/`), built from `public_base_url` (§4.3).
+    /// An absolute URL for `path` (which starts with `/`), built from `public_base_url`
+    /// (docs/http-conventions.md#responses).
     pub fn url(&self, path: &str) -> String {
         self.links.url(path)
     }

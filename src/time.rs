@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// A UTC instant with millisecond precision. Stored as epoch milliseconds in both databases so
-/// that a value copied from a response matches `eq(created_at,…)` exactly (§4.4).
+/// that a value copied from a response matches `eq(created_at,…)` exactly
+/// (docs/http-conventions.md#identifiers-and-timestamps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
@@ -24,7 +25,8 @@ impl Timestamp {
         self.0
     }
 
-    /// Whole epoch seconds, rounded down, the unit of JWT `iat`/`exp` (§6.9).
+    /// Whole epoch seconds, rounded down, the unit of JWT `iat`/`exp`
+    /// (docs/account-tokens.md#lifetime-and-revocation).
     pub const fn seconds(self) -> i64 {
         self.0.div_euclid(1000)
     }
@@ -47,7 +49,8 @@ impl From<i64> for Timestamp {
     }
 }
 
-/// `2024-06-26T23:45:24.070Z`: UTC, milliseconds, `Z` (§4.4).
+/// `2024-06-26T23:45:24.070Z`: UTC, milliseconds, `Z`
+/// (docs/http-conventions.md#identifiers-and-timestamps).
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match DateTime::<Utc>::from_timestamp_millis(self.0) {

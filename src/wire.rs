@@ -1,6 +1,6 @@
 //! The wire format: JSON representations of resources and the pieces they share (self links,
 //! timestamps, references). HTTP responses and webhook payloads both use them, so an event
-//! carries exactly what the corresponding GET returns (§22.5).
+//! carries exactly what the corresponding GET returns (docs/events.md#event-catalogue).
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::store::{Account, Membership, User};
 use crate::time::Timestamp;
 
-/// Builds the absolute URLs of `links` from `public_base_url` (§4.3).
+/// Builds the absolute URLs of `links` from `public_base_url` (docs/http-conventions.md#responses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Links {
     base: String,
@@ -234,8 +234,8 @@ impl MembershipData {
     }
 }
 
-/// `included` of a response that asked for related resources (§4.8): each object once, as its
-/// own GET returns it.
+/// `included` of a response that asked for related resources (docs/http-conventions.md#includes):
+/// each object once, as its own GET returns it.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Included {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,8 +244,9 @@ pub struct Included {
     pub accounts: Option<Vec<AccountData>>,
 }
 
-/// Event payloads carry exactly what the corresponding GET returns (§22.5); the store asks for
-/// them through this seam at the moment of the change.
+/// Event payloads carry exactly what the corresponding GET returns
+/// (docs/events.md#event-catalogue); the store asks for them through this seam at the moment of the
+/// change.
 impl crate::store::EventPayloads for Links {
     fn account(&self, account: &Account) -> serde_json::Value {
         serde_json::to_value(AccountData::new(self, account.clone())).unwrap_or_default()

@@ -1,7 +1,7 @@
 //! Account management authentication tokens: JWTs with a `kid` (HS256 by default, EdDSA or ES256
-//! when configured), minted per (member, account) and validated in the order §7.4 fixes
-//! (structure, header, signature, claims, expiry). The liveness step needs the database and
-//! lives with the extractor.
+//! when configured), minted per (member, account) and validated in the order
+//! docs/account-tokens.md#validation-steps fixes (structure, header, signature, claims, expiry).
+//! The liveness step needs the database and lives with the extractor.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,12 +18,13 @@ use super::secret::sha256;
 use super::signing_key::{JwtAlgorithm, KeyMaterial};
 use crate::time::Timestamp;
 
-/// How far in the future an `iat` may lie before the token is refused (clock skew, §7.4).
+/// How far in the future an `iat` may lie before the token is refused (clock skew,
+/// docs/account-tokens.md#validation-steps).
 const IAT_SKEW_SECONDS: i64 = 60;
 
 pub const SELF_MANAGEMENT_VALUES: [&str; 2] = ["disabled", "update_only"];
 
-/// The nine claims of §7.2, and `auth_time`.
+/// The nine claims (docs/account-tokens.md#claims), and `auth_time`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountClaims {
     pub sub: Uuid,
@@ -67,8 +68,9 @@ fn present_integer<'de, D: serde::Deserializer<'de>>(
     i64::deserialize(deserializer).map(Some)
 }
 
-/// The JOSE header fields §7.4 checks; any others are ignored, as RFC 7515 allows for
-/// unregistered names (a duplicated field fails to deserialize).
+/// The JOSE header fields the validation steps check (docs/account-tokens.md#validation-steps); any
+/// others are ignored, as RFC 7515 allows for unregistered names (a duplicated field fails to
+/// deserialize).
 #[derive(Deserialize)]
 struct WireHeader {
     alg: String,
@@ -81,7 +83,8 @@ struct WireHeader {
 pub enum TokenRejection {
     Invalid,
     Expired,
-    /// The `kid` names no key this process holds; the key ring may have rotated (§7.1).
+    /// The `kid` names no key this process holds; the key ring may have rotated
+    /// (docs/account-tokens.md#signing-keys).
     UnknownKey,
 }
 
@@ -305,10 +308,6 @@ impl JwtKeys {
         }
     }
 
-    pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.verifiers.keys().map(String::as_str)
-    }
-
     /// The public keys still verifying at `now` as an RFC 7517 JWK Set; `{"keys":[]}` when every
     /// key is a shared secret.
     pub fn jwks(&self, now: Timestamp) -> serde_json::Value {
@@ -430,7 +429,7 @@ fn check_claims(wire: WireClaims, expected: &Expected) -> Option<AccountClaims> 
 }
 
 /// The `ancestors` claim: each id as its 16 bytes in standard base64 without padding, root first,
-/// joined by commas; empty for a root account (§7.2).
+/// joined by commas; empty for a root account (docs/account-tokens.md#claims).
 pub fn encode_ancestors(ancestors: &[Uuid]) -> String {
     ancestors
         .iter()

@@ -1,8 +1,8 @@
-//! The JWT signing keys a running server holds (§7.1). Configured keys (HMAC secrets from the
-//! environment, PKCS#8 PEM files) are fixed for the life of the process; persisted keys can be
-//! rotated with `accountd keys rotate` while replicas run, so a server reloads them every minute
-//! and at once (at most once a second) when a token names a kid it does not know. Readers never
-//! wait: the key set is swapped atomically.
+//! The JWT signing keys a running server holds (docs/account-tokens.md#signing-keys). Configured
+//! keys (HMAC secrets from the environment, PKCS#8 PEM files) are fixed for the life of the
+//! process; persisted keys can be rotated with `accountd keys rotate` while replicas run, so a
+//! server reloads them every minute and at once (at most once a second) when a token names a kid
+//! it does not know. Readers never wait: the key set is swapped atomically.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -111,10 +111,6 @@ impl KeyRing {
         }
     }
 
-    pub fn current(&self) -> Arc<JwtKeys> {
-        self.current.load_full()
-    }
-
     pub fn active_kid(&self) -> String {
         self.current.load().active_kid().to_owned()
     }
@@ -122,6 +118,11 @@ impl KeyRing {
     /// Whether the database's keys take part, so that rotations reach this server.
     pub fn is_persisted(&self) -> bool {
         self.plan.uses_persisted()
+    }
+
+    /// The public keys still verifying at `now`, as an RFC 7517 JWK Set.
+    pub fn jwks(&self, now: Timestamp) -> serde_json::Value {
+        self.current.load().jwks(now)
     }
 
     pub fn mint(&self, claims: &AccountClaims) -> Result<String, serde_json::Error> {

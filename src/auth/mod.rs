@@ -1,9 +1,13 @@
-//! Authentication primitives, free of HTTP and storage concerns.
+//! Authentication primitives and the login policy built on them. Nothing here routes or parses a
+//! request: the login guard takes the client address the HTTP layer resolved.
 
-/// Account management authentication tokens: JWTs, minting and full validation (§7).
+/// Account management authentication tokens: JWTs (HS256, EdDSA or ES256), minting and full
+/// validation (docs/account-tokens.md).
 pub mod jwt;
 /// The signing keys a running server holds, reloaded when they are rotated.
 pub mod keyring;
+/// The throttle and audit trail around one password or one-time-code attempt.
+pub mod login_guard;
 /// argon2id on a bounded pool of dedicated threads, never on the async workers.
 pub mod password;
 /// Secrets at rest: sealing under the master key, bound to each value's table, column and row.

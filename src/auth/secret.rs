@@ -1,6 +1,6 @@
 //! Random secrets (application keys, bearer tokens, JWT keys), their SHA-256 digests and
 //! constant-time comparison. Opaque credentials are random, so a fast digest is enough to store
-//! them (§5.2); only passwords need argon2id.
+//! them (docs/authentication.md#application-keys); only passwords need argon2id.
 
 use std::fmt;
 
@@ -31,7 +31,7 @@ impl fmt::Debug for Secret {
 }
 
 /// `len` characters drawn uniformly from `[A-Za-z0-9]` by the thread-local CSPRNG: 42 of them
-/// carry about 250 bits, above the 240 that §5.2 asks for.
+/// carry about 250 bits, above 240.
 pub fn random_alphanumeric(len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
@@ -42,11 +42,13 @@ pub fn random_alphanumeric(len: usize) -> String {
         .collect()
 }
 
-/// The OTP alphabet (D11): 31 symbols, without `0`, `1`, `i`, `l` or `o`, which read alike.
+/// The OTP alphabet (docs/decisions.md#one-time-codes): 31 symbols, without `0`, `1`, `i`, `l` or
+/// `o`, which read alike.
 pub const OTP_ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
 pub const OTP_LENGTH: usize = 6;
 
-/// A one-time code: six symbols of [`OTP_ALPHABET`] drawn uniformly by the CSPRNG (D11).
+/// A one-time code: six symbols of [`OTP_ALPHABET`] drawn uniformly by the CSPRNG
+/// (docs/decisions.md#one-time-codes).
 pub fn one_time_code() -> String {
     let mut rng = rand::rng();
     (0..OTP_LENGTH)

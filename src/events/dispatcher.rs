@@ -1,8 +1,9 @@
-//! The in-process dispatcher of the transactional outbox (§22.3). It wakes when this process
-//! commits events and polls every second for the rest (retries coming due, events committed by
-//! other replicas). Each due delivery is leased before it is attempted, so replicas sharing one
-//! database never run the same attempt at once; a lease left by a crashed replica simply runs
-//! out. Delivery is at least once: an attempt whose outcome could not be recorded is retried.
+//! The in-process dispatcher of the transactional outbox (docs/events.md#delivery-and-retries). It
+//! wakes when this process commits events and polls every second for the rest (retries coming due,
+//! events committed by other replicas). Each due delivery is leased before it is attempted, so
+//! replicas sharing one database never run the same attempt at once; a lease left by a crashed
+//! replica simply runs out. Delivery is at least once: an attempt whose outcome could not be
+//! recorded is retried.
 //!
 //! Every instant here (when a retry is due, when a lease or an OTP code runs out) comes from
 //! the injectable clock, so tests move time instead of sleeping through the backoff.
@@ -20,7 +21,7 @@ use crate::time::{Clock, Timestamp};
 
 /// The longest the dispatcher sleeps without looking at the outbox.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Attempts per delivery before it is marked failed (§22.3).
+/// Attempts per delivery before it is marked failed (docs/events.md#delivery-and-retries).
 pub const MAX_ATTEMPTS: i64 = 10;
 /// Attempts running at once in one process.
 const MAX_IN_FLIGHT: usize = 16;
@@ -111,7 +112,8 @@ impl Dispatcher {
         }
     }
 
-    /// OTP codes leave the outbox once delivered or expired (§22.3).
+    /// OTP codes leave the outbox once delivered or expired
+    /// (docs/events.md#one-time-codes-in-the-outbox).
     async fn scrub(&self) {
         match self.store.scrub_expired_codes(self.clock.now()).await {
             Ok(0) => {}
@@ -216,7 +218,7 @@ mod tests {
     fn the_backoff_doubles_from_thirty_seconds_up_to_an_hour() {
         let waits: Vec<i64> = (1..=9).map(|n| backoff_millis(n, 0.0) / 1000).collect();
         assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
-        // About three hours in total, as §22.3 says.
+        // About three hours in total (docs/events.md#delivery-and-retries).
         assert_eq!(waits.iter().sum::<i64>(), 11_010);
     }
 

@@ -1,12 +1,14 @@
-//! Events and their delivery (§22): the catalogue of event keys, the dispatcher that delivers
-//! the transactional outbox as signed webhooks, and a development sink that prints deliveries.
+//! Events and their delivery (docs/events.md): the catalogue of event keys, the dispatcher that
+//! delivers the transactional outbox as signed webhooks, and a development sink that prints
+//! deliveries.
 
 pub mod dispatcher;
 pub mod sink;
 pub mod webhook;
 
-/// The event catalogue of §22.5. Each key has a canonical form; the member, account and
-/// membership events also answer to the short forms Elastic Path's integration docs list.
+/// The event catalogue (docs/events.md#event-catalogue). Each key has a canonical form; the member,
+/// account and membership events also answer to the short forms Elastic Path's integration docs
+/// list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKey {
     OtpRequestCreated,
@@ -47,7 +49,7 @@ impl EventKey {
         }
     }
 
-    /// The short form accepted in `observes` (§22.1), where there is one.
+    /// The short form accepted in `observes` (docs/events.md#integrations), where there is one.
     pub fn alias(self) -> Option<&'static str> {
         match self {
             Self::OtpRequestCreated => None,

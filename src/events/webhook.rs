@@ -1,9 +1,9 @@
-//! One webhook attempt (§22.4): the reference envelope, signed twice — HMAC-SHA256 over the exact
-//! body bytes (`X-Accountd-Signature`) and the Standard Webhooks headers (`webhook-id`,
-//! `webhook-timestamp`, `webhook-signature` over id, timestamp and body, so a receiver can refuse
-//! a replayed or altered delivery) — sent with `Content-Length` (never chunked), a 10-second
-//! limit, no redirects, and only to destinations the policy allows. The secret key itself
-//! travels in clear only while the integration's `send_secret_key` is on.
+//! One webhook attempt (docs/events.md#webhook-request): the reference envelope, signed twice —
+//! HMAC-SHA256 over the exact body bytes (`X-Accountd-Signature`) and the Standard Webhooks headers
+//! (`webhook-id`, `webhook-timestamp`, `webhook-signature` over id, timestamp and body, so a
+//! receiver can refuse a replayed or altered delivery) — sent with `Content-Length` (never
+//! chunked), a 10-second limit, no redirects, and only to destinations the policy allows. The
+//! secret key itself travels in clear only while the integration's `send_secret_key` is on.
 
 use std::time::Duration;
 
@@ -19,9 +19,9 @@ use crate::auth::secret::constant_time_eq;
 use crate::outbound::{DestinationPolicy, NOT_ALLOWED, is_refusal};
 use crate::store::ClaimedDelivery;
 
-/// A receiver must answer `2xx` within this time (§22.3).
+/// A receiver must answer `2xx` within this time (docs/events.md#delivery-and-retries).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// The receiver's answer is logged up to this many bytes (§22.1).
+/// The receiver's answer is logged up to this many bytes (docs/events.md#integrations).
 const LOGGED_BODY_BYTES: usize = 1024;
 
 pub const SIGNATURE_HEADER: &str = "x-accountd-signature";
@@ -36,7 +36,8 @@ const TIMED_OUT: &str = "The webhook did not answer within 10 seconds - treating
 const UNREACHABLE: &str = "Could not connect to the webhook URL - treating webhook as a fail";
 const FAILED: &str = "The webhook request failed - treating webhook as a fail";
 
-/// An absolute `http` or `https` URL with a host: where a webhook may be sent (§22.1).
+/// An absolute `http` or `https` URL with a host: where a webhook may be sent
+/// (docs/events.md#integrations).
 pub fn is_webhook_url(text: &str) -> bool {
     url::Url::parse(text).is_ok_and(|url| {
         matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty())
@@ -249,7 +250,7 @@ impl WebhookClient {
                 error_detail: None,
             }
         } else {
-            // Redirects are not followed and land here too (§22.3).
+            // Redirects are not followed and land here too (docs/events.md#delivery-and-retries).
             failure(Some(status.as_u16()), body, NON_2XX)
         }
     }

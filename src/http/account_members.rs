@@ -1,6 +1,6 @@
-//! Account members (§10): the users of the realm seen from the accounts side. Admins read them
-//! all; an account holder reads only itself (§8.2). Created and deleted through user
-//! authentication info, so there is no write here (`405`).
+//! Account members: the users of the realm seen from the accounts side. Admins read them
+//! all; an account holder reads only itself (docs/authentication.md#account-holder-scope). Created
+//! and deleted through user authentication info, so there is no write here (`405`).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -95,8 +95,8 @@ async fn visible_member(state: &AppState, reader: &Reader, raw_id: &str) -> ApiR
     Ok(id)
 }
 
-/// The reverse lookup (§11): Admins see all of a member's memberships; an account holder only
-/// its own membership in its token's account (§8.2).
+/// The reverse lookup: Admins see all of a member's memberships; an account holder only
+/// its own membership in its token's account (docs/authentication.md#account-holder-scope).
 #[utoipa::path(
     get, path = "/v2/account-members/{account_member_id}/account-memberships", tag = "account members",
     summary = "List a member's memberships",
@@ -152,7 +152,8 @@ async fn memberships(
     Ok(List::new(data, &url, &params, page.total).with_included(included))
 }
 
-/// Admins only: every account token the member holds stops working at once (D8b, §25).
+/// Admins only: every account token the member holds stops working at once
+/// (docs/decisions.md#tokens-valid-after).
 #[utoipa::path(
     delete, path = "/v2/account-members/{account_member_id}/tokens", tag = "account members",
     summary = "Revoke a member's account tokens",
@@ -178,7 +179,7 @@ async fn revoke_tokens(
 }
 
 /// Admins only: clears the login throttle on every username key of the member's password
-/// logins (§6.10, §25). Address keys are not affected.
+/// logins (docs/login.md#throttling). Address keys are not affected.
 #[utoipa::path(
     delete, path = "/v2/account-members/{account_member_id}/lockout", tag = "account members",
     summary = "Clear a member's login lockout",

@@ -1,5 +1,6 @@
-//! Accounts (§9): Admins manage them; an account holder reads only the account its token is
-//! scoped to, and every other id answers `404` so nothing leaks (§8.2).
+//! Accounts: Admins manage them; an account holder reads only the account its token is
+//! scoped to, and every other id answers `404` so nothing leaks
+//! (docs/authentication.md#account-holder-scope).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -8,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::caller::Credentials;
+use super::extract::caller::HolderOr;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
@@ -43,7 +44,8 @@ pub struct AccountWrite {
     parent_id: Option<Uuid>,
 }
 
-/// The account id in a path; a malformed one is simply an account that does not exist (§4.4).
+/// The account id in a path; a malformed one is simply an account that does not exist
+/// (docs/http-conventions.md#identifiers-and-timestamps).
 pub fn account_id(raw: &str) -> ApiResult<Uuid> {
     parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::Account))
 }
@@ -87,31 +89,29 @@ async fn list(
 )]
 async fn read(
     State(state): State<AppState>,
-    credentials: Credentials,
+    caller: HolderOr<Reader>,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    if let Some((check, _)) = credentials.holder_check(state.clock.now()) {
-        // The storefront's hottest read: bearer check, token liveness and the read in one
-        // statement (§7.4 implementation freedom), answered in the order of §4.10.
-        let id = parse_uuid(&raw_id);
-        let view = state
-            .store
-            .account_as_holder(&check, id.unwrap_or_default())
-            .await?;
-        if view.bearer.is_none() {
-            return Err(ApiError::invalid_bearer());
+    let reader = match caller {
+        HolderOr::Holder(holder) => {
+            // The storefront's hottest read: bearer check, token liveness and the read in one
+            // statement (docs/account-tokens.md#one-statement-for-the-hot-reads); `confirm` answers
+            // in the order of checks (docs/http-conventions.md#order-of-checks).
+            let id = parse_uuid(&raw_id);
+            let view = state
+                .store
+                .account_as_holder(holder.check(), id.unwrap_or_default())
+                .await?;
+            holder.confirm(view.bearer, view.live)?;
+            return match (id, view.account) {
+                (Some(id), Some(account)) if id == holder.check().token_account_id => {
+                    Ok(Single::ok(AccountData::new(&state.links, account)))
+                }
+                _ => Err(ApiError::not_found(Entity::Account)),
+            };
         }
-        if !view.live {
-            return Err(ApiError::invalid_account_token());
-        }
-        return match (id, view.account) {
-            (Some(id), Some(account)) if id == check.token_account_id => {
-                Ok(Single::ok(AccountData::new(&state.links, account)))
-            }
-            _ => Err(ApiError::not_found(Entity::Account)),
-        };
-    }
-    let reader = credentials.reader(&state).await?;
+        HolderOr::Other(reader) => reader,
+    };
     let id = account_id(&raw_id)?;
     if let Reader::AccountHolder(holder) = &reader {
         if holder.account_id() != id {
@@ -162,7 +162,8 @@ async fn create(
     Ok(Single::created(AccountData::new(&state.links, created)))
 }
 
-/// Admins only; account holders get `403` (D9).
+/// Admins only; account holders get `403`
+/// (docs/decisions.md#account-holders-read-never-write-accounts).
 #[utoipa::path(
     put, path = "/v2/accounts/{account_id}", tag = "accounts",
     summary = "Update an account",

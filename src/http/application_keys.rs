@@ -1,6 +1,7 @@
-//! Application keys (§5.2): the `client_id`/`client_secret` pairs bearer tokens are issued for.
-//! Admins only. Secrets are generated here, shown once in the create response and stored as
-//! SHA-256 digests; the key configuration manages cannot be changed through the API.
+//! Application keys (docs/authentication.md#application-keys): the `client_id`/`client_secret`
+//! pairs bearer tokens are issued for. Admins only. Secrets are generated here, shown once in the
+//! create response and stored as SHA-256 digests; the key configuration manages cannot be changed
+//! through the API.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -23,7 +24,7 @@ use crate::store::{ApplicationKey, ApplicationKeyPatch, Entity, NewApplicationKe
 use crate::time::Timestamp;
 use crate::wire::Links;
 
-/// 42 alphanumeric characters: about 250 bits, above the 240 §5.2 asks for.
+/// 42 alphanumeric characters: about 250 bits (docs/authentication.md#application-keys).
 const GENERATED_CHARS: usize = 42;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An application key as written (§5.2).
+/// An application key as written (docs/authentication.md#application-keys).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct ApplicationKeyWrite {

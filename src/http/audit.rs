@@ -1,9 +1,9 @@
-//! The security audit trail (§25) as the API shows it, and where a request's audit facts come
-//! from. Every change is recorded by the store transaction that makes it (so a write that fails
-//! leaves no row): the caller extractor decides the actor and hands handlers an [`AuditOrigin`],
-//! and each handler names its event type (`account.created`, …) when it passes the event to the
-//! store. Logins are recorded by the login guard and the token endpoint. An event never carries
-//! a password, code or token: only ids, paths and outcomes.
+//! The security audit trail (docs/operations.md#audit-trail) as the API shows it, and where a
+//! request's audit facts come from. Every change is recorded by the store transaction that makes it
+//! (so a write that fails leaves no row): the caller extractor decides the actor and hands handlers
+//! an [`AuditOrigin`], and each handler names its event type (`account.created`, …) when it passes
+//! the event to the store. Logins are recorded by the login guard and the token endpoint. An event
+//! never carries a password, code or token: only ids, paths and outcomes.
 
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::request::Parts;

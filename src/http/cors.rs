@@ -1,6 +1,6 @@
-//! CORS for browser storefronts (§4.1): `/v2/*` and `/oauth/access_token` answer preflights and
-//! carry `Access-Control-Allow-Origin` for the configured origins. No cookies are used, so
-//! credentials are never allowed.
+//! CORS for browser storefronts (docs/http-conventions.md#paths-and-headers): `/v2/*` and
+//! `/oauth/access_token` answer preflights and carry `Access-Control-Allow-Origin` for the
+//! configured origins. No cookies are used, so credentials are never allowed.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};

@@ -1,4 +1,5 @@
-//! Probes for orchestrators: liveness never touches the database, readiness does (§25).
+//! Probes for orchestrators: liveness never touches the database, readiness does
+//! (docs/operations.md#health-and-readiness).
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
-//! Integrations (§22.1): webhook destinations that observe events, and the log of every
-//! delivery attempt. Admins only: the secret keys are shown to them because receivers need them.
-//! A URL the destination policy refuses (an internal address, plain http, user-info) answers
-//! `422` once the body is otherwise valid.
+//! Integrations (docs/events.md#integrations): webhook destinations that observe events, and the
+//! log of every delivery attempt. Admins only: the secret keys are shown to them because receivers
+//! need them. A URL the destination policy refuses (an internal address, plain http, user-info)
+//! answers `422` once the body is otherwise valid.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logs))
 }
 
-/// An integration as written (§22.1).
+/// An integration as written (docs/events.md#integrations).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct IntegrationWrite {
@@ -54,7 +54,7 @@ pub struct IntegrationWrite {
     enabled: Option<bool>,
     #[schema(example = "webhook")]
     integration_type: Option<String>,
-    /// Event keys of §22.5, e.g. `account-member.event.created`.
+    /// Event keys (docs/events.md#event-catalogue), e.g. `account-member.event.created`.
     observes: Option<Vec<String>>,
     configuration: Option<ConfigurationWrite>,
 }
@@ -222,7 +222,8 @@ async fn read(
     Ok(Single::ok(IntegrationData::new(&state, integration)))
 }
 
-/// The fields of a create or update body, in the order of the field table (§22.1).
+/// The fields of a create or update body, in the order of the field table
+/// (docs/events.md#integrations).
 struct Fields {
     name: Input<String>,
     description: Input<String>,

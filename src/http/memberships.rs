@@ -1,5 +1,6 @@
-//! Account memberships (§11): the links between accounts and members. Admins manage them; an
-//! account holder reads the memberships of its token's account (§8.2).
+//! Account memberships: the links between accounts and members. Admins manage them; an
+//! account holder reads the memberships of its token's account
+//! (docs/authentication.md#account-holder-scope).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -30,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A membership as written (§11): the member on create; nothing changes on update.
+/// A membership as written: the member on create; nothing changes on update.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct MembershipWrite {
@@ -92,7 +93,8 @@ async fn list(
     Ok(List::new(data, &url, &params, page.total).with_included(included))
 }
 
-/// `include=account_member`, or the SDK's spelling `account_members` (§4.8).
+/// `include=account_member`, or the SDK's spelling `account_members`
+/// (docs/http-conventions.md#includes).
 fn wants_members(include: Option<&str>) -> ApiResult<bool> {
     match include {
         None => Ok(false),
@@ -156,8 +158,9 @@ async fn read(
     Ok(Single::new(MembershipData::new(&state.links, &membership)).with_included(included))
 }
 
-/// Admins only: the list exposes other people's names and emails (§5.5). Items are account
-/// members without a membership in the account.
+/// Admins only: the list exposes other people's names and emails
+/// (docs/authentication.md#permission-matrix). Items are account members without a membership in
+/// the account.
 #[utoipa::path(
     get, path = "/v2/accounts/{account_id}/account-memberships/unassigned-account-members", tag = "accounts",
     summary = "List members outside an account",
@@ -227,7 +230,7 @@ async fn create(
     Ok(Single::created(MembershipData::new(&state.links, &created)))
 }
 
-/// Admins only. Changes nothing: Elastic Path uses this PUT only for custom fields (§11).
+/// Admins only. Changes nothing: Elastic Path uses this PUT only for custom fields.
 #[utoipa::path(
     put, path = "/v2/accounts/{account_id}/account-memberships/{membership_id}", tag = "accounts",
     summary = "Update a membership (no-op)",
@@ -264,7 +267,7 @@ async fn update(
     Ok(Single::ok(MembershipData::new(&state.links, &membership)))
 }
 
-/// Admins only. Tokens scoped to the pair stop working at once (D8).
+/// Admins only. Tokens scoped to the pair stop working at once (docs/decisions.md#live-tokens).
 #[utoipa::path(
     delete, path = "/v2/accounts/{account_id}/account-memberships/{membership_id}", tag = "accounts",
     summary = "Remove a membership",

@@ -1,5 +1,6 @@
-//! `POST /oauth/access_token` (§5.3): bearer tokens for an application key. Anyone may call it;
-//! `client_credentials` (id + secret) makes an Admin token, `implicit` (id only) a Shopper one.
+//! `POST /oauth/access_token` (docs/authentication.md#the-access-token-endpoint): bearer tokens for
+//! an application key. Anyone may call it; `client_credentials` (id + secret) makes an Admin token,
+//! `implicit` (id only) a Shopper one.
 
 use std::collections::HashMap;
 
@@ -21,7 +22,7 @@ use crate::store::{GrantType, NewBearerToken};
 
 pub const BEARER_LIFETIME_SECS: i64 = 3600;
 
-/// The fields of a token request (§5.3).
+/// The fields of a token request (docs/authentication.md#the-access-token-endpoint).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only: the body is sniffed and read field by field.
 pub struct AccessTokenRequest {
@@ -135,7 +136,8 @@ pub async fn access_token(
 }
 
 /// JSON if the first non-blank byte is `{`, form fields otherwise, whatever `Content-Type` says:
-/// Elastic Path's own curl examples send form fields labelled as JSON (§5.3).
+/// Elastic Path's own curl examples send form fields labelled as JSON
+/// (docs/authentication.md#the-access-token-endpoint).
 fn parse_fields(body: &[u8]) -> ApiResult<HashMap<String, String>> {
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     if first == Some(&b'{') {

@@ -1,7 +1,7 @@
-//! User authentication OIDC profile info (§20): links a user to an identity (`issuer`, `subject`)
-//! at one OIDC profile. First logins create these themselves; Admins use this resource to
-//! pre-link existing users, which is the only way an OIDC login reaches an existing user
-//! (accountd never links by email, §14). Admin only.
+//! User authentication OIDC profile info (docs/oidc.md#identity-links): links a user to an identity
+//! (`issuer`, `subject`) at one OIDC profile. First logins create these themselves; Admins use this
+//! resource to pre-link existing users, which is the only way an OIDC login reaches an existing
+//! user (accountd never links by email). Admin only.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An identity link as written (§20).
+/// An identity link as written (docs/oidc.md#identity-links).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct OidcProfileInfoWrite {

@@ -1,8 +1,9 @@
-//! OIDC profiles (§19): the merchant's identity providers. Every caller class may read them, so a
-//! storefront can show one login button per profile; only Admins write. The `client_secret` is
-//! write-only: accountd needs it for the code exchange but never returns or logs it. Setting a
-//! `discovery_url` fetches the provider's discovery document first: `422` when the destination
-//! policy refuses the URL, when the fetch fails, or when the document names another issuer.
+//! OIDC profiles (docs/oidc.md#oidc-profiles): the merchant's identity providers. Every caller
+//! class may read them, so a storefront can show one login button per profile; only Admins write.
+//! The `client_secret` is write-only: accountd needs it for the code exchange but never returns or
+//! logs it. Setting a `discovery_url` fetches the provider's discovery document first: `422` when
+//! the destination policy refuses the URL, when the fetch fails, or when the document names another
+//! issuer.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -38,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An OIDC profile as written (§19); the client secret is write-only.
+/// An OIDC profile as written (docs/oidc.md#oidc-profiles); the client secret is write-only.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct OidcProfileWrite {
@@ -99,7 +100,7 @@ impl Linked for OidcProfileData {
 }
 
 impl OidcProfileData {
-    /// Everything but the client secret, which no response carries (§19).
+    /// Everything but the client secret, which no response carries (docs/oidc.md#oidc-profiles).
     fn new(state: &AppState, profile: OidcProfile) -> Self {
         Self {
             links: OidcProfileLinks {
@@ -130,7 +131,7 @@ fn profile_id(raw: &str) -> ApiResult<Uuid> {
     parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::OidcProfile))
 }
 
-/// The writable fields, in the order of the field table (§19).
+/// The writable fields, in the order of the field table (docs/oidc.md#oidc-profiles).
 struct Fields {
     name: Input<String>,
     discovery_url: Input<String>,

@@ -1,6 +1,7 @@
-//! One-time password token requests (§16): a storefront asks for a code for a username, and the
-//! code leaves accountd only through the `one-time-password-token-request.created` webhook. The
-//! answer is `202` with no body whether or not the username exists, and costs the same.
+//! One-time password token requests (docs/login.md#one-time-codes): a storefront asks for a code
+//! for a username, and the code leaves accountd only through the
+//! `one-time-password-token-request.created` webhook. The answer is `202` with no body whether or
+//! not the username exists, and costs the same.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(request))
 }
 
-/// An OTP request (§16).
+/// An OTP request (docs/login.md#one-time-codes).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct OtpRequestWrite {
@@ -43,7 +44,8 @@ fn profile_id(raw: &str) -> ApiResult<Uuid> {
     parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::PasswordProfile))
 }
 
-/// Every caller class: storefronts start password resets from an implicit token (§5.5).
+/// Every caller class: storefronts start password resets from an implicit token
+/// (docs/authentication.md#permission-matrix).
 #[utoipa::path(
     post,
     path = "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}/one-time-password-token-request",
@@ -88,7 +90,8 @@ async fn request(
         ));
     }
     // The one argon2id hash every valid request costs, before anyone knows whether the
-    // username exists or the cap is reached: the answer takes as long either way (§16).
+    // username exists or the cap is reached: the answer takes as long either way
+    // (docs/login.md#one-time-codes).
     let code = Secret::new(one_time_code());
     let code_hash = state
         .hasher

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the route annotations of the handlers (utoipa), and
-//! the two routes that publish it: `GET /v2/openapi.json` (no bearer needed, §5.4) and
-//! `GET /docs`, a page rendered on the server from the same document, so nothing is fetched from
-//! elsewhere at build or run time.
+//! the two routes that publish it: `GET /v2/openapi.json` (no bearer needed,
+//! docs/authentication.md#permission-matrix) and `GET /docs`, a page rendered on the server from
+//! the same document, so nothing is fetched from elsewhere at build or run time.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-/// The error envelope of every failure under `/v2` and `/oauth` (§4.9).
+/// The error envelope of every failure under `/v2` and `/oauth` (docs/http-conventions.md#errors).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorEnvelope {
     /// Always exactly one error object.
@@ -27,7 +27,7 @@ pub struct ErrorEnvelope {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorObject {
-    /// The HTTP status, as a string (D10).
+    /// The HTTP status, as a string (docs/decisions.md#status-as-a-string).
     #[schema(example = "404")]
     pub status: String,
     #[schema(example = "Not Found")]
@@ -48,7 +48,7 @@ pub struct BadRequest(ErrorEnvelope);
 #[allow(dead_code)] // Documentation only: errors are answered by ApiError.
 pub struct Unauthorized(ErrorEnvelope);
 
-/// The caller class may not do this (§5.5).
+/// The caller class may not do this (docs/authentication.md#permission-matrix).
 #[derive(IntoResponses)]
 #[response(status = 403)]
 #[allow(dead_code)] // Documentation only: errors are answered by ApiError.
@@ -197,7 +197,8 @@ fn name_operations(document: &mut Document) {
     }
 }
 
-/// Anyone: the OpenAPI document of every route, no bearer token needed (§5.4).
+/// Anyone: the OpenAPI document of every route, no bearer token needed
+/// (docs/authentication.md#permission-matrix).
 #[utoipa::path(
     get,
     path = "/v2/openapi.json",
@@ -327,15 +328,15 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The `{"data": {...}}` wrapper of every request body (§4.2).
+/// The `{"data": {...}}` wrapper of every request body (docs/http-conventions.md#request-bodies).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documentation only: bodies are read field by field for the reference wording.
 pub struct Envelope<T> {
     pub data: T,
 }
 
-/// List parameters (§4.5–§4.8); which filters, sorts and includes a list offers is in its
-/// description and in the API specification.
+/// List parameters (docs/http-conventions.md); which filters, sorts and includes a list offers is
+/// in its description.
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Documentation only: the query string is parsed by `ListParams`.
@@ -365,7 +366,7 @@ pub struct PageQuery {
     pub page_offset: Option<u32>,
 }
 
-/// Related resources to include (§4.8).
+/// Related resources to include (docs/http-conventions.md#includes).
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Documentation only.

@@ -1,7 +1,8 @@
-//! User authentication password profile info (§18): a user's username and password for one
+//! User authentication password profile info: a user's username and password for one
 //! password profile. The password is write-only and stored as an argon2id hash; changing it
-//! revokes the member's earlier account tokens (D8b). Admins manage these; an account holder
-//! reads its own and, under `update_only`, changes its username and password (§8.3).
+//! revokes the member's earlier account tokens (docs/decisions.md#tokens-valid-after). Admins
+//! manage these; an account holder reads its own and, under `update_only`, changes its username and
+//! password (docs/self-management.md).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -38,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A login as written (§18); the password is write-only.
+/// A login as written; the password is write-only.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct InfoWrite {
@@ -112,7 +113,8 @@ async fn path_user(state: &AppState, reader: &Reader, raw: &str) -> ApiResult<Uu
     Ok(id)
 }
 
-/// A password as D15 allows it: at least 8 characters, at most 1024 bytes.
+/// A password as the bounds allow it (docs/decisions.md#password-bounds): at least 8 characters, at
+/// most 1024 bytes.
 fn password(fields: &mut Body<'_>, presence: Presence) -> Input<String> {
     match fields.text("password", presence, 0, usize::MAX) {
         Input::Value(text) if text.chars().count() < MIN_PASSWORD_CHARS => {
@@ -234,7 +236,7 @@ async fn create(
     Ok(Single::created(InfoData::new(&state, created)))
 }
 
-/// Admins, or the user itself while self-management is `update_only` (§8.3).
+/// Admins, or the user itself while self-management is `update_only` (docs/self-management.md).
 #[utoipa::path(
     put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info/{info_id}", tag = "realm",
     summary = "Change a username or password (Admin, or the user itself under self-management)",
@@ -345,7 +347,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Under an `email` profile a username must be an email address, checked when set (§18).
+/// Under an `email` profile a username must be an email address, checked when set.
 fn check_username_format(format: UsernameFormat, username: &str) -> ApiResult<()> {
     if format == UsernameFormat::Email && !is_valid_email(username) {
         return Err(ApiError::bad_request(

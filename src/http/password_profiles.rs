@@ -1,4 +1,4 @@
-//! Password profiles (§15): username/password login methods of the realm. Every caller class may
+//! Password profiles: username/password login methods of the realm. Every caller class may
 //! read them (storefronts need the id to log in); only Admins write.
 
 use axum::extract::{RawQuery, State};
@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A password profile as written (§15).
+/// A password profile as written.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct PasswordProfileWrite {

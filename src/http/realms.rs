@@ -1,5 +1,6 @@
-//! The preset Account Management authentication realm (§14, D2): listed, read and updated, never
-//! created or deleted (`405`). Every realm sub-resource checks its `{realmId}` through
+//! The preset Account Management authentication realm (docs/decisions.md#one-preset-realm): listed,
+//! read and updated, never created or deleted (`405`). Every realm sub-resource checks its
+//! `{realmId}` through
 //! [`check_realm`].
 
 use axum::extract::{RawQuery, State};
@@ -18,7 +19,8 @@ use crate::query::sort::{SortSpec, parse_sort};
 use crate::state::AppState;
 use crate::store::{DuplicateEmailPolicy, Entity, Realm, RealmPatch};
 
-/// There is one realm, so sorting changes nothing, but a bad `sort` is still refused (§4.7).
+/// There is one realm, so sorting changes nothing, but a bad `sort` is still refused
+/// (docs/http-conventions.md#sorting).
 const SORTS: &[SortSpec] = &[
     SortSpec {
         name: "created_at",
@@ -44,7 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update))
 }
 
-/// The realm as written (§14); every field optional.
+/// The realm as written; every field optional.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct RealmWrite {
@@ -106,7 +108,8 @@ impl RealmData {
     }
 }
 
-/// `{realmId}` must name the preset realm; anything else is `404` (§14).
+/// `{realmId}` must name the preset realm; anything else is `404`
+/// (docs/decisions.md#one-preset-realm).
 pub fn check_realm(state: &AppState, raw_id: &str) -> ApiResult<()> {
     match parse_uuid(raw_id) {
         Some(id) if id == state.deployment.realm_id => Ok(()),
@@ -208,7 +211,8 @@ async fn update(
     Ok(Single::ok(RealmData::new(&state, realm)))
 }
 
-/// Absolute `https` URLs, or `http` on a loopback host (RFC 8252), without a fragment (§14).
+/// Absolute `https` URLs, or `http` on a loopback host (RFC 8252), without a fragment
+/// (docs/oidc.md#login-endpoint).
 pub fn is_allowed_redirect_uri(uri: &str) -> bool {
     if uri.chars().count() > 2048 {
         return false;

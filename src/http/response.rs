@@ -1,4 +1,5 @@
-//! Response envelopes (§4.3) and the page metadata and links every list carries (§4.5).
+//! Response envelopes (docs/http-conventions.md#responses) and the page metadata and links every
+//! list carries (docs/http-conventions.md#pagination).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,8 @@ pub use crate::wire::{
     TimestampsMeta,
 };
 
-/// `{"data": {...}, "links": {"self": …}}`: the self link in both places (§4.3).
+/// `{"data": {...}, "links": {"self": …}}`: the self link in both places
+/// (docs/http-conventions.md#responses).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Single<T> {
     pub data: T,
@@ -130,7 +132,8 @@ pub struct PageLinks {
     pub prev: Option<String>,
 }
 
-/// The page metadata and links of §4.5; links never point past the offset limit.
+/// The page metadata and links (docs/http-conventions.md#pagination); links never point past the
+/// offset limit.
 pub fn paginate(url: &str, params: &ListParams, total: u64) -> (PageMeta, PageLinks) {
     let limit = u64::from(params.limit.max(1));
     let offset = u64::from(params.offset);
@@ -156,7 +159,7 @@ pub fn paginate(url: &str, params: &ListParams, total: u64) -> (PageMeta, PageLi
     (meta, links)
 }
 
-/// Responses that carry a credential must not be cached anywhere (§23).
+/// Responses that carry a credential must not be cached anywhere.
 pub fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()

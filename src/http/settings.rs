@@ -1,4 +1,4 @@
-//! Account authentication settings (§13) and account membership settings (§12): singletons
+//! Account authentication settings and account membership settings: singletons
 //! created on first start. Anyone may read the authentication settings (storefronts find the
 //! realm id there); only Admins write.
 
@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read_membership, update_membership))
 }
 
-/// Account authentication settings as written (§13); every field optional.
+/// Account authentication settings as written; every field optional.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct AuthSettingsWrite {
@@ -42,7 +42,7 @@ pub struct AuthSettingsWrite {
     account_management_authentication_token_timeout_secs: Option<i64>,
 }
 
-/// Account membership settings as written (§12).
+/// Account membership settings as written.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct MembershipSettingsWrite {
@@ -110,7 +110,7 @@ impl AuthSettingsData {
                 authentication_realm: RealmReference {
                     data: RealmReferenceData {
                         id: realm_id,
-                        // The reference writes this one with an underscore (§13).
+                        // The reference writes this one with an underscore.
                         kind: "authentication_realm",
                         links: SelfLink::new(
                             state.url(&format!("/v2/authentication-realms/{realm_id}")),
@@ -152,7 +152,8 @@ impl MembershipSettingsData {
     }
 }
 
-/// Every caller class may read these; nothing in them is secret (§5.5).
+/// Every caller class may read these; nothing in them is secret
+/// (docs/authentication.md#permission-matrix).
 #[utoipa::path(
     get, path = "/v2/settings/account-authentication", tag = "settings",
     summary = "Get the account authentication settings",

@@ -1,6 +1,6 @@
-//! User authentication info (§17): the users of the realm, which are also the account members.
+//! User authentication info: the users of the realm, which are also the account members.
 //! Admins manage them; an account holder reads its own record and, while self-management is
-//! `update_only`, edits it (§8.3).
+//! `update_only`, edits it (docs/self-management.md).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A user authentication info as written (§17); `name` and `email` required on create.
+/// A user authentication info as written; `name` and `email` required on create.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only.
 pub struct UserWrite {
@@ -104,7 +104,8 @@ pub fn user_id(raw: &str) -> ApiResult<Uuid> {
     parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::UserInfo))
 }
 
-/// The user id in a path as an account holder may use it: only its own (§8.2).
+/// The user id in a path as an account holder may use it: only its own
+/// (docs/authentication.md#account-holder-scope).
 pub fn own_user_id(holder: &AccountHolder, raw: &str) -> ApiResult<Uuid> {
     let id = user_id(raw)?;
     if id != holder.member_id() {
@@ -215,7 +216,7 @@ async fn create(
     Ok(Single::created(UserData::new(&state, created)))
 }
 
-/// Admins, or the user itself while self-management is `update_only` (§8.3).
+/// Admins, or the user itself while self-management is `update_only` (docs/self-management.md).
 #[utoipa::path(
     put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}", tag = "realm",
     summary = "Update a user (Admin, or the user itself under self-management)",

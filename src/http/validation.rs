@@ -1,6 +1,6 @@
-//! Body validation with the reference wording (D5): every failing field is reported once, in the
-//! order the resource's field table lists it, as
-//! `Validation failed: field 'Name' on the 'min' tag; field 'Email' on the 'email' tag.`
+//! Body validation with the reference wording (docs/http-conventions.md#validation-wording): every
+//! failing field is reported once, in the order the resource's field table lists it, as `Validation
+//! failed: field 'Name' on the 'min' tag; field 'Email' on the 'email' tag.`
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -47,9 +47,55 @@ pub enum Presence {
 #[derive(Debug, Default)]
 pub struct Violations(Vec<(String, &'static str)>);
 
+/// Proof that a failure was recorded: only [`Violations::push`] makes one, so a field that
+/// failed always has its failure in the list, and a parse that holds every field's value needs
+/// no branch for "checked above".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded(());
+
+/// A field's value, or the failure recorded for it.
+pub type Checked<T> = Result<T, Recorded>;
+
+/// Several checked fields as one: every value, or a failure (each one is recorded already).
+pub trait AllChecked {
+    type Values;
+    fn all(self) -> Checked<Self::Values>;
+}
+
+macro_rules! all_checked {
+    ($($name:ident),+) => {
+        impl<$($name),+> AllChecked for ($(Checked<$name>,)+) {
+            type Values = ($($name,)+);
+
+            #[allow(non_snake_case)]
+            fn all(self) -> Checked<Self::Values> {
+                let ($($name,)+) = self;
+                Ok(($($name?,)+))
+            }
+        }
+    };
+}
+
+all_checked!(A, B);
+all_checked!(A, B, C);
+all_checked!(A, B, C, D);
+all_checked!(A, B, C, D, E);
+all_checked!(A, B, C, D, E, F);
+all_checked!(A, B, C, D, E, F, G);
+all_checked!(A, B, C, D, E, F, G, H);
+
 impl Violations {
-    pub fn push(&mut self, json_name: &str, tag: &'static str) {
+    pub fn push(&mut self, json_name: &str, tag: &'static str) -> Recorded {
         self.0.push((field_name(json_name), tag));
+        Recorded(())
+    }
+
+    /// The values when nothing failed; otherwise the message naming every failure.
+    pub fn settle<T>(self, values: Checked<T>) -> Result<T, String> {
+        match values {
+            Ok(values) if self.is_empty() => Ok(values),
+            _ => Err(self.describe()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -58,15 +104,16 @@ impl Violations {
 
     /// `Validation failed: field 'X' on the 'tag' tag; …` or `None` when nothing failed.
     pub fn message(&self) -> Option<String> {
-        if self.0.is_empty() {
-            return None;
-        }
+        (!self.0.is_empty()).then(|| self.describe())
+    }
+
+    fn describe(&self) -> String {
         let parts: Vec<String> = self
             .0
             .iter()
             .map(|(field, tag)| format!("field '{field}' on the '{tag}' tag"))
             .collect();
-        Some(format!("Validation failed: {}.", parts.join("; ")))
+        format!("Validation failed: {}.", parts.join("; "))
     }
 }
 
@@ -98,7 +145,8 @@ pub struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    /// `data` must be an object (§4.2); otherwise the `Data`/`required` failure with `status`.
+    /// `data` must be an object (docs/http-conventions.md#request-bodies); otherwise the
+    /// `Data`/`required` failure with `status`.
     pub fn open(body: &'a Value) -> Result<Self, ApiError> {
         match body.get("data") {
             Some(Value::Object(data)) => Ok(Self {

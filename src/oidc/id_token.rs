@@ -1,7 +1,7 @@
-//! ID-token validation, in the order of §21.4: a signature by one of the provider's keys with an
-//! asymmetric algorithm (never `none` or `HS*`, whatever the token says), then `iss`, `aud`,
-//! `exp` and `iat` (60 s of skew either way, by the injectable clock), the echoed `nonce`, and
-//! `sub`.
+//! ID-token validation, in the order of docs/oidc.md#id-token-validation: a signature by one of the
+//! provider's keys with an asymmetric algorithm (never `none` or `HS*`, whatever the token says),
+//! then `iss`, `aud`, `exp` and `iat` (60 s of skew either way, by the injectable clock), the
+//! echoed `nonce`, and `sub`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::time::Timestamp;
 
 /// How far past `exp`, and how far before `iat`, a token is still accepted, for clocks that
-/// disagree (§21.4).
+/// disagree (docs/oidc.md#id-token-validation).
 pub const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// What a token must agree with besides its signature.
@@ -50,7 +50,7 @@ pub enum IdTokenError {
     Subject,
 }
 
-/// The accepted algorithms and their JOSE names (§21.4).
+/// The accepted algorithms and their JOSE names (docs/oidc.md#id-token-validation).
 const ACCEPTED: [(&str, Algorithm); 6] = [
     ("RS256", Algorithm::RS256),
     ("RS384", Algorithm::RS384),
@@ -129,7 +129,7 @@ fn key_algorithm(algorithm: Algorithm) -> Option<KeyAlgorithm> {
 }
 
 /// Verifies the signature with one of `keys` and the claims against `expected`, in the order of
-/// §21.4, and returns the claims.
+/// docs/oidc.md#id-token-validation, and returns the claims.
 pub fn verify(
     token: &str,
     algorithm: Algorithm,

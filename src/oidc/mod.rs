@@ -1,11 +1,14 @@
-//! The relying-party side of OpenID Connect login (§21): what accountd needs from the merchant's
-//! identity provider (discovery, keys, the code exchange, UserInfo) and how it judges the ID
-//! token it gets back. The browser-facing endpoints that use this live in `http/oidc_idp.rs`.
+//! The relying-party side of OpenID Connect login (docs/oidc.md): what accountd needs from the
+//! merchant's identity provider (discovery, keys, the code exchange, UserInfo) and how it judges
+//! the ID token it gets back. The browser-facing endpoints that use this live in
+//! `http/oidc_idp/`.
 
-/// ID-token validation (§21.4) and the user data taken from its claims.
+/// ID-token validation (docs/oidc.md#id-token-validation) and the user data taken from its claims.
 pub mod id_token;
 /// The outbound HTTP client: discovery and JWKS caches, token endpoint, UserInfo.
 pub mod provider;
+/// The checks on the provider's answer to a callback, and the identity it describes.
+pub mod relying_party;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,7 +38,8 @@ pub fn is_valid_code_verifier(verifier: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
 }
 
-/// An S256 `code_challenge` as the login endpoint accepts it: 43 base64url characters (§21.3).
+/// An S256 `code_challenge` as the login endpoint accepts it: 43 base64url characters
+/// (docs/oidc.md#login-endpoint).
 pub fn is_valid_code_challenge(challenge: &str) -> bool {
     challenge.len() == 43
         && challenge

@@ -3,10 +3,10 @@
 //! answers for it) cannot send accountd to another host, and goes only where the destination
 //! policy allows: each URL is checked before the call and each resolved address by the client's
 //! resolver. A discovery document counts only when its `issuer` is the discovery URL's own
-//! (OpenID Connect Discovery 1.0 §4.3), so one provider cannot stand in for another. Discovery
-//! documents and key sets are cached for an hour by the injectable clock; a key set is fetched
-//! again early when an ID token names a key it lacks (§19). Nothing here logs the client secret,
-//! codes or tokens.
+//! (OpenID Connect Discovery 1.0 section 4.3), so one provider cannot stand in for another.
+//! Discovery documents and key sets are cached for an hour by the injectable clock; a key set is
+//! fetched again early when an ID token names a key it lacks (docs/oidc.md#id-token-validation).
+//! Nothing here logs the client secret, codes or tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,16 +24,16 @@ use crate::auth::secret::Secret;
 use crate::outbound::{DestinationPolicy, is_refusal};
 use crate::time::Timestamp;
 
-/// Per call, from connecting to the last byte (§19: the discovery fetch has 10 seconds).
+/// Per call, from connecting to the last byte (docs/oidc.md#provider-requirements).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a discovery document or key set is reused (§19).
+/// How long a discovery document or key set is reused (docs/oidc.md#provider-requirements).
 pub const CACHE_MILLIS: i64 = 3_600_000;
 /// Provider documents are small; anything larger is refused rather than buffered.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 const MAX_REDIRECTS: usize = 3;
 
 /// Why a provider call failed. The callback tells the storefront `server_error` for the first
-/// and `access_denied` for the second (§21.4).
+/// and `access_denied` for the second (docs/oidc.md#callback).
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// No answer, a timeout, or a 5xx: the provider is unavailable.
@@ -62,7 +62,7 @@ pub fn issuer_matches(issuer: &str, discovery_url: &str) -> bool {
         .is_some_and(|rest| rest == DISCOVERY_PATH)
 }
 
-/// The parts of a discovery document accountd uses (§21.6).
+/// The parts of a discovery document accountd uses (docs/oidc.md#provider-requirements).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovery {
     pub issuer: String,
@@ -254,8 +254,8 @@ impl OidcClient {
         Ok(keys)
     }
 
-    /// The authorization-code exchange of §21.4: `client_secret_basic`, with accountd's PKCE
-    /// verifier and the callback as `redirect_uri`.
+    /// The authorization-code exchange (docs/oidc.md#callback): `client_secret_basic`, with
+    /// accountd's PKCE verifier and the callback as `redirect_uri`.
     pub async fn exchange_code(
         &self,
         token_endpoint: &str,
@@ -295,8 +295,8 @@ impl OidcClient {
         })
     }
 
-    /// The UserInfo claims for an access token (§21.4: asked only when the ID token has no
-    /// `email`).
+    /// The UserInfo claims for an access token (docs/oidc.md#callback: asked only when the ID token
+    /// has no `email`).
     pub async fn userinfo(
         &self,
         endpoint: &str,
@@ -312,7 +312,8 @@ impl OidcClient {
             .map_err(unavailable)?;
         match serde_json::from_slice(&read_ok(response).await?) {
             Ok(Value::Object(claims)) => Ok(claims),
-            // A signed or encrypted UserInfo answer is not supported (§21.6).
+            // A signed or encrypted UserInfo answer is not supported
+            // (docs/oidc.md#provider-requirements).
             _ => Err(ProviderError::Refused(
                 "the UserInfo answer is not a JSON object".into(),
             )),
@@ -341,7 +342,8 @@ pub fn is_provider_url(raw: &str) -> bool {
     })
 }
 
-/// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and base64-encoded.
+/// RFC 6749 section 2.3.1: id and secret are form-encoded before they are joined and
+/// base64-encoded.
 fn basic_authorization(client_id: &str, client_secret: &Secret) -> String {
     let encode = |value: &str| url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
     let id: String = encode(client_id);

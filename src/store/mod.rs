@@ -44,7 +44,8 @@ pub enum Entity {
     OidcProfileInfo,
 }
 
-/// Uniqueness and state conflicts, each with its own `409` wording (§4.9.2).
+/// Uniqueness and state conflicts, each with its own `409` wording
+/// (docs/http-conventions.md#not-found-and-conflict-wording).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
     MembershipExists,
@@ -61,7 +62,7 @@ pub enum Conflict {
     OidcIdentityTaken,
 }
 
-/// Limits that answer `422` (§11, §12).
+/// Limits that answer `422`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     AccountMemberships,
@@ -138,9 +139,9 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 }
 
 /// Renders the resource objects that event payloads carry, exactly as the corresponding GET
-/// returns them (§22.5). The store decides *when* an event happens, inside the transaction of
-/// the change; the wire format (`crate::wire`, which implements this for `Links`) decides *how*
-/// the object looks, so the store never builds URLs itself.
+/// returns them (docs/events.md#event-catalogue). The store decides *when* an event happens, inside
+/// the transaction of the change; the wire format (`crate::wire`, which implements this for
+/// `Links`) decides *how* the object looks, so the store never builds URLs itself.
 pub trait EventPayloads: Send + Sync + 'static {
     fn account(&self, account: &Account) -> serde_json::Value;
     fn account_member(&self, user: &User) -> serde_json::Value;
@@ -292,7 +293,8 @@ pub trait ApplicationKeyStore {
     ) -> StoreResult<ApplicationKey>;
     async fn application_key(&self, id: Uuid) -> StoreResult<ApplicationKey>;
     async fn list_application_keys(&self, query: &ListQuery) -> StoreResult<Page<ApplicationKey>>;
-    /// Refused with a conflict for the key that configuration manages (§5.2).
+    /// Refused with a conflict for the key that configuration manages
+    /// (docs/authentication.md#application-keys).
     async fn update_application_key(
         &self,
         id: Uuid,
@@ -380,10 +382,11 @@ pub trait UserStore {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> StoreResult<User>;
-    /// Cascades (§3) and emits a membership deletion per membership, then the member's.
+    /// Cascades (docs/README.md#domain-model) and emits a membership deletion per membership, then
+    /// the member's.
     async fn delete_user(&self, id: Uuid, now: Timestamp, audit: &NewAuditEvent)
     -> StoreResult<()>;
-    /// Members with no membership in `account_id`: the candidates to add to it (§11).
+    /// Members with no membership in `account_id`: the candidates to add to it.
     async fn list_unassigned_members(
         &self,
         account_id: Uuid,
@@ -391,7 +394,8 @@ pub trait UserStore {
     ) -> StoreResult<Page<User>>;
     /// The users among `ids` that exist, in no particular order (for `include`).
     async fn users_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<User>>;
-    /// Moves the member's "tokens valid after" instant to `now` (D8b).
+    /// Moves the member's "tokens valid after" instant to `now`
+    /// (docs/decisions.md#tokens-valid-after).
     async fn revoke_account_tokens(
         &self,
         id: Uuid,
@@ -444,9 +448,9 @@ pub trait UserStore {
         password_profile_id: Uuid,
         username_lower: &str,
     ) -> StoreResult<Option<LoginCandidate>>;
-    /// Self sign-up (§6.4) in one transaction with its events and its audit row, whose actor
-    /// becomes the new member; returns the new member's id. `404` for an unknown profile, `409`
-    /// for a taken username or (by policy) email.
+    /// Self sign-up (docs/login.md#self-sign-up) in one transaction with its events and its audit
+    /// row, whose actor becomes the new member; returns the new member's id. `404` for an unknown
+    /// profile, `409` for a taken username or (by policy) email.
     async fn self_signup(
         &self,
         signup: &SelfSignup,
@@ -455,7 +459,7 @@ pub trait UserStore {
     ) -> StoreResult<Uuid>;
 }
 
-/// One-time password codes (§16, D11).
+/// One-time password codes (docs/login.md#one-time-codes).
 #[async_trait]
 pub trait OtpStore {
     /// Issues a code for the username, superseding any outstanding one, and writes its event, in
@@ -468,7 +472,8 @@ pub trait OtpStore {
         audit: &NewAuditEvent,
     ) -> StoreResult<OtpIssue>;
     /// Reserves one exchange attempt against the outstanding, unexpired code of a username in
-    /// a profile that allows OTP codes; `None` when there is nothing to try (§6.3).
+    /// a profile that allows OTP codes; `None` when there is nothing to try
+    /// (docs/login.md#one-time-codes).
     async fn reserve_otp_attempt(
         &self,
         password_profile_id: Uuid,
@@ -480,7 +485,7 @@ pub trait OtpStore {
     async fn consume_otp(&self, code_id: Uuid, now: Timestamp) -> StoreResult<bool>;
 }
 
-/// The integrations resource (§22.1, §22.2) and its logs.
+/// The integrations resource, those defined in configuration, and their logs (docs/events.md).
 #[async_trait]
 pub trait IntegrationStore {
     async fn create_integration(
@@ -520,7 +525,7 @@ pub trait IntegrationStore {
     ) -> StoreResult<Page<IntegrationLog>>;
 }
 
-/// The dispatcher's side of the transactional outbox (§22.3).
+/// The dispatcher's side of the transactional outbox (docs/events.md#delivery-and-retries).
 #[async_trait]
 pub trait OutboxStore {
     /// Notified after every commit that wrote deliveries, so the dispatcher of this process
@@ -573,7 +578,7 @@ pub trait AccountStore {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> StoreResult<Account>;
-    /// Emits a membership deletion per membership, then the account's (§9).
+    /// Emits a membership deletion per membership, then the account's.
     async fn delete_account(
         &self,
         id: Uuid,
@@ -582,8 +587,8 @@ pub trait AccountStore {
     ) -> StoreResult<()>;
     /// The accounts among `ids` that exist, in no particular order (for `include`).
     async fn accounts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Account>>;
-    /// A token-checked account read in one statement: the caller decides in the order of §4.10
-    /// from what comes back.
+    /// A token-checked account read in one statement: the caller decides in the order of checks
+    /// (docs/http-conventions.md#order-of-checks) from what comes back.
     async fn account_as_holder(
         &self,
         check: &HolderCheck,
@@ -621,7 +626,8 @@ pub trait MembershipStore {
         query: &ListQuery,
         only_account: Option<Uuid>,
     ) -> StoreResult<Page<Membership>>;
-    /// The accounts a member gets tokens for, by account name (byte-wise), then id (D4).
+    /// The accounts a member gets tokens for, by account name (byte-wise), then id
+    /// (docs/decisions.md#token-list-order).
     async fn token_accounts(
         &self,
         account_member_id: Uuid,
@@ -644,9 +650,10 @@ pub trait MembershipStore {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Option<HolderSwitch>>;
-    /// Step 6 of §7.4: member and account exist, a membership links them, and `iat` is neither
-    /// before the member's revocation instant nor before the second that membership was created
-    /// (so a membership deleted and created again does not revive the old one's tokens).
+    /// Liveness (docs/account-tokens.md#liveness): member and account exist, a membership links
+    /// them, and `iat` is neither before the member's revocation instant nor before the second that
+    /// membership was created (so a membership deleted and created again does not revive the old
+    /// one's tokens).
     async fn account_token_is_live(
         &self,
         account_member_id: Uuid,
@@ -718,7 +725,7 @@ pub trait SecurityStore {
     async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
 }
 
-/// OpenID Connect login (§19–§21): providers, the identities linked to users, and the two
+/// OpenID Connect login (docs/oidc.md): providers, the identities linked to users, and the two
 /// short-lived single-use records of the browser flow (pending logins and accountd's codes).
 #[async_trait]
 pub trait OidcStore {
@@ -737,7 +744,8 @@ pub trait OidcStore {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfile>;
-    /// Its OIDC profile infos, pending logins and unredeemed codes go with it (§3).
+    /// Its OIDC profile infos, pending logins and unredeemed codes go with it
+    /// (docs/README.md#domain-model).
     async fn delete_oidc_profile(
         &self,
         id: Uuid,
@@ -793,10 +801,11 @@ pub trait OidcStore {
         code_hash: &[u8; 32],
         now: Timestamp,
     ) -> StoreResult<Option<OidcCode>>;
-    /// §6.5 step 4, in one transaction with its events and its audit row, whose actor becomes
-    /// the member signed in: a known identity updates its user's name, email and name parts; a
-    /// new one creates a user, its OIDC profile info and, when auto-create is on, an account and
-    /// membership. `NotFound(OidcProfile)` when the profile has gone meanwhile.
+    /// Signs the identity in (docs/oidc.md#the-code-for-the-storefront), in one transaction with
+    /// its events and its audit row, whose actor becomes the member signed in: a known identity
+    /// updates its user's name, email and name parts; a new one creates a user, its OIDC profile
+    /// info and, when auto-create is on, an account and membership. `NotFound(OidcProfile)` when
+    /// the profile has gone meanwhile.
     async fn sign_in_oidc_identity(
         &self,
         identity: &OidcIdentity,
@@ -857,8 +866,9 @@ impl<T> Store for T where
 {
 }
 
-/// The Unicode lower-case form that usernames and emails are compared through (D6, §4.6);
-/// accountd computes it so both databases agree whatever their locale.
+/// The Unicode lower-case form that usernames and emails are compared through
+/// (docs/decisions.md#case-insensitive-usernames, docs/http-conventions.md#filtering); accountd
+/// computes it so both databases agree whatever their locale.
 pub fn fold_case(value: &str) -> String {
     value.to_lowercase()
 }

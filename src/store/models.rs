@@ -7,7 +7,7 @@ use crate::auth::secret::Secret;
 use crate::query::filter::Expr;
 use crate::time::Timestamp;
 
-/// Ids fixed at first start (§2.2) that every token and link refers to.
+/// Ids fixed at first start (docs/operations.md#first-start) that every token and link refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deployment {
     pub store_id: Uuid,
@@ -37,11 +37,11 @@ macro_rules! string_enum {
 }
 
 string_enum!(
-    /// Whether account holders may edit their own records (§8.3).
+    /// Whether account holders may edit their own records (docs/self-management.md).
     SelfManagement { Disabled => "disabled", UpdateOnly => "update_only" }
 );
 string_enum!(
-    /// Who may give a user an email another user already has (§14).
+    /// Who may give a user an email another user already has.
     DuplicateEmailPolicy { Allowed => "allowed", ApiOnly => "api_only", Disallowed => "disallowed" }
 );
 string_enum!(
@@ -120,7 +120,8 @@ impl std::fmt::Debug for StoredJwtKey {
     }
 }
 
-/// What first start should create (§2.2); everything happens in one transaction.
+/// What first start should create (docs/operations.md#first-start); everything happens in one
+/// transaction.
 #[derive(Debug, Clone)]
 pub struct FirstStart {
     pub configured_store_id: Option<Uuid>,
@@ -229,7 +230,7 @@ pub struct PasswordProfilePatch {
     pub enable_one_time_password_token: Option<bool>,
 }
 
-/// A user authentication info; the account member is the same record (§3).
+/// A user authentication info; the account member is the same record (docs/README.md#domain-model).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: Uuid,
@@ -274,7 +275,7 @@ impl UserPatch {
 }
 
 /// Who changes a user's email, which decides whether the realm's duplicate email policy lets
-/// the email be one another user already has (§14).
+/// the email be one another user already has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangedBy {
     /// An Admin call to user authentication info.
@@ -314,7 +315,8 @@ pub struct NewPasswordProfileInfo {
 #[derive(Debug, Clone, Default)]
 pub struct PasswordProfileInfoPatch {
     pub username: Option<String>,
-    /// A new argon2id hash; setting it revokes the member's earlier account tokens (D8b).
+    /// A new argon2id hash; setting it revokes the member's earlier account tokens
+    /// (docs/decisions.md#tokens-valid-after).
     pub password_hash: Option<String>,
 }
 
@@ -393,7 +395,8 @@ pub struct Page<T> {
 }
 
 /// A list request after its query string was parsed: the filter is syntactically valid, but
-/// whether its fields and operators are allowed is up to the list (§4.6).
+/// whether its fields and operators are allowed is up to the list
+/// (docs/http-conventions.md#filtering).
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub filter: Vec<Expr>,
@@ -409,12 +412,13 @@ fn set<T: Clone>(target: &mut T, value: &Option<T>) {
 }
 
 string_enum!(
-    /// What an OTP code is for (§16); both log in the same way (§6.3).
+    /// What an OTP code is for ; both log in the same way (docs/login.md#one-time-codes).
     OtpPurpose { ResetPassword => "reset_password", PasswordlessAuthentication => "passwordless_authentication" }
 );
 
-/// A self sign-up (§6.4): the user, its password profile info and, when the settings say so at
-/// commit time, an account named after the member with a membership (D13).
+/// A self sign-up (docs/login.md#self-sign-up): the user, its password profile info and, when the
+/// settings say so at commit time, an account named after the member with a membership
+/// (docs/decisions.md#self-sign-up-in-one-transaction).
 #[derive(Debug, Clone)]
 pub struct SelfSignup {
     pub password_profile_id: Uuid,
@@ -424,7 +428,8 @@ pub struct SelfSignup {
 }
 
 /// A new OTP code for the password profile info matching `username_lower` in a profile, if any.
-/// `code` is the plain text, which only the outbox row receives (§22.3).
+/// `code` is the plain text, which only the outbox row receives
+/// (docs/events.md#one-time-codes-in-the-outbox).
 #[derive(Debug, Clone)]
 pub struct NewOtp {
     pub password_profile_id: Uuid,
@@ -434,7 +439,8 @@ pub struct NewOtp {
     pub code_hash: String,
 }
 
-/// What an OTP request did. The HTTP answer is `202` whatever this says (D11).
+/// What an OTP request did. The HTTP answer is `202` whatever this says
+/// (docs/decisions.md#one-time-codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpIssue {
     /// Issued; `deliveries` integrations will receive it.
@@ -446,8 +452,9 @@ pub enum OtpIssue {
     RateCapped,
 }
 
-/// An exchange attempt reserved against the outstanding code of a username (§6.3): the attempt
-/// is already counted, so concurrent guesses can never exceed the limit.
+/// An exchange attempt reserved against the outstanding code of a username
+/// (docs/login.md#one-time-codes): the attempt is already counted, so concurrent guesses can never
+/// exceed the limit.
 #[derive(Debug, Clone)]
 pub struct OtpAttempt {
     pub code_id: Uuid,
@@ -455,7 +462,7 @@ pub struct OtpAttempt {
     pub code_hash: String,
 }
 
-/// A webhook destination (§22.1).
+/// A webhook destination (docs/events.md#integrations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
     pub id: Uuid,
@@ -512,8 +519,8 @@ impl IntegrationPatch {
     }
 }
 
-/// An integration defined in configuration (§22.2); its id is the UUID v5 of its name in the
-/// namespace of the store id.
+/// An integration defined in configuration (docs/events.md#integrations-from-configuration); its id
+/// is the UUID v5 of its name in the namespace of the store id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfiguredIntegration {
     pub id: Uuid,
@@ -525,7 +532,7 @@ pub struct ConfiguredIntegration {
     pub send_secret_key: bool,
 }
 
-/// One delivery attempt as `/v2/integrations/{id}/logs` shows it (§22.1).
+/// One delivery attempt as `/v2/integrations/{id}/logs` shows it (docs/events.md#integrations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationLog {
     pub id: Uuid,
@@ -583,12 +590,14 @@ pub enum DeliveryOutcome {
         error_detail: Option<String>,
         retry_at: Option<Timestamp>,
     },
-    /// No attempt: the integration is disabled or the OTP code expired (§22.3).
+    /// No attempt: the integration is disabled or the OTP code expired
+    /// (docs/events.md#one-time-codes-in-the-outbox).
     Stopped,
 }
 
-/// An external OpenID Connect identity provider of the realm (§19). The client secret is kept
-/// because accountd presents it to the provider; it is never returned or logged.
+/// An external OpenID Connect identity provider of the realm (docs/oidc.md#oidc-profiles). The
+/// client secret is kept because accountd presents it to the provider; it is never returned or
+/// logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcProfile {
     pub id: Uuid,
@@ -624,7 +633,8 @@ pub struct OidcProfilePatch {
     pub allow_unverified_email: Option<bool>,
 }
 
-/// Links a user to an identity (`issuer`, `subject`) at one OIDC profile (§20).
+/// Links a user to an identity (`issuer`, `subject`) at one OIDC profile
+/// (docs/oidc.md#identity-links).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcProfileInfo {
     pub id: Uuid,
@@ -650,8 +660,8 @@ pub struct OidcProfileInfoPatch {
     pub subject: Option<String>,
 }
 
-/// A login waiting for the provider's callback (§21.2 step 5), found by the SHA-256 of the
-/// `state` accountd sent to the provider.
+/// A login waiting for the provider's callback (docs/oidc.md#login-endpoint), found by the SHA-256
+/// of the `state` accountd sent to the provider.
 #[derive(Debug, Clone)]
 pub struct NewOidcLogin {
     pub state_hash: [u8; 32],
@@ -686,7 +696,8 @@ pub enum LoginClaim {
     Unknown,
 }
 
-/// A verified identity at a provider, with the user data taken from its claims (§21.4).
+/// A verified identity at a provider, with the user data taken from its claims
+/// (docs/oidc.md#user-data-from-claims).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcIdentity {
     pub oidc_profile_id: Uuid,
@@ -699,7 +710,8 @@ pub struct OidcIdentity {
     pub family_name: Option<String>,
 }
 
-/// accountd's authorization code for the storefront (§21.4), found by its SHA-256.
+/// accountd's authorization code for the storefront (docs/oidc.md#the-code-for-the-storefront),
+/// found by its SHA-256.
 #[derive(Debug, Clone)]
 pub struct NewOidcCode {
     pub code_hash: [u8; 32],
@@ -722,7 +734,8 @@ pub struct OidcSignIn {
 }
 
 /// What a request holding an account token proves, for the one-statement reads of the hot paths
-/// (§7.4 implementation freedom: bearer check, liveness and read in one SQL statement).
+/// (docs/account-tokens.md#one-statement-for-the-hot-reads: bearer check, liveness and read in one
+/// SQL statement).
 #[derive(Debug, Clone, Copy)]
 pub struct HolderCheck {
     pub bearer_hash: [u8; 32],
@@ -740,8 +753,8 @@ pub struct HolderAccount {
     pub account: Option<Account>,
 }
 
-/// The switch mechanism (§6.6) in one statement: bearer, liveness, the settings tokens are
-/// minted with, and the page of the member's accounts.
+/// The switch mechanism (docs/account-tokens.md#switching-accounts) in one statement: bearer,
+/// liveness, the settings tokens are minted with, and the page of the member's accounts.
 #[derive(Debug, Clone)]
 pub struct HolderSwitch {
     pub bearer: Option<BearerGrant>,
@@ -751,8 +764,8 @@ pub struct HolderSwitch {
     pub accounts: Page<TokenAccount>,
 }
 
-/// What a member's tokens are minted from (§6): the settings and the page of accounts, read in
-/// one statement.
+/// What a member's tokens are minted from (docs/account-tokens.md#the-token-list): the settings and
+/// the page of accounts, read in one statement.
 #[derive(Debug, Clone)]
 pub struct TokenIssue {
     pub token_timeout_secs: i64,
@@ -760,7 +773,8 @@ pub struct TokenIssue {
     pub accounts: Page<TokenAccount>,
 }
 
-/// Webhook deliveries not yet done (§22.3): how many, and since when the oldest waits.
+/// Webhook deliveries not yet done (docs/events.md#delivery-and-retries): how many, and since when
+/// the oldest waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxBacklog {
     pub pending: u64,

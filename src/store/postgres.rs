@@ -21,7 +21,8 @@ pub(super) const DIALECT: Dialect = Dialect::Postgres;
 pub(super) const BACKEND: &str = "postgres";
 /// Row locks make read-modify-write updates safe against concurrent requests.
 pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
-/// Claiming outbox rows skips those another replica's dispatcher holds locked (§22.3).
+/// Claiming outbox rows skips those another replica's dispatcher holds locked
+/// (docs/events.md#delivery-and-retries).
 pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// Reads and writes share one pool, so `/metrics` reports it once.

@@ -1,6 +1,7 @@
-//! Everything an account holder can do with its token, and nothing beyond it (§8): a matrix of
-//! every account-holder route against own, foreign and random resources and against tokens that
-//! are missing, revoked, orphaned or expired; switching accounts; revocation.
+//! Everything an account holder can do with its token, and nothing beyond it
+//! (docs/authentication.md#account-holder-scope): a matrix of every account-holder route against
+//! own, foreign and random resources and against tokens that are missing, revoked, orphaned or
+//! expired; switching accounts; revocation.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -303,7 +304,8 @@ fn cases(app: &TestApp, w: &World) -> Vec<Case> {
         ),
         case("colleague's login", M::GET, ppi(c, &w.c_info), 404, USER),
         case("random login", M::GET, ppi(me, &random), 404, INFO),
-        // Self-management is disabled by default: 403 on the own record, 404 elsewhere (§8.3).
+        // Self-management is disabled by default: 403 on the own record, 404 elsewhere
+        // (docs/self-management.md#order-of-checks).
         case("edit own user", M::PUT, uai(me), 403, FORBIDDEN),
         case("edit colleague's user", M::PUT, uai(c), 404, USER),
         case("edit random user", M::PUT, uai(&random), 404, USER),
@@ -322,7 +324,7 @@ fn cases(app: &TestApp, w: &World) -> Vec<Case> {
             404,
             INFO,
         ),
-        // Writes an account holder may never make (§5.5).
+        // Writes an account holder may never make (docs/authentication.md#permission-matrix).
         case(
             "rename own account",
             M::PUT,
@@ -452,7 +454,8 @@ async fn the_account_holder_matrix(app: TestApp) {
     let cases = cases(&app, &w);
     let mut wrong = Vec::new();
 
-    // Own, foreign and random resources with a valid token, under either bearer kind (D9).
+    // Own, foreign and random resources with a valid token, under either bearer kind
+    // (docs/decisions.md#account-holders-read-never-write-accounts).
     for bearer in [&w.implicit, &w.admin] {
         wrong.extend(failures(&app, bearer, Some(&token), &cases, |c| (c.status, c.detail)).await);
     }
@@ -719,7 +722,8 @@ async fn a_token_minted_in_the_second_of_a_revocation_works(app: TestApp) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     let member = shopper_in(&app, &admin, &["A"]).await;
-    // Revoke and log in again without the clock moving: the same whole second (§6.9).
+    // Revoke and log in again without the clock moving: the same whole second
+    // (docs/account-tokens.md#lifetime-and-revocation).
     app.delete(&format!("/v2/account-members/{}/tokens", member.member_id))
         .bearer(&admin)
         .send()

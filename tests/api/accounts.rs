@@ -1,4 +1,4 @@
-//! Accounts (§9) through the admin API: create, read, update, delete, the hierarchy, and the list
+//! Accounts through the admin API: create, read, update, delete, the hierarchy, and the list
 //! conventions (pagination, filters, sorting).
 
 use serde_json::{Value, json};

@@ -1,4 +1,5 @@
-//! The admin surface (§5.2, §5.5, §11–§12): application keys, and every admin write refused to
+//! The admin surface (docs/authentication.md#application-keys,
+//! docs/authentication.md#permission-matrix): application keys, and every admin write refused to
 //! shoppers and account holders.
 
 use accountd::store::{ChangedBy, Limit, NewAccount, NewUser, StoreError};

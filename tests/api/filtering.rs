@@ -1,5 +1,5 @@
-//! Every filter operator and sort field on every list that offers it (§4.6, §4.7, §9–§18), and
-//! refusal of those a list does not offer.
+//! Every filter operator and sort field on every list that offers it
+//! (docs/http-conventions.md#filtering), and refusal of those a list does not offer.
 
 use serde_json::{Value, json};
 

@@ -336,7 +336,7 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
     (status, axum::Json(json!({"error": error}))).into_response()
 }
 
-/// `client_secret_basic` as RFC 6749 §2.3.1 has it: form-encoded, then base64.
+/// `client_secret_basic` as RFC 6749 section 2.3.1 has it: form-encoded, then base64.
 fn client_from(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ")?;

@@ -1,4 +1,5 @@
-//! The integrations resource (§22.1), integrations from configuration (§22.2) and their logs.
+//! The integrations resource (docs/events.md#integrations), integrations from configuration
+//! (docs/events.md#integrations-from-configuration) and their logs.
 
 use serde_json::json;
 use uuid::Uuid;
@@ -336,6 +337,7 @@ async fn logs_list_every_attempt_newest_first(app: TestApp) {
     // that it is stamped before the clock moves and the order is deterministic.
     wait_for_logs(&app, &admin, id, 1).await;
     app.clock.advance_seconds(40);
+    app.wake_dispatcher();
     let received = receiver.wait_for(2).await;
     let event_id = received[0].json()["id"].clone();
     let logs = wait_for_logs(&app, &admin, id, 2).await;

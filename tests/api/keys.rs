@@ -1,5 +1,6 @@
-//! JWT key rotation (§7.1, §2.3): configured keys rotate through the environment and restarts,
-//! persisted keys through `accountd keys rotate` / `remove` while replicas run.
+//! JWT key rotation (docs/account-tokens.md#signing-keys): configured keys rotate through the
+//! environment and restarts, persisted keys through `accountd keys rotate` / `remove` while
+//! replicas run.
 
 use accountd::auth::keyring;
 use accountd::config::JwtKeySource;

@@ -1,4 +1,5 @@
-//! `POST /oauth/access_token` (§5.3) and bearer token validation (§5.4).
+//! `POST /oauth/access_token` (docs/authentication.md#the-access-token-endpoint) and bearer token
+//! validation (docs/authentication.md#bearer-tokens).
 
 use serde_json::json;
 

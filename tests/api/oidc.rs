@@ -1,4 +1,4 @@
-//! OpenID Connect login (§6.5, §19–§21), driven through the whole browser flow: the test plays
+//! OpenID Connect login (docs/oidc.md), driven through the whole browser flow: the test plays
 //! the browser, following each `303` by hand, between accountd and an in-process provider
 //! (`idp.rs`), then redeems accountd's code as the storefront would.
 
@@ -146,7 +146,8 @@ impl Storefront {
         }
     }
 
-    /// The login parameters of §21.3, with `changes` applied (`None` removes a parameter).
+    /// The login parameters (docs/oidc.md#login-endpoint), with `changes` applied (`None` removes a
+    /// parameter).
     fn params(&self, changes: &[(&str, Option<&str>)]) -> Vec<(String, String)> {
         let mut params: Vec<(String, String)> = [
             ("client_id", "account-management"),
@@ -308,7 +309,7 @@ fn oidc_info_path(app: &TestApp, user_id: &str) -> String {
     ))
 }
 
-// ---- OIDC profiles (§19) ----------------------------------------------------------------------
+// ---- OIDC profiles (docs/oidc.md#oidc-profiles) ------------------------------------------------
 
 async fn oidc_profiles_round_trip_without_the_client_secret(app: TestApp) {
     let setup = setup(&app).await;
@@ -576,7 +577,7 @@ async fn a_provider_without_a_usable_discovery_document_is_refused(app: TestApp)
         );
 }
 
-// ---- OIDC profile infos (§20) -----------------------------------------------------------------
+// ---- OIDC profile infos (docs/oidc.md#identity-links) ------------------------------------------
 
 async fn oidc_profile_infos_round_trip_and_refuse_duplicates(app: TestApp) {
     let setup = setup(&app).await;
@@ -611,7 +612,7 @@ async fn oidc_profile_infos_round_trip_and_refuse_duplicates(app: TestApp) {
         created["links"]["self"],
         format!("{PUBLIC_BASE_URL}{path}/{info_id}")
     );
-    // The user's updated_at follows its OIDC profile infos (§17).
+    // The user's updated_at follows its OIDC profile infos.
     let user_now = app
         .get(&app.realm_path(&format!("/user-authentication-info/{user_id}")))
         .bearer(&setup.admin)
@@ -863,7 +864,7 @@ async fn the_discovery_document_names_the_login_endpoint(app: TestApp) {
     assert_oauth_error(&app.get(&wrong).send().await, 400, "invalid_request");
 }
 
-// ---- The flow (§21) and the oidc mechanism (§6.5) ---------------------------------------------
+// ---- The flow and the oidc mechanism (docs/oidc.md) --------------------------------------------
 
 async fn a_first_login_creates_a_member_without_accounts(app: TestApp) {
     let setup = setup(&app).await;
@@ -904,7 +905,8 @@ async fn a_first_login_creates_a_member_without_accounts(app: TestApp) {
     assert_eq!(infos["data"][0]["issuer"], setup.idp.issuer);
     assert_eq!(infos["data"][0]["subject"], setup.idp.subject());
 
-    // An Admin assigns the new member afterwards (§21.2 step 8); the next login gets a token.
+    // An Admin assigns the new member afterwards (docs/oidc.md#the-code-for-the-storefront); the
+    // next login gets a token.
     let account = app.create_account(&setup.admin, "Acme").await;
     app.add_membership(&setup.admin, account["id"].as_str().unwrap(), member_id)
         .await;

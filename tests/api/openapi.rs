@@ -1,4 +1,4 @@
-//! The OpenAPI document (§25): valid OpenAPI 3.1, served without a bearer token, listing every
+//! The OpenAPI document: valid OpenAPI 3.1, served without a bearer token, listing every
 //! route the server has — and only those — with schemas and error responses.
 
 use std::collections::BTreeSet;

@@ -1,5 +1,6 @@
-//! One-time codes (§16) and the `passwordless` mechanism (§6.3), with the code arriving the only
-//! way it leaves accountd: a webhook to a real receiver. Also the password reset of §8.3.
+//! One-time codes and the `passwordless` mechanism (docs/login.md#one-time-codes), with the code
+//! arriving the only way it leaves accountd: a webhook to a real receiver. Also the password reset
+//! (docs/self-management.md#password-reset).
 
 use serde_json::{Value, json};
 
@@ -161,7 +162,7 @@ async fn a_request_answers_202_with_no_body_whether_or_not_the_username_exists(a
     };
     assert_eq!(header_names(&known), header_names(&unknown));
     let delivery = setup.receiver.wait_for(1).await.remove(0);
-    setup.receiver.expect_no_more_than(1).await;
+    setup.receiver.expect_no_more_than(&app, 1).await;
     let envelope = delivery.json();
     assert_eq!(envelope["triggered_by"], OTP_EVENT);
     let payload = &envelope["payload"];
@@ -250,7 +251,7 @@ async fn five_wrong_codes_kill_the_code_but_four_do_not(app: TestApp) {
             .await
             .expect_error(400, "authentication failed");
     }
-    // Five failures also lock the username key (§6.10): the lock answers first.
+    // Five failures also lock the username key (docs/login.md#throttling): the lock answers first.
     exchange(&app, &setup, &setup.username, &code)
         .await
         .expect_error(429, "too many attempts, try again later");
@@ -290,7 +291,7 @@ async fn an_expired_code_is_refused_and_scrubbed_from_the_outbox(app: TestApp) {
             .await,
         1
     );
-    down.expect_no_more_than(1).await;
+    down.expect_no_more_than(&app, 1).await;
 }
 
 async fn only_the_newest_code_is_valid(app: TestApp) {
@@ -347,7 +348,7 @@ async fn at_most_five_codes_are_issued_per_hour(app: TestApp) {
             .expect(202);
     }
     setup.receiver.wait_for(5).await;
-    setup.receiver.expect_no_more_than(5).await;
+    setup.receiver.expect_no_more_than(&app, 5).await;
     app.clock.advance_seconds(3601);
     let shopper = app.implicit_token().await;
     let setup = Setup { shopper, ..setup };

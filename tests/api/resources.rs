@@ -1,4 +1,4 @@
-//! The realm and its sub-resources, the settings, memberships and members (§10–§18).
+//! The realm and its sub-resources, the settings, memberships and members.
 
 use serde_json::{Value, json};
 

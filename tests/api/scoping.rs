@@ -1,5 +1,7 @@
-//! Cross-account and cross-member access, the order of checks, and self-management (§4.10,
-//! §8.2, §8.3): every way out of the token's scope answers like a record that does not exist.
+//! Cross-account and cross-member access, the order of checks, and self-management
+//! (docs/http-conventions.md#order-of-checks, docs/authentication.md#account-holder-scope,
+//! docs/self-management.md): every way out of the token's scope answers like a record that does not
+//! exist.
 
 use serde_json::json;
 
@@ -311,7 +313,8 @@ async fn self_management_cannot_move_a_login_to_another_profile(app: TestApp) {
     )
     .await
     .expect(201);
-    // A password change through self-management revokes the token that made it (D8b).
+    // A password change through self-management revokes the token that made it
+    // (docs/decisions.md#tokens-valid-after).
     app.get(&format!("/v2/accounts/{}", two.member.accounts[0]))
         .bearer(&two.implicit)
         .account_token(&two.token)

@@ -1,5 +1,5 @@
-//! Abuse defences (§6.10, §23, §25): login throttling shared through the database, per-address
-//! rate limits, and the audit trail.
+//! Abuse defences (docs/login.md#throttling, docs/authentication.md#per-address-rate-limits): login
+//! throttling shared through the database, per-address rate limits, and the audit trail.
 
 use serde_json::json;
 
@@ -232,7 +232,7 @@ async fn passwordless_failures_count_on_the_same_keys(app: TestApp) {
             .await
             .expect_error(400, "authentication failed");
     }
-    // The profile has no OTP at all, yet the lock still answers first (§6.10).
+    // The profile has no OTP at all, yet the lock still answers first (docs/login.md#throttling).
     assert_throttled(
         &attempt(&app, &implicit, &shopper, &shopper.password).await,
         30,

@@ -1,5 +1,7 @@
-//! The `self_signup` mechanism (§6.4): registration and login in one call, an optional account
-//! created with the member (D13), duplicates, and the validation wording of §6.8.
+//! The `self_signup` mechanism (docs/login.md#self-sign-up): registration and login in one call, an
+//! optional account created with the member (docs/decisions.md#self-sign-up-in-one-transaction),
+//! duplicates, and the validation wording
+//! (docs/account-tokens.md#order-of-checks-at-the-token-endpoint).
 
 use serde_json::{Value, json};
 
@@ -58,7 +60,8 @@ async fn self_signup_is_refused_while_disabled(app: TestApp) {
     )
     .await
     .expect_error(403, "self signup is disabled");
-    // The precondition comes before the fields (§6.8 step 7).
+    // The precondition comes before the fields
+    // (docs/account-tokens.md#order-of-checks-at-the-token-endpoint).
     post_signup(
         &app,
         &shopper,
@@ -110,7 +113,7 @@ async fn a_shopper_signs_up_and_logs_in_without_an_account(app: TestApp) {
     let delivery = receiver.wait_for(1).await.remove(0);
     assert_eq!(delivery.triggered_by(), "account-member.event.created");
     assert_eq!(delivery.json()["payload"]["data"], member["data"]);
-    receiver.expect_no_more_than(1).await;
+    receiver.expect_no_more_than(&app, 1).await;
 }
 
 async fn auto_create_gives_the_member_an_account_and_its_token(app: TestApp) {
@@ -164,7 +167,7 @@ async fn auto_create_gives_the_member_an_account_and_its_token(app: TestApp) {
             "account.event.created"
         ]
     );
-    // In the outbox: member, then account, then membership (§22.5).
+    // In the outbox: member, then account, then membership (docs/events.md#event-catalogue).
     for (ordinal, key) in [
         "account-member.event.created",
         "account.event.created",

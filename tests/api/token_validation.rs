@@ -1,4 +1,6 @@
-//! The account token on accountd's own resources: full validation (§7.4) and scoping (§8.2).
+//! The account token on accountd's own resources: full validation
+//! (docs/account-tokens.md#validation-steps) and scoping
+//! (docs/authentication.md#account-holder-scope).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,5 +1,5 @@
 //! `POST /v2/account-members/tokens`: logging in with a password and getting one token per
-//! account (§6).
+//! account (docs/account-tokens.md#the-token-endpoint).
 
 use accountd::time::Clock;
 use serde_json::{Value, json};

@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::NO_BEARER;
 use crate::auth::secret::sha256;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::caller::{Credentials, accountd_bearer_token};
+use crate::http::extract::caller::{
+    TokenFault, account_token_header, accountd_bearer_token, verify_offline,
+};
 use crate::http::openapi::Unauthorized;
 use crate::http::response::no_store;
 use crate::state::AppState;
@@ -72,27 +74,20 @@ struct IdentityData {
     ),
     security(("account_token" = []), ("bearer" = [], "account_token" = []))
 )]
-pub async fn verify(
-    State(state): State<AppState>,
-    credentials: Credentials,
-    headers: HeaderMap,
-) -> Response {
+pub async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // Refusals are not cached either: the next request may carry a fresh token.
-    no_store(
-        identify(&state, &credentials, &headers)
-            .await
-            .into_response(),
-    )
+    no_store(identify(&state, &headers).await.into_response())
 }
 
-async fn identify(
-    state: &AppState,
-    credentials: &Credentials,
-    headers: &HeaderMap,
-) -> ApiResult<Response> {
+async fn identify(state: &AppState, headers: &HeaderMap) -> ApiResult<Response> {
     let now = state.clock.now();
     let bearer = accountd_bearer_token(headers).map(|token| sha256(token.as_bytes()));
-    let claims = match credentials.account_token() {
+    let verdict = match account_token_header(headers) {
+        None => None,
+        Some(None) => Some(Err(TokenFault::Invalid)),
+        Some(Some(token)) => Some(verify_offline(token, state).await),
+    };
+    let claims = match verdict {
         Some(Ok(claims)) => claims,
         verdict => {
             // The bearer token is checked first when there is one, as on every other route.

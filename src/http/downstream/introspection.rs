@@ -26,7 +26,7 @@ use crate::store::HolderCheck;
 /// The per-address budget that failed client authentications spend.
 const FAILURE_BUDGET: &str = "introspection_client_authentication";
 
-/// The form fields (RFC 7662 §2.1).
+/// The form fields (RFC 7662, section 2.1).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // Documentation only: the body is read field by field.
 pub struct IntrospectionRequest {
@@ -237,7 +237,7 @@ async fn application_key_matches(
     })
 }
 
-/// `Authorization: Bearer …` or `Basic …` (RFC 6749 §2.3.1: id and secret form-encoded, then
+/// `Authorization: Bearer …` or `Basic …` (RFC 6749, section 2.3.1: id and secret form-encoded, then
 /// joined by `:` and base64-encoded).
 fn client_authentication(headers: &HeaderMap) -> ClientAuthentication {
     let Some(value) = headers

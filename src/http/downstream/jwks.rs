@@ -23,7 +23,7 @@ const CACHE_CONTROL: &str = "public, max-age=300";
     responses((status = 200, description = "The JWK Set", content_type = "application/json"))
 )]
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let set = state.keys.current().jwks(state.clock.now());
+    let set = state.keys.jwks(state.clock.now());
     let mut response = Json(set).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,

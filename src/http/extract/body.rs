@@ -1,7 +1,8 @@
-//! The JSON body of a request, parsed whatever `Content-Type` says (§4.2). Reading happens in
-//! the extractor (only a body over the limit fails there, `413`); parsing waits until the handler
-//! has checked the caller and the path, because a bad body must not mask a `403` or `404`
-//! (§4.10).
+//! The JSON body of a request, parsed whatever `Content-Type` says
+//! (docs/http-conventions.md#request-bodies). Reading happens in the extractor (only a body over
+//! the limit fails there, `413`); parsing waits until the handler has checked the caller and the
+//! path, because a bad body must not mask a `403` or `404`
+//! (docs/http-conventions.md#order-of-checks).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

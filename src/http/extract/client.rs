@@ -1,6 +1,6 @@
-//! The client address (§23): the socket peer, or — only when that peer is a configured trusted
-//! proxy — the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Anything
-//! else in `X-Forwarded-For` is the client's own claim and ignored.
+//! The client address (docs/authentication.md#client-address): the socket peer, or — only when that
+//! peer is a configured trusted proxy — the right-most `X-Forwarded-For` entry that is not itself a
+//! trusted proxy. Anything else in `X-Forwarded-For` is the client's own claim and ignored.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -1,6 +1,6 @@
-//! List query parameters (§4.5–§4.8), read from the raw query string: the SDK sends brackets and
-//! `filter=eq(email,a+b@example.com)` unencoded, and in `/v2` a `+` is a literal plus (§4.1),
-//! which form decoding would turn into a space.
+//! List query parameters (docs/http-conventions.md), read from the raw query string: the SDK sends
+//! brackets and `filter=eq(email,a+b@example.com)` unencoded, and in `/v2` a `+` is a literal plus
+//! (docs/http-conventions.md#paths-and-headers), which form decoding would turn into a space.
 
 use std::borrow::Cow;
 
@@ -104,7 +104,8 @@ impl ListParams {
         })
     }
 
-    /// Refuses any `filter` on a list that has no filter table (§4.6).
+    /// Refuses any `filter` on a list that has no filter table
+    /// (docs/http-conventions.md#filtering).
     pub fn refuse_filter(&self) -> Result<(), ApiError> {
         match self.filter {
             Some(_) => Err(ApiError::bad_request("Could not parse the supplied filter")),

@@ -1,6 +1,7 @@
 //! Path parameters that never fail on their own: a segment that cannot be decoded (bad
 //! percent-encoding, invalid UTF-8) reads as empty, so it fails later as the resource's `404`
-//! with the `errors` envelope instead of axum's plain-text `400` (§4.4).
+//! with the `errors` envelope instead of axum's plain-text `400`
+//! (docs/http-conventions.md#identifiers-and-timestamps).
 
 use std::convert::Infallible;
 

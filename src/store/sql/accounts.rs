@@ -1,4 +1,4 @@
-//! Accounts (§9). The ancestors of an account are copied onto its row when it is created, root
+//! Accounts. The ancestors of an account are copied onto its row when it is created, root
 //! first; `parent_id` never changes, so the copy never goes stale and a token needs no walk up
 //! the hierarchy.
 
@@ -114,7 +114,8 @@ pub(crate) struct HolderAccountRow {
 }
 
 /// The bearer check, the account token's liveness and the account itself, for one request
-/// (§7.4: one statement). PostgreSQL also has a batched form of it (`postgres.rs`).
+/// (docs/account-tokens.md#one-statement-for-the-hot-reads). PostgreSQL also has a batched form of
+/// it (`postgres.rs`).
 pub(crate) async fn holder_account_row(
     connection: &mut <Db as sqlx::Database>::Connection,
     (check, account_id): &HolderRead,

@@ -1,4 +1,4 @@
-//! Application keys and the bearer tokens issued for them (§5.2–§5.4).
+//! Application keys and the bearer tokens issued for them (docs/authentication.md).
 
 use async_trait::async_trait;
 use uuid::Uuid;

@@ -1,4 +1,4 @@
-//! Migrations, readiness and the first-start records of §2.2.
+//! Migrations, readiness and the first-start records (docs/operations.md#first-start).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -312,7 +312,8 @@ impl SqlStore {
 }
 
 /// Upserts the configured bootstrap key, keeping its id and its bearer tokens unless the secret
-/// changed (§5.2), so a replica starting beside running ones disturbs nothing.
+/// changed (docs/authentication.md#application-keys), so a replica starting beside running ones
+/// disturbs nothing.
 async fn upsert_configured_key(
     tx: &mut Tx,
     client_id: &str,

@@ -1,4 +1,4 @@
-//! Integrations (§22.1), those defined in configuration (§22.2), and their delivery logs.
+//! Integrations, those defined in configuration, and their delivery logs (docs/events.md).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -209,7 +209,7 @@ impl IntegrationStore for SqlStore {
         next.updated_at = now;
         self.write(change.tx(), &next).await?;
         if current.enabled && !next.enabled {
-            // §22.1: a disabled integration's pending deliveries are dropped.
+            // A disabled integration's pending deliveries are dropped.
             drop_pending(change.tx(), id).await?;
         }
         change.commit().await?;

@@ -1,5 +1,6 @@
-//! Account memberships (§11), the membership limits (§12), and the two questions a token asks:
-//! which accounts may a member get tokens for, and is a presented token still live (§7.4 step 6).
+//! Account memberships, the membership limits, and the two questions a token asks:
+//! which accounts may a member get tokens for, and is a presented token still live
+//! (docs/account-tokens.md#liveness).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
-/// The most memberships one account may hold (§11).
+/// The most memberships one account may hold.
 const ACCOUNT_MEMBERSHIP_CAP: i64 = 1000;
 const COLUMNS: &str = "id, account_id, account_member_id, created_at, updated_at";
 

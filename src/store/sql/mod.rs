@@ -176,7 +176,7 @@ fn compile_filter(
     compile(filter, fields, DIALECT, first_param).map_err(|_| StoreError::InvalidFilter)
 }
 
-/// The newest-first default of most lists (§4.7).
+/// The newest-first default of most lists (docs/http-conventions.md#sorting).
 const fn newest_first() -> Sort {
     Sort {
         column: "created_at",

@@ -1,7 +1,8 @@
-//! OpenID Connect login (§19–§21): OIDC profiles, the identities linked to users, pending logins
-//! and accountd's authorization codes, and the sign-in that turns a verified identity into a
-//! member (§6.5 step 4). Logins and codes are found by the SHA-256 of their random value; each is
-//! used once, by a single atomic statement, and expired rows are dropped when new ones are added.
+//! OpenID Connect login (docs/oidc.md): OIDC profiles, the identities linked to users, pending
+//! logins and accountd's authorization codes, and the sign-in that turns a verified identity into a
+//! member (docs/oidc.md#the-code-for-the-storefront). Logins and codes are found by the SHA-256 of
+//! their random value; each is used once, by a single atomic statement, and expired rows are
+//! dropped when new ones are added.
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -685,13 +686,14 @@ async fn refresh_user(
     let Some(next) = patch.apply(&current) else {
         return Ok(());
     };
-    // The login acts for the user, like self-management (§14).
+    // The login acts for the user, as self-management does.
     member_records::update_user(change, &current, &next, ChangedBy::User).await?;
     Ok(())
 }
 
-/// A new identity: a new user (never an existing one found by email, §14), its OIDC profile
-/// info, and with auto-create an account named after it and a membership (D13).
+/// A new identity: a new user (never an existing one found by email, docs/oidc.md#identity-links),
+/// its OIDC profile info, and with auto-create an account named after it and a membership
+/// (docs/decisions.md#self-sign-up-in-one-transaction).
 async fn create_member(change: &mut Change<'_>, identity: &OidcIdentity) -> StoreResult<Uuid> {
     let now = change.now();
     let user = NewUser {

@@ -1,5 +1,6 @@
-//! One-time password codes (§16, D11): issued with their outbox event in one transaction,
-//! stored only as argon2id hashes, single use, dead after five exchanges, only the newest valid.
+//! One-time password codes (docs/login.md#one-time-codes): issued with their outbox event in one
+//! transaction, stored only as argon2id hashes, single use, dead after five exchanges, only the
+//! newest valid.
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -86,7 +87,8 @@ impl OtpStore for SqlStore {
         let realm_id: Uuid = sqlx::query_scalar("SELECT id FROM authentication_realms")
             .fetch_one(&mut **tx)
             .await?;
-        // The reference payload (§22.5) without the code, which the outbox keeps apart.
+        // The reference payload (docs/events.md#event-catalogue) without the code, which the outbox
+        // keeps apart.
         let payload = json!({
             "authentication_realm_id": realm_id,
             "password_profile_id": otp.password_profile_id,

@@ -1,8 +1,8 @@
-//! The transactional outbox (§22.3). A change collects its events in an [`Events`] batch, and
-//! committing the change (`change.rs`) writes one event row and one delivery row per observing
-//! integration *in the same transaction*: the change and its events commit together or not at
-//! all. The dispatcher's side (claiming with a
-//! lease, recording attempts, scrubbing OTP codes) is the [`OutboxStore`] impl below.
+//! The transactional outbox (docs/events.md#the-outbox). A change collects its events in an
+//! [`Events`] batch, and committing the change (`change.rs`) writes one event row and one delivery
+//! row per observing integration *in the same transaction*: the change and its events commit
+//! together or not at all. The dispatcher's side (claiming with a lease, recording attempts,
+//! scrubbing OTP codes) is the [`OutboxStore`] impl below.
 
 use std::sync::Arc;
 
@@ -20,9 +20,10 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
-/// Integration logs and delivered events are kept this long (§22.1).
+/// Integration logs and delivered events are kept this long (docs/events.md#retention).
 const RETENTION_MILLIS: i64 = 7 * 24 * 60 * 60 * 1000;
-/// OTP codes are kept for the rolling hour of the issue cap (§16), then forgotten.
+/// OTP codes are kept for the rolling hour of the issue cap (docs/events.md#retention), then
+/// forgotten.
 const OTP_RETENTION_MILLIS: i64 = 60 * 60 * 1000;
 
 /// One event of a change, rendered at the moment of the change.
@@ -34,7 +35,7 @@ struct NewEvent {
     expires_at: Option<Timestamp>,
 }
 
-/// The events one transaction emits, in the order of its changes (§22.5).
+/// The events one transaction emits, in the order of its changes (docs/events.md#event-catalogue).
 pub(super) struct Events<'a> {
     payloads: &'a dyn EventPayloads,
     list: Vec<NewEvent>,
@@ -55,7 +56,8 @@ impl<'a> Events<'a> {
         });
     }
 
-    /// An issued OTP code (§16): `payload` lacks the code, which travels in `secret`.
+    /// An issued OTP code (docs/login.md#one-time-codes): `payload` lacks the code, which travels
+    /// in `secret`.
     pub(super) fn otp_created(&mut self, payload: Value, code: String, expires_at: Timestamp) {
         self.list.push(NewEvent {
             key: EventKey::OtpRequestCreated,
@@ -92,8 +94,8 @@ impl SqlStore {
 }
 
 /// One outbox row per event that at least one enabled integration observes, and one delivery
-/// row per such integration, as of this transaction (§22.3): integrations created later do not
-/// receive older events.
+/// row per such integration, as of this transaction (docs/events.md#the-outbox): integrations
+/// created later do not receive older events.
 async fn write_events(tx: &mut Tx, events: &[NewEvent], now: Timestamp) -> StoreResult<usize> {
     if events.is_empty() {
         return Ok(0);

@@ -1,4 +1,4 @@
-//! Password profiles (§15). Deleting one cascades to its password profile infos.
+//! Password profiles. Deleting one cascades to its password profile infos.
 
 use async_trait::async_trait;
 use uuid::Uuid;

@@ -1,5 +1,5 @@
 //! The singletons admins tune: account authentication settings, membership settings and the
-//! preset authentication realm (§12–§14).
+//! preset authentication realm.
 
 use async_trait::async_trait;
 use uuid::Uuid;

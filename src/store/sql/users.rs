@@ -1,6 +1,6 @@
-//! Users (user authentication info = account members, §10, §17) and their password profile
-//! infos (§18). Usernames and emails are compared through lower-case shadow columns that
-//! accountd fills in itself (D6).
+//! Users (user authentication info = account members, docs/README.md#domain-model) and their
+//! password profile infos. Usernames and emails are compared through lower-case shadow columns
+//! that accountd fills in itself (docs/decisions.md#case-insensitive-usernames).
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -101,7 +101,7 @@ const USERS: ListSpec = ListSpec {
     default_sort: newest_first(),
 };
 
-/// Unassigned members filter on `email` and `name` only (§11); sorting as account members.
+/// Unassigned members filter on `email` and `name` only; sorting as account members.
 const UNASSIGNED: ListSpec = ListSpec {
     fields: &[
         FieldSpec {
@@ -486,9 +486,9 @@ impl UserStore for SqlStore {
             .bind(now.millis())
             .execute(&mut **change.tx())
             .await?;
-            // D8b: every account token issued before this second stops working.
+            // Every account token issued before this second stops working.
             member_records::revoke_tokens(&mut change, user_id).await?;
-            // §16: a new password kills the outstanding OTP codes of this login.
+            // A new password kills the outstanding OTP codes of this login.
             sqlx::query(
                 "UPDATE otp_codes SET status = 'invalidated' \
                  WHERE password_profile_info_id = $1 AND status = 'outstanding'",

@@ -118,7 +118,7 @@ async function main() {
 
   // The same provider under another name: its discovery document names the issuer
   // http://127.0.0.1:…, not http://localhost:…, so accountd refuses it (OpenID Connect
-  // Discovery §4.3), and the profile under the issuer's own URL below passes the same check.
+  // Discovery section 4.3), and the profile under the issuer's own URL below passes the same check.
   const elsewhere = new URL(ISSUER);
   elsewhere.hostname = 'localhost';
   reply = await json('POST', `/v2/authentication-realms/${realm}/oidc-profiles`, {

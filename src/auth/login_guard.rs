@@ -12,9 +12,9 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::extract::ClientAddress;
-use crate::auth::throttle::LoginKeys;
+use super::throttle::LoginKeys;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::ClientAddress;
 use crate::metrics::LoginMechanism;
 use crate::state::AppState;
 use crate::store::{

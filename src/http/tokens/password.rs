@@ -1,0 +1,93 @@
+//! The `password` mechanism: a username and password against a password profile, behind the
+//! login guard and on the hash pool.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::Login;
+use super::fields::Fields;
+use crate::auth::login_guard::LoginGuard;
+use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::auth::throttle::MAX_USERNAME_BYTES;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::LoginMechanism;
+use crate::store::{Actor, fold_case};
+
+/// Username and password against a password profile (docs/login.md#password).
+pub(super) async fn password(
+    login: &Login<'_>,
+    caller: Actor,
+    data: &Map<String, Value>,
+) -> ApiResult<Uuid> {
+    let (state, client) = (login.state, login.client);
+    let mut fields = Fields::new(data);
+    let profile_id = fields.profile_id();
+    let username = fields.required_text("username");
+    let password = fields.required_text("password");
+    let (profile_id, username, password) = fields.finish((profile_id, username, password))?;
+    refuse_impossible_username(username)?;
+    let hasher = state.hasher.for_client(client.bucket());
+    // Overloaded: say so before the throttle and user look-ups, which a refused hash would waste.
+    hasher.refuse_if_full()?;
+    let guard = LoginGuard::admit(
+        state,
+        client,
+        caller,
+        LoginMechanism::Password,
+        profile_id,
+        username,
+    )
+    .await?;
+    if password.len() > MAX_PASSWORD_BYTES {
+        // Refused without spending a hash on it, but counted like any wrong password.
+        return Err(guard.failed().await);
+    }
+    let checked = async {
+        let candidate = state
+            .store
+            .find_login(profile_id, &fold_case(username))
+            .await?;
+        let verification = hasher
+            .verify(
+                password.to_owned(),
+                candidate.as_ref().map(|found| found.password_hash.clone()),
+            )
+            .await?;
+        Ok::<_, ApiError>((candidate, verification))
+    }
+    .await;
+    let (candidate, verification) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            guard.release().await;
+            return Err(error);
+        }
+    };
+    let Some(found) = candidate.filter(|_| verification.matches) else {
+        return Err(guard.failed().await);
+    };
+    guard.succeeded(found.user_id).await?;
+    if verification.needs_rehash {
+        // A hash made with older parameters is replaced on the next successful login.
+        let upgraded = hasher.hash(password.to_owned()).await?;
+        state
+            .store
+            .upgrade_password_hash(
+                found.password_profile_info_id,
+                &found.password_hash,
+                &upgraded,
+            )
+            .await?;
+    }
+    Ok(found.user_id)
+}
+
+/// A username longer than any that can be stored fails like a wrong password, before any
+/// store work: it costs no hash and writes no throttle or audit row, so long usernames cannot
+/// be used to fill the disk.
+pub(super) fn refuse_impossible_username(username: &str) -> ApiResult<()> {
+    if username.len() > MAX_USERNAME_BYTES {
+        return Err(ApiError::authentication_failed());
+    }
+    Ok(())
+}
