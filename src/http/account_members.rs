@@ -9,11 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Ids, ListParams, Reader};
+use super::extract::{Admin, Ids, ListParams, Reader, path_id};
 use super::memberships::{bad_include, distinct};
 use super::openapi::{BadRequest, Forbidden, IncludeQuery, ListQuery, NotFound, Unauthorized};
 use super::response::{List, Single};
-use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, StoreError};
@@ -27,10 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(memberships))
         .routes(routes!(revoke_tokens))
         .routes(routes!(clear_lockout))
-}
-
-pub fn account_member_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::AccountMember))
 }
 
 /// Admins see every member; an account holder sees only itself.
@@ -82,7 +77,7 @@ async fn read(
 
 /// The member in the path: any for an Admin, only itself for an account holder; must exist.
 async fn visible_member(state: &AppState, reader: &Reader, raw_id: &str) -> ApiResult<Uuid> {
-    let id = account_member_id(raw_id)?;
+    let id = path_id(Entity::AccountMember, raw_id)?;
     if let Reader::AccountHolder(holder) = reader {
         if holder.member_id() != id {
             return Err(ApiError::not_found(Entity::AccountMember));
@@ -166,7 +161,7 @@ async fn revoke_tokens(
     admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    let member = account_member_id(&raw_id)?;
+    let member = path_id(Entity::AccountMember, &raw_id)?;
     state
         .store
         .revoke_account_tokens(
@@ -195,7 +190,7 @@ async fn clear_lockout(
     state
         .store
         .clear_lockout(
-            account_member_id(&raw_id)?,
+            path_id(Entity::AccountMember, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("account_member.lockout_cleared"),
         )

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::caller::HolderOr;
-use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
+use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
@@ -42,12 +42,6 @@ pub struct AccountWrite {
     #[schema(max_length = 2048)]
     external_ref: Option<String>,
     parent_id: Option<Uuid>,
-}
-
-/// The account id in a path; a malformed one is simply an account that does not exist
-/// (docs/http-conventions.md#identifiers-and-timestamps).
-pub fn account_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::Account))
 }
 
 /// Admins see every account; an account holder sees only its token's account.
@@ -112,7 +106,7 @@ async fn read(
         }
         HolderOr::Other(reader) => reader,
     };
-    let id = account_id(&raw_id)?;
+    let id = path_id(Entity::Account, &raw_id)?;
     if let Reader::AccountHolder(holder) = &reader {
         if holder.account_id() != id {
             return Err(ApiError::not_found(Entity::Account));
@@ -178,7 +172,7 @@ async fn update(
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let id = account_id(&raw_id)?;
+    let id = path_id(Entity::Account, &raw_id)?;
     let current = state.store.account(id).await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
@@ -226,7 +220,7 @@ async fn remove(
     admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    let id = account_id(&raw_id)?;
+    let id = path_id(Entity::Account, &raw_id)?;
     state
         .store
         .delete_account(id, state.clock.now(), &admin.audit.event("account.deleted"))

@@ -11,14 +11,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Ids, JsonBody, ListParams};
+use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
 use super::response::{Linked, List, SelfLink, Single};
-use super::validation::{Body, Presence, parse_uuid};
+use super::validation::{Body, Presence};
 use crate::auth::secret::{random_alphanumeric, sha256};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{ApplicationKey, ApplicationKeyPatch, Entity, NewApplicationKey};
 use crate::time::Timestamp;
@@ -98,10 +98,6 @@ impl ApplicationKeyData {
             },
         }
     }
-}
-
-fn key_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::ApplicationKey))
 }
 
 /// Admins only.
@@ -188,7 +184,10 @@ async fn read(
     _admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    let key = state.store.application_key(key_id(&raw_id)?).await?;
+    let key = state
+        .store
+        .application_key(path_id(Entity::ApplicationKey, &raw_id)?)
+        .await?;
     Ok(Single::ok(ApplicationKeyData::new(&state.links, key, None)))
 }
 
@@ -207,7 +206,7 @@ async fn update(
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let id = key_id(&raw_id)?;
+    let id = path_id(Entity::ApplicationKey, &raw_id)?;
     state.store.application_key(id).await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
@@ -252,7 +251,7 @@ async fn remove(
     state
         .store
         .delete_application_key(
-            key_id(&raw_id)?,
+            path_id(Entity::ApplicationKey, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("application_key.deleted"),
         )

@@ -12,13 +12,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Ids, JsonBody, ListParams};
+use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, PageQuery, Unauthorized,
     Unprocessable,
 };
 use super::response::{Linked, List, Reference, SelfLink, Single, TimestampsMeta};
-use super::validation::{Body, Input, Presence, parse_uuid};
+use super::validation::{Body, Input, Presence};
 use crate::auth::secret::random_bytes;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventKey;
@@ -177,10 +177,6 @@ impl From<IntegrationLog> for LogData {
     }
 }
 
-fn integration_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::Integration))
-}
-
 /// Admins only.
 #[utoipa::path(
     get, path = "/v2/integrations", tag = "integrations",
@@ -218,7 +214,10 @@ async fn read(
     _admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    let integration = state.store.integration(integration_id(&raw_id)?).await?;
+    let integration = state
+        .store
+        .integration(path_id(Entity::Integration, &raw_id)?)
+        .await?;
     Ok(Single::ok(IntegrationData::new(&state, integration)))
 }
 
@@ -419,7 +418,7 @@ async fn update(
     Ids(raw_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let id = integration_id(&raw_id)?;
+    let id = path_id(Entity::Integration, &raw_id)?;
     state.store.integration(id).await?;
     let body = body.parse()?;
     let fields = read_fields(&body, false)?;
@@ -463,7 +462,7 @@ async fn remove(
     state
         .store
         .delete_integration(
-            integration_id(&raw_id)?,
+            path_id(Entity::Integration, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("integration.deleted"),
         )
@@ -485,7 +484,7 @@ async fn logs(
     Ids(raw_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let id = integration_id(&raw_id)?;
+    let id = path_id(Entity::Integration, &raw_id)?;
     state.store.integration(id).await?;
     log_list(
         &state,

@@ -9,15 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::accounts::account_id;
 use super::extract::list::include_param;
-use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
+use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, IncludeQuery, ListQuery, NotFound, Unauthorized,
     Unprocessable,
 };
 use super::response::{List, Single};
-use super::validation::{Body, Input, Presence, parse_uuid};
+use super::validation::{Body, Input, Presence};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, Membership};
@@ -41,13 +40,9 @@ pub struct MembershipWrite {
     account_member_id: Option<Uuid>,
 }
 
-fn membership_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::Membership))
-}
-
 /// The account in the path, which must exist and, for an account holder, be its token's account.
 async fn visible_account(state: &AppState, reader: &Reader, raw_id: &str) -> ApiResult<Uuid> {
-    let id = account_id(raw_id)?;
+    let id = path_id(Entity::Account, raw_id)?;
     if let Reader::AccountHolder(holder) = reader {
         if holder.account_id() != id {
             return Err(ApiError::not_found(Entity::Account));
@@ -148,7 +143,7 @@ async fn read(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let account = visible_account(&state, &reader, &raw_account_id).await?;
-    let id = membership_id(&raw_membership_id)?;
+    let id = path_id(Entity::Membership, &raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
     let include = include_param(query.as_deref())?;
     let included = match wants_members(include.as_deref())? {
@@ -175,7 +170,7 @@ async fn unassigned(
     Ids(raw_account_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let account = account_id(&raw_account_id)?;
+    let account = path_id(Entity::Account, &raw_account_id)?;
     state.store.account(account).await?;
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     let page = state
@@ -208,7 +203,7 @@ async fn create(
     Ids(raw_account_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let account = account_id(&raw_account_id)?;
+    let account = path_id(Entity::Account, &raw_account_id)?;
     state.store.account(account).await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
@@ -245,9 +240,9 @@ async fn update(
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let account = account_id(&raw_account_id)?;
+    let account = path_id(Entity::Account, &raw_account_id)?;
     state.store.account(account).await?;
-    let id = membership_id(&raw_membership_id)?;
+    let id = path_id(Entity::Membership, &raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
@@ -280,9 +275,9 @@ async fn remove(
     admin: Admin,
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
-    let account = account_id(&raw_account_id)?;
+    let account = path_id(Entity::Account, &raw_account_id)?;
     state.store.account(account).await?;
-    let id = membership_id(&raw_membership_id)?;
+    let id = path_id(Entity::Membership, &raw_membership_id)?;
     state
         .store
         .delete_membership(

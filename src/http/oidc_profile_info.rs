@@ -11,14 +11,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Ids, JsonBody, ListParams};
+use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
 };
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
-use super::user_authentication_info::user_id;
-use super::validation::{Body, Input, Presence, parse_uuid};
+use super::validation::{Body, Input, Presence};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, NewOidcProfileInfo, OidcProfileInfo, OidcProfileInfoPatch};
@@ -93,13 +92,9 @@ fn collection_path(state: &AppState, user: Uuid) -> String {
     )
 }
 
-fn info_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::OidcProfileInfo))
-}
-
 /// The user in the path, which must exist.
 async fn path_user(state: &AppState, raw: &str) -> ApiResult<Uuid> {
-    let id = user_id(raw)?;
+    let id = path_id(Entity::UserInfo, raw)?;
     state.store.user(id).await?;
     Ok(id)
 }
@@ -151,7 +146,7 @@ async fn read(
     let user = path_user(&state, &raw_user_id).await?;
     let info = state
         .store
-        .oidc_profile_info(user, info_id(&raw_id)?)
+        .oidc_profile_info(user, path_id(Entity::OidcProfileInfo, &raw_id)?)
         .await?;
     Ok(Single::ok(InfoData::new(&state, info)))
 }
@@ -221,7 +216,7 @@ async fn update(
     let user = path_user(&state, &raw_user_id).await?;
     let current = state
         .store
-        .oidc_profile_info(user, info_id(&raw_id)?)
+        .oidc_profile_info(user, path_id(Entity::OidcProfileInfo, &raw_id)?)
         .await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
@@ -271,7 +266,7 @@ async fn remove(
         .store
         .delete_oidc_profile_info(
             user,
-            info_id(&raw_id)?,
+            path_id(Entity::OidcProfileInfo, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("oidc_profile_info.deleted"),
         )

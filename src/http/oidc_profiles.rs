@@ -13,14 +13,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
+use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, path_id};
 use super::oidc_idp::{authorization_endpoint, callback_endpoint, client_discovery_url};
 use super::openapi::{
     BadRequest, Envelope, Forbidden, ListQuery, NotFound, Unauthorized, Unprocessable,
 };
 use super::realms::check_realm;
 use super::response::{Linked, List, Single};
-use super::validation::{Body, Input, Presence, parse_uuid};
+use super::validation::{Body, Input, Presence};
 use crate::auth::secret::Secret;
 use crate::error::{ApiError, ApiResult};
 use crate::oidc::{ProviderError, is_provider_url};
@@ -127,10 +127,6 @@ impl OidcProfileData {
     }
 }
 
-fn profile_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::OidcProfile))
-}
-
 /// The writable fields, in the order of the field table (docs/oidc.md#oidc-profiles).
 struct Fields {
     name: Input<String>,
@@ -228,7 +224,10 @@ async fn read(
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let profile = state.store.oidc_profile(profile_id(&raw_id)?).await?;
+    let profile = state
+        .store
+        .oidc_profile(path_id(Entity::OidcProfile, &raw_id)?)
+        .await?;
     Ok(Single::ok(OidcProfileData::new(&state, profile)))
 }
 
@@ -300,7 +299,7 @@ async fn update(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let id = profile_id(&raw_id)?;
+    let id = path_id(Entity::OidcProfile, &raw_id)?;
     let current = state.store.oidc_profile(id).await?;
     let body = body.parse()?;
     let fields = read_fields(&body, Presence::Optional)?;
@@ -347,7 +346,7 @@ async fn remove(
     state
         .store
         .delete_oidc_profile(
-            profile_id(&raw_id)?,
+            path_id(Entity::OidcProfile, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("oidc_profile.deleted"),
         )

@@ -8,13 +8,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use super::extract::{AuditedCaller, Ids, JsonBody};
+use super::extract::{AuditedCaller, Ids, JsonBody, path_id};
 use super::openapi::{BadRequest, Busy, Envelope, NotFound, TooManyRequests, Unauthorized};
 use super::rate_limit::{OtpRequestEndpoint, RateLimited};
 use super::realms::check_realm;
-use super::validation::{Body, Input, Presence, parse_uuid};
+use super::validation::{Body, Input, Presence};
 use crate::auth::secret::{Secret, one_time_code};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -38,10 +37,6 @@ pub struct OtpRequestWrite {
     username: String,
     #[schema(example = "reset_password")]
     purpose: String,
-}
-
-fn profile_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::PasswordProfile))
 }
 
 /// Every caller class: storefronts start password resets from an implicit token
@@ -70,7 +65,7 @@ async fn request(
     check_realm(&state, &raw_realm_id)?;
     let profile = state
         .store
-        .password_profile(profile_id(&raw_profile_id)?)
+        .password_profile(path_id(Entity::PasswordProfile, &raw_profile_id)?)
         .await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;

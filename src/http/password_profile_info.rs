@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{
-    Admin, AuditedCaller, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader,
+    Admin, AuditedCaller, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader, path_id,
 };
 use super::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
@@ -21,8 +21,8 @@ use super::openapi::{
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
-use super::user_authentication_info::{own_user_id, user_id};
-use super::validation::{Body, Input, Presence, is_valid_email, parse_uuid};
+use super::user_authentication_info::own_user_id;
+use super::validation::{Body, Input, Presence, is_valid_email};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -99,14 +99,10 @@ fn collection_path(state: &AppState, user: Uuid) -> String {
     )
 }
 
-fn info_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::PasswordProfileInfo))
-}
-
 /// The user in the path: any for an Admin, only its own for an account holder; must exist.
 async fn path_user(state: &AppState, reader: &Reader, raw: &str) -> ApiResult<Uuid> {
     let id = match reader {
-        Reader::Admin => user_id(raw)?,
+        Reader::Admin => path_id(Entity::UserInfo, raw)?,
         Reader::AccountHolder(holder) => own_user_id(holder, raw)?,
     };
     state.store.user(id).await?;
@@ -177,7 +173,7 @@ async fn read(
     let user = path_user(&state, &reader, &raw_user_id).await?;
     let info = state
         .store
-        .password_profile_info(user, info_id(&raw_id)?)
+        .password_profile_info(user, path_id(Entity::PasswordProfileInfo, &raw_id)?)
         .await?;
     Ok(Single::ok(InfoData::new(&state, info)))
 }
@@ -262,7 +258,7 @@ async fn update(
     let user = path_user(&state, &reader, &raw_user_id).await?;
     let current = state
         .store
-        .password_profile_info(user, info_id(&raw_id)?)
+        .password_profile_info(user, path_id(Entity::PasswordProfileInfo, &raw_id)?)
         .await?;
     let parsed = body.parse();
     if let Reader::AccountHolder(holder) = &reader {
@@ -339,7 +335,7 @@ async fn remove(
         .store
         .delete_password_profile_info(
             user,
-            info_id(&raw_id)?,
+            path_id(Entity::PasswordProfileInfo, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("password_profile_info.deleted"),
         )

@@ -9,12 +9,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
+use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{BadRequest, Envelope, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
-use super::validation::{Body, Presence, parse_uuid};
-use crate::error::{ApiError, ApiResult};
+use super::validation::{Body, Presence};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{
     Entity, NewPasswordProfile, PasswordProfile, PasswordProfilePatch, UsernameFormat,
@@ -78,10 +78,6 @@ impl PasswordProfileData {
     }
 }
 
-fn profile_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::PasswordProfile))
-}
-
 /// Every caller class.
 #[utoipa::path(
     get, path = "/v2/authentication-realms/{realm_id}/password-profiles", tag = "realm",
@@ -129,7 +125,10 @@ async fn read(
     Ids((raw_realm_id, raw_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let profile = state.store.password_profile(profile_id(&raw_id)?).await?;
+    let profile = state
+        .store
+        .password_profile(path_id(Entity::PasswordProfile, &raw_id)?)
+        .await?;
     Ok(Single::ok(PasswordProfileData::new(&state, profile)))
 }
 
@@ -192,7 +191,7 @@ async fn update(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let id = profile_id(&raw_id)?;
+    let id = path_id(Entity::PasswordProfile, &raw_id)?;
     state.store.password_profile(id).await?;
     let body = body.parse()?;
     let mut fields = Body::open(&body)?;
@@ -235,7 +234,7 @@ async fn remove(
     state
         .store
         .delete_password_profile(
-            profile_id(&raw_id)?,
+            path_id(Entity::PasswordProfile, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("password_profile.deleted"),
         )

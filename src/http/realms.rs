@@ -15,30 +15,9 @@ use super::openapi::{BadRequest, Envelope, Forbidden, NotFound, PageQuery, Unaut
 use super::response::{FlatTimestamps, Linked, List, Reference, SelfLink, Single};
 use super::validation::{Body, Presence, parse_uuid};
 use crate::error::{ApiError, ApiResult};
-use crate::query::sort::{SortSpec, parse_sort};
+use crate::query::sort::{NAMED_RECORD_SORTS, parse_sort};
 use crate::state::AppState;
 use crate::store::{DuplicateEmailPolicy, Entity, Realm, RealmPatch};
-
-/// There is one realm, so sorting changes nothing, but a bad `sort` is still refused
-/// (docs/http-conventions.md#sorting).
-const SORTS: &[SortSpec] = &[
-    SortSpec {
-        name: "created_at",
-        column: "created_at",
-    },
-    SortSpec {
-        name: "id",
-        column: "id",
-    },
-    SortSpec {
-        name: "name",
-        column: "name",
-    },
-    SortSpec {
-        name: "updated_at",
-        column: "updated_at",
-    },
-];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -132,8 +111,10 @@ async fn list(
 ) -> ApiResult<Response> {
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     params.refuse_filter()?;
+    // There is one realm, so sorting changes nothing, but a bad `sort` is still refused
+    // (docs/http-conventions.md#sorting).
     if let Some(sort) = &params.sort {
-        parse_sort(sort, SORTS)
+        parse_sort(sort, NAMED_RECORD_SORTS)
             .map_err(|_| ApiError::bad_request("Could not parse the supplied sort"))?;
     }
     let realm = state.store.realm().await?;

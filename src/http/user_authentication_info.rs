@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{
-    AccountHolder, Admin, AuditedCaller, Caller, Ids, JsonBody, ListParams, Reader,
+    AccountHolder, Admin, AuditedCaller, Caller, Ids, JsonBody, ListParams, Reader, path_id,
 };
 use super::openapi::{
     BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
@@ -19,7 +19,7 @@ use super::openapi::{
 use super::realms::check_realm;
 use super::response::{Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
-use super::validation::{Body, Presence, parse_uuid};
+use super::validation::{Body, Presence};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{ChangedBy, Entity, NewUser, User, UserPatch};
@@ -100,14 +100,10 @@ impl UserData {
     }
 }
 
-pub fn user_id(raw: &str) -> ApiResult<Uuid> {
-    parse_uuid(raw).ok_or_else(|| ApiError::not_found(Entity::UserInfo))
-}
-
 /// The user id in a path as an account holder may use it: only its own
 /// (docs/authentication.md#account-holder-scope).
 pub fn own_user_id(holder: &AccountHolder, raw: &str) -> ApiResult<Uuid> {
-    let id = user_id(raw)?;
+    let id = path_id(Entity::UserInfo, raw)?;
     if id != holder.member_id() {
         return Err(ApiError::not_found(Entity::UserInfo));
     }
@@ -165,7 +161,7 @@ async fn read(
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let id = match &reader {
-        Reader::Admin => user_id(&raw_id)?,
+        Reader::Admin => path_id(Entity::UserInfo, &raw_id)?,
         Reader::AccountHolder(holder) => own_user_id(holder, &raw_id)?,
     };
     let user = state.store.user(id).await?;
@@ -240,7 +236,7 @@ async fn update(
     check_realm(&state, &raw_realm_id)?;
     let id = match &caller {
         Caller::AccountHolder(holder) => own_user_id(holder, &raw_id)?,
-        _ => user_id(&raw_id)?,
+        _ => path_id(Entity::UserInfo, &raw_id)?,
     };
     let current = state.store.user(id).await?;
     let parsed = body.parse();
@@ -301,7 +297,7 @@ async fn remove(
     state
         .store
         .delete_user(
-            user_id(&raw_id)?,
+            path_id(Entity::UserInfo, &raw_id)?,
             state.clock.now(),
             &admin.audit.event("user_authentication_info.deleted"),
         )

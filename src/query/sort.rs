@@ -11,6 +11,28 @@ pub struct SortSpec {
     pub column: &'static str,
 }
 
+impl SortSpec {
+    /// A field sorted by the column of the same name.
+    pub const fn field(name: &'static str) -> Self {
+        Self { name, column: name }
+    }
+}
+
+/// The sort fields of a resource that has an id and timestamps.
+pub const RECORD_SORTS: &[SortSpec] = &[
+    SortSpec::field("created_at"),
+    SortSpec::field("id"),
+    SortSpec::field("updated_at"),
+];
+
+/// The sort fields of a resource that also has a `name`.
+pub const NAMED_RECORD_SORTS: &[SortSpec] = &[
+    SortSpec::field("created_at"),
+    SortSpec::field("id"),
+    SortSpec::field("name"),
+    SortSpec::field("updated_at"),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sort {
     pub column: &'static str,

@@ -1,13 +1,15 @@
 //! The storage seam. Handlers talk to `dyn Store`; [`connect`] picks PostgreSQL or SQLite once,
 //! from the URL scheme. Both backends run the same SQL (`sql/`, compiled once per backend) over
 //! portable column types: UUIDs as `uuid`/16-byte BLOB, timestamps as epoch milliseconds, text
-//! compared byte-wise. What genuinely differs lives in `postgres.rs` and `sqlite.rs`.
+//! compared byte-wise. What genuinely differs is the `Backend` trait (`backend.rs`), implemented
+//! in `postgres.rs` and `sqlite.rs`.
 //!
 //! Every write that an API request or a command makes takes the `NewAuditEvent` describing it
 //! (its `audit` parameter) and writes that row in the transaction of the change, with the
 //! change's events: a write that fails leaves neither.
 
 pub mod audit;
+mod backend;
 mod batch;
 mod deadline;
 pub mod lean_pool;

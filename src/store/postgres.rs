@@ -11,34 +11,96 @@ use std::sync::Arc;
 
 use sqlx::postgres::{PgConnection, Postgres};
 
+use super::backend::Backend;
 use super::batch::{BatchFuture, Batcher};
-pub(super) use super::lean_pool::LeanPool;
-use super::{ConnectOptions, EventPayloads, HolderCheck, StoreResult};
+use super::lean_pool::LeanPool;
+use super::{ConnectOptions, EventPayloads, HolderCheck, PoolStats, StoreResult};
 use crate::query::sql::Dialect;
 
-pub(super) type Db = sqlx::Postgres;
-pub(super) const DIALECT: Dialect = Dialect::Postgres;
-pub(super) const BACKEND: &str = "postgres";
-/// Row locks make read-modify-write updates safe against concurrent requests.
-pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
-/// Claiming outbox rows skips those another replica's dispatcher holds locked
-/// (docs/events.md#delivery-and-retries).
-pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
-/// Run first in a transaction that records something but changes nothing (an audit row of a
-/// switch or of a refused attempt): its commit does not wait for the WAL flush, which on a
-/// small disk costs several milliseconds and made every switch wait for one. A crash of the
-/// database server may lose the last fraction of a second of such rows, never a change.
-pub(super) const RECORD_ONLY_COMMIT: Option<&str> = Some("SET LOCAL synchronous_commit = off");
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-/// Reads and writes share one pool, so `/metrics` reports it once.
-pub(super) const SHARED_POOL: bool = true;
+/// PostgreSQL as the shared SQL sees it.
+pub(super) enum PostgresBackend {}
+
+/// The backend `sql/` is compiled against in this module.
+type ThisBackend = PostgresBackend;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Backend for PostgresBackend {
+    type Db = Postgres;
+    type LeanPool = LeanPool;
+    type HolderReads = HolderReads;
+
+    const NAME: &'static str = "postgres";
+    const DIALECT: Dialect = Dialect::Postgres;
+    /// Row locks make read-modify-write updates safe against concurrent requests.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Claiming outbox rows skips those another replica's dispatcher holds locked
+    /// (docs/events.md#delivery-and-retries).
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// Its commit does not wait for the WAL flush, which on a small disk costs several
+    /// milliseconds and made every switch wait for one. A crash of the database server may lose
+    /// the last fraction of a second of such rows, never a change.
+    const RECORD_ONLY_COMMIT: Option<&'static str> = Some("SET LOCAL synchronous_commit = off");
+    /// Reads and writes share one pool, so `/metrics` reports it once.
+    const SHARED_POOL: bool = true;
+
+    async fn begin_write(pool: &Pool<Postgres>) -> sqlx::Result<Transaction<'static, Postgres>> {
+        pool.begin().await
+    }
+
+    fn violated_constraint(error: &sqlx::Error) -> Option<String> {
+        let database_error = error.as_database_error()?;
+        database_error
+            .is_unique_violation()
+            .then(|| database_error.constraint().map(str::to_owned))
+            .flatten()
+    }
+
+    /// Migrations may take longer than any request should (an index on a large table), and they
+    /// wait for each other across replicas: they run with no statement timeout, on a connection
+    /// that gets its session default back afterwards.
+    async fn run_migrations(pool: &Pool<Postgres>) -> StoreResult<()> {
+        let mut connection = pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *connection)
+            .await?;
+        // `run_direct` is what `run` calls on the connection it acquires; called here directly
+        // because `run` over a borrowed connection does not satisfy the `Send` bound of the store
+        // trait's futures.
+        let migrated = MIGRATOR.run_direct(None, &mut *connection, false).await;
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *connection)
+            .await?;
+        migrated?;
+        Ok(())
+    }
+
+    /// PostgreSQL is backed up with its own tools (`pg_dump`, or the operator's base backups).
+    async fn backup_into(_pool: &Pool<Postgres>, _path: &std::path::Path) -> StoreResult<()> {
+        Err(super::StoreError::Unsupported(
+            "accountd backup copies SQLite databases; back PostgreSQL up with pg_dump (see the README)",
+        ))
+    }
+
+    fn lean_pool_stats(lean: &LeanPool) -> Option<PoolStats> {
+        let (size, idle, max) = lean.stats();
+        Some(PoolStats {
+            name: "lean",
+            size,
+            idle,
+            max,
+            retries: lean.retries(),
+        })
+    }
+}
 
 /// Connections of the lean pool (hot statements), beside the 16 of the general pool: the two
 /// batched reads hold up to `2 × IN_FLIGHT` of them, and the login look-ups and token issue must
 /// not queue behind those.
 const LEAN_CONNECTIONS: u32 = 12;
 
-// The shared SQL is compiled once per backend on purpose: `super::Db` differs.
+// The shared SQL is compiled once per backend on purpose: sqlx types each statement for one
+// database (see `backend`).
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/mod.rs"]
 mod sql;
@@ -309,49 +371,4 @@ struct OrderedHolderRow {
     ord: i64,
     #[sqlx(flatten)]
     row: sql::HolderAccountRow,
-}
-
-/// Migrations may take longer than any request should (an index on a large table), and they
-/// wait for each other across replicas: they run with no statement timeout, on a connection
-/// that gets its session default back afterwards.
-pub(super) async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
-    let mut connection = pool.acquire().await?;
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut *connection)
-        .await?;
-    // `run_direct` is what `run` calls on the connection it acquires; called here directly
-    // because `run` over a borrowed connection does not satisfy the `Send` bound of the store
-    // trait's futures.
-    let migrated = MIGRATOR.run_direct(None, &mut *connection, false).await;
-    sqlx::query("RESET statement_timeout")
-        .execute(&mut *connection)
-        .await?;
-    migrated?;
-    Ok(())
-}
-
-/// PostgreSQL is backed up with its own tools (`pg_dump`, or the operator's base backups).
-pub(super) async fn backup_into(_pool: &Pool<Db>, _path: &std::path::Path) -> StoreResult<()> {
-    Err(super::StoreError::Unsupported(
-        "accountd backup copies SQLite databases; back PostgreSQL up with pg_dump (see the README)",
-    ))
-}
-
-pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
-    pool.begin().await
-}
-
-/// The lean pool's numbers for `/metrics`: open, idle, maximum and retried reads.
-pub(super) fn lean_stats(lean: &LeanPool) -> Option<(u32, usize, u32, u64)> {
-    let (open, idle, max) = lean.stats();
-    Some((open, idle, max, lean.retries()))
-}
-
-/// Names the unique constraint a failed statement violated.
-pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
-    let database_error = error.as_database_error()?;
-    database_error
-        .is_unique_violation()
-        .then(|| database_error.constraint().map(str::to_owned))
-        .flatten()
 }

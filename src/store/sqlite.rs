@@ -16,26 +16,107 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Pool, Transaction};
 
-use super::{ConnectOptions, EventPayloads, StoreResult};
+use super::backend::Backend;
+use super::{ConnectOptions, EventPayloads, PoolStats, StoreResult};
 use crate::query::sql::Dialect;
 
-pub(super) type Db = sqlx::Sqlite;
-pub(super) const DIALECT: Dialect = Dialect::Sqlite;
-pub(super) const BACKEND: &str = "sqlite";
-/// SQLite has no row locks; `BEGIN IMMEDIATE` already holds the database's write lock.
-pub(super) const FOR_UPDATE: &str = "";
-/// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
-pub(super) const SKIP_LOCKED: &str = "";
-/// Nothing to relax: in WAL mode with `synchronous = NORMAL` no commit waits for a flush.
-pub(super) const RECORD_ONLY_COMMIT: Option<&str> = None;
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-/// Readers and the writer are separate pools (an in-memory database shares the writer, and then
-/// `/metrics` shows the same connection twice).
-pub(super) const SHARED_POOL: bool = false;
+/// SQLite as the shared SQL sees it.
+pub(super) enum SqliteBackend {}
+
+/// The backend `sql/` is compiled against in this module.
+type ThisBackend = SqliteBackend;
+
+type Db = sqlx::Sqlite;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl Backend for SqliteBackend {
+    type Db = Db;
+    type LeanPool = LeanPool;
+    type HolderReads = HolderReads;
+
+    const NAME: &'static str = "sqlite";
+    const DIALECT: Dialect = Dialect::Sqlite;
+    /// SQLite has no row locks; `BEGIN IMMEDIATE` already holds the database's write lock.
+    const FOR_UPDATE: &'static str = "";
+    /// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
+    const SKIP_LOCKED: &'static str = "";
+    /// Nothing to relax: in WAL mode with `synchronous = NORMAL` no commit waits for a flush.
+    const RECORD_ONLY_COMMIT: Option<&'static str> = None;
+    /// Readers and the writer are separate pools (an in-memory database shares the writer, and
+    /// then `/metrics` shows the same connection twice).
+    const SHARED_POOL: bool = false;
+
+    async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// SQLite reports the columns ("UNIQUE constraint failed: accounts.registration_id"), so
+    /// they are mapped to the constraint names the PostgreSQL schema gives the same indexes.
+    fn violated_constraint(error: &sqlx::Error) -> Option<String> {
+        let database_error = error.as_database_error()?;
+        if !database_error.is_unique_violation() {
+            return None;
+        }
+        let columns = database_error
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")?;
+        let name = match columns {
+            "application_keys.name" => "application_keys_name_key",
+            "application_keys.client_id" => "application_keys_client_id_key",
+            "password_profile_infos.password_profile_id, password_profile_infos.username_lower" => {
+                "password_profile_infos_username_key"
+            }
+            "password_profile_infos.user_id, password_profile_infos.password_profile_id" => {
+                "password_profile_infos_user_profile_key"
+            }
+            "accounts.registration_id" => "accounts_registration_id_key",
+            "account_memberships.account_member_id, account_memberships.account_id" => {
+                "account_memberships_pair_key"
+            }
+            "outbox_deliveries.event_id, outbox_deliveries.integration_id" => {
+                "outbox_deliveries_pair_key"
+            }
+            "oidc_profile_infos.oidc_profile_id, oidc_profile_infos.issuer, oidc_profile_infos.subject" => {
+                "oidc_profile_infos_identity_key"
+            }
+            other => other,
+        };
+        Some(name.to_owned())
+    }
+
+    async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
+        MIGRATOR.run(pool).await?;
+        Ok(())
+    }
+
+    /// `VACUUM INTO` on a reader: a consistent snapshot (one read transaction) written to a new
+    /// file, while writers go on; the copy is readable by its owner only, like the database.
+    async fn backup_into(pool: &Pool<Db>, path: &std::path::Path) -> StoreResult<()> {
+        if path.exists() {
+            return Err(super::StoreError::Unsupported(
+                "the backup file already exists; choose a new path",
+            ));
+        }
+        let target = path.to_string_lossy().into_owned();
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(pool)
+            .await?;
+        restrict_to_owner(path).map_err(sqlx::Error::Io)?;
+        Ok(())
+    }
+
+    /// Already counted as the reader pool.
+    fn lean_pool_stats(_lean: &LeanPool) -> Option<PoolStats> {
+        None
+    }
+}
 
 const READERS: u32 = 4;
 
-// The shared SQL is compiled once per backend on purpose: `super::Db` differs.
+// The shared SQL is compiled once per backend on purpose: sqlx types each statement for one
+// database (see `backend`).
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/mod.rs"]
 mod sql;
@@ -170,11 +251,6 @@ impl HolderReads {
     }
 }
 
-/// Already counted as the reader pool.
-pub(super) fn lean_stats(_lean: &LeanPool) -> Option<(u32, usize, u32, u64)> {
-    None
-}
-
 fn create_private_dir(folder: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -200,65 +276,4 @@ fn restrict_to_owner(file: &std::path::Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = file;
     Ok(())
-}
-
-pub(super) async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {
-    MIGRATOR.run(pool).await?;
-    Ok(())
-}
-
-/// `VACUUM INTO` on a reader: a consistent snapshot (one read transaction) written to a new
-/// file, while writers go on; the copy is readable by its owner only, like the database.
-pub(super) async fn backup_into(pool: &Pool<Db>, path: &std::path::Path) -> StoreResult<()> {
-    if path.exists() {
-        return Err(super::StoreError::Unsupported(
-            "the backup file already exists; choose a new path",
-        ));
-    }
-    let target = path.to_string_lossy().into_owned();
-    sqlx::query("VACUUM INTO $1")
-        .bind(target)
-        .execute(pool)
-        .await?;
-    restrict_to_owner(path).map_err(sqlx::Error::Io)?;
-    Ok(())
-}
-
-pub(super) async fn begin_write(pool: &Pool<Db>) -> sqlx::Result<Transaction<'static, Db>> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
-
-/// Names the unique constraint a failed statement violated. SQLite reports the columns
-/// ("UNIQUE constraint failed: accounts.registration_id"), so map them to the constraint names
-/// the PostgreSQL schema gives the same indexes.
-pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<String> {
-    let database_error = error.as_database_error()?;
-    if !database_error.is_unique_violation() {
-        return None;
-    }
-    let columns = database_error
-        .message()
-        .strip_prefix("UNIQUE constraint failed: ")?;
-    let name = match columns {
-        "application_keys.name" => "application_keys_name_key",
-        "application_keys.client_id" => "application_keys_client_id_key",
-        "password_profile_infos.password_profile_id, password_profile_infos.username_lower" => {
-            "password_profile_infos_username_key"
-        }
-        "password_profile_infos.user_id, password_profile_infos.password_profile_id" => {
-            "password_profile_infos_user_profile_key"
-        }
-        "accounts.registration_id" => "accounts_registration_id_key",
-        "account_memberships.account_member_id, account_memberships.account_id" => {
-            "account_memberships_pair_key"
-        }
-        "outbox_deliveries.event_id, outbox_deliveries.integration_id" => {
-            "outbox_deliveries_pair_key"
-        }
-        "oidc_profile_infos.oidc_profile_id, oidc_profile_infos.issuer, oidc_profile_infos.subject" => {
-            "oidc_profile_infos_identity_key"
-        }
-        other => other,
-    };
-    Some(name.to_owned())
 }

@@ -10,4 +10,4 @@ pub use body::JsonBody;
 pub use caller::{AccountHolder, Admin, AuditedCaller, Caller, Reader};
 pub use client::ClientAddress;
 pub use list::ListParams;
-pub use path::Ids;
+pub use path::{Ids, path_id};

@@ -8,6 +8,11 @@ use std::convert::Infallible;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::validation::parse_uuid;
+use crate::store::Entity;
 
 #[derive(Debug, Clone)]
 pub struct Ids<T>(pub T);
@@ -26,4 +31,11 @@ where
             .unwrap_or_default();
         Ok(Self(ids))
     }
+}
+
+/// The id of `entity` in a path segment. A malformed id is simply a record that does not exist,
+/// so it answers the same `404` as an unknown one
+/// (docs/http-conventions.md#identifiers-and-timestamps).
+pub fn path_id(entity: Entity, raw: &str) -> ApiResult<Uuid> {
+    parse_uuid(raw).ok_or_else(|| ApiError::not_found(entity))
 }

@@ -11,7 +11,7 @@ use super::{
     parse_ids, placeholders,
 };
 use crate::query::filter::Op;
-use crate::query::sort::SortSpec;
+use crate::query::sort::NAMED_RECORD_SORTS;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Account, AccountPatch, AccountStore, Conflict, Entity, HolderAccount, HolderCheck, ListQuery,
@@ -72,24 +72,7 @@ const LIST: ListSpec = ListSpec {
             ops: TEXT_OPS,
         },
     ],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "name",
-            column: "name",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: NAMED_RECORD_SORTS,
     default_sort: newest_first(),
 };
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, SqlStore, conflict_on, newest_first};
-use crate::query::sort::SortSpec;
+use crate::query::sort::NAMED_RECORD_SORTS;
 use crate::store::{
     ApplicationKey, ApplicationKeyPatch, ApplicationKeyStore, BearerGrant, ClientCredentials,
     Conflict, Entity, GrantType, ListQuery, NewApplicationKey, NewAuditEvent, NewBearerToken, Page,
@@ -25,24 +25,7 @@ const LIST: ListSpec = ListSpec {
     columns: COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "name",
-            column: "name",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: NAMED_RECORD_SORTS,
     default_sort: newest_first(),
 };
 

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{BACKEND, Db, FOR_UPDATE, SHARED_POOL, SqlStore, Tx, lean_stats};
+use super::{Db, FOR_UPDATE, SqlStore, ThisBackend, Tx};
 use crate::auth::signing_key::JwtAlgorithm;
+use crate::store::backend::Backend;
 use crate::store::{
     BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, NewAuditEvent,
     PoolStats, StoreError, StoreResult, StoredJwtKey,
@@ -19,7 +20,7 @@ const BOOTSTRAP_KEY_NAME: &str = "bootstrap";
 #[async_trait]
 impl DeploymentStore for SqlStore {
     async fn migrate(&self) -> StoreResult<()> {
-        super::run_migrations(&self.write).await
+        ThisBackend::run_migrations(&self.write).await
     }
 
     async fn initialise(&self, plan: &FirstStart) -> StoreResult<Initialised> {
@@ -230,7 +231,7 @@ impl DeploymentStore for SqlStore {
         // Every pool at once: the readiness probe has one second for all of them.
         let read = sqlx::query("SELECT 1").execute(&self.read);
         let write = async {
-            if SHARED_POOL {
+            if ThisBackend::SHARED_POOL {
                 Ok(())
             } else {
                 sqlx::query("SELECT 1").execute(&self.write).await.map(drop)
@@ -244,11 +245,11 @@ impl DeploymentStore for SqlStore {
     }
 
     async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
-        super::backup_into(&self.read, path).await
+        ThisBackend::backup_into(&self.read, path).await
     }
 
     fn backend(&self) -> &'static str {
-        BACKEND
+        ThisBackend::NAME
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
@@ -259,20 +260,12 @@ impl DeploymentStore for SqlStore {
             max: pool.options().get_max_connections(),
             retries: 0,
         };
-        let mut pools = if SHARED_POOL {
+        let mut pools = if ThisBackend::SHARED_POOL {
             vec![stats("primary", &self.write)]
         } else {
             vec![stats("read", &self.read), stats("write", &self.write)]
         };
-        if let Some((size, idle, max, retries)) = lean_stats(&self.lean) {
-            pools.push(PoolStats {
-                name: "lean",
-                size,
-                idle,
-                max,
-                retries,
-            });
-        }
+        pools.extend(ThisBackend::lean_pool_stats(&self.lean));
         pools
     }
 

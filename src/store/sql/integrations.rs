@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::sealed::INTEGRATION_SECRET_KEY;
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, newest_first};
-use crate::query::sort::SortSpec;
+use crate::query::sort::{NAMED_RECORD_SORTS, SortSpec};
 use crate::query::sql::Bind;
 use crate::store::{
     ConfiguredIntegration, Conflict, Entity, Integration, IntegrationLog, IntegrationPatch,
@@ -23,24 +23,7 @@ const LIST: ListSpec = ListSpec {
     columns: COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "name",
-            column: "name",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: NAMED_RECORD_SORTS,
     default_sort: newest_first(),
 };
 
@@ -52,10 +35,7 @@ const LOGS: ListSpec = ListSpec {
     columns: LOG_COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[SortSpec {
-        name: "created_at",
-        column: "created_at",
-    }],
+    sorts: &[SortSpec::field("created_at")],
     default_sort: newest_first(),
 };
 

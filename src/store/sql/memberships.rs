@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::member_records;
 use super::{Db, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, bearer_grant, newest_first, parse_ids};
 use crate::query::filter::Op;
-use crate::query::sort::SortSpec;
+use crate::query::sort::RECORD_SORTS;
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Conflict, Entity, HolderCheck, HolderSwitch, Limit, ListQuery, Membership, MembershipStore,
@@ -30,20 +30,7 @@ const LIST: ListSpec = ListSpec {
         kind: FieldKind::Uuid,
         ops: &[Op::Eq, Op::Like],
     }],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: RECORD_SORTS,
     default_sort: newest_first(),
 };
 

@@ -1,8 +1,8 @@
 //! The SQL both backends share. This module is compiled twice, once inside `postgres.rs` and
-//! once inside `sqlite.rs`, where `super::Db` names the sqlx database; every statement here is
-//! written in the common subset of the two dialects (`$N` placeholders, `RETURNING`,
-//! `ON CONFLICT`), and the few differences come from the backend module (`FOR_UPDATE`,
-//! `begin_write`, `violated_constraint`, `DIALECT`, `SKIP_LOCKED`).
+//! once inside `sqlite.rs`, against that module's `ThisBackend`; every statement here is written
+//! in the common subset of the two dialects (`$N` placeholders, `RETURNING`, `ON CONFLICT`), and
+//! the few differences come from the backend's implementation of `store::backend::Backend`,
+//! re-exported below under the names the SQL uses.
 
 mod accounts;
 mod application_keys;
@@ -31,16 +31,22 @@ const MAX_INCLUDED: usize = 100;
 pub(super) use accounts::{HolderAccountRow, HolderRead, holder_account_row};
 pub(super) use memberships::{SwitchRead, SwitchRow, switch_rows};
 
-use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, RECORD_ONLY_COMMIT, SHARED_POOL,
-    SKIP_LOCKED, backup_into, begin_write, lean_stats, run_migrations, violated_constraint,
-};
+use super::ThisBackend;
 use crate::auth::sealing::Sealer;
 use crate::query::filter::Expr;
 use crate::query::sort::{Sort, SortSpec, parse_sort};
-use crate::query::sql::{Bind, FieldSpec, compile};
+use crate::query::sql::{Bind, Dialect, FieldSpec, compile};
 use crate::store::EventPayloads;
+use crate::store::backend::Backend;
 use crate::store::{Conflict, ListQuery, Page, StoreError, StoreResult};
+
+type Db = <ThisBackend as Backend>::Db;
+type LeanPool = <ThisBackend as Backend>::LeanPool;
+type HolderReads = <ThisBackend as Backend>::HolderReads;
+const DIALECT: Dialect = ThisBackend::DIALECT;
+const FOR_UPDATE: &str = ThisBackend::FOR_UPDATE;
+const SKIP_LOCKED: &str = ThisBackend::SKIP_LOCKED;
+const RECORD_ONLY_COMMIT: Option<&str> = ThisBackend::RECORD_ONLY_COMMIT;
 
 type Tx = Transaction<'static, Db>;
 type Row = <Db as Database>::Row;
@@ -82,7 +88,7 @@ impl SqlStore {
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
-        Ok(begin_write(&self.write).await?)
+        Ok(ThisBackend::begin_write(&self.write).await?)
     }
 
     /// One page of a list plus the filtered total. `scope` is a trusted predicate with its own
@@ -186,7 +192,7 @@ const fn newest_first() -> Sort {
 
 /// Maps a unique violation to its conflict, leaving other errors as they are.
 fn conflict_on(error: sqlx::Error, constraints: &[(&str, Conflict)]) -> StoreError {
-    if let Some(name) = violated_constraint(&error) {
+    if let Some(name) = ThisBackend::violated_constraint(&error) {
         if let Some((_, conflict)) = constraints.iter().find(|(known, _)| *known == name) {
             return StoreError::Conflict(*conflict);
         }

@@ -13,7 +13,7 @@ use super::sealed::OIDC_CLIENT_SECRET;
 use super::users::{create_own_account_if_configured, lock_user};
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
 use crate::auth::secret::Secret;
-use crate::query::sort::SortSpec;
+use crate::query::sort::{NAMED_RECORD_SORTS, RECORD_SORTS};
 use crate::query::sql::Bind;
 use crate::store::{
     ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewAuditEvent, NewOidcCode, NewOidcLogin,
@@ -40,24 +40,7 @@ const PROFILES: ListSpec = ListSpec {
     columns: PROFILE_COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "name",
-            column: "name",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: NAMED_RECORD_SORTS,
     default_sort: newest_first(),
 };
 
@@ -66,20 +49,7 @@ const INFOS: ListSpec = ListSpec {
     columns: INFO_COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: RECORD_SORTS,
     default_sort: newest_first(),
 };
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, SqlStore, newest_first};
-use crate::query::sort::SortSpec;
+use crate::query::sort::NAMED_RECORD_SORTS;
 use crate::store::{
     Entity, ListQuery, NewAuditEvent, NewPasswordProfile, Page, PasswordProfile,
     PasswordProfilePatch, PasswordProfileStore, StoreError, StoreResult, UsernameFormat,
@@ -19,24 +19,7 @@ const LIST: ListSpec = ListSpec {
     columns: COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "name",
-            column: "name",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: NAMED_RECORD_SORTS,
     default_sort: newest_first(),
 };
 

@@ -38,10 +38,7 @@ const AUDIT: ListSpec = ListSpec {
             ops: &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge],
         },
     ],
-    sorts: &[SortSpec {
-        name: "created_at",
-        column: "created_at",
-    }],
+    sorts: &[SortSpec::field("created_at")],
     default_sort: newest_first(),
 };
 

@@ -12,7 +12,7 @@ use super::{
     placeholders,
 };
 use crate::query::filter::Op;
-use crate::query::sort::SortSpec;
+use crate::query::sort::{RECORD_SORTS, SortSpec};
 use crate::query::sql::{Bind, FieldKind, FieldSpec};
 use crate::store::{
     Account, ChangedBy, Conflict, DuplicateEmailPolicy, Entity, ListQuery, LoginCandidate,
@@ -77,26 +77,11 @@ const USERS: ListSpec = ListSpec {
         },
     ],
     sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "email",
-            column: "email",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "name",
-            column: "name",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
+        SortSpec::field("created_at"),
+        SortSpec::field("email"),
+        SortSpec::field("id"),
+        SortSpec::field("name"),
+        SortSpec::field("updated_at"),
     ],
     default_sort: newest_first(),
 };
@@ -127,20 +112,7 @@ const INFOS: ListSpec = ListSpec {
     columns: INFO_COLUMNS,
     id_column: "id",
     fields: &[],
-    sorts: &[
-        SortSpec {
-            name: "created_at",
-            column: "created_at",
-        },
-        SortSpec {
-            name: "id",
-            column: "id",
-        },
-        SortSpec {
-            name: "updated_at",
-            column: "updated_at",
-        },
-    ],
+    sorts: RECORD_SORTS,
     default_sort: newest_first(),
 };
 
