@@ -1,18 +1,35 @@
 //! Micro-benchmarks of the account token (docs/account-tokens.md): minting one (a login mints one
 //! per membership) and the offline validation steps (docs/account-tokens.md#validation-steps) that
-//! every token-checked request runs before the database.
+//! every token-checked request runs before the database, for each signing algorithm: HS256, EdDSA
+//! and ES256. The `jsonwebtoken/…` entries sign and verify the same token through that crate's
+//! per-call API, which parses the key on every call, for comparison with the prepared keys
+//! accountd holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
-use accountd::auth::jwt::{AccountClaims, Expected, JwtKeys, encode_ancestors};
+use accountd::auth::jwt::{AccountClaims, Expected, JwtKeys, KeyEntry, encode_ancestors};
+use accountd::auth::signing_key::{JwtAlgorithm, KeyMaterial};
 use accountd::time::Timestamp;
 use criterion::{Criterion, criterion_group, criterion_main};
 use uuid::Uuid;
 
-fn keys() -> JwtKeys {
-    let secret = b"0123456789abcdef0123456789abcdef-bench".to_vec();
-    JwtKeys::new(&[("bench".to_owned(), secret)], "bench").expect("the active key is listed")
+fn keys(material: &KeyMaterial) -> JwtKeys {
+    let entry = KeyEntry {
+        kid: "bench".to_owned(),
+        material: material.clone(),
+        verifies_until: None,
+    };
+    JwtKeys::from_entries(&[entry], "bench").expect("the active key is listed")
+}
+
+fn material(algorithm: JwtAlgorithm) -> KeyMaterial {
+    match algorithm {
+        JwtAlgorithm::Hs256 => {
+            KeyMaterial::Hmac(b"0123456789abcdef0123456789abcdef-bench".to_vec())
+        }
+        other => KeyMaterial::generate(other),
+    }
 }
 
 fn claims(now: Timestamp) -> AccountClaims {
@@ -32,7 +49,6 @@ fn claims(now: Timestamp) -> AccountClaims {
 }
 
 fn jwt(c: &mut Criterion) {
-    let keys = keys();
     let now = Timestamp::from_seconds(1_760_000_000);
     let claims = claims(now);
     let expected = Expected {
@@ -40,20 +56,66 @@ fn jwt(c: &mut Criterion) {
         realm_id: claims.realm_id,
         now,
     };
-    let token = keys.mint(&claims).unwrap();
-    assert_eq!(keys.verify(&token, &expected).unwrap(), claims);
+    for algorithm in [
+        JwtAlgorithm::Hs256,
+        JwtAlgorithm::EdDsa,
+        JwtAlgorithm::Es256,
+    ] {
+        let name = algorithm.as_str().to_ascii_lowercase();
+        let material = material(algorithm);
+        let keys = keys(&material);
+        let token = keys.mint(&claims).unwrap();
+        assert_eq!(keys.verify(&token, &expected).unwrap(), claims);
 
-    c.bench_function("jwt/mint", |b| {
-        b.iter(|| keys.mint(black_box(&claims)).unwrap());
+        c.bench_function(&format!("jwt/{name}/mint"), |b| {
+            b.iter(|| keys.mint(black_box(&claims)).unwrap());
+        });
+        c.bench_function(&format!("jwt/{name}/verify"), |b| {
+            b.iter(|| keys.verify(black_box(&token), &expected).unwrap());
+        });
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        c.bench_function(&format!("jwt/{name}/verify_bad_signature"), |b| {
+            b.iter(|| keys.verify(black_box(&forged), &expected).unwrap_err());
+        });
+        if algorithm.is_asymmetric() {
+            jsonwebtoken_per_call(c, &name, &material, &token);
+        }
+    }
+}
+
+/// The same signature and verification through `jsonwebtoken::crypto`, which takes the key as
+/// PKCS#8 DER (signing) or raw public key bytes (verifying) and parses it on every call.
+fn jsonwebtoken_per_call(c: &mut Criterion, name: &str, material: &KeyMaterial, token: &str) {
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    let der = material.to_stored().unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(serde_json::Value::Object(material.public_jwk().unwrap())).unwrap();
+    let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+    let (algorithm, encoding) = match material {
+        KeyMaterial::Ed25519(_) => (Algorithm::EdDSA, EncodingKey::from_ed_der(&der)),
+        _ => (Algorithm::ES256, EncodingKey::from_ec_der(&der)),
+    };
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    assert!(
+        jsonwebtoken::crypto::verify(signature, input.as_bytes(), &decoding, algorithm).unwrap()
+    );
+    c.bench_function(&format!("jsonwebtoken/{name}/sign"), |b| {
+        b.iter(|| {
+            jsonwebtoken::crypto::sign(black_box(input.as_bytes()), &encoding, algorithm).unwrap()
+        });
     });
-    c.bench_function("jwt/verify", |b| {
-        b.iter(|| keys.verify(black_box(&token), &expected).unwrap());
-    });
-    let mut forged = token.clone();
-    forged.pop();
-    forged.push('A');
-    c.bench_function("jwt/verify_bad_signature", |b| {
-        b.iter(|| keys.verify(black_box(&forged), &expected).unwrap_err());
+    c.bench_function(&format!("jsonwebtoken/{name}/verify_signature"), |b| {
+        b.iter(|| {
+            jsonwebtoken::crypto::verify(
+                signature,
+                black_box(input.as_bytes()),
+                &decoding,
+                algorithm,
+            )
+            .unwrap()
+        });
     });
 }
 

@@ -13,7 +13,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::sealing::{self, Sealer};
 use crate::auth::secret::Secret;
 use crate::bootstrap::{self, BootstrapError};
-use crate::config::{Config, JwtKeySource, ManagementListen};
+use crate::config::{Config, ManagementListen};
 use crate::events::dispatcher::Dispatcher;
 use crate::events::webhook::WebhookClient;
 use crate::http;
@@ -132,10 +132,7 @@ impl Application {
                 .register_histogram(histogram)
                 .map_err(StartError::Metrics)?;
         }
-        let keys = Arc::new(KeyRing::new(
-            bootstrapped.keys,
-            matches!(config.jwt_keys, JwtKeySource::Persisted),
-        ));
+        let keys = Arc::new(KeyRing::new(bootstrapped.keys, bootstrapped.key_plan));
         let state = AppState::new(Services {
             links,
             rate_limiter: Arc::new(RateLimiter::new(

@@ -5,9 +5,9 @@
 use uuid::Uuid;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::keyring::{generate_key, keys_from_stored};
+use crate::auth::keyring::{KeyPlan, generate_key, rotate};
 use crate::auth::secret::{Secret, random_alphanumeric, sha256};
-use crate::config::{Config, JwtKeySource};
+use crate::config::Config;
 use crate::store::{BootstrapPlan, Deployment, FirstStart, Store, StoreError};
 use crate::time::Timestamp;
 
@@ -24,12 +24,16 @@ pub enum BootstrapError {
     Store(#[from] StoreError),
     #[error("no usable JWT signing key: the configured or stored active key is missing")]
     NoSigningKey,
+    #[error("the new JWT signing key cannot be encoded")]
+    KeyGeneration,
 }
 
 /// What first start produced.
 pub struct Bootstrapped {
     pub deployment: Deployment,
     pub keys: JwtKeys,
+    /// Which keys the server holds, for its key ring's reloads.
+    pub key_plan: KeyPlan,
     /// The application key this start generated, to be shown once; `None` when configured or
     /// when one already existed.
     pub generated_client: Option<(String, Secret)>,
@@ -40,9 +44,11 @@ pub async fn run(
     config: &Config,
     now: Timestamp,
 ) -> Result<Bootstrapped, BootstrapError> {
-    let generated_jwt_key = match &config.jwt_keys {
-        JwtKeySource::Persisted => Some(generate_key()),
-        JwtKeySource::Configured { .. } => None,
+    let key_plan = KeyPlan::from_config(config);
+    let generated_jwt_key = if key_plan.signs_with_persisted() {
+        Some(generate_key(key_plan.algorithm).map_err(|_| BootstrapError::KeyGeneration)?)
+    } else {
+        None
     };
     let (bootstrap_key, generated) = match &config.bootstrap_key {
         Some(key) => {
@@ -78,20 +84,27 @@ pub async fn run(
         now,
     };
     let initialised = store.initialise(&plan).await?;
-    let keys = match &config.jwt_keys {
-        JwtKeySource::Configured { keys, active_kid } => {
-            let keys: Vec<(String, Vec<u8>)> = keys
-                .iter()
-                .map(|(kid, secret)| (kid.clone(), secret.expose().as_bytes().to_vec()))
-                .collect();
-            JwtKeys::new(&keys, active_kid)
-        }
-        JwtKeySource::Persisted => keys_from_stored(&initialised.jwt_keys),
+    let mut stored = initialised.jwt_keys;
+    let active_algorithm = stored
+        .iter()
+        .find(|key| key.active)
+        .map(|key| key.algorithm);
+    if key_plan.signs_with_persisted()
+        && active_algorithm.is_some_and(|algorithm| algorithm != key_plan.algorithm)
+    {
+        // ACCOUNTD_JWT_ALG changed: a key of the new algorithm signs from now on, and the old
+        // one verifies the tokens it signed until they expire, as after `accountd keys rotate`.
+        let key = rotate(store, key_plan.algorithm, now).await?;
+        tracing::info!(kid = %key.kid, alg = %key_plan.algorithm, "new JWT signing key for ACCOUNTD_JWT_ALG");
+        stored = store.jwt_keys().await?;
     }
-    .ok_or(BootstrapError::NoSigningKey)?;
+    let keys = key_plan
+        .assemble(&stored)
+        .ok_or(BootstrapError::NoSigningKey)?;
     Ok(Bootstrapped {
         deployment: initialised.deployment,
         keys,
+        key_plan,
         generated_client: generated.filter(|_| initialised.generated_bootstrap_key),
     })
 }

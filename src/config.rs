@@ -9,8 +9,10 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::jwt::KeyEntry;
 use crate::auth::sealing::MasterKey;
 use crate::auth::secret::Secret;
+use crate::auth::signing_key::{JwtAlgorithm, KeyMaterial};
 use crate::outbound::DestinationPolicy;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/accountd.db?mode=rwc";
@@ -89,6 +91,17 @@ pub struct ConfigArgs {
     /// The kid of ACCOUNTD_JWT_KEYS that signs new tokens (optional when only one key is listed).
     #[arg(long, env = "ACCOUNTD_JWT_ACTIVE_KID")]
     pub jwt_active_kid: Option<String>,
+
+    /// How account tokens are signed: `HS256` (shared secret, the default), `EdDSA` (Ed25519) or
+    /// `ES256` (P-256). Under EdDSA and ES256 the public keys are served at
+    /// /.well-known/jwks.json; HS256 keys keep verifying the tokens they signed but sign no more.
+    #[arg(long, env = "ACCOUNTD_JWT_ALG")]
+    pub jwt_alg: Option<String>,
+
+    /// PKCS#8 PEM private keys (Ed25519 or P-256) to sign with instead of a generated key pair:
+    /// comma-separated file paths, the first one signs. Each kid is its RFC 7638 thumbprint.
+    #[arg(long, env = "ACCOUNTD_JWT_PRIVATE_KEYS")]
+    pub jwt_private_keys: Option<String>,
 
     /// Client id of the bootstrap application key (with ACCOUNTD_CLIENT_SECRET).
     #[arg(long, env = "ACCOUNTD_CLIENT_ID")]
@@ -186,6 +199,10 @@ pub struct Config {
     pub store_id: Option<Uuid>,
     pub page_length: u32,
     pub jwt_keys: JwtKeySource,
+    /// The algorithm new account tokens are signed with.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// Key pairs from `ACCOUNTD_JWT_PRIVATE_KEYS`, the signing one first.
+    pub jwt_private_keys: Vec<KeyEntry>,
     pub bootstrap_key: Option<BootstrapKey>,
     pub cors_origins: CorsOrigins,
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -472,6 +489,8 @@ impl Config {
             store_id: None,
             page_length: 25,
             jwt_keys: JwtKeySource::Persisted,
+            jwt_algorithm: JwtAlgorithm::Hs256,
+            jwt_private_keys: Vec::new(),
             bootstrap_key: None,
             cors_origins: CorsOrigins::Any,
             trusted_proxies: Vec::new(),
@@ -530,6 +549,11 @@ impl Config {
             args.jwt_keys.as_deref(),
             args.jwt_active_kid.as_deref(),
         )?;
+        let jwt_private_keys = match args.jwt_private_keys.as_deref().map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(paths) => read_private_keys(paths)?,
+        };
+        let jwt_algorithm = jwt_algorithm(args.jwt_alg.as_deref(), &jwt_private_keys)?;
         let bootstrap_key = match (args.client_id, args.client_secret) {
             (None, None) => None,
             (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => {
@@ -605,6 +629,8 @@ impl Config {
             store_id,
             page_length: args.page_length,
             jwt_keys,
+            jwt_algorithm,
+            jwt_private_keys,
             bootstrap_key,
             cors_origins: CorsOrigins::parse(&args.cors_origins)?,
             trusted_proxies: parse_trusted_proxies(args.trusted_proxies.as_deref())?,
@@ -687,6 +713,60 @@ pub fn kid_of_secret(secret: &[u8]) -> String {
     hex::encode(&digest[..8])
 }
 
+/// `ACCOUNTD_JWT_ALG`, which must agree with the first private key when keys are given (and
+/// defaults to its algorithm then).
+fn jwt_algorithm(
+    raw: Option<&str>,
+    private_keys: &[KeyEntry],
+) -> Result<JwtAlgorithm, ConfigError> {
+    let signing = private_keys.first().map(|key| key.material.algorithm());
+    let algorithm = match raw.map(str::trim) {
+        None | Some("") => signing.unwrap_or_default(),
+        Some(raw) => JwtAlgorithm::parse(raw).ok_or_else(|| {
+            ConfigError::new(format!(
+                "ACCOUNTD_JWT_ALG must be HS256, EdDSA or ES256, got {raw:?}"
+            ))
+        })?,
+    };
+    match signing {
+        Some(signing) if signing != algorithm => Err(ConfigError::new(format!(
+            "the first of ACCOUNTD_JWT_PRIVATE_KEYS is an {signing} key, but ACCOUNTD_JWT_ALG is {algorithm}"
+        ))),
+        _ => Ok(algorithm),
+    }
+}
+
+/// The PKCS#8 PEM files of `ACCOUNTD_JWT_PRIVATE_KEYS`; each kid is the key's thumbprint.
+fn read_private_keys(paths: &str) -> Result<Vec<KeyEntry>, ConfigError> {
+    let mut keys: Vec<KeyEntry> = Vec::new();
+    for path in paths
+        .split(',')
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+    {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::new(format!(
+                "ACCOUNTD_JWT_PRIVATE_KEYS: cannot read {path:?}: {error}"
+            ))
+        })?;
+        let material = KeyMaterial::from_pkcs8_pem(&text).map_err(|error| {
+            ConfigError::new(format!("ACCOUNTD_JWT_PRIVATE_KEYS: {path:?}: {error}"))
+        })?;
+        let kid = material.new_kid();
+        if keys.iter().any(|key| key.kid == kid) {
+            return Err(ConfigError::new(format!(
+                "ACCOUNTD_JWT_PRIVATE_KEYS lists the key in {path:?} twice"
+            )));
+        }
+        keys.push(KeyEntry {
+            kid,
+            material,
+            verifies_until: None,
+        });
+    }
+    Ok(keys)
+}
+
 fn jwt_key_source(
     single: Option<&str>,
     several: Option<&str>,
@@ -766,6 +846,51 @@ mod tests {
     #[test]
     fn a_short_jwt_secret_refuses_to_start() {
         assert!(jwt_key_source(Some("short"), None, None).is_err());
+    }
+
+    #[test]
+    fn the_jwt_algorithm_defaults_to_hs256_and_must_agree_with_the_first_private_key() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        assert_eq!(jwt_algorithm(None, &[]).unwrap(), JwtAlgorithm::Hs256);
+        assert_eq!(
+            jwt_algorithm(Some("ES256"), &[]).unwrap(),
+            JwtAlgorithm::Es256
+        );
+        assert!(
+            jwt_algorithm(Some("eddsa"), &[]).is_err(),
+            "JOSE names are case-sensitive"
+        );
+        assert!(jwt_algorithm(Some("RS256"), &[]).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let ed_path = dir.path().join("ed25519.pem");
+        let ed = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+        std::fs::write(
+            &ed_path,
+            ed.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+        let ec_path = dir.path().join("p256.pem");
+        let ec = p256::ecdsa::SigningKey::from_slice(&[3u8; 32]).unwrap();
+        std::fs::write(
+            &ec_path,
+            ec.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+        let list = format!("{}, {}", ed_path.display(), ec_path.display());
+        let keys = read_private_keys(&list).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].kid, keys[0].material.thumbprint().unwrap());
+        assert_eq!(jwt_algorithm(None, &keys).unwrap(), JwtAlgorithm::EdDsa);
+        assert!(jwt_algorithm(Some("ES256"), &keys).is_err());
+        assert!(jwt_algorithm(Some("HS256"), &keys).is_err());
+
+        let twice = format!("{}, {}", ed_path.display(), ed_path.display());
+        assert!(read_private_keys(&twice).is_err());
+        assert!(read_private_keys("/no/such/key.pem").is_err());
+        let not_a_key = dir.path().join("garbage.pem");
+        std::fs::write(&not_a_key, "hello").unwrap();
+        assert!(read_private_keys(&not_a_key.display().to_string()).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use accountd::auth::keyring;
 use accountd::auth::sealing::{self, Sealer};
-use accountd::config::{Config, ConfigArgs, JwtKeySource};
+use accountd::config::{Config, ConfigArgs};
 use accountd::key_handover::{self, Handover};
 use accountd::store::{self};
 use accountd::time::{Clock, SystemClock};
@@ -71,11 +71,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Print the persisted keys as ACCOUNTD_JWT_KEYS, for downstream services that verify tokens.
+    /// For downstream services that verify tokens: under EdDSA or ES256 the public JWK Set (as
+    /// /.well-known/jwks.json serves it); under HS256 the persisted secrets as ACCOUNTD_JWT_KEYS.
     Export,
-    /// Add a new persisted key and make it the one that signs; earlier keys keep verifying.
+    /// Add a new persisted key of ACCOUNTD_JWT_ALG and make it the one that signs; the previous
+    /// key keeps verifying (and stays published) until its tokens have expired.
     Rotate,
-    /// Remove an inactive persisted key: the tokens it signed stop working.
+    /// Retire an inactive persisted key at once: the tokens it signed stop working.
     Remove {
         /// The kid to remove.
         kid: String,
@@ -283,33 +285,25 @@ async fn backup(config: &Config, path: &std::path::Path) -> Result<(), Box<dyn s
 async fn export_keys(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store(config).await?;
     store.migrate().await?;
-    let keys = store.jwt_keys().await?;
-    if keys.is_empty() {
-        return Err("no persisted JWT keys: they are configured, or accountd never started".into());
-    }
-    let list = keys
-        .iter()
-        .map(|key| format!("{}={}", key.kid, String::from_utf8_lossy(&key.secret)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let active = keys
-        .iter()
-        .find(|key| key.active)
-        .map(|key| key.kid.as_str());
-    println!("ACCOUNTD_JWT_KEYS={list}");
-    if let Some(active) = active {
-        println!("ACCOUNTD_JWT_ACTIVE_KID={active}");
-    }
+    let stored = store.jwt_keys().await?;
+    let plan = keyring::KeyPlan::from_config(config);
+    let export = keyring::export(&plan, &stored, SystemClock.now()).ok_or(
+        "no keys to export: the HS256 keys are configured (ACCOUNTD_JWT_SECRET or \
+         ACCOUNTD_JWT_KEYS), or accountd never started",
+    )?;
+    println!("{export}");
     Ok(())
 }
 
 fn refuse_configured_keys(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    match config.jwt_keys {
-        JwtKeySource::Persisted => Ok(()),
-        JwtKeySource::Configured { .. } => Err(
-            "the JWT keys are configured (ACCOUNTD_JWT_SECRET or ACCOUNTD_JWT_KEYS): rotate them there"
+    if keyring::KeyPlan::from_config(config).signs_with_persisted() {
+        Ok(())
+    } else {
+        Err(
+            "the signing key is configured (ACCOUNTD_JWT_SECRET, ACCOUNTD_JWT_KEYS or \
+             ACCOUNTD_JWT_PRIVATE_KEYS): rotate it there"
                 .into(),
-        ),
+        )
     }
 }
 
@@ -317,11 +311,12 @@ async fn rotate_key(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     refuse_configured_keys(config)?;
     let store = open_store(config).await?;
     store.migrate().await?;
-    let key = keyring::rotate(store.as_ref(), SystemClock.now()).await?;
+    let key = keyring::rotate(store.as_ref(), config.jwt_algorithm, SystemClock.now()).await?;
     println!(
-        "New active signing key {}. Running servers take it up within a minute; earlier keys keep \
-         verifying their tokens until you remove them with `accountd keys remove <kid>`.",
-        key.kid
+        "New active {} signing key {}. Running servers take it up within a minute; the previous \
+         key keeps verifying its tokens until they have expired (the token timeout plus a \
+         minute), or until `accountd keys remove <kid>`.",
+        key.algorithm, key.kid
     );
     Ok(())
 }

@@ -1,9 +1,11 @@
-//! Account management authentication tokens: HS256 JWTs with a `kid`, minted per (member, account)
-//! and validated in the order docs/account-tokens.md#validation-steps fixes (structure, header,
-//! signature, claims, expiry). The liveness step needs the database and lives with the extractor.
+//! Account management authentication tokens: JWTs with a `kid` (HS256 by default, EdDSA or ES256
+//! when configured), minted per (member, account) and validated in the order
+//! docs/account-tokens.md#validation-steps fixes (structure, header, signature, claims, expiry).
+//! The liveness step needs the database and lives with the extractor.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -12,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use super::secret::sha256;
+use super::signing_key::{JwtAlgorithm, KeyMaterial};
 use crate::time::Timestamp;
 
 /// How far in the future an `iat` may lie before the token is refused (clock skew,
@@ -92,15 +96,120 @@ pub struct Expected {
     pub now: Timestamp,
 }
 
-/// The signing keys: one active key signs, every listed key verifies tokens carrying its kid.
+/// A key the ring holds: its `kid`, its material, and for a retired key the instant it stops
+/// verifying (the longest lifetime a token it signed can have, plus a minute).
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub kid: String,
+    pub material: KeyMaterial,
+    pub verifies_until: Option<Timestamp>,
+}
+
+/// What signs new tokens.
+enum Signer {
+    /// Keyed once: a signature clones the keyed state instead of redoing the key schedule.
+    Hmac(Hmac<Sha256>),
+    Ed25519(ed25519_dalek::SigningKey),
+    Es256(p256::ecdsa::SigningKey),
+}
+
+/// What checks a signature: each key verifies only tokens of its own algorithm.
+enum VerifyingKey {
+    /// Keyed once: a verification clones the keyed state instead of redoing the key schedule,
+    /// which is most of the HMAC work for a token this short.
+    Hmac(Hmac<Sha256>),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Es256(p256::ecdsa::VerifyingKey),
+}
+
+impl VerifyingKey {
+    fn algorithm(&self) -> JwtAlgorithm {
+        match self {
+            Self::Hmac(_) => JwtAlgorithm::Hs256,
+            Self::Ed25519(_) => JwtAlgorithm::EdDsa,
+            Self::Es256(_) => JwtAlgorithm::Es256,
+        }
+    }
+
+    /// Whether `signature` signs `input` under this key; HMAC compares in constant time.
+    fn accepts(&self, input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Hmac(mac) => mac
+                .clone()
+                .chain_update(input)
+                .verify_slice(signature)
+                .is_ok(),
+            Self::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify_strict(input, &signature).is_ok()),
+            Self::Es256(key) => {
+                use p256::ecdsa::signature::Verifier;
+                p256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|signature| key.verify(input, &signature).is_ok())
+            }
+        }
+    }
+}
+
+struct Verifier {
+    key: VerifyingKey,
+    verifies_until: Option<Timestamp>,
+}
+
+impl Verifier {
+    fn in_service(&self, now: Timestamp) -> bool {
+        self.verifies_until.is_none_or(|until| now < until)
+    }
+}
+
+/// How many tokens [`VerifiedSignatures`] remembers: about 1.5 MiB when full, a day of one
+/// storefront's busiest sessions, and a bound a flood of distinct valid tokens cannot pass.
+const VERIFIED_SIGNATURES: usize = 16_384;
+
+/// Tokens whose signature a key pair already verified, by the SHA-256 of the whole token, with
+/// their `exp`: an Ed25519 or P-256 check costs tens of microseconds, several times the rest of
+/// a token-checked read, while a storefront sends the same token with every request. Only the
+/// signature is remembered; claims, expiry and liveness are checked on every use. The cache
+/// lives in the key set, so it is dropped whenever the keys are reloaded, and a retired key's
+/// end is checked before it is consulted.
+#[derive(Default)]
+struct VerifiedSignatures(Mutex<HashMap<[u8; 32], i64>>);
+
+impl VerifiedSignatures {
+    fn contains(&self, digest: &[u8; 32], now: Timestamp) -> bool {
+        let seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(digest)
+            .is_some_and(|exp| now.millis() < exp.saturating_mul(1000))
+    }
+
+    fn insert(&self, digest: [u8; 32], exp: i64, now: Timestamp) {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= VERIFIED_SIGNATURES {
+            seen.retain(|_, exp| now.millis() < exp.saturating_mul(1000));
+            if seen.len() >= VERIFIED_SIGNATURES {
+                seen.clear();
+            }
+        }
+        seen.insert(digest, exp);
+    }
+}
+
+/// A public key for the JWK Set, with the instant it leaves it.
+struct PublishedKey {
+    jwk: serde_json::Value,
+    verifies_until: Option<Timestamp>,
+}
+
+/// The signing keys: one active key signs, every listed key verifies tokens carrying its kid
+/// and its algorithm.
 pub struct JwtKeys {
     active_kid: String,
     /// The first segment of every token the active key signs (`alg`, `kid`, `typ`), encoded once.
     active_header: String,
-    active: Hmac<Sha256>,
-    /// Keyed once: a verification clones the keyed state instead of redoing the key schedule,
-    /// which is most of the HMAC work for a token this short.
-    verifiers: HashMap<String, Hmac<Sha256>>,
+    signer: Signer,
+    verifiers: HashMap<String, Verifier>,
+    /// The public keys, the active one first: what `/.well-known/jwks.json` serves.
+    published: Vec<PublishedKey>,
+    verified: VerifiedSignatures,
 }
 
 impl fmt::Debug for JwtKeys {
@@ -113,22 +222,76 @@ impl fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
-    /// `keys` lists (kid, secret); `active_kid` must be among them.
+    /// HMAC keys only: `keys` lists (kid, secret); `active_kid` must be among them.
     pub fn new(keys: &[(String, Vec<u8>)], active_kid: &str) -> Option<Self> {
-        let verifiers: HashMap<String, Hmac<Sha256>> = keys
+        let entries: Vec<KeyEntry> = keys
             .iter()
-            .map(|(kid, secret)| {
-                Hmac::<Sha256>::new_from_slice(secret).map(|mac| (kid.clone(), mac))
+            .map(|(kid, secret)| KeyEntry {
+                kid: kid.clone(),
+                material: KeyMaterial::Hmac(secret.clone()),
+                verifies_until: None,
             })
-            .collect::<Result<_, _>>()
-            .ok()?;
-        let active = verifiers.get(active_kid)?.clone();
-        let header = serde_json::json!({"alg": "HS256", "kid": active_kid, "typ": "JWT"});
+            .collect();
+        Self::from_entries(&entries, active_kid)
+    }
+
+    /// Any keys; `active_kid` must be among them. Where two entries share a kid, the first wins.
+    pub fn from_entries(entries: &[KeyEntry], active_kid: &str) -> Option<Self> {
+        let mut verifiers = HashMap::with_capacity(entries.len());
+        let mut published = Vec::new();
+        let mut signer = None;
+        for entry in entries {
+            if verifiers.contains_key(&entry.kid) {
+                continue;
+            }
+            let key = match &entry.material {
+                KeyMaterial::Hmac(secret) => {
+                    VerifyingKey::Hmac(Hmac::<Sha256>::new_from_slice(secret).ok()?)
+                }
+                KeyMaterial::Ed25519(key) => VerifyingKey::Ed25519(key.verifying_key()),
+                KeyMaterial::Es256(key) => VerifyingKey::Es256(*key.verifying_key()),
+            };
+            if entry.kid == active_kid {
+                signer = Some(match (&entry.material, &key) {
+                    (_, VerifyingKey::Hmac(mac)) => Signer::Hmac(mac.clone()),
+                    (KeyMaterial::Ed25519(key), _) => Signer::Ed25519(key.clone()),
+                    (KeyMaterial::Es256(key), _) => Signer::Es256(key.clone()),
+                    (KeyMaterial::Hmac(_), _) => return None,
+                });
+            }
+            if let Some(mut jwk) = entry.material.public_jwk() {
+                jwk.insert("kid".to_owned(), entry.kid.clone().into());
+                jwk.insert("alg".to_owned(), entry.material.algorithm().as_str().into());
+                jwk.insert("use".to_owned(), "sig".into());
+                let key = PublishedKey {
+                    jwk: serde_json::Value::Object(jwk),
+                    verifies_until: entry.verifies_until,
+                };
+                if entry.kid == active_kid {
+                    published.insert(0, key);
+                } else {
+                    published.push(key);
+                }
+            }
+            verifiers.insert(
+                entry.kid.clone(),
+                Verifier {
+                    key,
+                    verifies_until: entry.verifies_until,
+                },
+            );
+        }
+        let signer = signer?;
+        let algorithm = verifiers.get(active_kid)?.key.algorithm();
+        let header =
+            serde_json::json!({"alg": algorithm.as_str(), "kid": active_kid, "typ": "JWT"});
         Some(Self {
             active_kid: active_kid.to_owned(),
             active_header: URL_SAFE_NO_PAD.encode(header.to_string()),
-            active,
+            signer,
             verifiers,
+            published,
+            verified: VerifiedSignatures::default(),
         })
     }
 
@@ -136,20 +299,53 @@ impl JwtKeys {
         &self.active_kid
     }
 
+    /// The algorithm new tokens are signed with.
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        match self.signer {
+            Signer::Hmac(_) => JwtAlgorithm::Hs256,
+            Signer::Ed25519(_) => JwtAlgorithm::EdDsa,
+            Signer::Es256(_) => JwtAlgorithm::Es256,
+        }
+    }
+
+    /// The public keys still verifying at `now` as an RFC 7517 JWK Set; `{"keys":[]}` when every
+    /// key is a shared secret.
+    pub fn jwks(&self, now: Timestamp) -> serde_json::Value {
+        let keys: Vec<&serde_json::Value> = self
+            .published
+            .iter()
+            .filter(|key| key.verifies_until.is_none_or(|until| now < until))
+            .map(|key| &key.jwk)
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
     /// `header.claims.signature`, each base64url without padding (RFC 7515 compact form).
     pub fn mint(&self, claims: &AccountClaims) -> Result<String, serde_json::Error> {
         let payload = serde_json::to_vec(claims)?;
         let mut token =
-            String::with_capacity(self.active_header.len() + payload.len() * 4 / 3 + 48);
+            String::with_capacity(self.active_header.len() + payload.len() * 4 / 3 + 96);
         token.push_str(&self.active_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self
-            .active
-            .clone()
-            .chain_update(token.as_bytes())
-            .finalize()
-            .into_bytes();
+        let input = token.as_bytes();
+        let signature = match &self.signer {
+            Signer::Hmac(mac) => {
+                let signature = mac.clone().chain_update(input).finalize().into_bytes();
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+                return Ok(token);
+            }
+            Signer::Ed25519(key) => {
+                use ed25519_dalek::Signer as _;
+                key.sign(input).to_bytes().to_vec()
+            }
+            Signer::Es256(key) => {
+                use p256::ecdsa::signature::Signer as _;
+                let signature: p256::ecdsa::Signature = key.sign(input);
+                signature.to_bytes().to_vec()
+            }
+        };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
@@ -167,24 +363,37 @@ impl JwtKeys {
             return Err(Invalid);
         }
         let header: WireHeader = decode_segment(header).ok_or(Invalid)?;
-        // Only HS256 is ever minted: `none`, other HMAC sizes and every asymmetric algorithm are
-        // refused before any key is chosen.
-        if header.alg != "HS256" || header.typ.as_deref() != Some("JWT") {
+        // `none`, other HMAC sizes and every algorithm accountd does not sign with are refused
+        // before any key is chosen.
+        let algorithm = JwtAlgorithm::parse(&header.alg).ok_or(Invalid)?;
+        if header.typ.as_deref() != Some("JWT") {
             return Err(Invalid);
         }
         let kid = header.kid.as_deref().ok_or(Invalid)?;
         let verifier = self.verifiers.get(kid).ok_or(TokenRejection::UnknownKey)?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| Invalid)?;
-        // `verify_slice` compares in constant time.
-        verifier
-            .clone()
-            .chain_update(signing_input.as_bytes())
-            .verify_slice(&signature)
-            .map_err(|_| Invalid)?;
+        // The key decides the algorithm, never the token: an HS256 token whose HMAC was keyed
+        // with a published public key names that key pair's kid, and is refused here.
+        if verifier.key.algorithm() != algorithm || !verifier.in_service(expected.now) {
+            return Err(Invalid);
+        }
+        // HMAC is cheaper than the digest the cache would need: only key pairs use it.
+        let digest = (algorithm != JwtAlgorithm::Hs256).then(|| sha256(token.as_bytes()));
+        let known = digest
+            .as_ref()
+            .is_some_and(|digest| self.verified.contains(digest, expected.now));
+        if !known {
+            let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| Invalid)?;
+            if !verifier.key.accepts(signing_input.as_bytes(), &signature) {
+                return Err(Invalid);
+            }
+        }
         let wire: WireClaims = decode_segment(payload).ok_or(Invalid)?;
         let claims = check_claims(wire, expected).ok_or(Invalid)?;
         if expected.now.millis() >= claims.exp.saturating_mul(1000) {
             return Err(Expired);
+        }
+        if let (Some(digest), false) = (digest, known) {
+            self.verified.insert(digest, claims.exp, expected.now);
         }
         Ok(claims)
     }
@@ -385,9 +594,8 @@ mod tests {
             payload["auth_time"] = wrong.clone();
             let body = URL_SAFE_NO_PAD.encode(payload.to_string());
             let input = format!("{}.{body}", keys().active_header);
-            let signature = keys()
-                .active
-                .clone()
+            let signature = Hmac::<Sha256>::new_from_slice(&[7u8; 32])
+                .unwrap()
                 .chain_update(input.as_bytes())
                 .finalize()
                 .into_bytes();
@@ -398,6 +606,212 @@ mod tests {
                 "auth_time {wrong}"
             );
         }
+    }
+
+    fn pair(algorithm: JwtAlgorithm) -> (KeyEntry, JwtKeys) {
+        let material = KeyMaterial::generate(algorithm);
+        let entry = KeyEntry {
+            kid: material.new_kid(),
+            material,
+            verifies_until: None,
+        };
+        let hmac = KeyEntry {
+            kid: "k1".to_owned(),
+            material: KeyMaterial::Hmac(vec![7u8; 32]),
+            verifies_until: None,
+        };
+        let keys = JwtKeys::from_entries(&[entry.clone(), hmac], &entry.kid).unwrap();
+        (entry, keys)
+    }
+
+    /// An HS256 token whose HMAC key is the public key's published bytes (the classic
+    /// algorithm-confusion attack) must never verify, nor a token whose header names another
+    /// algorithm than its key's.
+    #[test]
+    fn asymmetric_tokens_verify_and_keys_never_change_algorithm() {
+        use jsonwebtoken::{Algorithm, EncodingKey, Header};
+        let now = Timestamp::from_seconds(1_719_445_524);
+        let expected = expected(now);
+        let claims = claims(now, &expected);
+        for algorithm in [JwtAlgorithm::EdDsa, JwtAlgorithm::Es256] {
+            let (entry, keys) = pair(algorithm);
+            assert_eq!(keys.algorithm(), algorithm);
+            let token = keys.mint(&claims).unwrap();
+            let (header, _) = token.split_once('.').unwrap();
+            let header: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+            assert_eq!(header["alg"], algorithm.as_str());
+            assert_eq!(header["kid"], entry.kid.as_str());
+            assert_eq!(keys.verify(&token, &expected), Ok(claims.clone()));
+            // The HMAC key of the same ring still verifies its own tokens.
+            let old = JwtKeys::new(&[("k1".to_owned(), vec![7u8; 32])], "k1").unwrap();
+            let hs256 = old.mint(&claims).unwrap();
+            assert_eq!(keys.verify(&hs256, &expected), Ok(claims.clone()));
+
+            let jwks = keys.jwks(now);
+            let public = &jwks["keys"][0];
+            let public_bytes = [
+                public["x"].as_str().unwrap(),
+                public["y"].as_str().unwrap_or(""),
+            ]
+            .concat()
+            .into_bytes();
+            for secret in [public_bytes, public.to_string().into_bytes()] {
+                let mut header = Header::new(Algorithm::HS256);
+                header.typ = Some("JWT".to_owned());
+                header.kid = Some(entry.kid.clone());
+                let forged =
+                    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret))
+                        .unwrap();
+                assert_eq!(
+                    keys.verify(&forged, &expected),
+                    Err(TokenRejection::Invalid)
+                );
+            }
+            // A signature of the key pair under a header claiming HS256 for the HMAC kid.
+            let relabelled = token.replacen(
+                token.split('.').next().unwrap(),
+                &URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#),
+                1,
+            );
+            assert_eq!(
+                keys.verify(&relabelled, &expected),
+                Err(TokenRejection::Invalid)
+            );
+        }
+        // An EdDSA header on an ES256 key's token.
+        let (_, keys) = pair(JwtAlgorithm::Es256);
+        let token = keys.mint(&claims).unwrap();
+        let (header, rest) = token.split_once('.').unwrap();
+        let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).unwrap())
+            .unwrap()
+            .replace("ES256", "EdDSA");
+        let swapped = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header));
+        assert_eq!(
+            keys.verify(&swapped, &expected),
+            Err(TokenRejection::Invalid)
+        );
+    }
+
+    /// Other libraries verify our EdDSA and ES256 tokens, and we verify theirs.
+    #[test]
+    fn asymmetric_tokens_interoperate_with_the_jsonwebtoken_crate() {
+        use jsonwebtoken::jwk::Jwk;
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+        let now = Timestamp::from_seconds(1_719_445_524);
+        let expected = expected(now);
+        let claims = claims(now, &expected);
+        for (algorithm, theirs) in [
+            (JwtAlgorithm::EdDsa, Algorithm::EdDSA),
+            (JwtAlgorithm::Es256, Algorithm::ES256),
+        ] {
+            let (entry, keys) = pair(algorithm);
+            let jwk: Jwk = serde_json::from_value(keys.jwks(now)["keys"][0].clone()).unwrap();
+            let mut validation = Validation::new(theirs);
+            validation.validate_exp = false;
+            let decoded = jsonwebtoken::decode::<serde_json::Value>(
+                &keys.mint(&claims).unwrap(),
+                &DecodingKey::from_jwk(&jwk).unwrap(),
+                &validation,
+            )
+            .unwrap();
+            assert_eq!(decoded.claims["sub"], claims.sub.to_string());
+
+            let der = entry.material.to_stored().unwrap();
+            let encoding = match algorithm {
+                JwtAlgorithm::EdDsa => EncodingKey::from_ed_der(&der),
+                _ => EncodingKey::from_ec_der(&der),
+            };
+            let mut header = Header::new(theirs);
+            header.typ = Some("JWT".to_owned());
+            header.kid = Some(entry.kid.clone());
+            let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+            assert_eq!(keys.verify(&token, &expected), Ok(claims.clone()));
+        }
+    }
+
+    /// The cache of verified signatures remembers the exact token only: a token it has seen
+    /// still gets its claims and expiry checked, and any other token its signature check.
+    #[test]
+    fn remembered_signatures_skip_only_the_signature_check() {
+        let now = Timestamp::from_seconds(1_719_445_524);
+        let expected = expected(now);
+        let claims = claims(now, &expected);
+        let (_, keys) = pair(JwtAlgorithm::EdDsa);
+        let token = keys.mint(&claims).unwrap();
+        assert_eq!(keys.verify(&token, &expected), Ok(claims.clone()));
+        assert!(keys.verified.contains(&sha256(token.as_bytes()), now));
+        assert_eq!(keys.verify(&token, &expected), Ok(claims.clone()));
+        let other_store = Expected {
+            store_id: Uuid::new_v4(),
+            ..expected
+        };
+        assert_eq!(
+            keys.verify(&token, &other_store),
+            Err(TokenRejection::Invalid)
+        );
+        let at_exp = Expected {
+            now: now.plus_seconds(60),
+            ..expected
+        };
+        assert_eq!(keys.verify(&token, &at_exp), Err(TokenRejection::Expired));
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(
+            keys.verify(&tampered, &expected),
+            Err(TokenRejection::Invalid)
+        );
+        // A token that fails is never remembered.
+        assert!(!keys.verified.contains(&sha256(tampered.as_bytes()), now));
+    }
+
+    #[test]
+    fn the_cache_of_verified_signatures_stays_bounded() {
+        let cache = VerifiedSignatures::default();
+        let now = Timestamp::from_seconds(1_000);
+        for index in 0..VERIFIED_SIGNATURES + 10 {
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&(index as u64).to_le_bytes());
+            cache.insert(digest, 2_000, now);
+        }
+        let held = cache.0.lock().unwrap().len();
+        assert!(held <= VERIFIED_SIGNATURES, "{held}");
+        cache.insert([9u8; 32], 1_000, now);
+        assert!(
+            !cache.contains(&[9u8; 32], now),
+            "an expired entry counts for nothing"
+        );
+    }
+
+    #[test]
+    fn a_retired_key_verifies_and_is_published_until_its_end() {
+        let now = Timestamp::from_seconds(1_719_445_524);
+        let expected = expected(now);
+        let claims = claims(now, &expected);
+        let (mut old, old_keys) = pair(JwtAlgorithm::EdDsa);
+        let token = old_keys.mint(&claims).unwrap();
+        old.verifies_until = Some(now.plus_seconds(30));
+        let (new, _) = pair(JwtAlgorithm::EdDsa);
+        let keys = JwtKeys::from_entries(&[new.clone(), old.clone()], &new.kid).unwrap();
+        assert_eq!(keys.verify(&token, &expected), Ok(claims.clone()));
+        let kids = |at| -> Vec<String> {
+            keys.jwks(at)["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|key| key["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(kids(now), [new.kid.clone(), old.kid.clone()]);
+        let later = Expected {
+            now: now.plus_seconds(30),
+            ..expected
+        };
+        assert_eq!(keys.verify(&token, &later), Err(TokenRejection::Invalid));
+        assert_eq!(kids(later.now), [new.kid]);
+        let hmac_only = JwtKeys::new(&[("k1".to_owned(), vec![7u8; 32])], "k1").unwrap();
+        assert_eq!(hmac_only.jwks(now), serde_json::json!({"keys": []}));
     }
 
     #[test]

@@ -1,36 +1,112 @@
 //! The JWT signing keys a running server holds (docs/account-tokens.md#signing-keys). Configured
-//! keys are fixed for the life of the process; persisted keys can be rotated with `accountd keys
-//! rotate` while replicas run, so a server reloads them every minute and at once (at most once a
-//! second) when a token names a kid it does not know. Readers never wait: the key set is swapped
-//! atomically.
+//! keys (HMAC secrets from the environment, PKCS#8 PEM files) are fixed for the life of the
+//! process; persisted keys can be rotated with `accountd keys rotate` while replicas run, so a
+//! server reloads them every minute and at once (at most once a second) when a token names a kid
+//! it does not know. Readers never wait: the key set is swapped atomically.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
 
-use super::jwt::{AccountClaims, Expected, JwtKeys, TokenRejection};
-use super::secret::{random_alphanumeric, random_bytes};
+use super::jwt::{AccountClaims, Expected, JwtKeys, KeyEntry, TokenRejection};
+use super::signing_key::{JwtAlgorithm, KeyError, KeyMaterial};
+use crate::config::{Config, JwtKeySource};
 use crate::store::{Actor, NewAuditEvent, Store, StoreResult, StoredJwtKey};
 use crate::time::Timestamp;
 
-/// Generated secrets are printable so `accountd keys export` can hand them on verbatim.
-const GENERATED_SECRET_CHARS: usize = 43;
 /// An unknown kid triggers at most one reload per this interval, so forged kids cannot make
 /// every request query the database.
 const RELOAD_COOLDOWN_MILLIS: i64 = 1_000;
 
+/// Which keys a server holds, from its configuration: the configured ones, the one that signs,
+/// and whether the database's keys take part.
+#[derive(Debug, Clone)]
+pub struct KeyPlan {
+    pub algorithm: JwtAlgorithm,
+    /// HMAC secrets from the environment and key pairs from PEM files, verifying for the life of
+    /// the process.
+    configured: Vec<KeyEntry>,
+    /// The configured key that signs; `None` when the active persisted key does.
+    configured_signer: Option<String>,
+    /// Whether the persisted keys verify: when one of them signs, and under an asymmetric
+    /// algorithm (whose PEM keys may replace persisted ones whose tokens are still out).
+    uses_persisted: bool,
+}
+
+impl KeyPlan {
+    pub fn from_config(config: &Config) -> Self {
+        let mut configured: Vec<KeyEntry> = config.jwt_private_keys.clone();
+        let mut hmac_signer = None;
+        if let JwtKeySource::Configured { keys, active_kid } = &config.jwt_keys {
+            configured.extend(keys.iter().map(|(kid, secret)| KeyEntry {
+                kid: kid.clone(),
+                material: KeyMaterial::Hmac(secret.expose().as_bytes().to_vec()),
+                verifies_until: None,
+            }));
+            hmac_signer = Some(active_kid.clone());
+        }
+        let configured_signer = match config.jwt_algorithm {
+            // Existing HMAC keys keep verifying under an asymmetric algorithm, but never sign.
+            JwtAlgorithm::Hs256 => hmac_signer,
+            JwtAlgorithm::EdDsa | JwtAlgorithm::Es256 => {
+                config.jwt_private_keys.first().map(|key| key.kid.clone())
+            }
+        };
+        Self {
+            algorithm: config.jwt_algorithm,
+            uses_persisted: configured_signer.is_none() || config.jwt_algorithm.is_asymmetric(),
+            configured,
+            configured_signer,
+        }
+    }
+
+    /// Whether new tokens are signed by the persisted active key (which first start generates
+    /// and `accountd keys rotate` replaces).
+    pub fn signs_with_persisted(&self) -> bool {
+        self.configured_signer.is_none()
+    }
+
+    pub fn uses_persisted(&self) -> bool {
+        self.uses_persisted
+    }
+
+    /// The key set from the configured keys and `stored`; `None` without a signing key.
+    pub fn assemble(&self, stored: &[StoredJwtKey]) -> Option<JwtKeys> {
+        let mut entries = self.configured.clone();
+        let mut active = self.configured_signer.clone();
+        if self.uses_persisted {
+            for key in stored {
+                match KeyMaterial::from_stored(key.algorithm, &key.secret) {
+                    Ok(material) => {
+                        if key.active && active.is_none() {
+                            active = Some(key.kid.clone());
+                        }
+                        entries.push(KeyEntry {
+                            kid: key.kid.clone(),
+                            material,
+                            verifies_until: key.verifies_until,
+                        });
+                    }
+                    Err(error) => tracing::error!(kid = %key.kid, %error, "skipping a JWT key"),
+                }
+            }
+        }
+        JwtKeys::from_entries(&entries, active.as_deref()?)
+    }
+}
+
 pub struct KeyRing {
     current: ArcSwap<JwtKeys>,
-    persisted: bool,
+    plan: KeyPlan,
     last_reload: AtomicI64,
 }
 
 impl KeyRing {
-    pub fn new(keys: JwtKeys, persisted: bool) -> Self {
+    pub fn new(keys: JwtKeys, plan: KeyPlan) -> Self {
         Self {
             current: ArcSwap::from_pointee(keys),
-            persisted,
+            plan,
             last_reload: AtomicI64::new(i64::MIN),
         }
     }
@@ -39,8 +115,14 @@ impl KeyRing {
         self.current.load().active_kid().to_owned()
     }
 
+    /// Whether the database's keys take part, so that rotations reach this server.
     pub fn is_persisted(&self) -> bool {
-        self.persisted
+        self.plan.uses_persisted()
+    }
+
+    /// The public keys still verifying at `now`, as an RFC 7517 JWK Set.
+    pub fn jwks(&self, now: Timestamp) -> serde_json::Value {
+        self.current.load().jwks(now)
     }
 
     pub fn mint(&self, claims: &AccountClaims) -> Result<String, serde_json::Error> {
@@ -66,7 +148,7 @@ impl KeyRing {
     }
 
     fn reload_allowed(&self, now: Timestamp) -> bool {
-        if !self.persisted {
+        if !self.plan.uses_persisted() {
             return false;
         }
         let last = self.last_reload.load(Ordering::Relaxed);
@@ -79,11 +161,11 @@ impl KeyRing {
 
     /// Takes up the persisted keys as they are now; configured keys never change.
     pub async fn reload(&self, store: &dyn Store) -> StoreResult<()> {
-        if !self.persisted {
+        if !self.plan.uses_persisted() {
             return Ok(());
         }
         let stored = store.jwt_keys().await?;
-        match keys_from_stored(&stored) {
+        match self.plan.assemble(&stored) {
             Some(keys) => {
                 self.current.store(Arc::new(keys));
                 Ok(())
@@ -96,34 +178,61 @@ impl KeyRing {
     }
 }
 
-/// The key set of the persisted keys, signing with the active one.
-pub fn keys_from_stored(stored: &[StoredJwtKey]) -> Option<JwtKeys> {
-    let active = stored.iter().find(|key| key.active)?;
-    let keys: Vec<(String, Vec<u8>)> = stored
-        .iter()
-        .map(|key| (key.kid.clone(), key.secret.clone()))
-        .collect();
-    JwtKeys::new(&keys, &active.kid)
-}
-
-/// A new random key: a 16-hex-digit kid and a 43-character (about 256-bit) printable secret.
-pub fn generate_key() -> StoredJwtKey {
-    StoredJwtKey {
-        kid: hex::encode(random_bytes::<8>()),
-        secret: random_alphanumeric(GENERATED_SECRET_CHARS).into_bytes(),
+/// A new random key of `algorithm`, to persist as the active one: a key pair's kid is its
+/// thumbprint, an HMAC secret's 16 random hex digits.
+pub fn generate_key(algorithm: JwtAlgorithm) -> Result<StoredJwtKey, KeyError> {
+    let material = KeyMaterial::generate(algorithm);
+    Ok(StoredJwtKey {
+        kid: material.new_kid(),
+        secret: material.to_stored()?,
         active: true,
-    }
+        algorithm,
+        verifies_until: None,
+    })
 }
 
-/// `accountd keys rotate`: a new active persisted key, recorded in the audit trail (as the
-/// system's doing) in the same transaction.
-pub async fn rotate(store: &dyn Store, now: Timestamp) -> StoreResult<StoredJwtKey> {
-    let key = generate_key();
+/// `accountd keys rotate`: a new active persisted key of `algorithm`, recorded in the audit
+/// trail (as the system's doing) in the same transaction. The previous key is retired: it keeps
+/// verifying until the tokens it signed have expired.
+pub async fn rotate(
+    store: &dyn Store,
+    algorithm: JwtAlgorithm,
+    now: Timestamp,
+) -> StoreResult<StoredJwtKey> {
+    let key = generate_key(algorithm)
+        .map_err(|_| crate::store::StoreError::Unsupported("the new key cannot be encoded"))?;
     let event = NewAuditEvent::new("jwt_key.created", Actor::SYSTEM)
         .subject(format!("jwt_key:{}", key.kid))
-        .detail(serde_json::json!({"kid": key.kid, "active": true}));
+        .detail(serde_json::json!({"kid": key.kid, "active": true, "alg": algorithm.as_str()}));
     store.rotate_jwt_key(&key, now, &event).await?;
     Ok(key)
+}
+
+/// What `accountd keys export` prints: under an asymmetric algorithm the public JWK Set, under
+/// HS256 the persisted secrets still verifying, as `ACCOUNTD_JWT_KEYS` (and the active kid).
+/// `None` when there is nothing to export.
+pub fn export(plan: &KeyPlan, stored: &[StoredJwtKey], now: Timestamp) -> Option<String> {
+    if plan.algorithm.is_asymmetric() {
+        return Some(plan.assemble(stored)?.jwks(now).to_string());
+    }
+    let secrets: Vec<&StoredJwtKey> = stored
+        .iter()
+        .filter(|key| key.algorithm == JwtAlgorithm::Hs256)
+        .filter(|key| key.verifies_until.is_none_or(|until| now < until))
+        .collect();
+    if secrets.is_empty() || !plan.signs_with_persisted() {
+        return None;
+    }
+    let list = secrets
+        .iter()
+        .map(|key| format!("{}={}", key.kid, String::from_utf8_lossy(&key.secret)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut text = format!("ACCOUNTD_JWT_KEYS={list}");
+    if let Some(active) = secrets.iter().find(|key| key.active) {
+        text.push_str(&format!("\nACCOUNTD_JWT_ACTIVE_KID={}", active.kid));
+    }
+    Some(text)
 }
 
 /// `accountd keys remove <kid>`: `false` when there is no such key; recorded in the audit trail

@@ -1,8 +1,8 @@
 //! Authentication primitives and the login policy built on them. Nothing here routes or parses a
 //! request: the login guard takes the client address the HTTP layer resolved.
 
-/// Account management authentication tokens: HS256 JWTs, minting and full validation
-/// (docs/account-tokens.md).
+/// Account management authentication tokens: JWTs (HS256, EdDSA or ES256), minting and full
+/// validation (docs/account-tokens.md).
 pub mod jwt;
 /// The signing keys a running server holds, reloaded when they are rotated.
 pub mod keyring;
@@ -14,5 +14,7 @@ pub mod password;
 pub mod sealing;
 /// Random secrets, SHA-256 digests and constant-time comparison.
 pub mod secret;
+/// Signing key material: HS256 secrets, Ed25519 and P-256 key pairs, their JWKs and kids.
+pub mod signing_key;
 /// Login throttling policy: the keys failures count on and how long they lock.
 pub mod throttle;

@@ -22,6 +22,7 @@ pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 /// the limit holds whatever the framing (a declared length or chunks).
 pub const SMALL_BODY_ROUTES: &[&str] = &[
     "/oauth/access_token",
+    "/oauth/introspect",
     "/v2/account-members/tokens",
     "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}/one-time-password-token-request",
 ];

@@ -8,6 +8,7 @@ pub mod application_keys;
 pub mod audit;
 pub mod connection;
 pub mod cors;
+pub mod downstream;
 pub mod extract;
 pub mod health;
 pub mod integrations;
@@ -116,6 +117,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(oidc_profiles::router())
         .merge(oidc_profile_info::router())
         .merge(oidc_idp::router())
+        .merge(downstream::router())
 }
 
 /// The management listener's router: `/metrics`, which the API listener must not serve (its

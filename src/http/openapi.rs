@@ -124,10 +124,21 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "An application key's client id and secret (token introspection)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "account_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "EP-Account-Management-Authentication-Token",
-                "An account management authentication token (HS256 JWT)",
+                "An account management authentication token (a JWT: HS256, EdDSA or ES256)",
             ))),
         );
     }

@@ -12,10 +12,12 @@
 //! 60 s / limit) instead of all at once at a window's edge, so a client cannot double its rate by
 //! straddling two windows.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -50,6 +52,10 @@ type Limiter =
 pub struct RateLimiter {
     limiter: Option<Limiter>,
     clock: LimiterClock,
+    /// Keys whose budget of failures is spent, and until when they are refused outright. Only
+    /// failures fill it, so the usual request finds it empty without taking the lock.
+    blocked: Mutex<HashMap<Key, Duration>>,
+    blocked_keys: AtomicUsize,
 }
 
 impl RateLimiter {
@@ -58,7 +64,37 @@ impl RateLimiter {
         let clock = LimiterClock(clock);
         let limiter = NonZeroU32::new(per_minute)
             .map(|limit| Gcra::dashmap_with_clock(Quota::per_minute(limit), clock.clone()));
-        Self { limiter, clock }
+        Self {
+            limiter,
+            clock,
+            blocked: Mutex::default(),
+            blocked_keys: AtomicUsize::new(0),
+        }
+    }
+
+    /// For budgets that only failures spend (see [`Self::record_failure`]): refuses a client
+    /// that spent its budget until it refills, before its next attempt is even looked at.
+    pub fn check_failures(&self, endpoint: &'static str, client: ClientAddress) -> Result<(), u64> {
+        if self.blocked_keys.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        match blocked.get(&(endpoint, client.bucket())) {
+            Some(until) if *until > now => Err(whole_seconds(*until - now)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Spends one unit of the client's failure budget; once it is spent the client is refused
+    /// by [`Self::check_failures`] until the budget allows one more.
+    pub fn record_failure(&self, endpoint: &'static str, client: ClientAddress) -> Result<(), u64> {
+        self.admit(endpoint, client).inspect_err(|wait| {
+            let until = self.clock.now() + Duration::from_secs(*wait);
+            let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+            blocked.insert((endpoint, client.bucket()), until);
+            self.blocked_keys.store(blocked.len(), Ordering::Relaxed);
+        })
     }
 
     /// Admits the request, or answers how many whole seconds until the next one would be.
@@ -70,14 +106,7 @@ impl RateLimiter {
         // than one that stops.
         limiter
             .check_key(&(endpoint, client.bucket()))
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(self.clock.now());
-                wait.as_millis()
-                    .div_ceil(1000)
-                    .max(1)
-                    .try_into()
-                    .unwrap_or(u64::MAX)
-            })
+            .map_err(|not_until| whole_seconds(not_until.wait_time_from(self.clock.now())))
     }
 
     /// Drops the keys whose budget is full again: they behave exactly like keys never seen, so
@@ -87,12 +116,25 @@ impl RateLimiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        let now = self.clock.now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        blocked.retain(|_, until| *until > now);
+        self.blocked_keys.store(blocked.len(), Ordering::Relaxed);
     }
 
     /// Keys held now, for tests of [`Self::forget_idle`].
     pub fn tracked_keys(&self) -> usize {
         self.limiter.as_ref().map_or(0, Limiter::len)
     }
+}
+
+/// A wait in whole seconds, at least one (`Retry-After`).
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_millis()
+        .div_ceil(1000)
+        .max(1)
+        .try_into()
+        .unwrap_or(u64::MAX)
 }
 
 /// An endpoint with its own per-address budget.
@@ -181,6 +223,25 @@ mod tests {
         assert_eq!(limiter.admit("e", client("2001:db8::ffff:2")), Ok(()));
         assert!(limiter.admit("e", client("2001:db8::3:3")).is_err());
         assert_eq!(limiter.admit("e", client("2001:db8:0:1::1")), Ok(()));
+    }
+
+    #[test]
+    fn a_spent_failure_budget_refuses_before_the_next_attempt_until_it_refills() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let limiter = RateLimiter::new(2, clock.clone());
+        let address = client("192.0.2.1");
+        for _ in 0..2 {
+            assert_eq!(limiter.check_failures("f", address), Ok(()));
+            assert_eq!(limiter.record_failure("f", address), Ok(()));
+        }
+        assert_eq!(limiter.check_failures("f", address), Ok(()));
+        assert_eq!(limiter.record_failure("f", address), Err(30));
+        assert_eq!(limiter.check_failures("f", address), Err(30));
+        assert_eq!(limiter.check_failures("f", client("192.0.2.2")), Ok(()));
+        clock.advance_seconds(30);
+        assert_eq!(limiter.check_failures("f", address), Ok(()));
+        limiter.forget_idle();
+        assert_eq!(limiter.blocked_keys.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -99,8 +99,14 @@ pub struct RealmPatch {
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredJwtKey {
     pub kid: String,
+    /// The HMAC secret, or the private key of a key pair as PKCS#8 DER.
     pub secret: Vec<u8>,
     pub active: bool,
+    pub algorithm: crate::auth::signing_key::JwtAlgorithm,
+    /// Set when the key is retired by a rotation: the token timeout of that moment plus a
+    /// minute later, when no token it signed can still be valid. `None` for the active key and
+    /// for keys retired before retirement had an end (those verify until removed).
+    pub verifies_until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for StoredJwtKey {
@@ -108,6 +114,8 @@ impl std::fmt::Debug for StoredJwtKey {
         f.debug_struct("StoredJwtKey")
             .field("kid", &self.kid)
             .field("active", &self.active)
+            .field("algorithm", &self.algorithm)
+            .field("verifies_until", &self.verifies_until)
             .finish_non_exhaustive()
     }
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use accountd::auth::signing_key::JwtAlgorithm;
 use accountd::config::{BootstrapKey, Config, JwtKeySource, ManagementListen};
 use accountd::state::AppState;
 use accountd::time::ManualClock;
@@ -159,7 +160,19 @@ pub fn capture_logs() {
         .try_init();
 }
 
+/// How the suite signs account tokens: `ACCOUNTD_TEST_JWT_ALG` (`HS256`, `EdDSA` or `ES256`),
+/// HS256 when unset. The token modules run under all three anyway (see `main.rs`).
+pub fn suite_jwt_algorithm() -> JwtAlgorithm {
+    match std::env::var("ACCOUNTD_TEST_JWT_ALG") {
+        Ok(value) if !value.trim().is_empty() => JwtAlgorithm::parse(value.trim())
+            .unwrap_or_else(|| panic!("ACCOUNTD_TEST_JWT_ALG must be HS256, EdDSA or ES256")),
+        _ => JwtAlgorithm::Hs256,
+    }
+}
+
 /// The configuration tests start from: a configured client and JWT key, a fixed public URL.
+/// Under EdDSA or ES256 the configured HS256 key only verifies, and a key pair generated on
+/// first start signs, as in a deployment that moved to an asymmetric algorithm.
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::new(database_url);
     config.listen = "127.0.0.1:0".to_owned();
@@ -175,6 +188,7 @@ pub fn test_config(database_url: &str) -> Config {
         keys: vec![(kid.clone(), Secret::new(JWT_SECRET))],
         active_kid: kid,
     };
+    config.jwt_algorithm = suite_jwt_algorithm();
     config.hash_pool_size = 2;
     // The receivers and the identity provider of the tests listen on loopback over plain http;
     // tests of the default policy turn this off again.
@@ -243,10 +257,11 @@ async fn connect_pg(url: &str) -> sqlx::PgConnection {
         .expect("TEST_DATABASE_URL must point at a reachable PostgreSQL")
 }
 
-/// Runs `test` against a fresh database on `backend`; then stops every server the test started
-/// and drops the database.
+/// Runs `test` against a fresh database on `backend`, signing tokens with `algorithm` (the
+/// suite's own when `None`); then stops every server the test started and drops the database.
 pub fn run(
     backend: &Backend,
+    algorithm: Option<JwtAlgorithm>,
     test: fn(TestApp) -> TestFuture,
 ) -> Result<(), libtest_mimic::Failed> {
     let context = Arc::new(TestContext::default());
@@ -263,7 +278,9 @@ pub fn run(
     let outcome = runtime.block_on(async {
         let database = TestDatabase::create(backend).await;
         let outcome = {
-            let app = spawn_app(test_config(&database.url)).await;
+            let mut config = test_config(&database.url);
+            config.jwt_algorithm = algorithm.unwrap_or(config.jwt_algorithm);
+            let app = spawn_app(config).await;
             tokio::spawn(test(app)).await
         };
         stop_servers(&context).await;
@@ -843,7 +860,14 @@ impl TestApp {
     /// A second application on this app's database: another replica, or this server after a
     /// restart. It has a clock of its own.
     pub async fn another_replica(&self) -> TestApp {
-        spawn_app(test_config(&self.database_url)).await
+        spawn_app(self.config_like_this()).await
+    }
+
+    /// [`test_config`] for this app's database, signing tokens as this app does.
+    pub fn config_like_this(&self) -> Config {
+        let mut config = test_config(&self.database_url);
+        config.jwt_algorithm = self.state.config.jwt_algorithm;
+        config
     }
 
     /// The audit events of one type, newest first (at most 100).

@@ -11,6 +11,7 @@ mod batching;
 mod concurrency;
 mod connections;
 mod conventions;
+mod downstream;
 mod events;
 mod faults;
 mod filtering;
@@ -43,8 +44,30 @@ mod write_paths;
 
 use std::process::ExitCode;
 
+use accountd::auth::signing_key::JwtAlgorithm;
 use helpers::{Backend, Test};
 use libtest_mimic::{Arguments, Trial};
+
+/// The modules about account tokens, which also run with tokens signed by Ed25519 and P-256
+/// key pairs (`sqlite::eddsa::tokens::…`). The rest of the suite signs as
+/// `ACCOUNTD_TEST_JWT_ALG` says (HS256 unless set): a second pass of everything would double
+/// CI's time for tests that never look inside a token.
+const TOKEN_MODULES: &[&str] = &[
+    "account_holders",
+    "downstream",
+    "fresh_login",
+    "keys",
+    "scoping",
+    "token_validation",
+    "tokens",
+];
+
+fn is_token_test(test: &Test) -> bool {
+    test.name
+        .split("::")
+        .next()
+        .is_some_and(|module| TOKEN_MODULES.contains(&module))
+}
 
 fn all_tests() -> Vec<Test> {
     [
@@ -56,6 +79,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         connections::tests(),
         conventions::tests(),
+        downstream::tests(),
         events::tests(),
         faults::tests(),
         filtering::tests(),
@@ -114,22 +138,42 @@ fn main() -> ExitCode {
     }
 
     let tests = all_tests();
+    let suite_algorithm = helpers::suite_jwt_algorithm();
+    let other_algorithms: Vec<JwtAlgorithm> = [
+        JwtAlgorithm::Hs256,
+        JwtAlgorithm::EdDsa,
+        JwtAlgorithm::Es256,
+    ]
+    .into_iter()
+    .filter(|algorithm| *algorithm != suite_algorithm)
+    .collect();
+    // (name prefix, algorithm): the suite's own for every test, the others for token tests.
+    let mut variants: Vec<(String, &Test, Option<JwtAlgorithm>)> = Vec::new();
+    for test in &tests {
+        variants.push((test.name.clone(), test, None));
+        if is_token_test(test) {
+            for algorithm in &other_algorithms {
+                let prefix = algorithm.as_str().to_ascii_lowercase();
+                variants.push((format!("{prefix}::{}", test.name), test, Some(*algorithm)));
+            }
+        }
+    }
     let mut trials = Vec::new();
     for backend in &backends {
-        for test in &tests {
+        for (name, test, algorithm) in &variants {
             let backend = backend.clone();
             let run = test.run;
+            let algorithm = *algorithm;
             trials.push(Trial::test(
-                format!("{}::{}", backend.name(), test.name),
-                move || helpers::run(&backend, run),
+                format!("{}::{name}", backend.name()),
+                move || helpers::run(&backend, algorithm, run),
             ));
         }
     }
     if postgres.is_none() {
-        for test in &tests {
-            trials.push(
-                Trial::test(format!("postgres::{}", test.name), || Ok(())).with_ignored_flag(true),
-            );
+        for (name, _, _) in &variants {
+            trials
+                .push(Trial::test(format!("postgres::{name}"), || Ok(())).with_ignored_flag(true));
         }
     }
     libtest_mimic::run(&arguments, trials).exit_code()

@@ -24,7 +24,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/docs"),
     ("GET", "/v2/openapi.json"),
     ("POST", "/oauth/access_token"),
+    ("POST", "/oauth/introspect"),
+    ("GET", "/.well-known/jwks.json"),
     ("POST", "/v2/account-members/tokens"),
+    ("GET", "/v2/account-members/tokens/verify"),
     ("GET", "/v2/accounts"),
     ("POST", "/v2/accounts"),
     ("GET", "/v2/accounts/{account_id}"),
@@ -305,7 +308,14 @@ async fn operations_document_bodies_responses_and_errors(app: TestApp) {
                 .any(|status| status.starts_with('2') || status.starts_with('3')),
             "{method} {path} documents no success"
         );
-        let public = ["/healthz", "/readyz", "/docs", "/v2/openapi.json"].contains(&path.as_str())
+        let public = [
+            "/healthz",
+            "/readyz",
+            "/docs",
+            "/v2/openapi.json",
+            "/.well-known/jwks.json",
+        ]
+        .contains(&path.as_str())
             || path.starts_with("/oidc-idp/");
         if !public {
             assert!(
@@ -334,6 +344,11 @@ async fn operations_document_bodies_responses_and_errors(app: TestApp) {
     assert!(
         document["components"]["securitySchemes"]
             .get("account_token")
+            .is_some()
+    );
+    assert!(
+        document["components"]["securitySchemes"]
+            .get("basic")
             .is_some()
     );
 }

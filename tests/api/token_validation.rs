@@ -247,19 +247,25 @@ async fn a_token_signed_with_an_unknown_key_is_refused(app: TestApp) {
     jwt_header.typ = Some("JWT".into());
     let forged = jsonwebtoken::encode(&jwt_header, &claims, &key).unwrap();
     expect_invalid(&app, &implicit, &shopper.accounts[0], &forged).await;
-    // The right kid but the wrong secret.
-    jwt_header.kid = Some(app.state.keys.active_kid().to_owned());
+    // The right kid (the suite's HS256 key, which verifies under every algorithm) but the
+    // wrong secret.
+    jwt_header.kid = Some(accountd::config::kid_of_secret(
+        crate::helpers::JWT_SECRET.as_bytes(),
+    ));
     let forged = jsonwebtoken::encode(&jwt_header, &claims, &key).unwrap();
     expect_invalid(&app, &implicit, &shopper.accounts[0], &forged).await;
 }
 
-/// Signed with the server's own key, so only the claim itself can be what is refused.
+/// Signed with the server's own HS256 key (which verifies under every algorithm), so only the
+/// claim itself can be what is refused.
 async fn auth_time_must_be_an_integer_no_later_than_iat(app: TestApp) {
     let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
     let (_, claims) = jwt_parts(&tokens[0]);
     let key = jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes());
     let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    jwt_header.kid = Some(app.state.keys.active_kid().to_owned());
+    jwt_header.kid = Some(accountd::config::kid_of_secret(
+        crate::helpers::JWT_SECRET.as_bytes(),
+    ));
     jwt_header.typ = Some("JWT".into());
     let sign = |auth_time: Option<Value>| {
         let mut claims = claims.clone();

@@ -185,7 +185,7 @@ async fn tokens_carry_the_claims_and_header_of_the_spec(app: TestApp) {
         .expect(201);
     let item = &body["data"][0];
     let (header, claims) = jwt_parts(item["token"].as_str().unwrap());
-    assert_eq!(header["alg"], "HS256");
+    assert_eq!(header["alg"], app.state.config.jwt_algorithm.as_str());
     assert_eq!(header["typ"], "JWT");
     assert_eq!(header["kid"], app.state.keys.active_kid());
 

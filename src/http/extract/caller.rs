@@ -327,7 +327,7 @@ impl HolderOr<BearerCaller> {
 /// The account token header: `None` when absent, `Some(None)` when unusable (sent twice, not
 /// text), `Some(Some(token))` otherwise. The name is case-insensitive; one value only
 /// (docs/authentication.md#the-account-token-header).
-fn account_token_header(headers: &HeaderMap) -> Option<Option<&str>> {
+pub fn account_token_header(headers: &HeaderMap) -> Option<Option<&str>> {
     let mut values = headers.get_all(ACCOUNT_TOKEN_HEADER).iter();
     let value = values.next()?;
     if values.next().is_some() {
@@ -345,6 +345,18 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// `Authorization: Bearer <token>` when the token has the form accountd issues (40 lowercase hex
+/// characters): the routes that take other services' credentials in `Authorization`
+/// (forward auth behind a gateway) check only those.
+pub fn accountd_bearer_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_token(headers).filter(|token| {
+        token.len() == 40
+            && token
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    })
 }
 
 /// An account holder: a bearer token plus a valid, live account token.
@@ -422,7 +434,7 @@ impl FromRequestParts<AppState> for AuditedCaller {
 /// The offline validation steps (docs/account-tokens.md#validation-steps): structure, header,
 /// signature, claims and expiry, without the database (but for a key-ring reload when a kid is
 /// unknown).
-async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
+pub async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, TokenFault> {
     let expected = Expected {
         store_id: state.deployment.store_id,
         realm_id: state.deployment.realm_id,

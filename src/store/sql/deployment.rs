@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Db, FOR_UPDATE, SqlStore, ThisBackend, Tx};
+use crate::auth::signing_key::JwtAlgorithm;
 use crate::store::backend::Backend;
 use crate::store::{
     BatchStats, BootstrapPlan, Deployment, DeploymentStore, FirstStart, Initialised, NewAuditEvent,
@@ -82,8 +83,8 @@ impl DeploymentStore for SqlStore {
         if let Some(key) = &plan.generated_jwt_key {
             let secret = self.seal_jwt_secret(&key.kid, &key.secret);
             sqlx::query(
-                "INSERT INTO jwt_keys (kid, secret, secret_sealed_with, active, created_at) \
-                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM jwt_keys) \
+                "INSERT INTO jwt_keys (kid, secret, secret_sealed_with, active, created_at, algorithm) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM jwt_keys) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(&key.kid)
@@ -91,6 +92,7 @@ impl DeploymentStore for SqlStore {
             .bind(&secret.sealed_with)
             .bind(true)
             .bind(now)
+            .bind(key.algorithm.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -170,21 +172,29 @@ impl DeploymentStore for SqlStore {
         audit: &NewAuditEvent,
     ) -> StoreResult<()> {
         let mut change = self.change(audit, now).await?;
-        // The partial unique index allows one active key: retire the old one first.
-        sqlx::query("UPDATE jwt_keys SET active = $1 WHERE active")
-            .bind(false)
-            .execute(&mut **change.tx())
-            .await?;
+        // The partial unique index allows one active key: retire the old one first. Its tokens
+        // live at most the token timeout in force now, so it verifies (and stays published)
+        // until then plus a minute for clocks and caches.
+        sqlx::query(
+            "UPDATE jwt_keys SET active = $1, verifies_until = $2 + \
+             ((SELECT token_timeout_secs FROM account_authentication_settings) + 60) * 1000 \
+             WHERE active",
+        )
+        .bind(false)
+        .bind(now.millis())
+        .execute(&mut **change.tx())
+        .await?;
         let secret = self.seal_jwt_secret(&key.kid, &key.secret);
         sqlx::query(
-            "INSERT INTO jwt_keys (kid, secret, secret_sealed_with, active, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO jwt_keys (kid, secret, secret_sealed_with, active, created_at, algorithm) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&key.kid)
         .bind(&secret.bytes)
         .bind(&secret.sealed_with)
         .bind(true)
         .bind(now.millis())
+        .bind(key.algorithm.as_str())
         .execute(&mut **change.tx())
         .await?;
         change.commit().await?;
@@ -264,24 +274,32 @@ impl DeploymentStore for SqlStore {
     }
 }
 
+type JwtKeyRow = (String, Vec<u8>, Option<String>, bool, String, Option<i64>);
+
 impl SqlStore {
     async fn read_jwt_keys<'e, E>(&self, executor: E) -> StoreResult<Vec<StoredJwtKey>>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
-        let rows = sqlx::query_as::<Db, (String, Vec<u8>, Option<String>, bool)>(
-            "SELECT kid, secret, secret_sealed_with, active FROM jwt_keys ORDER BY created_at, kid",
+        let rows = sqlx::query_as::<Db, JwtKeyRow>(
+            "SELECT kid, secret, secret_sealed_with, active, algorithm, verifies_until \
+             FROM jwt_keys ORDER BY created_at, kid",
         )
         .fetch_all(executor)
         .await?;
         rows.into_iter()
-            .map(|(kid, secret, sealed_with, active)| {
-                Ok(StoredJwtKey {
-                    secret: self.open_jwt_secret(&kid, secret, sealed_with)?,
-                    kid,
-                    active,
-                })
-            })
+            .map(
+                |(kid, secret, sealed_with, active, algorithm, verifies_until)| {
+                    Ok(StoredJwtKey {
+                        secret: self.open_jwt_secret(&kid, secret, sealed_with)?,
+                        kid,
+                        active,
+                        algorithm: JwtAlgorithm::parse(&algorithm)
+                            .ok_or(StoreError::Corrupt("jwt_keys.algorithm"))?,
+                        verifies_until: verifies_until.map(Timestamp::from_millis),
+                    })
+                },
+            )
             .collect()
     }
 }
