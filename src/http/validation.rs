@@ -43,9 +43,10 @@ pub enum Presence {
     Nullable,
 }
 
-/// The failures found so far, in field-table order.
+/// The failures found so far: (position in the field table, JSON name, tag). Failures at one
+/// position keep the order they were recorded in.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<(String, &'static str)>);
+pub struct Violations(Vec<(usize, String, &'static str)>);
 
 /// Proof that a failure was recorded: only [`Violations::push`] makes one, so a field that
 /// failed always has its failure in the list, and a parse that holds every field's value needs
@@ -85,9 +86,30 @@ all_checked!(A, B, C, D, E, F, G);
 all_checked!(A, B, C, D, E, F, G, H);
 
 impl Violations {
+    /// Records a failure after those recorded so far.
     pub fn push(&mut self, json_name: &str, tag: &'static str) -> Recorded {
-        self.0.push((field_name(json_name), tag));
+        let last = self.0.last().map_or(0, |(position, _, _)| *position);
+        self.push_at(last, json_name, tag)
+    }
+
+    /// Records a failure of the field at `position` in the table.
+    pub fn push_at(&mut self, position: usize, json_name: &str, tag: &'static str) -> Recorded {
+        self.0.push((position, json_name.to_owned(), tag));
         Recorded(())
+    }
+
+    /// The failures as (JSON name, tag), in table order.
+    pub fn into_keys(self) -> Vec<(String, &'static str)> {
+        self.in_order()
+            .into_iter()
+            .map(|(_, key, tag)| (key, tag))
+            .collect()
+    }
+
+    fn in_order(self) -> Vec<(usize, String, &'static str)> {
+        let mut failures = self.0;
+        failures.sort_by_key(|(position, _, _)| *position);
+        failures
     }
 
     /// The values when nothing failed; otherwise the message naming every failure.
@@ -108,10 +130,11 @@ impl Violations {
     }
 
     fn describe(&self) -> String {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(field, tag)| format!("field '{field}' on the '{tag}' tag"))
+        let mut failures: Vec<&(usize, String, &'static str)> = self.0.iter().collect();
+        failures.sort_by_key(|(position, _, _)| *position);
+        let parts: Vec<String> = failures
+            .into_iter()
+            .map(|(_, key, tag)| format!("field '{}' on the '{tag}' tag", field_name(key)))
             .collect();
         format!("Validation failed: {}.", parts.join("; "))
     }
