@@ -215,3 +215,36 @@ fn the_schema_is_the_table() {
         json!(["boolean", "null"])
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            ".{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,12}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever a client sends, reading it yields a body or a 400, never a panic.
+        #[test]
+        fn any_body_is_read_without_panicking(data in json(), wrap in any::<bool>()) {
+            let body = if wrap { json!({"data": data}) } else { data };
+            if let Err(error) = Sample::parse(&body) {
+                prop_assert!(error.detail().starts_with("Validation failed: "));
+            }
+        }
+    }
+}
