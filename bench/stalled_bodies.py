@@ -121,6 +121,8 @@ def main():
     parser.add_argument("--json")
     parser.add_argument("--report", help="a Markdown file to append the result to")
     args = parser.parse_args()
+    # The server runs in a folder of its own, where a relative path would not resolve.
+    args.binary = os.path.abspath(args.binary)
     if not os.access(args.binary, os.X_OK):
         print(f"stalled_bodies: {args.binary} is not an executable", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ use crate::http::connection::Deadlines;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::server::ServeOptions;
 use crate::lifecycle::Stop;
+use crate::metrics::Metrics;
 use crate::oidc::OidcClient;
 use crate::state::{AppState, Services};
 use crate::store::{self, ConfiguredIntegration, Store, StoreError};
@@ -50,6 +51,8 @@ pub enum StartError {
     },
     #[error("cannot start the password hashing threads: {0}")]
     HashPool(std::io::Error),
+    #[error("cannot set up the metrics registry: {0}")]
+    Metrics(prometheus::Error),
     #[error("cannot build the webhook HTTP client: {0}")]
     WebhookClient(reqwest::Error),
     #[error("cannot set up the HTTP client for OpenID Connect providers: {0}")]
@@ -123,6 +126,12 @@ impl Application {
         )
         .map_err(StartError::HashPool)?;
         let oidc = OidcClient::new(config.destinations).map_err(StartError::HttpClient)?;
+        let metrics = Metrics::new().map_err(StartError::Metrics)?;
+        for histogram in [&hasher.stats().wait, &hasher.stats().work] {
+            metrics
+                .register_histogram(histogram)
+                .map_err(StartError::Metrics)?;
+        }
         let keys = Arc::new(KeyRing::new(
             bootstrapped.keys,
             matches!(config.jwt_keys, JwtKeySource::Persisted),
@@ -140,7 +149,7 @@ impl Application {
             hasher,
             deployment: bootstrapped.deployment,
             oidc,
-            metrics: Arc::default(),
+            metrics: Arc::new(metrics),
             lifecycle: Arc::default(),
         });
         Ok(Self {

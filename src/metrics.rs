@@ -1,20 +1,22 @@
-//! Prometheus metrics, hand-rolled: a registry of atomic counters and fixed-bucket histograms that
-//! the request path updates without locks held across awaits, rendered in the text exposition
-//! format by `GET /metrics` (`http::metrics`).
+//! Prometheus metrics on the `prometheus` crate: a registry per application (in `AppState`, so
+//! every test server counts only its own requests) holding the series the request path and the
+//! hash pool record, and a helper for the families `GET /metrics` reads at scrape time
+//! (`http::metrics`).
 //!
-//! Why not the `metrics` crate family: its recorder is a process-wide global (tests could not
-//! each own one), and `metrics-exporter-prometheus` keeps raw histogram samples until it is
-//! scraped or upkept, so memory would grow on a server nobody scrapes. Here every series is a
-//! fixed set of atomics created on first use, and the label sets are bounded by construction
-//! (matched route templates, a closed list of methods, five status classes).
+//! Why this crate: its histograms are lock-free (two shards of atomics, swapped at collection),
+//! a registry is a value rather than a process-wide global, and an unscraped server keeps no
+//! samples: every series is a fixed set of atomics created on first use. The label sets are
+//! bounded by construction (matched route templates, a closed list of methods, five status
+//! classes), so nobody can create series by inventing paths or methods.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 /// Upper bounds of the latency buckets, in seconds: from half a millisecond (a token-checked
 /// read on a quiet machine) to the 30 s request timeout.
@@ -22,125 +24,33 @@ const BUCKETS_SECONDS: [f64; 16] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
 ];
 
-/// A latency histogram: one counter per bucket (not cumulative; rendering sums them) and a sum
-/// in nanoseconds. Observing is a scan of 16 constants and two relaxed atomic adds; the count is
-/// the sum of the buckets, so `_count` and the `+Inf` bucket always agree.
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS_SECONDS.len()],
-    /// Observations above the last bound (the `+Inf` bucket minus the others).
-    overflow: AtomicU64,
-    sum_nanos: AtomicU64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            overflow: AtomicU64::new(0),
-            sum_nanos: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Histogram {
-    pub fn observe(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        match BUCKETS_SECONDS.iter().position(|bound| seconds <= *bound) {
-            Some(index) => {
-                if let Some(bucket) = self.buckets.get(index) {
-                    bucket.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            None => {
-                self.overflow.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.buckets
-            .iter()
-            .chain(std::iter::once(&self.overflow))
-            .map(|bucket| bucket.load(Ordering::Relaxed))
-            .fold(0, u64::saturating_add)
-    }
-
-    /// Appends the `_bucket`, `_sum` and `_count` lines of `name` with `labels` (already
-    /// formatted, `key="value",…`, possibly empty).
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let separator = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0u64;
-        for (bound, bucket) in BUCKETS_SECONDS.iter().zip(&self.buckets) {
-            cumulative = cumulative.saturating_add(bucket.load(Ordering::Relaxed));
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{separator}le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        cumulative = cumulative.saturating_add(self.overflow.load(Ordering::Relaxed));
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{separator}le=\"+Inf\"}} {cumulative}"
-        );
-        // Precision beyond nanoseconds means nothing here; f64 holds 2^53 ns (104 days) exactly.
-        #[allow(clippy::cast_precision_loss)]
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {cumulative}");
-    }
+/// A latency histogram with the server's buckets, for a family of its own (the hash pool's).
+pub fn latency_histogram(name: &str, help: &str) -> prometheus::Result<Histogram> {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(BUCKETS_SECONDS.to_vec()))
 }
 
 /// The methods that get their own label value; anything else is `other`, so a client inventing
 /// methods cannot create series.
-const METHODS: [&str; 8] = [
-    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other",
-];
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-fn method_index(method: &Method) -> usize {
-    let known = [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::HEAD,
-        Method::OPTIONS,
-    ];
-    known
-        .iter()
-        .position(|candidate| candidate == method)
-        .unwrap_or(METHODS.len() - 1)
-}
-
-fn status_class_index(status: StatusCode) -> usize {
-    usize::from(status.as_u16() / 100)
-        .saturating_sub(1)
-        .min(STATUS_CLASSES.len() - 1)
-}
-
-/// The series of one route: a histogram per (method, status class), allocated on first use.
-struct RouteSeries {
-    slots: [[OnceLock<Box<Histogram>>; STATUS_CLASSES.len()]; METHODS.len()],
-}
-
-impl RouteSeries {
-    fn new() -> Self {
-        Self {
-            slots: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
-        }
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
+}
 
-    fn histogram(&self, method: usize, class: usize) -> Option<&Histogram> {
-        let slot = self.slots.get(method)?.get(class)?;
-        Some(slot.get_or_init(Box::default))
+fn status_class_label(status: StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        0 | 1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
     }
 }
 
@@ -175,10 +85,7 @@ impl LoginMechanism {
     }
 
     fn index(self) -> usize {
-        Self::ALL
-            .iter()
-            .position(|mechanism| *mechanism == self)
-            .unwrap_or(0)
+        self as usize
     }
 }
 
@@ -230,38 +137,82 @@ impl LoginOutcome {
     }
 
     fn index(self) -> usize {
-        Self::ALL
-            .iter()
-            .position(|outcome| *outcome == self)
-            .unwrap_or(0)
+        self as usize
     }
-}
-
-/// Everything the request path records. One per application (in `AppState`), not global, so
-/// every test server counts only its own requests.
-pub struct Metrics {
-    /// Keyed by the matched route template (`/v2/accounts/{account_id}`), never the raw path.
-    routes: RwLock<HashMap<Box<str>, RouteSeries>>,
-    /// Indexed by mechanism, then outcome.
-    logins: [[AtomicU64; LoginOutcome::ALL.len()]; LoginMechanism::ALL.len()],
 }
 
 /// The label of requests that matched no route (404s of the fallback): one series, not one per
 /// path a scanner tries.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self {
-            routes: RwLock::new(HashMap::new()),
-            logins: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-        }
-    }
+const REQUESTS_TOTAL: &str = "accountd_http_requests_total";
+const REQUEST_LABELS: [&str; 3] = ["method", "route", "status"];
+
+/// Everything the server records as it runs, in a registry of its own.
+pub struct Metrics {
+    registry: Registry,
+    /// Keyed by method, matched route template (`/v2/accounts/{account_id}`, never the raw
+    /// path) and status class.
+    requests: HistogramVec,
+    /// Resolved once, indexed by mechanism then outcome: counting a login looks nothing up.
+    logins: [[IntCounter; LoginOutcome::ALL.len()]; LoginMechanism::ALL.len()],
 }
 
 impl Metrics {
-    /// Records one answered request. The read lock is held only for a hash lookup; the write lock
-    /// only the first time a route is seen.
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let requests = HistogramVec::new(
+            HistogramOpts::new(
+                "accountd_http_request_duration_seconds",
+                "Time from the request reaching the router to its answer, by method, matched route and status class.",
+            )
+            .buckets(BUCKETS_SECONDS.to_vec()),
+            &REQUEST_LABELS,
+        )?;
+        registry.register(Box::new(RequestCounts {
+            durations: requests.clone(),
+            desc: Desc::new(
+                REQUESTS_TOTAL.to_owned(),
+                "HTTP requests answered, by method, matched route and status class.".to_owned(),
+                REQUEST_LABELS.map(str::to_owned).to_vec(),
+                std::collections::HashMap::new(),
+            )?,
+        }))?;
+        let login_family = IntCounterVec::new(
+            Opts::new(
+                "accountd_logins_total",
+                "Logins by mechanism (password, passwordless, self_signup, oidc, switch) and outcome: success, failed (credentials or token refused), throttled (429), busy (503), error.",
+            ),
+            &["mechanism", "outcome"],
+        )?;
+        registry.register(Box::new(login_family.clone()))?;
+        // Every mechanism and outcome is shown from the start, at zero, so a rate over a series
+        // that appears late does not miss its first increments.
+        let mut logins = Vec::with_capacity(LoginMechanism::ALL.len());
+        for mechanism in LoginMechanism::ALL {
+            let mut row = Vec::with_capacity(LoginOutcome::ALL.len());
+            for outcome in LoginOutcome::ALL {
+                row.push(
+                    login_family
+                        .get_metric_with_label_values(&[mechanism.label(), outcome.label()])?,
+                );
+            }
+            logins.push(to_array(row)?);
+        }
+        Ok(Self {
+            registry,
+            requests,
+            logins: to_array(logins)?,
+        })
+    }
+
+    /// Adds a histogram recorded elsewhere (the hash pool's) to this server's registry.
+    pub fn register_histogram(&self, histogram: &Histogram) -> prometheus::Result<()> {
+        self.registry.register(Box::new(histogram.clone()))
+    }
+
+    /// Records one answered request: a hash of its three label values, a shared read lock for
+    /// the look-up, and lock-free atomic adds.
     pub fn observe_request(
         &self,
         method: &Method,
@@ -269,21 +220,9 @@ impl Metrics {
         status: StatusCode,
         elapsed: Duration,
     ) {
-        let method = method_index(method);
-        let class = status_class_index(status);
-        {
-            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(series) = routes.get(route) {
-                if let Some(histogram) = series.histogram(method, class) {
-                    histogram.observe(elapsed);
-                }
-                return;
-            }
-        }
-        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
-        let series = routes.entry(route.into()).or_insert_with(RouteSeries::new);
-        if let Some(histogram) = series.histogram(method, class) {
-            histogram.observe(elapsed);
+        let labels = [method_label(method), route, status_class_label(status)];
+        if let Ok(histogram) = self.requests.get_metric_with_label_values(&labels) {
+            histogram.observe(elapsed.as_secs_f64());
         }
     }
 
@@ -293,166 +232,160 @@ impl Metrics {
             .get(mechanism.index())
             .and_then(|row| row.get(outcome.index()))
         {
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.inc();
         }
     }
 
-    /// Appends the HTTP and login families to `out`.
-    pub fn render(&self, out: &mut String) {
-        let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
-        let mut names: Vec<&str> = routes.keys().map(AsRef::as_ref).collect();
-        names.sort_unstable();
-        let mut series = Vec::new();
-        for name in names {
-            let Some(route) = routes.get(name) else {
-                continue;
-            };
-            for (method, row) in METHODS.iter().zip(&route.slots) {
-                for (class, slot) in STATUS_CLASSES.iter().zip(row) {
-                    if let Some(histogram) = slot.get() {
-                        let labels = format!(
-                            "method=\"{method}\",route=\"{}\",status=\"{class}\"",
-                            escape_label(name)
-                        );
-                        series.push((labels, histogram.as_ref()));
-                    }
+    /// Every family recorded so far, sorted by name.
+    pub fn gather(&self) -> Vec<MetricFamily> {
+        self.registry.gather()
+    }
+}
+
+fn to_array<T, const N: usize>(items: Vec<T>) -> prometheus::Result<[T; N]> {
+    items
+        .try_into()
+        .map_err(|_| prometheus::Error::Msg("a fixed label set changed size".to_owned()))
+}
+
+/// `accountd_http_requests_total`, read from the latency histograms' counts when scraped, so the
+/// request path records each request once and the two families always agree.
+struct RequestCounts {
+    durations: HistogramVec,
+    desc: Desc,
+}
+
+impl Collector for RequestCounts {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut descs = self.durations.desc();
+        descs.push(&self.desc);
+        descs
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let durations = self.durations.collect();
+        let counts: Vec<proto::Metric> = durations
+            .iter()
+            .flat_map(MetricFamily::get_metric)
+            .map(|series| {
+                let mut counter = proto::Counter::default();
+                // Exact below 2^53 requests.
+                #[allow(clippy::cast_precision_loss)]
+                counter.set_value(series.get_histogram().get_sample_count() as f64);
+                let mut metric = proto::Metric::from_label(series.get_label().to_vec());
+                metric.set_counter(counter);
+                metric
+            })
+            .collect();
+        let mut family = MetricFamily::default();
+        family.set_name(self.desc.fq_name.clone());
+        family.set_help(self.desc.help.clone());
+        family.set_field_type(MetricType::COUNTER);
+        family.set_metric(counts);
+        let mut families = durations;
+        families.push(family);
+        families
+    }
+}
+
+/// One sample of a family read at scrape time: its labels and its value.
+pub type Sample = (Vec<(&'static str, String)>, f64);
+
+/// A family whose values are read when scraped (gauges of pools and queues, counters kept by
+/// the store) rather than recorded in the registry.
+pub fn sampled_family(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    samples: impl IntoIterator<Item = Sample>,
+) -> MetricFamily {
+    let metrics = samples
+        .into_iter()
+        .map(|(labels, value)| {
+            let pairs = labels
+                .into_iter()
+                .map(|(name, value)| {
+                    let mut pair = proto::LabelPair::default();
+                    pair.set_name(name.to_owned());
+                    pair.set_value(value);
+                    pair
+                })
+                .collect();
+            let mut metric = proto::Metric::from_label(pairs);
+            match kind {
+                MetricType::COUNTER => {
+                    let mut counter = proto::Counter::default();
+                    counter.set_value(value);
+                    metric.set_counter(counter);
+                }
+                _ => {
+                    let mut gauge = proto::Gauge::default();
+                    gauge.set_value(value);
+                    metric.set_gauge(gauge);
                 }
             }
-        }
-
-        family(
-            out,
-            "accountd_http_requests_total",
-            "counter",
-            "HTTP requests answered, by method, matched route and status class.",
-        );
-        for (labels, histogram) in &series {
-            let _ = writeln!(
-                out,
-                "accountd_http_requests_total{{{labels}}} {}",
-                histogram.count()
-            );
-        }
-        family(
-            out,
-            "accountd_http_request_duration_seconds",
-            "histogram",
-            "Time from the request reaching the router to its answer, by method, matched route and status class.",
-        );
-        for (labels, histogram) in &series {
-            histogram.render(out, "accountd_http_request_duration_seconds", labels);
-        }
-        drop(routes);
-
-        family(
-            out,
-            "accountd_logins_total",
-            "counter",
-            "Logins by mechanism (password, passwordless, self_signup, oidc, switch) and outcome: success, failed (credentials or token refused), throttled (429), busy (503), error.",
-        );
-        for mechanism in LoginMechanism::ALL {
-            for outcome in LoginOutcome::ALL {
-                let count = self
-                    .logins
-                    .get(mechanism.index())
-                    .and_then(|row| row.get(outcome.index()))
-                    .map_or(0, |counter| counter.load(Ordering::Relaxed));
-                let _ = writeln!(
-                    out,
-                    "accountd_logins_total{{mechanism=\"{}\",outcome=\"{}\"}} {count}",
-                    mechanism.label(),
-                    outcome.label()
-                );
-            }
-        }
-    }
+            metric
+        })
+        .collect();
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_owned());
+    family.set_help(help.to_owned());
+    family.set_field_type(kind);
+    family.set_metric(metrics);
+    family
 }
 
-/// Appends the `# HELP` and `# TYPE` lines of a family.
-pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Appends one unlabelled or labelled sample.
-pub fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
-    if labels.is_empty() {
-        let _ = writeln!(out, "{name} {value}");
-    } else {
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
-    }
-}
-
-/// Renders a histogram owned elsewhere (the hash pool's) as a family of its own.
-pub fn render_histogram(out: &mut String, name: &str, help: &str, histogram: &Histogram) {
-    family(out, name, "histogram", help);
-    histogram.render(out, name, "");
-}
-
-/// Label values escape `\`, `"` and newlines (text exposition format 0.0.4).
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The families in the text exposition format (0.0.4). A family with no series yet is left
+/// out: the format has no way to show one.
+pub fn render(families: &mut Vec<MetricFamily>) -> prometheus::Result<String> {
+    families.retain(|family| !family.get_metric().is_empty());
+    prometheus::TextEncoder::new().encode_to_string(families)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rendered(metrics: &Metrics) -> String {
+        render(&mut metrics.gather()).unwrap()
+    }
+
     #[test]
     fn a_histogram_renders_cumulative_buckets_a_sum_and_a_count() {
-        let histogram = Histogram::default();
-        histogram.observe(Duration::from_micros(300));
-        histogram.observe(Duration::from_millis(3));
-        histogram.observe(Duration::from_secs(60));
-        let mut out = String::new();
-        histogram.render(&mut out, "x", "route=\"/a\"");
-        assert!(
-            out.contains("x_bucket{route=\"/a\",le=\"0.0005\"} 1\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("x_bucket{route=\"/a\",le=\"0.005\"} 2\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("x_bucket{route=\"/a\",le=\"30\"} 2\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("x_bucket{route=\"/a\",le=\"+Inf\"} 3\n"),
-            "{out}"
-        );
-        assert!(out.contains("x_count{route=\"/a\"} 3\n"), "{out}");
-        assert!(out.contains("x_sum{route=\"/a\"} 60.0033\n"), "{out}");
+        let metrics = Metrics::new().unwrap();
+        let route = "/a";
+        for elapsed in [
+            Duration::from_micros(300),
+            Duration::from_millis(3),
+            Duration::from_secs(60),
+        ] {
+            metrics.observe_request(&Method::GET, route, StatusCode::OK, elapsed);
+        }
+        let out = rendered(&metrics);
+        let series = "method=\"GET\",route=\"/a\",status=\"2xx\"";
+        for line in [
+            format!("accountd_http_request_duration_seconds_bucket{{{series},le=\"0.0005\"}} 1\n"),
+            format!("accountd_http_request_duration_seconds_bucket{{{series},le=\"0.005\"}} 2\n"),
+            format!("accountd_http_request_duration_seconds_bucket{{{series},le=\"30\"}} 2\n"),
+            format!("accountd_http_request_duration_seconds_bucket{{{series},le=\"+Inf\"}} 3\n"),
+            format!("accountd_http_request_duration_seconds_count{{{series}}} 3\n"),
+            format!("accountd_http_request_duration_seconds_sum{{{series}}} 60.0033\n"),
+            format!("accountd_http_requests_total{{{series}}} 3\n"),
+        ] {
+            assert!(out.contains(&line), "{line} in {out}");
+        }
     }
 
     #[test]
     fn requests_are_counted_by_route_template_method_and_status_class() {
-        let metrics = Metrics::default();
+        let metrics = Metrics::new().unwrap();
         let route = "/v2/accounts/{account_id}";
-        metrics.observe_request(
-            &Method::GET,
-            route,
-            StatusCode::OK,
-            Duration::from_millis(1),
-        );
-        metrics.observe_request(
-            &Method::GET,
-            route,
-            StatusCode::OK,
-            Duration::from_millis(1),
-        );
-        metrics.observe_request(
-            &Method::from_bytes(b"BREW").unwrap(),
-            route,
-            StatusCode::NOT_FOUND,
-            Duration::from_millis(1),
-        );
-        let mut out = String::new();
-        metrics.render(&mut out);
+        let elapsed = Duration::from_millis(1);
+        metrics.observe_request(&Method::GET, route, StatusCode::OK, elapsed);
+        metrics.observe_request(&Method::GET, route, StatusCode::OK, elapsed);
+        let brew = Method::from_bytes(b"BREW").unwrap();
+        metrics.observe_request(&brew, route, StatusCode::NOT_FOUND, elapsed);
+        let out = rendered(&metrics);
         assert!(
             out.contains("accountd_http_requests_total{method=\"GET\",route=\"/v2/accounts/{account_id}\",status=\"2xx\"} 2\n"),
             "{out}"
@@ -461,11 +394,15 @@ mod tests {
             out.contains("accountd_http_requests_total{method=\"other\",route=\"/v2/accounts/{account_id}\",status=\"4xx\"} 1\n"),
             "{out}"
         );
+        assert!(
+            out.contains("# TYPE accountd_http_requests_total counter\n"),
+            "{out}"
+        );
     }
 
     #[test]
     fn every_login_mechanism_and_outcome_is_rendered_even_at_zero() {
-        let metrics = Metrics::default();
+        let metrics = Metrics::new().unwrap();
         metrics.count_login(LoginMechanism::Password, LoginOutcome::of_status(None));
         metrics.count_login(
             LoginMechanism::Password,
@@ -475,8 +412,7 @@ mod tests {
             LoginMechanism::Switch,
             LoginOutcome::of_status(Some(StatusCode::UNAUTHORIZED)),
         );
-        let mut out = String::new();
-        metrics.render(&mut out);
+        let out = rendered(&metrics);
         for line in [
             "accountd_logins_total{mechanism=\"password\",outcome=\"success\"} 1\n",
             "accountd_logins_total{mechanism=\"password\",outcome=\"busy\"} 1\n",
@@ -487,5 +423,14 @@ mod tests {
             assert!(out.contains(line), "{line} in {out}");
         }
         assert_eq!(out.matches("accountd_logins_total{").count(), 25);
+    }
+
+    #[test]
+    fn two_servers_count_apart() {
+        let first = Metrics::new().unwrap();
+        let second = Metrics::new().unwrap();
+        first.observe_request(&Method::GET, "/a", StatusCode::OK, Duration::ZERO);
+        assert!(rendered(&first).contains("route=\"/a\""));
+        assert!(!rendered(&second).contains("route=\"/a\""));
     }
 }

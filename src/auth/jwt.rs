@@ -136,10 +136,6 @@ impl JwtKeys {
         &self.active_kid
     }
 
-    pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.verifiers.keys().map(String::as_str)
-    }
-
     /// `header.claims.signature`, each base64url without padding (RFC 7515 compact form).
     pub fn mint(&self, claims: &AccountClaims) -> Result<String, serde_json::Error> {
         let payload = serde_json::to_vec(claims)?;

@@ -35,10 +35,6 @@ impl KeyRing {
         }
     }
 
-    pub fn current(&self) -> Arc<JwtKeys> {
-        self.current.load_full()
-    }
-
     pub fn active_kid(&self) -> String {
         self.current.load().active_kid().to_owned()
     }

@@ -16,7 +16,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::secret::{constant_time_eq, random_bytes};
-use crate::metrics::Histogram;
+use prometheus::Histogram;
+
+use crate::metrics::latency_histogram;
 
 /// Passwords longer than this are refused without hashing (docs/decisions.md#password-bounds).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -93,9 +95,8 @@ impl Drop for ShareTicket {
     }
 }
 
-/// What the pool reports to `/metrics`: updated with relaxed atomics only, by the submitting
-/// task and the hashing threads.
-#[derive(Default)]
+/// What the pool reports to `/metrics`: updated with atomics only, by the submitting task and
+/// the hashing threads. The histograms join the server's registry (`Metrics::register_histogram`).
 pub struct HashPoolStats {
     waiting: AtomicUsize,
     /// From joining the queue to a thread picking the request up.
@@ -106,6 +107,21 @@ pub struct HashPoolStats {
 }
 
 impl HashPoolStats {
+    fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            waiting: AtomicUsize::new(0),
+            wait: latency_histogram(
+                "accountd_hash_wait_seconds",
+                "Time a hash request waited in the queue before a thread took it.",
+            )?,
+            work: latency_histogram(
+                "accountd_hash_work_seconds",
+                "Time a thread spent on one argon2id hash or verification.",
+            )?,
+            rejected: AtomicU64::new(0),
+        })
+    }
+
     /// Requests queued and not yet picked up by a thread.
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
@@ -150,7 +166,7 @@ impl PasswordHasher {
     ) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue_bound);
-        let stats = Arc::new(HashPoolStats::default());
+        let stats = Arc::new(HashPoolStats::new().map_err(std::io::Error::other)?);
         for index in 0..threads {
             let receiver = receiver.clone();
             let stats = Arc::clone(&stats);
@@ -335,7 +351,7 @@ fn run_worker(receiver: &Receiver<Job>, stats: &HashPoolStats) {
         let started = Instant::now();
         stats
             .wait
-            .observe(started.saturating_duration_since(queued_at));
+            .observe(started.saturating_duration_since(queued_at).as_secs_f64());
         if reply.is_closed() {
             // The client went away while queued; spending 20 ms of a core on it helps nobody.
             continue;
@@ -346,7 +362,7 @@ fn run_worker(receiver: &Receiver<Job>, stats: &HashPoolStats) {
                 Outcome::Verified(worker.verify(password.as_bytes(), stored.as_deref()))
             }
         };
-        stats.work.observe(started.elapsed());
+        stats.work.observe(started.elapsed().as_secs_f64());
         // The share is given back before the answer, so a client that has its answer can
         // always submit its next job.
         drop(share);

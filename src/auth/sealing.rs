@@ -175,10 +175,6 @@ impl Sealer {
         self.current.as_ref().map(MasterKey::id)
     }
 
-    pub fn previous_key_id(&self) -> Option<&str> {
-        self.previous.as_ref().map(MasterKey::id)
-    }
-
     /// Whether values sealed with key `id` can be opened here.
     pub fn can_open(&self, id: &str) -> bool {
         self.key(id).is_some()

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::body::rules::{Id, Text};
 use super::body::{Nullable, Optional, Required, request_body};
-use super::extract::caller::Credentials;
+use super::extract::caller::HolderOr;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader};
 use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::response::{List, Single};
@@ -98,32 +98,29 @@ async fn list(
 )]
 async fn read(
     State(state): State<AppState>,
-    credentials: Credentials,
+    caller: HolderOr<Reader>,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
-    if let Some((check, _)) = credentials.holder_check(state.clock.now()) {
-        // The storefront's hottest read: bearer check, token liveness and the read in one
-        // statement (docs/account-tokens.md#one-statement-for-the-hot-reads), answered in the order
-        // of checks (docs/http-conventions.md#order-of-checks).
-        let id = parse_uuid(&raw_id);
-        let view = state
-            .store
-            .account_as_holder(&check, id.unwrap_or_default())
-            .await?;
-        if view.bearer.is_none() {
-            return Err(ApiError::invalid_bearer());
+    let reader = match caller {
+        HolderOr::Holder(holder) => {
+            // The storefront's hottest read: bearer check, token liveness and the read in one
+            // statement (docs/account-tokens.md#one-statement-for-the-hot-reads); `confirm` answers
+            // in the order of checks (docs/http-conventions.md#order-of-checks).
+            let id = parse_uuid(&raw_id);
+            let view = state
+                .store
+                .account_as_holder(holder.check(), id.unwrap_or_default())
+                .await?;
+            holder.confirm(view.bearer, view.live)?;
+            return match (id, view.account) {
+                (Some(id), Some(account)) if id == holder.check().token_account_id => {
+                    Ok(Single::ok(AccountData::new(&state.links, account)))
+                }
+                _ => Err(ApiError::not_found(Entity::Account)),
+            };
         }
-        if !view.live {
-            return Err(ApiError::invalid_account_token());
-        }
-        return match (id, view.account) {
-            (Some(id), Some(account)) if id == check.token_account_id => {
-                Ok(Single::ok(AccountData::new(&state.links, account)))
-            }
-            _ => Err(ApiError::not_found(Entity::Account)),
-        };
-    }
-    let reader = credentials.reader(&state).await?;
+        HolderOr::Other(reader) => reader,
+    };
     let id = account_id(&raw_id)?;
     if let Reader::AccountHolder(holder) = &reader {
         if holder.account_id() != id {

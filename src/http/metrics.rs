@@ -9,8 +9,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus::proto::{MetricFamily, MetricType};
 
-use crate::metrics::{UNMATCHED_ROUTE, family, render_histogram, sample};
+use crate::error::ApiError;
+use crate::metrics::{Sample, UNMATCHED_ROUTE, render, sampled_family};
 use crate::state::AppState;
 use crate::store::BatchStats;
 
@@ -35,71 +37,76 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 /// Whoever reaches the management listener: the server's counters for Prometheus (see the
 /// README's "Metrics").
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    let mut out = String::with_capacity(16 * 1024);
-    state.metrics.render(&mut out);
-    render_hash_pool(&state, &mut out);
-    render_database_pools(&state, &mut out);
-    render_batches(&state, &mut out);
-    render_outbox(&state, &mut out).await;
-    let mut response = out.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    response
+    let mut families = state.metrics.gather();
+    families.extend(hash_pool(&state));
+    families.extend(database_pools(&state));
+    families.extend(batches(&state));
+    families.extend(outbox(&state).await);
+    match render(&mut families) {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "rendering /metrics failed");
+            ApiError::internal("rendering /metrics failed").into_response()
+        }
+    }
 }
 
-fn render_hash_pool(state: &AppState, out: &mut String) {
+/// One unlabelled sample.
+fn single(value: f64) -> [Sample; 1] {
+    [(Vec::new(), value)]
+}
+
+/// A count as a sample value; counts and sizes here stay far below 2^53, where `f64` is exact.
+#[allow(clippy::cast_precision_loss)]
+fn count(value: impl TryInto<u64>) -> f64 {
+    value.try_into().unwrap_or(u64::MAX) as f64
+}
+
+fn hash_pool(state: &AppState) -> [MetricFamily; 4] {
     let hasher = &state.hasher;
     let stats = hasher.stats();
-    family(
-        out,
-        "accountd_hash_pool_threads",
-        "gauge",
-        "Threads that run argon2id.",
-    );
-    sample(out, "accountd_hash_pool_threads", "", hasher.threads());
-    family(
-        out,
-        "accountd_hash_queue_bound",
-        "gauge",
-        "Hash requests that may wait for a thread before new ones get 503.",
-    );
-    sample(out, "accountd_hash_queue_bound", "", hasher.queue_bound());
-    family(
-        out,
-        "accountd_hash_queue_depth",
-        "gauge",
-        "Hash requests waiting for a thread now.",
-    );
-    sample(out, "accountd_hash_queue_depth", "", stats.queue_depth());
-    family(
-        out,
-        "accountd_hash_rejected_total",
-        "counter",
-        "Hash requests refused because the queue was full (answered 503).",
-    );
-    sample(out, "accountd_hash_rejected_total", "", stats.rejected());
-    render_histogram(
-        out,
-        "accountd_hash_wait_seconds",
-        "Time a hash request waited in the queue before a thread took it.",
-        &stats.wait,
-    );
-    render_histogram(
-        out,
-        "accountd_hash_work_seconds",
-        "Time a thread spent on one argon2id hash or verification.",
-        &stats.work,
-    );
+    [
+        sampled_family(
+            "accountd_hash_pool_threads",
+            "Threads that run argon2id.",
+            MetricType::GAUGE,
+            single(count(hasher.threads())),
+        ),
+        sampled_family(
+            "accountd_hash_queue_bound",
+            "Hash requests that may wait for a thread before new ones get 503.",
+            MetricType::GAUGE,
+            single(count(hasher.queue_bound())),
+        ),
+        sampled_family(
+            "accountd_hash_queue_depth",
+            "Hash requests waiting for a thread now.",
+            MetricType::GAUGE,
+            single(count(stats.queue_depth())),
+        ),
+        sampled_family(
+            "accountd_hash_rejected_total",
+            "Hash requests refused because the queue was full (answered 503).",
+            MetricType::COUNTER,
+            single(count(stats.rejected())),
+        ),
+    ]
 }
 
 /// A counter family of the batch statistics: name, help text, and which count it shows.
 type BatchFamily = (&'static str, &'static str, fn(&BatchStats) -> u64);
 
-fn render_batches(state: &AppState, out: &mut String) {
+/// PostgreSQL only: SQLite runs no batches, and shows none of these families.
+fn batches(state: &AppState) -> Vec<MetricFamily> {
     let batches = state.store.batch_stats();
     if batches.is_empty() {
-        return;
+        return Vec::new();
     }
     let families: [BatchFamily; 3] = [
         (
@@ -118,71 +125,75 @@ fn render_batches(state: &AppState, out: &mut String) {
             |batch| batch.worker_restarts,
         ),
     ];
-    for (name, help, value) in families {
-        family(out, name, "counter", help);
-        for batch in &batches {
-            let labels = format!("statement=\"{}\"", batch.statement);
-            sample(out, name, &labels, value(batch));
-        }
-    }
+    families
+        .into_iter()
+        .map(|(name, help, value)| {
+            let samples = batches.iter().map(|batch| {
+                (
+                    vec![("statement", batch.statement.to_string())],
+                    count(value(batch)),
+                )
+            });
+            sampled_family(name, help, MetricType::COUNTER, samples)
+        })
+        .collect()
 }
 
-fn render_database_pools(state: &AppState, out: &mut String) {
+fn database_pools(state: &AppState) -> [MetricFamily; 3] {
     let pools = state.store.pool_stats();
-    family(
-        out,
-        "accountd_db_pool_connections",
-        "gauge",
-        "Open database connections by pool and state (idle or in_use).",
-    );
+    let mut connections = Vec::new();
     for pool in &pools {
         let in_use = usize::try_from(pool.size)
             .unwrap_or(usize::MAX)
             .saturating_sub(pool.idle);
-        let idle = format!("pool=\"{}\",state=\"idle\"", pool.name);
-        let busy = format!("pool=\"{}\",state=\"in_use\"", pool.name);
-        sample(out, "accountd_db_pool_connections", &idle, pool.idle);
-        sample(out, "accountd_db_pool_connections", &busy, in_use);
+        let name = pool.name.to_string();
+        connections.push((
+            vec![("pool", name.clone()), ("state", "idle".to_owned())],
+            count(pool.idle),
+        ));
+        connections.push((
+            vec![("pool", name), ("state", "in_use".to_owned())],
+            count(in_use),
+        ));
     }
-    family(
-        out,
-        "accountd_db_pool_max_connections",
-        "gauge",
-        "The most connections each pool opens.",
-    );
-    for pool in &pools {
-        let labels = format!("pool=\"{}\"", pool.name);
-        sample(out, "accountd_db_pool_max_connections", &labels, pool.max);
-    }
-    family(
-        out,
-        "accountd_db_read_retries_total",
-        "counter",
-        "Reads run a second time on a fresh connection because theirs had died.",
-    );
-    for pool in &pools {
-        let labels = format!("pool=\"{}\"", pool.name);
-        sample(out, "accountd_db_read_retries_total", &labels, pool.retries);
-    }
+    let per_pool = |value: fn(&crate::store::PoolStats) -> f64| -> Vec<Sample> {
+        pools
+            .iter()
+            .map(|pool| (vec![("pool", pool.name.to_string())], value(pool)))
+            .collect()
+    };
+    [
+        sampled_family(
+            "accountd_db_pool_connections",
+            "Open database connections by pool and state (idle or in_use).",
+            MetricType::GAUGE,
+            connections,
+        ),
+        sampled_family(
+            "accountd_db_pool_max_connections",
+            "The most connections each pool opens.",
+            MetricType::GAUGE,
+            per_pool(|pool| count(pool.max)),
+        ),
+        sampled_family(
+            "accountd_db_read_retries_total",
+            "Reads run a second time on a fresh connection because theirs had died.",
+            MetricType::COUNTER,
+            per_pool(|pool| count(pool.retries)),
+        ),
+    ]
 }
 
-/// Read at scrape time, so it is as fresh as the scrape; a failed read leaves the family out
+/// Read at scrape time, so it is as fresh as the scrape; a failed read leaves the families out
 /// rather than failing the whole scrape (the pool gauges then tell why).
-async fn render_outbox(state: &AppState, out: &mut String) {
+async fn outbox(state: &AppState) -> Vec<MetricFamily> {
     let backlog = match state.store.outbox_backlog().await {
         Ok(backlog) => backlog,
         Err(error) => {
             tracing::warn!(%error, "outbox backlog unavailable for /metrics");
-            return;
+            return Vec::new();
         }
     };
-    family(
-        out,
-        "accountd_outbox_backlog",
-        "gauge",
-        "Webhook deliveries not yet delivered or given up.",
-    );
-    sample(out, "accountd_outbox_backlog", "", backlog.pending);
     let age = backlog.oldest_created_at.map_or(0.0, |oldest| {
         let millis = state.clock.now().millis().saturating_sub(oldest.millis());
         // Millisecond counts fit an f64 exactly for any realistic age.
@@ -190,11 +201,18 @@ async fn render_outbox(state: &AppState, out: &mut String) {
         let seconds = millis.max(0) as f64 / 1000.0;
         seconds
     });
-    family(
-        out,
-        "accountd_outbox_oldest_pending_age_seconds",
-        "gauge",
-        "How long the oldest pending webhook delivery has waited (0 when none).",
-    );
-    sample(out, "accountd_outbox_oldest_pending_age_seconds", "", age);
+    vec![
+        sampled_family(
+            "accountd_outbox_backlog",
+            "Webhook deliveries not yet delivered or given up.",
+            MetricType::GAUGE,
+            single(count(backlog.pending)),
+        ),
+        sampled_family(
+            "accountd_outbox_oldest_pending_age_seconds",
+            "How long the oldest pending webhook delivery has waited (0 when none).",
+            MetricType::GAUGE,
+            single(age),
+        ),
+    ]
 }

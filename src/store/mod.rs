@@ -720,7 +720,9 @@ pub trait SecurityStore {
     async fn purge_login_throttles(&self, now: Timestamp, batch: i64) -> StoreResult<u64>;
     /// Deletes at most `batch` audit events created before `before`, oldest first.
     async fn purge_audit_events(&self, before: Timestamp, batch: i64) -> StoreResult<u64>;
-    /// An event that records no change of its own (a switch, a refused code).
+    /// An event that records no change of its own (a switch, a refused code). Its commit may
+    /// skip the durable flush (docs/operations.md#audit-trail): such rows are the only ones a
+    /// crash of the database server can lose.
     async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
     async fn list_audit_events(&self, query: &ListQuery) -> StoreResult<Page<AuditEvent>>;
 }

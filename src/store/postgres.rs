@@ -24,6 +24,11 @@ pub(super) const FOR_UPDATE: &str = " FOR UPDATE";
 /// Claiming outbox rows skips those another replica's dispatcher holds locked
 /// (docs/events.md#delivery-and-retries).
 pub(super) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+/// Run first in a transaction that records something but changes nothing (an audit row of a
+/// switch or of a refused attempt): its commit does not wait for the WAL flush, which on a
+/// small disk costs several milliseconds and made every switch wait for one. A crash of the
+/// database server may lose the last fraction of a second of such rows, never a change.
+pub(super) const RECORD_ONLY_COMMIT: Option<&str> = Some("SET LOCAL synchronous_commit = off");
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// Reads and writes share one pool, so `/metrics` reports it once.
 pub(super) const SHARED_POOL: bool = true;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, shopper_in};
+use crate::helpers::{TestApp, captured_logs, shopper_in};
 use crate::tests;
 
 tests![
@@ -18,6 +18,7 @@ tests![
     browsers_get_cors_answers,
     a_client_that_trickles_its_headers_is_cut_off,
     generated_bodies_never_cause_a_server_error,
+    a_handler_that_panics_answers_the_generic_500,
 ];
 
 async fn unknown_routes_answer_json_404(app: TestApp) {
@@ -321,5 +322,51 @@ async fn generated_bodies_never_cause_a_server_error(app: TestApp) {
         failures.is_empty(),
         "server errors:\n{}",
         failures.join("\n")
+    );
+}
+
+/// No handler panics on purpose, so the guard is exercised with the API listener's own stack of
+/// layers around one that does: the answer is the generic 500 envelope with a request id, the
+/// request is counted, and the panic text is neither sent nor logged.
+async fn a_handler_that_panics_answers_the_generic_500(app: TestApp) {
+    use tower::ServiceExt;
+
+    async fn panics() -> &'static str {
+        panic!("secret detail of the panic")
+    }
+    let router = accountd::http::with_api_layers(
+        axum::Router::new().route("/v2/panics", axum::routing::get(panics)),
+        app.state.clone(),
+    );
+    let request = axum::http::Request::get("/v2/panics")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        json!({"errors": [{
+            "status": "500",
+            "title": "Internal Server Error",
+            "detail": "there was a problem processing your request",
+        }]})
+    );
+    // The cause is logged (so this test's logs are the ones captured), the panic text is not.
+    let logs = captured_logs();
+    assert!(
+        logs.contains("request failed cause=a handler panicked"),
+        "{logs}"
+    );
+    assert!(!logs.contains("secret detail"));
+    let metrics = app.scrape_metrics().await;
+    assert!(
+        metrics.contains(
+            "accountd_http_requests_total{method=\"GET\",route=\"/v2/panics\",status=\"5xx\"} 1\n"
+        ),
+        "{metrics}"
     );
 }

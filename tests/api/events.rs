@@ -115,6 +115,7 @@ async fn standard_webhooks_headers_sign_id_timestamp_and_body_on_every_attempt(a
     // The retry keeps the id and is signed for its own timestamp and body (`attempt` moved).
     wait_for_logs(&app, &admin, integration["id"].as_str().unwrap(), 1).await;
     app.clock.advance_seconds(40);
+    app.wake_dispatcher();
     let retry = receiver.wait_for(2).await.remove(1);
     assert_eq!(retry.json()["attempt"], 2);
     assert_eq!(retry.header("webhook-id"), Some(envelope_id.as_str()));
@@ -253,7 +254,7 @@ async fn payloads_are_what_the_get_returns(app: TestApp) {
         by_key["account-membership.event.created"]["data"],
         membership
     );
-    receiver.expect_no_more_than(4).await;
+    receiver.expect_no_more_than(&app, 4).await;
 }
 
 async fn cascades_emit_membership_deletions_first_in_order(app: TestApp) {
@@ -367,7 +368,7 @@ async fn a_refused_change_writes_no_event_and_a_no_op_emits_nothing(app: TestApp
         .await
         .expect(200);
     receiver.wait_for(1).await;
-    receiver.expect_no_more_than(1).await;
+    receiver.expect_no_more_than(&app, 1).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events").await, 1);
 }
 
@@ -392,7 +393,7 @@ async fn aliases_are_echoed_and_both_forms_deliver_once(app: TestApp) {
         both.wait_for(1).await[0].triggered_by(),
         "account.event.created"
     );
-    both.expect_no_more_than(1).await;
+    both.expect_no_more_than(&app, 1).await;
     let ids: Vec<Value> = [&alias_only, &both]
         .iter()
         .map(|receiver| receiver.received()[0].json()["id"].clone())
@@ -413,12 +414,14 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_succeeds(app: TestA
     wait_for_logs(&app, &admin, id, 1).await;
     // The second attempt waits 30 s ± 20 %: not before 24 s have passed on the server's clock.
     app.clock.advance_seconds(23);
-    receiver.expect_no_more_than(1).await;
+    receiver.expect_no_more_than(&app, 1).await;
     app.clock.advance_seconds(14);
+    app.wake_dispatcher();
     receiver.wait_for(2).await;
     wait_for_logs(&app, &admin, id, 2).await;
     // The third waits 60 s ± 20 %.
     app.clock.advance_seconds(73);
+    app.wake_dispatcher();
     let received = receiver.wait_for(3).await;
     let attempts: Vec<Value> = received
         .iter()
@@ -449,7 +452,7 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_succeeds(app: TestA
     );
     // Delivered: nothing more, however far the clock moves.
     app.clock.advance_seconds(7200);
-    receiver.expect_no_more_than(3).await;
+    receiver.expect_no_more_than(&app, 3).await;
 }
 
 async fn deliveries_stop_after_ten_attempts(app: TestApp) {
@@ -466,8 +469,9 @@ async fn deliveries_stop_after_ten_attempts(app: TestApp) {
         let admin = app.admin_token().await;
         wait_for_logs(&app, &admin, id, attempt as u64).await;
         app.clock.advance_seconds(4400);
+        app.wake_dispatcher();
     }
-    receiver.expect_no_more_than(10).await;
+    receiver.expect_no_more_than(&app, 10).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbox_deliveries WHERE status = 'failed'")
             .await,
@@ -488,7 +492,7 @@ async fn redirects_are_not_followed_and_count_as_failures(app: TestApp) {
     assert_eq!(logs["data"][0]["succeeded"], false);
     assert_eq!(logs["data"][0]["status_code"], 307);
     assert_eq!(logs["data"][0]["body"], "Moved");
-    target.expect_no_more_than(0).await;
+    target.expect_no_more_than(&app, 0).await;
 }
 
 async fn disabled_and_deleted_integrations_get_nothing_more(app: TestApp) {
@@ -523,8 +527,8 @@ async fn disabled_and_deleted_integrations_get_nothing_more(app: TestApp) {
     .expect(204);
     app.create_account(&admin, "Later").await;
     app.clock.advance_seconds(3600);
-    disabled.expect_no_more_than(1).await;
-    deleted.expect_no_more_than(1).await;
+    disabled.expect_no_more_than(&app, 1).await;
+    deleted.expect_no_more_than(&app, 1).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbox_deliveries WHERE status = 'pending'")
             .await,
@@ -558,11 +562,12 @@ async fn an_event_survives_a_receiver_outage_across_a_server_restart(app: TestAp
     let receiver = Receiver::start_at(&url).await;
     let restarted = app.another_replica().await;
     restarted.clock.advance_seconds(40);
+    restarted.wake_dispatcher();
     let delivery = receiver.wait_for(1).await.remove(0);
     let envelope = delivery.json();
     assert_eq!(envelope["attempt"], 2);
     assert_eq!(envelope["payload"]["data"]["id"], account["id"]);
-    receiver.expect_no_more_than(1).await;
+    receiver.expect_no_more_than(&restarted, 1).await;
 }
 
 async fn two_dispatchers_deliver_each_event_once_per_integration(app: TestApp) {
@@ -601,7 +606,7 @@ async fn two_dispatchers_deliver_each_event_once_per_integration(app: TestApp) {
     }
     for receiver in [&first, &second] {
         let received = receiver.wait_for(ACCOUNTS).await;
-        receiver.expect_no_more_than(ACCOUNTS).await;
+        receiver.expect_no_more_than(&app, ACCOUNTS).await;
         let mut ids: Vec<String> = received
             .iter()
             .map(|delivery| delivery.json()["id"].as_str().unwrap().to_owned())

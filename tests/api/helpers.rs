@@ -70,7 +70,14 @@ pub struct TestApp {
     /// The database this app runs on, so a test can start a second app (another replica, or
     /// the same server after a restart) on it.
     pub database_url: String,
-    server: Mutex<Option<RunningServer>>,
+    /// One connection for the facts only the database shows, opened on first use and reused.
+    database: tokio::sync::OnceCell<tokio::sync::Mutex<DirectConnection>>,
+    server: Arc<Mutex<Option<RunningServer>>>,
+}
+
+enum DirectConnection {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
 }
 
 struct RunningServer {
@@ -78,26 +85,61 @@ struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// The logs of the whole test run, so a test can prove a secret never reached them.
+/// What one test owns beyond its database: its log lines and the servers it started. Every
+/// thread of the test's runtime holds it, so log lines land in the buffer of the test whose
+/// threads wrote them, and the harness can stop every server before it drops the database.
+#[derive(Default)]
+struct TestContext {
+    logs: Mutex<Vec<u8>>,
+    servers: Mutex<Vec<Arc<Mutex<Option<RunningServer>>>>>,
+}
+
+thread_local! {
+    static CONTEXT: std::cell::RefCell<Option<Arc<TestContext>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn current_context() -> Option<Arc<TestContext>> {
+    CONTEXT.with(|context| context.borrow().clone())
+}
+
+fn enter_context(test: &Arc<TestContext>) {
+    CONTEXT.with(|context| *context.borrow_mut() = Some(Arc::clone(test)));
+}
+
+fn leave_context() {
+    CONTEXT.with(|context| *context.borrow_mut() = None);
+}
+
+/// Lines written by threads no test owns (threads libraries start on their own, such as
+/// SQLite's connection workers). Few, and shown to every test, so a check that a secret never
+/// reached the logs also covers them.
+fn unattributed_logs() -> &'static Mutex<Vec<u8>> {
+    static BUFFER: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The log lines of the running test (at debug level), and those of no test, so a test can
+/// prove a secret never reached them.
 pub fn captured_logs() -> String {
-    let buffer = log_buffer()
-        .lock()
-        .map(|bytes| bytes.clone())
+    let mut bytes = current_context()
+        .and_then(|context| context.logs.lock().ok().map(|logs| logs.clone()))
         .unwrap_or_default();
-    String::from_utf8_lossy(&buffer).into_owned()
+    if let Ok(unattributed) = unattributed_logs().lock() {
+        bytes.extend_from_slice(&unattributed);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
-}
+/// Writes a log line into the buffer of the test that owns the current thread.
+struct TestLogWriter(Option<Arc<TestContext>>);
 
-#[derive(Clone)]
-struct BufferWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for BufferWriter {
+impl Write for TestLogWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut buffer) = self.0.lock() {
+        let buffer = match &self.0 {
+            Some(context) => context.logs.lock(),
+            None => unattributed_logs().lock(),
+        };
+        if let Ok(mut buffer) = buffer {
             buffer.extend_from_slice(data);
         }
         Ok(data.len())
@@ -108,13 +150,12 @@ impl Write for BufferWriter {
     }
 }
 
-/// Sends every log line of every test, at debug level, into the shared buffer.
+/// Sends every log line, at debug level, into the buffer of the test that wrote it.
 pub fn capture_logs() {
-    let writer = BufferWriter(Arc::clone(log_buffer()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
         .with_ansi(false)
-        .with_writer(move || writer.clone())
+        .with_writer(|| TestLogWriter(current_context()))
         .try_init();
 }
 
@@ -202,22 +243,30 @@ async fn connect_pg(url: &str) -> sqlx::PgConnection {
         .expect("TEST_DATABASE_URL must point at a reachable PostgreSQL")
 }
 
-/// Runs `test` against a fresh database on `backend`, then drops the database.
+/// Runs `test` against a fresh database on `backend`; then stops every server the test started
+/// and drops the database.
 pub fn run(
     backend: &Backend,
     test: fn(TestApp) -> TestFuture,
 ) -> Result<(), libtest_mimic::Failed> {
+    let context = Arc::new(TestContext::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
+        .on_thread_start({
+            let context = Arc::clone(&context);
+            move || enter_context(&context)
+        })
         .build()
         .map_err(|error| libtest_mimic::Failed::from(error.to_string()))?;
-    runtime.block_on(async {
+    enter_context(&context);
+    let outcome = runtime.block_on(async {
         let database = TestDatabase::create(backend).await;
         let outcome = {
             let app = spawn_app(test_config(&database.url)).await;
             tokio::spawn(test(app)).await
         };
+        stop_servers(&context).await;
         database.drop_schema().await;
         outcome.map_err(|error| {
             let message = if let Ok(panic) = error.try_into_panic() {
@@ -231,7 +280,32 @@ pub fn run(
             };
             libtest_mimic::Failed::from(message)
         })
-    })
+    });
+    leave_context();
+    outcome
+}
+
+/// Stops every server the test left running, so none still works on the database when it is
+/// dropped. Connections a test left open get a short grace, then their server is cut off.
+async fn stop_servers(context: &TestContext) {
+    let servers = context
+        .servers
+        .lock()
+        .map(|mut servers| std::mem::take(&mut *servers))
+        .unwrap_or_default();
+    for server in servers {
+        let running = server.lock().ok().and_then(|mut server| server.take());
+        if let Some(RunningServer { stop, mut task }) = running {
+            let _ = stop.send(accountd::lifecycle::Stop::Now);
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
 }
 
 /// Builds and serves the application exactly as `accountd serve` does.
@@ -251,6 +325,13 @@ pub async fn spawn_app(config: Config) -> TestApp {
         application
             .run_until(async move { stopped.await.unwrap_or(accountd::lifecycle::Stop::Now) }),
     );
+    let server = Arc::new(Mutex::new(Some(RunningServer { stop, task })));
+    if let Some(mut servers) = current_context()
+        .as_ref()
+        .and_then(|context| context.servers.lock().ok())
+    {
+        servers.push(Arc::clone(&server));
+    }
     TestApp {
         address,
         management_address,
@@ -262,7 +343,8 @@ pub async fn spawn_app(config: Config) -> TestApp {
         realm_id: state.deployment.realm_id,
         state,
         database_url,
-        server: Mutex::new(Some(RunningServer { stop, task })),
+        database: tokio::sync::OnceCell::new(),
+        server,
     }
 }
 
@@ -780,48 +862,88 @@ impl TestApp {
     /// Every event in the outbox as (id, key), in the order the changes were made: by commit
     /// time, then by position in their transaction.
     pub async fn outbox_events(&self) -> Vec<(Uuid, String)> {
-        use sqlx::Connection;
         const SQL: &str =
             "SELECT id, event_key FROM outbox_events ORDER BY created_at, ordinal, id";
-        if self.database_url.starts_with("postgres") {
-            let mut connection = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .unwrap();
-            sqlx::query_as::<_, (Uuid, String)>(SQL)
-                .fetch_all(&mut connection)
-                .await
-                .unwrap()
-        } else {
-            let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .unwrap();
-            sqlx::query_as::<_, (Uuid, String)>(SQL)
-                .fetch_all(&mut connection)
-                .await
-                .unwrap()
+        match &mut *self.database().await {
+            DirectConnection::Postgres(connection) => {
+                sqlx::query_as::<_, (Uuid, String)>(SQL)
+                    .fetch_all(connection)
+                    .await
+            }
+            DirectConnection::Sqlite(connection) => {
+                sqlx::query_as::<_, (Uuid, String)>(SQL)
+                    .fetch_all(connection)
+                    .await
+            }
         }
+        .unwrap()
     }
 
     /// Runs `sql` returning one integer against this app's database, for the few facts only
     /// the database shows (the outbox itself).
     pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &mut *self.database().await {
+            DirectConnection::Postgres(connection) => {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(connection)
+                    .await
+            }
+            DirectConnection::Sqlite(connection) => {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(connection)
+                    .await
+            }
+        }
+        .unwrap()
+    }
+
+    /// This app's direct connection, opened the first time it is needed.
+    async fn database(&self) -> tokio::sync::MutexGuard<'_, DirectConnection> {
         use sqlx::Connection;
-        if self.database_url.starts_with("postgres") {
-            let mut connection = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .unwrap();
-            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(&mut connection)
-                .await
-                .unwrap()
-        } else {
-            let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .unwrap();
-            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(&mut connection)
-                .await
-                .unwrap()
+        let url = &self.database_url;
+        let connection = self
+            .database
+            .get_or_init(|| async {
+                tokio::sync::Mutex::new(if url.starts_with("postgres") {
+                    DirectConnection::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+                } else {
+                    DirectConnection::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+                })
+            })
+            .await;
+        connection.lock().await
+    }
+
+    /// Wakes this app's dispatcher now rather than at its next one-second poll: after the test
+    /// moved the clock past a retry, the retry is attempted at once.
+    pub fn wake_dispatcher(&self) {
+        self.state.store.outbox_signal().notify_one();
+    }
+
+    /// Waits until this app's dispatcher has nothing left to do at the app's clock: no delivery
+    /// is due and none is in flight (leased). What a receiver has got by then is all it gets
+    /// until the clock moves, so a test can assert that nothing more arrives without waiting
+    /// for it. The dispatcher is woken on every look instead of at its next one-second poll.
+    pub async fn outbox_settled(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            self.wake_dispatcher();
+            let now = self.clock_now().millis();
+            let busy = self
+                .count(&format!(
+                    "SELECT COUNT(*) FROM outbox_deliveries WHERE status = 'pending' \
+                     AND (next_attempt_at <= {now} OR lease_owner IS NOT NULL)"
+                ))
+                .await;
+            if busy == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{busy} webhook deliveries still due or in flight"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 }

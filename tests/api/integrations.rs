@@ -337,6 +337,7 @@ async fn logs_list_every_attempt_newest_first(app: TestApp) {
     // that it is stamped before the clock moves and the order is deterministic.
     wait_for_logs(&app, &admin, id, 1).await;
     app.clock.advance_seconds(40);
+    app.wake_dispatcher();
     let received = receiver.wait_for(2).await;
     let event_id = received[0].json()["id"].clone();
     let logs = wait_for_logs(&app, &admin, id, 2).await;

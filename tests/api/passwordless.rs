@@ -162,7 +162,7 @@ async fn a_request_answers_202_with_no_body_whether_or_not_the_username_exists(a
     };
     assert_eq!(header_names(&known), header_names(&unknown));
     let delivery = setup.receiver.wait_for(1).await.remove(0);
-    setup.receiver.expect_no_more_than(1).await;
+    setup.receiver.expect_no_more_than(&app, 1).await;
     let envelope = delivery.json();
     assert_eq!(envelope["triggered_by"], OTP_EVENT);
     let payload = &envelope["payload"];
@@ -291,7 +291,7 @@ async fn an_expired_code_is_refused_and_scrubbed_from_the_outbox(app: TestApp) {
             .await,
         1
     );
-    down.expect_no_more_than(1).await;
+    down.expect_no_more_than(&app, 1).await;
 }
 
 async fn only_the_newest_code_is_valid(app: TestApp) {
@@ -348,7 +348,7 @@ async fn at_most_five_codes_are_issued_per_hour(app: TestApp) {
             .expect(202);
     }
     setup.receiver.wait_for(5).await;
-    setup.receiver.expect_no_more_than(5).await;
+    setup.receiver.expect_no_more_than(&app, 5).await;
     app.clock.advance_seconds(3601);
     let shopper = app.implicit_token().await;
     let setup = Setup { shopper, ..setup };

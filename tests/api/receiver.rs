@@ -15,6 +15,8 @@ use serde_json::Value;
 use sha2::Sha256;
 use tokio::net::TcpListener;
 
+use crate::helpers::TestApp;
+
 /// One request as the receiver got it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -171,9 +173,10 @@ impl Receiver {
         }
     }
 
-    /// Asserts that no further request arrives within a short while.
-    pub async fn expect_no_more_than(&self, count: usize) {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// Asserts that `count` requests arrived and no more will until `app`'s clock moves: once
+    /// its outbox has settled, every attempt that was due has been made.
+    pub async fn expect_no_more_than(&self, app: &TestApp, count: usize) {
+        app.outbox_settled().await;
         assert_eq!(
             self.received().len(),
             count,

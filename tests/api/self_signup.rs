@@ -113,7 +113,7 @@ async fn a_shopper_signs_up_and_logs_in_without_an_account(app: TestApp) {
     let delivery = receiver.wait_for(1).await.remove(0);
     assert_eq!(delivery.triggered_by(), "account-member.event.created");
     assert_eq!(delivery.json()["payload"]["data"], member["data"]);
-    receiver.expect_no_more_than(1).await;
+    receiver.expect_no_more_than(&app, 1).await;
 }
 
 async fn auto_create_gives_the_member_an_account_and_its_token(app: TestApp) {

@@ -69,77 +69,258 @@ impl FromRequestParts<AppState> for Credentials {
 }
 
 impl Credentials {
-    /// The bearer token's grant (docs/authentication.md#bearer-tokens), or `401`.
-    pub async fn bearer(&self, state: &AppState) -> Result<BearerGrant, ApiError> {
-        let hash = self.bearer_hash.ok_or_else(ApiError::invalid_bearer)?;
-        state
-            .store
-            .find_bearer_token(&hash, state.clock.now())
-            .await?
-            .ok_or_else(ApiError::invalid_bearer)
-    }
-
-    /// The caller class, with every check done: bearer, then the account token with liveness.
-    pub async fn caller(&self, state: &AppState) -> Result<Caller, ApiError> {
-        self.caller_and_grant(state).await.map(|(caller, _)| caller)
-    }
-
-    /// The caller class and the bearer grant it rests on.
-    async fn caller_and_grant(&self, state: &AppState) -> Result<(Caller, BearerGrant), ApiError> {
-        let grant = self.bearer(state).await?;
-        let caller = match &self.account_token {
-            None => match grant.grant_type {
-                GrantType::ClientCredentials => Caller::Admin,
-                GrantType::Implicit => Caller::Shopper,
-            },
-            Some(Err(fault)) => return Err(fault.error()),
+    /// What the credentials present, offline: a holder whose checks a statement can finish, or
+    /// the rest, to be checked step by step.
+    fn presented(self, now: Timestamp) -> Presented {
+        let Some(bearer_hash) = self.bearer_hash else {
+            return Presented::StepByStep(StepByStep::NoBearer);
+        };
+        let account_token = match self.account_token {
+            None => None,
+            Some(Err(fault)) => Some(fault),
             Some(Ok(claims)) => {
-                require_live(claims, state).await?;
-                Caller::AccountHolder(AccountHolder {
-                    claims: claims.clone(),
-                })
+                let check = HolderCheck {
+                    bearer_hash,
+                    now,
+                    member_id: claims.sub,
+                    token_account_id: claims.scope,
+                    iat: claims.iat,
+                };
+                return Presented::Holder(PendingHolder { check, claims });
             }
         };
-        Ok((caller, grant))
+        Presented::StepByStep(StepByStep::Bearer {
+            bearer_hash,
+            account_token,
+        })
     }
 
-    /// Admins and account holders; shoppers get `403`
-    /// (docs/authentication.md#account-holder-scope).
-    pub async fn reader(&self, state: &AppState) -> Result<Reader, ApiError> {
-        match self.caller(state).await? {
-            Caller::Admin => Ok(Reader::Admin),
-            Caller::AccountHolder(holder) => Ok(Reader::AccountHolder(holder)),
-            Caller::Shopper => Err(ApiError::forbidden()),
+    /// The caller class and the bearer grant it rests on, with every check done in the order
+    /// every extractor answers in: bearer token, account token (offline, then liveness), class.
+    async fn caller_and_grant(self, state: &AppState) -> Result<(Caller, BearerGrant), ApiError> {
+        let step_by_step = match self.presented(state.clock.now()) {
+            Presented::Holder(holder) => {
+                let grant = holder.confirm_step_by_step(state).await?;
+                let holder = AccountHolder {
+                    claims: holder.claims,
+                };
+                return Ok((Caller::AccountHolder(holder), grant));
+            }
+            Presented::StepByStep(step_by_step) => step_by_step.bearer_caller(state).await?,
+        };
+        let grant = step_by_step.grant;
+        Ok((step_by_step.class()?, grant))
+    }
+}
+
+/// The credentials as the order of checks sees them once the offline checks are done.
+// The holder is the hot case: boxing it would allocate on every storefront request.
+#[allow(clippy::large_enum_variant)]
+enum Presented {
+    /// A bearer token and an account token that passed offline.
+    Holder(PendingHolder),
+    StepByStep(StepByStep),
+}
+
+/// Credentials that make no account holder, whatever the database says.
+enum StepByStep {
+    /// No bearer token: `401` whatever else was sent.
+    NoBearer,
+    /// A bearer token, and why the account token header could not be used when it was sent.
+    Bearer {
+        bearer_hash: [u8; 32],
+        account_token: Option<TokenFault>,
+    },
+}
+
+impl StepByStep {
+    /// The bearer token checked (`401`).
+    async fn bearer_caller(self, state: &AppState) -> Result<BearerCaller, ApiError> {
+        let (bearer_hash, account_token) = match self {
+            Self::NoBearer => return Err(ApiError::invalid_bearer()),
+            Self::Bearer {
+                bearer_hash,
+                account_token,
+            } => (bearer_hash, account_token),
+        };
+        let grant = find_bearer(&bearer_hash, state)
+            .await?
+            .ok_or_else(ApiError::invalid_bearer)?;
+        Ok(BearerCaller {
+            grant,
+            account_token,
+        })
+    }
+}
+
+/// The bearer token's grant (docs/authentication.md#bearer-tokens), if it is valid now.
+async fn find_bearer(hash: &[u8; 32], state: &AppState) -> Result<Option<BearerGrant>, ApiError> {
+    Ok(state
+        .store
+        .find_bearer_token(hash, state.clock.now())
+        .await?)
+}
+
+/// A valid bearer token without a usable account token: `account_token` says why the header
+/// could not be used when it was sent (the token endpoint answers that only for a switch).
+#[derive(Debug, Clone)]
+pub struct BearerCaller {
+    pub grant: BearerGrant,
+    pub account_token: Option<TokenFault>,
+}
+
+impl BearerCaller {
+    /// Admin or shopper by the bearer grant; an account token that failed offline is `401`.
+    fn class(self) -> Result<Caller, ApiError> {
+        if let Some(fault) = self.account_token {
+            return Err(fault.error());
+        }
+        Ok(match self.grant.grant_type {
+            GrantType::ClientCredentials => Caller::Admin,
+            GrantType::Implicit => Caller::Shopper,
+        })
+    }
+}
+
+/// A bearer token and an account token that passed the offline checks
+/// (docs/account-tokens.md#validation-steps): an account holder once the bearer token and the
+/// token's liveness are confirmed, which the hot paths do in the same statement as the read they
+/// serve (docs/account-tokens.md#one-statement-for-the-hot-reads).
+#[derive(Debug, Clone)]
+pub struct PendingHolder {
+    check: HolderCheck,
+    claims: AccountClaims,
+}
+
+/// Why a pending holder was not confirmed.
+#[derive(Debug)]
+pub enum HolderRefusal {
+    /// The bearer token is unknown or expired: `401`.
+    Bearer,
+    /// The bearer token is valid, the account token no longer live: `401`.
+    NotLive(BearerGrant),
+    /// The checks could not be made.
+    Failed(ApiError),
+}
+
+impl From<HolderRefusal> for ApiError {
+    fn from(refusal: HolderRefusal) -> Self {
+        match refusal {
+            HolderRefusal::Bearer => ApiError::invalid_bearer(),
+            HolderRefusal::NotLive(_) => ApiError::invalid_account_token(),
+            HolderRefusal::Failed(error) => error,
+        }
+    }
+}
+
+impl PendingHolder {
+    /// What the statement that serves the request needs to settle the bearer and liveness.
+    pub fn check(&self) -> &HolderCheck {
+        &self.check
+    }
+
+    pub fn claims(&self) -> &AccountClaims {
+        &self.claims
+    }
+
+    /// The order of checks applied to what the serving statement found: the bearer token
+    /// first, then the token's liveness. Both hot paths and the step-by-step checks end here.
+    pub fn confirm(
+        &self,
+        bearer: Option<BearerGrant>,
+        live: bool,
+    ) -> Result<BearerGrant, HolderRefusal> {
+        let bearer = bearer.ok_or(HolderRefusal::Bearer)?;
+        if live {
+            Ok(bearer)
+        } else {
+            Err(HolderRefusal::NotLive(bearer))
         }
     }
 
-    /// For a one-statement read: present when there is a bearer token and an account token
-    /// that passed offline; the statement then settles the bearer and the liveness.
-    pub fn holder_check(&self, now: Timestamp) -> Option<(HolderCheck, &AccountClaims)> {
-        let bearer_hash = self.bearer_hash?;
-        let Some(Ok(claims)) = &self.account_token else {
-            return None;
-        };
-        let check = HolderCheck {
-            bearer_hash,
-            now,
-            member_id: claims.sub,
-            token_account_id: claims.scope,
-            iat: claims.iat,
-        };
-        Some((check, claims))
+    /// The same checks, one look-up each, for a request no single statement serves.
+    pub async fn confirm_step_by_step(
+        &self,
+        state: &AppState,
+    ) -> Result<BearerGrant, HolderRefusal> {
+        let bearer = find_bearer(&self.check.bearer_hash, state)
+            .await
+            .map_err(HolderRefusal::Failed)?;
+        if bearer.is_none() {
+            return Err(HolderRefusal::Bearer);
+        }
+        let live = is_live(&self.claims, state)
+            .await
+            .map_err(HolderRefusal::Failed)?;
+        self.confirm(bearer, live)
     }
 
-    /// Whether the request carries the account token header at all.
-    pub fn has_account_token(&self) -> bool {
-        self.account_token.is_some()
+    /// The bearer token alone, for a request that does not act as the holder.
+    pub async fn bearer(&self, state: &AppState) -> Result<BearerGrant, ApiError> {
+        find_bearer(&self.check.bearer_hash, state)
+            .await?
+            .ok_or_else(ApiError::invalid_bearer)
     }
+}
 
-    /// The account token's offline verdict, if the header was sent.
-    pub fn account_token(&self) -> Option<Result<&AccountClaims, TokenFault>> {
-        self.account_token
-            .as_ref()
-            .map(|verdict| verdict.as_ref().map_err(|fault| *fault))
+/// The caller of the storefront's hot paths: an account holder to be confirmed by the statement
+/// that serves the request, or any other caller as `T` takes it, every check already done. So
+/// the order of checks is written once, here, and a handler's signature still says who may
+/// call it: `HolderOr<Reader>` is an account holder or an admin.
+#[derive(Debug, Clone)]
+// The holder is the hot case: boxing it would allocate on every storefront request.
+#[allow(clippy::large_enum_variant)]
+pub enum HolderOr<T> {
+    Holder(PendingHolder),
+    Other(T),
+}
+
+/// What a hot path accepts when the caller is not a pending account holder.
+pub trait FromBearerCaller: Sized {
+    fn from_bearer_caller(caller: BearerCaller) -> Result<Self, ApiError>;
+}
+
+/// Any valid bearer token: the token endpoint, where only a switch reads the account token.
+impl FromBearerCaller for BearerCaller {
+    fn from_bearer_caller(caller: BearerCaller) -> Result<Self, ApiError> {
+        Ok(caller)
+    }
+}
+
+/// Admins; shoppers get `403` and an account token that failed offline `401`.
+impl FromBearerCaller for Reader {
+    fn from_bearer_caller(caller: BearerCaller) -> Result<Self, ApiError> {
+        match caller.class()? {
+            Caller::Admin => Ok(Self::Admin),
+            Caller::AccountHolder(holder) => Ok(Self::AccountHolder(holder)),
+            Caller::Shopper => Err(ApiError::forbidden()),
+        }
+    }
+}
+
+impl<T: FromBearerCaller> FromRequestParts<AppState> for HolderOr<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(credentials) = Credentials::from_request_parts(parts, state).await;
+        match credentials.presented(state.clock.now()) {
+            Presented::Holder(holder) => Ok(Self::Holder(holder)),
+            Presented::StepByStep(step_by_step) => {
+                let caller = step_by_step.bearer_caller(state).await?;
+                Ok(Self::Other(T::from_bearer_caller(caller)?))
+            }
+        }
+    }
+}
+
+impl HolderOr<BearerCaller> {
+    /// The bearer grant, for a request that does not act as the account holder: a pending
+    /// holder's bearer token is checked now, on its own.
+    pub async fn grant(self, state: &AppState) -> Result<BearerGrant, ApiError> {
+        match self {
+            Self::Holder(holder) => holder.bearer(state).await,
+            Self::Other(caller) => Ok(caller.grant),
+        }
     }
 }
 
@@ -259,16 +440,11 @@ async fn verify_offline(token: &str, state: &AppState) -> Result<AccountClaims, 
 
 /// Liveness (docs/account-tokens.md#liveness): member, account and membership exist, the token is
 /// not revoked, and it is not older than the membership it names.
-async fn require_live(claims: &AccountClaims, state: &AppState) -> Result<(), ApiError> {
-    let live = state
+async fn is_live(claims: &AccountClaims, state: &AppState) -> Result<bool, ApiError> {
+    Ok(state
         .store
         .account_token_is_live(claims.sub, claims.scope, claims.iat)
-        .await?;
-    if live {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_account_token())
-    }
+        .await?)
 }
 
 /// Admin only: any other class gets `403` (docs/authentication.md#permission-matrix). Carries the

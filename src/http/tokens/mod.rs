@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::auth::login_guard::login_event;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::caller::{Credentials, actor_of_grant};
+use crate::http::extract::caller::{BearerCaller, HolderOr, actor_of_grant};
 use crate::http::extract::{ClientAddress, JsonBody};
 use crate::http::openapi::{
     BadRequest, Busy, Conflict, Envelope, Forbidden, NotFound, PageQuery, TooManyRequests,
@@ -61,61 +61,50 @@ const TOKEN_TYPE: &str = "account_management_authentication_token";
 pub async fn create(
     State(state): State<AppState>,
     limit: RateLimited<TokenEndpoint>,
-    credentials: Credentials,
+    caller: HolderOr<BearerCaller>,
     RawQuery(query): RawQuery,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let request = prepare(&state, query.as_deref(), body);
-    // A switch with a well-formed account token checks its bearer token in the same statement
-    // as its reads; every other request checks it first, as the order of checks says
+    // A switch with an account token that passed offline has its bearer token checked in the
+    // same statement as its reads; every other request has it checked before anything else
     // (docs/http-conventions.md#order-of-checks).
-    let one_statement = matches!(&request, Ok(request) if request.mechanism == Mechanism::Switch)
-        && credentials.holder_check(state.clock.now()).is_some();
-    let grant = if one_statement {
-        None
-    } else {
-        Some(credentials.bearer(&state).await?)
-    };
     let TokenCall {
         params,
         mechanism,
         data,
-    } = request?;
+    } = match prepare(&state, query.as_deref(), body) {
+        Ok(call) => call,
+        Err(error) => {
+            caller.grant(&state).await?;
+            return Err(error);
+        }
+    };
     let login = Login {
         state: &state,
         client: limit.client,
         mechanism: mechanism.counted_as(),
     };
-    let answer = if mechanism == Mechanism::Switch {
-        match switch::switch(&login, grant.as_ref(), &credentials, &params).await {
+    let answer = match mechanism {
+        Mechanism::Switch => match switch::switch(&login, caller, &params).await {
             // A bearer token refused inside the switch's statement: no login was attempted.
             Err(SwitchError::NotAttempted(error)) => return Err(error),
             Err(SwitchError::Attempted(error)) => Err(error),
             Ok(response) => Ok(response),
-        }
-    } else {
-        let Some(grant) = &grant else {
-            return Err(ApiError::internal("the bearer token was checked above"));
-        };
-        let caller = actor_of_grant(grant);
-        let member_id = match mechanism {
-            Mechanism::Credentials(CredentialCheck::Password) => {
-                password::password(&login, caller, &data).await
+        },
+        Mechanism::Credentials(check) => {
+            let caller = actor_of_grant(&caller.grant(&state).await?);
+            let member_id = match check {
+                CredentialCheck::Password => password::password(&login, caller, &data).await,
+                CredentialCheck::Passwordless => {
+                    passwordless::passwordless(&login, caller, &data).await
+                }
+                CredentialCheck::SelfSignup => self_signup::self_signup(&login, &data).await,
+                CredentialCheck::Oidc => oidc::oidc(&login, caller, &data).await,
+            };
+            match member_id {
+                Ok(member_id) => mint::issue(&state, member_id, &params).await,
+                Err(error) => Err(error),
             }
-            Mechanism::Credentials(CredentialCheck::Passwordless) => {
-                passwordless::passwordless(&login, caller, &data).await
-            }
-            Mechanism::Credentials(CredentialCheck::SelfSignup) => {
-                self_signup::self_signup(&login, &data).await
-            }
-            Mechanism::Credentials(CredentialCheck::Oidc) => {
-                oidc::oidc(&login, caller, &data).await
-            }
-            Mechanism::Switch => Err(ApiError::internal("a switch presents no credentials")),
-        };
-        match member_id {
-            Ok(member_id) => mint::issue(&state, member_id, &params).await,
-            Err(error) => Err(error),
         }
     };
     state.metrics.count_login(

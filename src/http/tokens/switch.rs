@@ -1,15 +1,16 @@
 //! The switch (`account_management_authentication_token`): a valid, live account token re-issues
 //! tokens for every current membership, checked in one statement where it can be.
 
-use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Login;
 use super::mint::{Freshness, Minting, issue_past_end, mint_tokens};
 use crate::error::ApiError;
 use crate::http::extract::ListParams;
-use crate::http::extract::caller::{Caller, Credentials, TokenFault, actor_of_grant};
+use crate::http::extract::caller::{
+    BearerCaller, HolderOr, HolderRefusal, TokenFault, actor_of_grant,
+};
 use crate::store::{Actor, BearerGrant, StoreError};
 
 /// How a switch ended when it issued nothing.
@@ -40,50 +41,29 @@ impl From<StoreError> for SwitchError {
 /// member.
 pub(super) async fn switch(
     login: &Login<'_>,
-    grant: Option<&BearerGrant>,
-    credentials: &Credentials,
+    caller: HolderOr<BearerCaller>,
     params: &ListParams,
 ) -> Result<Response, SwitchError> {
     let state = login.state;
-    let Some((check, claims)) = credentials.holder_check(state.clock.now()) else {
-        return Err(match credentials.account_token() {
-            None => SwitchError::Attempted(ApiError::bad_request(
-                "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
-            )),
-            Some(Err(fault)) => {
-                // Only a token accountd signed is worth a row: forged or garbled ones cost an
-                // attacker nothing to send, and would fill the trail with noise.
-                if fault == TokenFault::Expired {
-                    // Not the one-statement path: the bearer token was checked already.
-                    let caller = grant.map_or(Actor::SHOPPER, actor_of_grant);
-                    login
-                        .refused(caller, json!({"mechanism": login.mechanism.label()}))
-                        .await?;
-                }
-                SwitchError::Attempted(fault.error())
-            }
-            Some(Ok(_)) => SwitchError::NotAttempted(ApiError::invalid_bearer()),
-        });
+    let holder = match caller {
+        HolderOr::Holder(holder) => holder,
+        HolderOr::Other(caller) => return Err(refuse_unusable_token(login, caller).await),
     };
+    let check = holder.check();
     let detail = json!({
         "mechanism": login.mechanism.label(),
         "account_id": check.token_account_id,
     });
     // The new tokens are as fresh as the credential check the presented one descends from.
-    let freshness = Freshness::CarriedOver(claims.auth_time);
+    let freshness = Freshness::CarriedOver(holder.claims().auth_time);
     let view = state
         .store
-        .switch_as_holder(&check, params.limit, params.offset)
+        .switch_as_holder(check, params.limit, params.offset)
         .await?;
     let response = match view {
         Some(view) => {
-            let Some(bearer) = view.bearer else {
-                return Err(SwitchError::NotAttempted(ApiError::invalid_bearer()));
-            };
-            if !view.live {
-                login.refused(actor_of_grant(&bearer), detail).await?;
-                return Err(SwitchError::Attempted(ApiError::invalid_account_token()));
-            }
+            let confirmed = holder.confirm(view.bearer, view.live);
+            settle(login, confirmed, &detail).await?;
             let minting = Minting {
                 member_id: check.member_id,
                 token_timeout_secs: view.token_timeout_secs,
@@ -95,24 +75,8 @@ pub(super) async fn switch(
         None => {
             // A page past the member's last account: the checks step by step, the bearer
             // first.
-            let bearer = match credentials.bearer(state).await {
-                Ok(bearer) => bearer,
-                Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
-                    return Err(SwitchError::NotAttempted(error));
-                }
-                Err(error) => return Err(SwitchError::Attempted(error)),
-            };
-            match credentials.caller(state).await {
-                Ok(Caller::AccountHolder(_)) => {}
-                Ok(Caller::Admin | Caller::Shopper) => {
-                    return Err(ApiError::internal("an account token was presented").into());
-                }
-                Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
-                    login.refused(actor_of_grant(&bearer), detail).await?;
-                    return Err(SwitchError::Attempted(error));
-                }
-                Err(error) => return Err(SwitchError::Attempted(error)),
-            }
+            let confirmed = holder.confirm_step_by_step(state).await;
+            settle(login, confirmed, &detail).await?;
             // The switch statement already found the page empty: no need to ask again.
             issue_past_end(state, check.member_id, freshness, params).await?
         }
@@ -127,4 +91,47 @@ pub(super) async fn switch(
         .append_audit_event(&succeeded, state.clock.now())
         .await?;
     Ok(response)
+}
+
+/// A refused holder as the switch answers it: a refused bearer token is no login attempt; a
+/// token no longer live is a failed one, in the audit trail under the bearer token's caller.
+async fn settle(
+    login: &Login<'_>,
+    confirmed: Result<BearerGrant, HolderRefusal>,
+    detail: &Value,
+) -> Result<(), SwitchError> {
+    match confirmed {
+        Ok(_) => Ok(()),
+        Err(HolderRefusal::Bearer) => Err(SwitchError::NotAttempted(ApiError::invalid_bearer())),
+        Err(HolderRefusal::NotLive(bearer)) => {
+            login
+                .refused(actor_of_grant(&bearer), detail.clone())
+                .await?;
+            Err(SwitchError::Attempted(ApiError::invalid_account_token()))
+        }
+        Err(HolderRefusal::Failed(error)) => Err(SwitchError::Attempted(error)),
+    }
+}
+
+/// A switch without a usable account token: `400` without the header, `401` for one that
+/// failed offline. Only a token accountd signed is worth an audit row (an expired one): forged
+/// or garbled ones cost an attacker nothing to send, and would fill the trail with noise.
+async fn refuse_unusable_token(login: &Login<'_>, caller: BearerCaller) -> SwitchError {
+    let Some(fault) = caller.account_token else {
+        return SwitchError::Attempted(ApiError::bad_request(
+            "Validation failed: field 'EPAccountManagementAuthenticationToken' on the 'required' tag.",
+        ));
+    };
+    if fault == TokenFault::Expired {
+        let refused = login
+            .refused(
+                actor_of_grant(&caller.grant),
+                json!({"mechanism": login.mechanism.label()}),
+            )
+            .await;
+        if let Err(error) = refused {
+            return SwitchError::Attempted(error);
+        }
+    }
+    SwitchError::Attempted(fault.error())
 }

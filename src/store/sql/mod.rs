@@ -32,8 +32,8 @@ pub(super) use accounts::{HolderAccountRow, HolderRead, holder_account_row};
 pub(super) use memberships::{SwitchRead, SwitchRow, switch_rows};
 
 use super::{
-    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, SHARED_POOL, SKIP_LOCKED, backup_into,
-    begin_write, lean_stats, run_migrations, violated_constraint,
+    BACKEND, DIALECT, Db, FOR_UPDATE, HolderReads, LeanPool, RECORD_ONLY_COMMIT, SHARED_POOL,
+    SKIP_LOCKED, backup_into, begin_write, lean_stats, run_migrations, violated_constraint,
 };
 use crate::auth::sealing::Sealer;
 use crate::query::filter::Expr;
