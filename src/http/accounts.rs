@@ -7,15 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
+use super::body::rules::{Id, Text};
+use super::body::{Nullable, Optional, Required, request_body};
 use super::extract::caller::HolderOr;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
-use super::openapi::{
-    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
-};
+use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::response::{List, Single};
-use super::validation::{Body, Input, Presence, parse_uuid};
+use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{AccountPatch, Entity, NewAccount};
@@ -27,21 +26,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An account as written: all fields optional on update; `parent_id` only on create.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct AccountWrite {
-    #[schema(rename = "type", example = "account")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    name: Option<String>,
-    #[schema(max_length = 255)]
-    legal_name: Option<String>,
-    #[schema(max_length = 63)]
-    registration_id: Option<String>,
-    #[schema(max_length = 2048)]
-    external_ref: Option<String>,
-    parent_id: Option<Uuid>,
+request_body! {
+    /// An account as created.
+    pub struct AccountCreate {
+        type: ["account"],
+        name: Required<Text<1, 255>>,
+        legal_name: Nullable<Text<0, 255>>,
+        registration_id: Nullable<Text<0, 63>>,
+        external_ref: Nullable<Text<0, 2048>>,
+        /// The parent account; it cannot change afterwards.
+        parent_id: Nullable<Id>,
+    }
+}
+
+request_body! {
+    /// An account as updated: absent fields keep their value, `null` clears a nullable one.
+    pub struct AccountUpdate {
+        type: ["account"],
+        name: Optional<Text<1, 255>>,
+        legal_name: Nullable<Text<0, 255>>,
+        registration_id: Nullable<Text<0, 63>>,
+        external_ref: Nullable<Text<0, 2048>>,
+        /// Immutable: accepted only when it repeats the current parent.
+        parent_id: Nullable<Id>,
+    }
 }
 
 /// Admins see every account; an account holder sees only its token's account.
@@ -120,7 +128,7 @@ async fn read(
 #[utoipa::path(
     post, path = "/v2/accounts", tag = "accounts",
     summary = "Create an account",
-    request_body = Envelope<AccountWrite>,
+    request_body = AccountCreate,
     responses((status = 201, body = Single<AccountData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []))
 )]
@@ -129,21 +137,13 @@ async fn create(
     admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["account"]);
-    let name = fields.text("name", Presence::Required, 1, 255);
-    let legal_name = fields.text("legal_name", Presence::Nullable, 0, 255);
-    let registration_id = fields.text("registration_id", Presence::Nullable, 0, 63);
-    let external_ref = fields.text("external_ref", Presence::Nullable, 0, 2048);
-    let parent_id = fields.uuid("parent_id", Presence::Nullable);
-    fields.finish()?;
+    let body = AccountCreate::parse(&body.parse()?)?;
     let account = NewAccount {
-        name: name.value().unwrap_or_default(),
-        legal_name: legal_name.value(),
-        registration_id: registration_id.value(),
-        external_ref: external_ref.value(),
-        parent_id: parent_id.value(),
+        name: body.name,
+        legal_name: body.legal_name.flatten(),
+        registration_id: body.registration_id.flatten(),
+        external_ref: body.external_ref.flatten(),
+        parent_id: body.parent_id.flatten(),
     };
     let created = state
         .store
@@ -162,7 +162,7 @@ async fn create(
     put, path = "/v2/accounts/{account_id}", tag = "accounts",
     summary = "Update an account",
     params(("account_id" = Uuid, Path)),
-    request_body = Envelope<AccountWrite>,
+    request_body = AccountUpdate,
     responses((status = 200, body = Single<AccountData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []))
 )]
@@ -174,26 +174,16 @@ async fn update(
 ) -> ApiResult<Response> {
     let id = path_id(Entity::Account, &raw_id)?;
     let current = state.store.account(id).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["account"]);
-    let name = fields.text("name", Presence::Optional, 1, 255);
-    let legal_name = fields.text("legal_name", Presence::Nullable, 0, 255);
-    let registration_id = fields.text("registration_id", Presence::Nullable, 0, 63);
-    let external_ref = fields.text("external_ref", Presence::Nullable, 0, 2048);
-    match fields.uuid("parent_id", Presence::Nullable) {
-        Input::Value(parent) if Some(parent) != current.parent_id => {
-            fields.reject("parent_id", "immutable");
-        }
-        Input::Null if current.parent_id.is_some() => fields.reject("parent_id", "immutable"),
-        _ => {}
+    let mut body = AccountUpdate::read(&body.parse()?)?;
+    if matches!(body.fields.parent_id, Ok(Some(parent)) if parent != current.parent_id) {
+        body.reject("parent_id", "immutable");
     }
-    fields.finish()?;
+    let body = body.finish()?;
     let patch = AccountPatch {
-        name: name.value(),
-        legal_name: legal_name.patch(),
-        registration_id: registration_id.patch(),
-        external_ref: external_ref.patch(),
+        name: body.name,
+        legal_name: body.legal_name,
+        registration_id: body.registration_id,
+        external_ref: body.external_ref,
     };
     let updated = state
         .store

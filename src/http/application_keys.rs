@@ -11,12 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Integer, Text};
+use super::body::{Optional, Required, request_body};
 use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
-use super::openapi::{
-    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
-};
+use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::response::{Linked, List, SelfLink, Single};
-use super::validation::{Body, Presence};
 use crate::auth::secret::{random_alphanumeric, sha256};
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -33,16 +32,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An application key as written (docs/authentication.md#application-keys).
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct ApplicationKeyWrite {
-    #[schema(rename = "type", example = "application_key")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    name: Option<String>,
-    #[schema(minimum = 0, nullable = false)]
-    reserved_rate_limit: Option<i64>,
+request_body! {
+    /// An application key as created (docs/authentication.md#application-keys).
+    pub struct ApplicationKeyCreate {
+        type: ["application_key"],
+        name: Required<Text<1, 255>>,
+        /// `0` when left out.
+        reserved_rate_limit: Optional<Integer<0, { i64::MAX }>>,
+    }
+}
+
+request_body! {
+    /// An application key as updated: absent fields keep their value.
+    pub struct ApplicationKeyUpdate {
+        type: ["application_key"],
+        name: Optional<Text<1, 255>>,
+        reserved_rate_limit: Optional<Integer<0, { i64::MAX }>>,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,7 +143,7 @@ async fn list(
 #[utoipa::path(
     post, path = "/v2/application-keys", tag = "application keys",
     summary = "Create an application key (the secret is shown once)",
-    request_body = Envelope<ApplicationKeyWrite>,
+    request_body = ApplicationKeyCreate,
     responses((status = 201, body = Single<ApplicationKeyData>), BadRequest, Unauthorized, Forbidden, Conflict),
     security(("bearer" = []))
 )]
@@ -146,18 +152,13 @@ async fn create(
     admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["application_key"]);
-    let name = fields.text("name", Presence::Required, 1, 255);
-    let limit = fields.integer("reserved_rate_limit", Presence::Optional, 0, i64::MAX);
-    fields.finish()?;
+    let body = ApplicationKeyCreate::parse(&body.parse()?)?;
     let secret = random_alphanumeric(GENERATED_CHARS);
     let key = NewApplicationKey {
-        name: name.value().unwrap_or_default(),
+        name: body.name,
         client_id: random_alphanumeric(GENERATED_CHARS),
         secret_hash: sha256(secret.as_bytes()),
-        reserved_rate_limit: limit.value().unwrap_or(0),
+        reserved_rate_limit: body.reserved_rate_limit.unwrap_or(0),
     };
     let created = state
         .store
@@ -196,7 +197,7 @@ async fn read(
     put, path = "/v2/application-keys/{application_key_id}", tag = "application keys",
     summary = "Rename an application key",
     params(("application_key_id" = Uuid, Path)),
-    request_body = Envelope<ApplicationKeyWrite>,
+    request_body = ApplicationKeyUpdate,
     responses((status = 200, body = Single<ApplicationKeyData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []))
 )]
@@ -208,15 +209,10 @@ async fn update(
 ) -> ApiResult<Response> {
     let id = path_id(Entity::ApplicationKey, &raw_id)?;
     state.store.application_key(id).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["application_key"]);
-    let name = fields.text("name", Presence::Optional, 1, 255);
-    let limit = fields.integer("reserved_rate_limit", Presence::Optional, 0, i64::MAX);
-    fields.finish()?;
+    let body = ApplicationKeyUpdate::parse(&body.parse()?)?;
     let patch = ApplicationKeyPatch {
-        name: name.value(),
-        reserved_rate_limit: limit.value(),
+        name: body.name,
+        reserved_rate_limit: body.reserved_rate_limit,
     };
     let updated = state
         .store

@@ -8,17 +8,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Array, Boolean, Choices, Object, OneOf, Text, string_schema, text};
+use super::body::{Failure, NullIgnored, Nullable, Optional, Required, Rule, request_body};
 use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{
-    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, PageQuery, Unauthorized,
-    Unprocessable,
+    BadRequest, Conflict, Forbidden, ListQuery, NotFound, PageQuery, Unauthorized, Unprocessable,
 };
 use super::response::{Linked, List, Reference, SelfLink, Single, TimestampsMeta};
-use super::validation::{Body, Input, Presence};
+
 use crate::auth::secret::random_bytes;
 use crate::error::{ApiError, ApiResult};
 use crate::events::EventKey;
@@ -31,7 +33,8 @@ use crate::time::Timestamp;
 const WEBHOOK: &str = "webhook";
 const MAX_OBSERVES: usize = 50;
 const MAX_URL_CHARS: usize = 2048;
-const SECRET_KEY_CHARS: std::ops::RangeInclusive<usize> = 16..=255;
+const MIN_SECRET_KEY_CHARS: usize = 16;
+const MAX_SECRET_KEY_CHARS: usize = 255;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,36 +44,117 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logs))
 }
 
-/// An integration as written (docs/events.md#integrations).
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct IntegrationWrite {
-    #[schema(rename = "type", example = "integration")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255)]
-    name: Option<String>,
-    #[schema(max_length = 1024)]
-    description: Option<String>,
-    enabled: Option<bool>,
-    #[schema(example = "webhook")]
-    integration_type: Option<String>,
-    /// Event keys (docs/events.md#event-catalogue), e.g. `account-member.event.created`.
-    observes: Option<Vec<String>>,
-    configuration: Option<ConfigurationWrite>,
+request_body! {
+    /// An integration as created (docs/events.md#integrations).
+    pub struct IntegrationCreate {
+        type: ["integration"],
+        name: Required<Text<1, 255>>,
+        description: Nullable<Text<0, 1024>>,
+        /// `true` when left out.
+        enabled: Optional<Boolean>,
+        integration_type: Optional<OneOf<IntegrationType>>,
+        /// Event keys (docs/events.md#event-catalogue), e.g. `account-member.event.created`.
+        observes: Required<Array<EventKeyName, 1, MAX_OBSERVES>>,
+        configuration: Required<Object<ConfigurationCreate>>,
+    }
 }
 
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct ConfigurationWrite {
-    /// `https`, to a globally reachable address, without user-info (other URLs need
-    /// `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`; otherwise `422 destination is not allowed`).
-    url: String,
-    #[schema(min_length = 16, max_length = 255)]
-    secret_key: Option<String>,
-    /// Whether deliveries carry the secret key in clear, in `X-Moltin-Secret-Key` and the
-    /// envelope's `configuration.secret_key` (default `true`, as Elastic Path does); the
-    /// signature headers are sent either way.
-    send_secret_key: Option<bool>,
+request_body! {
+    /// Where and how deliveries are sent.
+    pub struct ConfigurationCreate {
+        /// `https`, to a globally reachable address, without user-info (other URLs need
+        /// `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`; otherwise `422 destination is not allowed`).
+        url: Required<WebhookUrl>,
+        /// Generated (32 random bytes, hex-encoded) when left out.
+        secret_key: NullIgnored<Text<MIN_SECRET_KEY_CHARS, MAX_SECRET_KEY_CHARS>>,
+        /// Whether deliveries carry the secret key in clear, in `X-Moltin-Secret-Key` and the
+        /// envelope's `configuration.secret_key` (default `true`, as Elastic Path does); the
+        /// signature headers are sent either way.
+        send_secret_key: NullIgnored<Boolean>,
+    }
+}
+
+request_body! {
+    /// An integration as updated: absent fields keep their value, `null` clears the description.
+    pub struct IntegrationUpdate {
+        type: ["integration"],
+        name: Optional<Text<1, 255>>,
+        description: Nullable<Text<0, 1024>>,
+        enabled: Optional<Boolean>,
+        integration_type: Optional<OneOf<IntegrationType>>,
+        /// Event keys (docs/events.md#event-catalogue), e.g. `account-member.event.created`.
+        observes: Optional<Array<EventKeyName, 1, MAX_OBSERVES>>,
+        configuration: NullIgnored<Object<ConfigurationUpdate>>,
+    }
+}
+
+request_body! {
+    /// Where and how deliveries are sent; absent members keep their value.
+    pub struct ConfigurationUpdate {
+        /// `https`, to a globally reachable address, without user-info (other URLs need
+        /// `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`; otherwise `422 destination is not allowed`).
+        url: NullIgnored<WebhookUrl>,
+        secret_key: NullIgnored<Text<MIN_SECRET_KEY_CHARS, MAX_SECRET_KEY_CHARS>>,
+        /// Whether deliveries carry the secret key in clear (see the create body).
+        send_secret_key: NullIgnored<Boolean>,
+    }
+}
+
+/// The one kind of integration there is.
+pub struct IntegrationType;
+
+impl Choices for IntegrationType {
+    const ALL: &'static [&'static str] = &[WEBHOOK];
+
+    fn parse(text: &str) -> Option<Self> {
+        (text == WEBHOOK).then_some(Self)
+    }
+}
+
+/// An event key in either of its forms (`oneof`), kept as sent.
+pub struct EventKeyName;
+
+impl Rule for EventKeyName {
+    type Value = String;
+
+    fn read(value: &Value) -> Result<String, Failure> {
+        let key = text(value, 0, usize::MAX)?;
+        if EventKey::parse(key).is_none() {
+            return Err("oneof".into());
+        }
+        Ok(key.to_owned())
+    }
+
+    fn schema() -> Schema {
+        let names = EventKey::ALL
+            .into_iter()
+            .flat_map(|key| [Some(key.canonical()), key.alias()])
+            .flatten();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+/// A webhook URL of at most `MAX_URL_CHARS` characters in the shape `is_webhook_url` accepts
+/// (`url`); whether it may be reached is checked once the body is valid.
+pub struct WebhookUrl;
+
+impl Rule for WebhookUrl {
+    type Value = String;
+
+    fn read(value: &Value) -> Result<String, Failure> {
+        let url = text(value, 0, MAX_URL_CHARS)?;
+        if !is_webhook_url(url) {
+            return Err("url".into());
+        }
+        Ok(url.to_owned())
+    }
+
+    fn schema() -> Schema {
+        string_schema(0, MAX_URL_CHARS).into()
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -221,135 +305,6 @@ async fn read(
     Ok(Single::ok(IntegrationData::new(&state, integration)))
 }
 
-/// The fields of a create or update body, in the order of the field table
-/// (docs/events.md#integrations).
-struct Fields {
-    name: Input<String>,
-    description: Input<String>,
-    enabled: Input<bool>,
-    observes: Input<Vec<String>>,
-    url: Option<String>,
-    secret_key: Option<String>,
-    send_secret_key: Option<bool>,
-}
-
-fn read_fields(body: &Value, creating: bool) -> ApiResult<Fields> {
-    let required = if creating {
-        Presence::Required
-    } else {
-        Presence::Optional
-    };
-    let mut fields = Body::open(body)?;
-    fields.resource_type(&["integration"]);
-    let name = fields.text("name", required, 1, 255);
-    let description = fields.text("description", Presence::Nullable, 0, 1024);
-    let enabled = fields.boolean("enabled", Presence::Optional);
-    fields.one_of("integration_type", Presence::Optional, &[WEBHOOK]);
-    let observes = match fields.string_array("observes", required, MAX_OBSERVES, |key| {
-        EventKey::parse(key).is_none().then_some("oneof")
-    }) {
-        Input::Value(keys) if keys.is_empty() => {
-            fields.reject("observes", "min");
-            Input::Invalid
-        }
-        other => other,
-    };
-    let configuration = configuration(&mut fields, creating);
-    fields.finish()?;
-    Ok(Fields {
-        name,
-        description,
-        enabled,
-        observes,
-        url: configuration.url,
-        secret_key: configuration.secret_key,
-        send_secret_key: configuration.send_secret_key,
-    })
-}
-
-#[derive(Default)]
-struct ConfigurationFields {
-    url: Option<String>,
-    secret_key: Option<String>,
-    send_secret_key: Option<bool>,
-}
-
-/// `configuration.url` (required on create), `configuration.secret_key` and
-/// `configuration.send_secret_key` (optional).
-fn configuration(fields: &mut Body<'_>, creating: bool) -> ConfigurationFields {
-    let config = match fields.raw("configuration") {
-        None | Some(Value::Null) => {
-            if creating {
-                fields.reject("configuration", "required");
-            }
-            return ConfigurationFields::default();
-        }
-        Some(Value::Object(config)) => config,
-        Some(_) => {
-            fields.reject("configuration", "object");
-            return ConfigurationFields::default();
-        }
-    };
-    let url = match config.get("url") {
-        None | Some(Value::Null) => {
-            if creating {
-                fields.reject("url", "required");
-            }
-            None
-        }
-        Some(Value::String(url)) if url.contains('\0') => {
-            fields.reject("url", "string");
-            None
-        }
-        Some(Value::String(url)) if url.chars().count() > MAX_URL_CHARS => {
-            fields.reject("url", "max");
-            None
-        }
-        Some(Value::String(url)) if !is_webhook_url(url) => {
-            fields.reject("url", "url");
-            None
-        }
-        Some(Value::String(url)) => Some(url.clone()),
-        Some(_) => {
-            fields.reject("url", "string");
-            None
-        }
-    };
-    let secret_key = match config.get("secret_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(key)) if key.contains('\0') => {
-            fields.reject("secret_key", "string");
-            None
-        }
-        Some(Value::String(key)) if key.chars().count() < *SECRET_KEY_CHARS.start() => {
-            fields.reject("secret_key", "min");
-            None
-        }
-        Some(Value::String(key)) if key.chars().count() > *SECRET_KEY_CHARS.end() => {
-            fields.reject("secret_key", "max");
-            None
-        }
-        Some(Value::String(key)) => Some(key.clone()),
-        Some(_) => {
-            fields.reject("secret_key", "string");
-            None
-        }
-    };
-    let send_secret_key = match config.get("send_secret_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(send)) => Some(*send),
-        Some(_) => {
-            fields.reject("send_secret_key", "boolean");
-            None
-        }
-    };
-    ConfigurationFields {
-        url,
-        secret_key,
-        send_secret_key,
-    }
-}
-
 /// `422` for a URL the destination policy refuses, its host name resolved now.
 async fn check_destination(state: &AppState, url: &str) -> ApiResult<()> {
     state
@@ -364,7 +319,7 @@ async fn check_destination(state: &AppState, url: &str) -> ApiResult<()> {
 #[utoipa::path(
     post, path = "/v2/integrations", tag = "integrations",
     summary = "Create a webhook integration",
-    request_body = Envelope<IntegrationWrite>,
+    request_body = IntegrationCreate,
     responses((status = 201, body = Single<IntegrationData>), BadRequest, Unauthorized, Forbidden, Unprocessable),
     security(("bearer" = []))
 )]
@@ -373,24 +328,19 @@ async fn create(
     admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let body = body.parse()?;
-    let fields = read_fields(&body, true)?;
-    let (Input::Value(name), Input::Value(observes), Some(url)) =
-        (fields.name, fields.observes, fields.url)
-    else {
-        return Err(ApiError::internal("required fields checked above"));
-    };
-    check_destination(&state, &url).await?;
+    let body = IntegrationCreate::parse(&body.parse()?)?;
+    let configuration = body.configuration;
+    check_destination(&state, &configuration.url).await?;
     let integration = NewIntegration {
-        name,
-        description: fields.description.value(),
-        enabled: fields.enabled.value().unwrap_or(true),
-        observes,
-        url,
-        secret_key: fields
+        name: body.name,
+        description: body.description.flatten(),
+        enabled: body.enabled.unwrap_or(true),
+        observes: body.observes,
+        url: configuration.url,
+        secret_key: configuration
             .secret_key
             .unwrap_or_else(|| hex::encode(random_bytes::<32>())),
-        send_secret_key: fields.send_secret_key.unwrap_or(true),
+        send_secret_key: configuration.send_secret_key.unwrap_or(true),
     };
     let created = state
         .store
@@ -408,7 +358,7 @@ async fn create(
     put, path = "/v2/integrations/{integration_id}", tag = "integrations",
     summary = "Update an integration",
     params(("integration_id" = Uuid, Path)),
-    request_body = Envelope<IntegrationWrite>,
+    request_body = IntegrationUpdate,
     responses((status = 200, body = Single<IntegrationData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
     security(("bearer" = []))
 )]
@@ -420,19 +370,23 @@ async fn update(
 ) -> ApiResult<Response> {
     let id = path_id(Entity::Integration, &raw_id)?;
     state.store.integration(id).await?;
-    let body = body.parse()?;
-    let fields = read_fields(&body, false)?;
-    if let Some(url) = &fields.url {
+    let body = IntegrationUpdate::parse(&body.parse()?)?;
+    let configuration = body.configuration.unwrap_or(ConfigurationUpdate {
+        url: None,
+        secret_key: None,
+        send_secret_key: None,
+    });
+    if let Some(url) = &configuration.url {
         check_destination(&state, url).await?;
     }
     let patch = IntegrationPatch {
-        name: fields.name.value(),
-        description: fields.description.patch(),
-        enabled: fields.enabled.value(),
-        observes: fields.observes.value(),
-        url: fields.url,
-        secret_key: fields.secret_key,
-        send_secret_key: fields.send_secret_key,
+        name: body.name,
+        description: body.description,
+        enabled: body.enabled,
+        observes: body.observes,
+        url: configuration.url,
+        secret_key: configuration.secret_key,
+        send_secret_key: configuration.send_secret_key,
     };
     let updated = state
         .store

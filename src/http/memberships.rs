@@ -9,14 +9,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::Id;
+use super::body::{Optional, Required, request_body};
 use super::extract::list::include_param;
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
 use super::openapi::{
-    BadRequest, Conflict, Envelope, Forbidden, IncludeQuery, ListQuery, NotFound, Unauthorized,
-    Unprocessable,
+    BadRequest, Conflict, Forbidden, IncludeQuery, ListQuery, NotFound, Unauthorized, Unprocessable,
 };
 use super::response::{List, Single};
-use super::validation::{Body, Input, Presence};
+
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, Membership};
@@ -30,14 +31,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A membership as written: the member on create; nothing changes on update.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct MembershipWrite {
-    #[schema(rename = "type", example = "account_membership")]
-    kind: String,
-    #[schema(nullable = false)]
-    account_member_id: Option<Uuid>,
+request_body! {
+    /// A membership as created.
+    pub struct MembershipCreate {
+        type: ["account_membership"],
+        account_member_id: Required<Id>,
+    }
+}
+
+request_body! {
+    /// A membership as updated: nothing changes; `account_member_id` may only repeat the member.
+    pub struct MembershipUpdate {
+        type: ["account_membership"],
+        account_member_id: Optional<Id>,
+    }
 }
 
 /// The account in the path, which must exist and, for an account holder, be its token's account.
@@ -193,7 +200,7 @@ async fn unassigned(
     post, path = "/v2/accounts/{account_id}/account-memberships", tag = "accounts",
     summary = "Add a member to an account",
     params(("account_id" = Uuid, Path)),
-    request_body = Envelope<MembershipWrite>,
+    request_body = MembershipCreate,
     responses((status = 201, body = Single<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
     security(("bearer" = []))
 )]
@@ -205,14 +212,7 @@ async fn create(
 ) -> ApiResult<Response> {
     let account = path_id(Entity::Account, &raw_account_id)?;
     state.store.account(account).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["account_membership"]);
-    let member = fields.uuid("account_member_id", Presence::Required);
-    fields.finish()?;
-    let Input::Value(member) = member else {
-        return Err(ApiError::internal("account_member_id checked above"));
-    };
+    let member = MembershipCreate::parse(&body.parse()?)?.account_member_id;
     let created = state
         .store
         .create_membership(
@@ -230,7 +230,7 @@ async fn create(
     put, path = "/v2/accounts/{account_id}/account-memberships/{membership_id}", tag = "accounts",
     summary = "Update a membership (no-op)",
     params(("account_id" = Uuid, Path), ("membership_id" = Uuid, Path)),
-    request_body = Envelope<MembershipWrite>,
+    request_body = MembershipUpdate,
     responses((status = 200, body = Single<MembershipData>), BadRequest, Unauthorized, Forbidden, NotFound),
     security(("bearer" = []))
 )]
@@ -244,16 +244,12 @@ async fn update(
     state.store.account(account).await?;
     let id = path_id(Entity::Membership, &raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["account_membership"]);
-    match fields.uuid("account_member_id", Presence::Optional) {
-        Input::Value(member) if member != membership.account_member_id => {
-            fields.reject("account_member_id", "immutable");
-        }
-        _ => {}
+    let mut body = MembershipUpdate::read(&body.parse()?)?;
+    if matches!(body.fields.account_member_id, Ok(Some(member)) if member != membership.account_member_id)
+    {
+        body.reject("account_member_id", "immutable");
     }
-    fields.finish()?;
+    body.finish()?;
     // Nothing changes, but the request succeeded: it is recorded like every other write.
     state
         .store

@@ -6,6 +6,7 @@ pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
 pub mod audit;
+pub mod body;
 pub mod connection;
 pub mod cors;
 pub mod downstream;

@@ -24,7 +24,9 @@ pub const BEARER_LIFETIME_SECS: i64 = 3600;
 
 /// The fields of a token request (docs/authentication.md#the-access-token-endpoint).
 #[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: the body is sniffed and read field by field.
+// Not a `request_body!` table: the body is a form or JSON (sniffed by its first byte), flat rather
+// than wrapped in `data`, and answers with its own messages, so the handler reads it.
+#[allow(dead_code)] // Describes the body for the OpenAPI document; the handler reads it.
 pub struct AccessTokenRequest {
     #[schema(example = "client_credentials")]
     grant_type: String,

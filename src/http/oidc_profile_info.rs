@@ -11,22 +11,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Id, Text};
+use super::body::{Optional, Required, request_body};
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
-use super::openapi::{
-    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
-};
+use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::profile_info::{collection_path, list_response, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
-use super::validation::{Body, Input, Presence};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{Entity, NewOidcProfileInfo, OidcProfileInfo, OidcProfileInfoPatch};
 
 const TYPE: &str = "user_authentication_oidc_profile_info";
-/// The collection under a user.
 const COLLECTION: &str = "user-authentication-oidc-profile-info";
-const TYPES: &[&str] = &[TYPE, "user-authentication-oidc-profile-info"];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,19 +31,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An identity link as written (docs/oidc.md#identity-links).
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct OidcProfileInfoWrite {
-    #[schema(rename = "type", example = "user_authentication_oidc_profile_info")]
-    kind: String,
-    /// Required on create; immutable afterwards.
-    #[schema(nullable = false)]
-    oidc_profile_id: Option<Uuid>,
-    #[schema(min_length = 1, max_length = 2048, nullable = false)]
-    issuer: Option<String>,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    subject: Option<String>,
+request_body! {
+    /// An identity link as created (docs/oidc.md#identity-links).
+    pub struct OidcProfileInfoCreate {
+        type: [TYPE, "user-authentication-oidc-profile-info"],
+        oidc_profile_id: Required<Id>,
+        issuer: Required<Text<1, 2048>>,
+        subject: Required<Text<1, 255>>,
+    }
+}
+
+request_body! {
+    /// An identity link as updated: absent fields keep their value.
+    pub struct OidcProfileInfoUpdate {
+        type: [TYPE, "user-authentication-oidc-profile-info"],
+        /// Immutable: accepted only when it repeats the current profile.
+        oidc_profile_id: Optional<Id>,
+        issuer: Optional<Text<1, 2048>>,
+        subject: Optional<Text<1, 255>>,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -146,7 +149,7 @@ async fn read(
     post, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info", tag = "realm",
     summary = "Link a user to an OIDC identity",
     params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    request_body = Envelope<OidcProfileInfoWrite>,
+    request_body = OidcProfileInfoCreate,
     responses((status = 201, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []))
 )]
@@ -158,23 +161,12 @@ async fn create(
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(TYPES);
-    let profile_id = fields.uuid("oidc_profile_id", Presence::Required);
-    let issuer = fields.text("issuer", Presence::Required, 1, 2048);
-    let subject = fields.text("subject", Presence::Required, 1, 255);
-    fields.finish()?;
-    let (Input::Value(profile_id), Input::Value(issuer), Input::Value(subject)) =
-        (profile_id, issuer, subject)
-    else {
-        return Err(ApiError::internal("fields checked above"));
-    };
+    let body = OidcProfileInfoCreate::parse(&body.parse()?)?;
     let info = NewOidcProfileInfo {
         user_id: user,
-        oidc_profile_id: profile_id,
-        issuer,
-        subject,
+        oidc_profile_id: body.oidc_profile_id,
+        issuer: body.issuer,
+        subject: body.subject,
     };
     let created = state
         .store
@@ -192,7 +184,7 @@ async fn create(
     put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-oidc-profile-info/{info_id}", tag = "realm",
     summary = "Update an OIDC identity link",
     params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
-    request_body = Envelope<OidcProfileInfoWrite>,
+    request_body = OidcProfileInfoUpdate,
     responses((status = 200, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []))
 )]
@@ -208,21 +200,15 @@ async fn update(
         .store
         .oidc_profile_info(user, path_id(Entity::OidcProfileInfo, &raw_id)?)
         .await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(TYPES);
-    match fields.uuid("oidc_profile_id", Presence::Optional) {
-        Input::Value(profile) if profile != current.oidc_profile_id => {
-            fields.reject("oidc_profile_id", "immutable");
-        }
-        _ => {}
+    let mut body = OidcProfileInfoUpdate::read(&body.parse()?)?;
+    if matches!(body.fields.oidc_profile_id, Ok(Some(profile)) if profile != current.oidc_profile_id)
+    {
+        body.reject("oidc_profile_id", "immutable");
     }
-    let issuer = fields.text("issuer", Presence::Optional, 1, 2048);
-    let subject = fields.text("subject", Presence::Optional, 1, 255);
-    fields.finish()?;
+    let body = body.finish()?;
     let patch = OidcProfileInfoPatch {
-        issuer: issuer.value(),
-        subject: subject.value(),
+        issuer: body.issuer,
+        subject: body.subject,
     };
     let updated = state
         .store

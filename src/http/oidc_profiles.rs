@@ -9,18 +9,19 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::schema::Schema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Boolean, Text, WriteOnly, string_schema, text};
+use super::body::{Failure, Optional, Required, Rule, request_body};
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, path_id};
 use super::oidc_idp::{authorization_endpoint, callback_endpoint, client_discovery_url};
-use super::openapi::{
-    BadRequest, Envelope, Forbidden, ListQuery, NotFound, Unauthorized, Unprocessable,
-};
+use super::openapi::{BadRequest, Forbidden, ListQuery, NotFound, Unauthorized, Unprocessable};
 use super::realms::check_realm;
 use super::response::{Linked, List, Single};
-use super::validation::{Body, Input, Presence};
+
 use crate::auth::secret::Secret;
 use crate::error::{ApiError, ApiResult};
 use crate::oidc::{ProviderError, is_provider_url};
@@ -39,26 +40,55 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// An OIDC profile as written (docs/oidc.md#oidc-profiles); the client secret is write-only.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct OidcProfileWrite {
-    #[schema(rename = "type", example = "oidc-profile")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    name: Option<String>,
-    /// The provider's `{issuer}/.well-known/openid-configuration`: `https`, to a globally
-    /// reachable address (other URLs need `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`).
-    #[schema(nullable = false)]
-    discovery_url: Option<String>,
-    #[schema(nullable = false)]
-    client_id: Option<String>,
-    #[schema(write_only, nullable = false)]
-    client_secret: Option<String>,
-    /// Accept sign-ins whose ID token (or UserInfo) says `email_verified: false`; default
-    /// `false`. An absent claim is always accepted.
-    #[schema(nullable = false)]
-    allow_unverified_email: Option<bool>,
+request_body! {
+    /// An OIDC profile as created (docs/oidc.md#oidc-profiles); the client secret is write-only.
+    pub struct OidcProfileCreate {
+        type: [TYPE],
+        name: Required<Text<1, 255>>,
+        /// The provider's `{issuer}/.well-known/openid-configuration`: `https`, to a globally
+        /// reachable address (other URLs need `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`).
+        discovery_url: Required<DiscoveryUrl>,
+        client_id: Required<Text<1, 255>>,
+        client_secret: Required<WriteOnly<Text<1, 1024>>>,
+        /// Accept sign-ins whose ID token (or UserInfo) says `email_verified: false`; default
+        /// `false`. An absent claim is always accepted.
+        allow_unverified_email: Optional<Boolean>,
+    }
+}
+
+request_body! {
+    /// An OIDC profile as updated: absent fields keep their value; a changed `discovery_url` is
+    /// fetched before anything is stored.
+    pub struct OidcProfileUpdate {
+        type: [TYPE],
+        name: Optional<Text<1, 255>>,
+        /// The provider's `{issuer}/.well-known/openid-configuration`: `https`, to a globally
+        /// reachable address (other URLs need `ACCOUNTD_ALLOW_PRIVATE_DESTINATIONS=true`).
+        discovery_url: Optional<DiscoveryUrl>,
+        client_id: Optional<Text<1, 255>>,
+        client_secret: Optional<WriteOnly<Text<1, 1024>>>,
+        allow_unverified_email: Optional<Boolean>,
+    }
+}
+
+/// A discovery URL of 1 to 2048 characters in the shape of a provider URL (`url`); whether it
+/// may be reached is checked once the body is valid.
+pub struct DiscoveryUrl;
+
+impl Rule for DiscoveryUrl {
+    type Value = String;
+
+    fn read(value: &serde_json::Value) -> Result<String, Failure> {
+        let url = text(value, 1, 2048)?;
+        if !is_provider_url(url) {
+            return Err("url".into());
+        }
+        Ok(url.to_owned())
+    }
+
+    fn schema() -> Schema {
+        string_schema(1, 2048).into()
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -125,39 +155,6 @@ impl OidcProfileData {
             },
         }
     }
-}
-
-/// The writable fields, in the order of the field table (docs/oidc.md#oidc-profiles).
-struct Fields {
-    name: Input<String>,
-    discovery_url: Input<String>,
-    client_id: Input<String>,
-    client_secret: Input<String>,
-    allow_unverified_email: Input<bool>,
-}
-
-fn read_fields(body: &serde_json::Value, presence: Presence) -> ApiResult<Fields> {
-    let mut fields = Body::open(body)?;
-    fields.resource_type(&[TYPE]);
-    let name = fields.text("name", presence, 1, 255);
-    let discovery_url = match fields.text("discovery_url", presence, 1, 2048) {
-        Input::Value(url) if !is_provider_url(&url) => {
-            fields.reject("discovery_url", "url");
-            Input::Invalid
-        }
-        other => other,
-    };
-    let client_id = fields.text("client_id", presence, 1, 255);
-    let client_secret = fields.text("client_secret", presence, 1, 1024);
-    let allow_unverified_email = fields.boolean("allow_unverified_email", Presence::Optional);
-    fields.finish()?;
-    Ok(Fields {
-        name,
-        discovery_url,
-        client_id,
-        client_secret,
-        allow_unverified_email,
-    })
 }
 
 /// The issuer of the discovery document at `url`, fetched now (and cached for the login flow),
@@ -236,7 +233,7 @@ async fn read(
     post, path = "/v2/authentication-realms/{realm_id}/oidc-profiles", tag = "realm",
     summary = "Create an OIDC profile (fetches the discovery document)",
     params(("realm_id" = Uuid, Path)),
-    request_body = Envelope<OidcProfileWrite>,
+    request_body = OidcProfileCreate,
     responses((status = 201, body = Single<OidcProfileData>), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable),
     security(("bearer" = []))
 )]
@@ -247,30 +244,15 @@ async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let body = body.parse()?;
-    let fields = read_fields(&body, Presence::Required)?;
-    let (
-        Input::Value(name),
-        Input::Value(discovery_url),
-        Input::Value(client_id),
-        Input::Value(client_secret),
-    ) = (
-        fields.name,
-        fields.discovery_url,
-        fields.client_id,
-        fields.client_secret,
-    )
-    else {
-        return Err(ApiError::internal("fields checked above"));
-    };
-    let issuer = fetch_issuer(&state, &discovery_url).await?;
+    let body = OidcProfileCreate::parse(&body.parse()?)?;
+    let issuer = fetch_issuer(&state, &body.discovery_url).await?;
     let profile = NewOidcProfile {
-        name,
-        discovery_url,
-        client_id,
-        client_secret: Secret::new(client_secret),
+        name: body.name,
+        discovery_url: body.discovery_url,
+        client_id: body.client_id,
+        client_secret: Secret::new(body.client_secret),
         issuer,
-        allow_unverified_email: fields.allow_unverified_email.value().unwrap_or(false),
+        allow_unverified_email: body.allow_unverified_email.unwrap_or(false),
     };
     let created = state
         .store
@@ -288,7 +270,7 @@ async fn create(
     put, path = "/v2/authentication-realms/{realm_id}/oidc-profiles/{profile_id}", tag = "realm",
     summary = "Update an OIDC profile",
     params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
-    request_body = Envelope<OidcProfileWrite>,
+    request_body = OidcProfileUpdate,
     responses((status = 200, body = Single<OidcProfileData>), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable),
     security(("bearer" = []))
 )]
@@ -301,9 +283,8 @@ async fn update(
     check_realm(&state, &raw_realm_id)?;
     let id = path_id(Entity::OidcProfile, &raw_id)?;
     let current = state.store.oidc_profile(id).await?;
-    let body = body.parse()?;
-    let fields = read_fields(&body, Presence::Optional)?;
-    let discovery = match fields.discovery_url.value() {
+    let body = OidcProfileUpdate::parse(&body.parse()?)?;
+    let discovery = match body.discovery_url {
         Some(url) if url != current.discovery_url => {
             let issuer = fetch_issuer(&state, &url).await?;
             Some((url, issuer))
@@ -311,11 +292,11 @@ async fn update(
         _ => None,
     };
     let patch = OidcProfilePatch {
-        name: fields.name.value(),
+        name: body.name,
         discovery,
-        client_id: fields.client_id.value(),
-        client_secret: fields.client_secret.value().map(Secret::new),
-        allow_unverified_email: fields.allow_unverified_email.value(),
+        client_id: body.client_id,
+        client_secret: body.client_secret.map(Secret::new),
+        allow_unverified_email: body.allow_unverified_email,
     };
     let updated = state
         .store

@@ -9,34 +9,31 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::body::rules::{OneOf, Text};
+use super::body::{Required, request_body};
 use super::extract::{AuditedCaller, Ids, JsonBody, path_id};
-use super::openapi::{BadRequest, Busy, Envelope, NotFound, TooManyRequests, Unauthorized};
+use super::openapi::{BadRequest, Busy, NotFound, TooManyRequests, Unauthorized};
 use super::rate_limit::{OtpRequestEndpoint, RateLimited};
 use super::realms::check_realm;
-use super::validation::{Body, Input, Presence};
 use crate::auth::secret::{Secret, one_time_code};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, NewOtp, OtpIssue, OtpPurpose, fold_case};
 
-const TYPES: &[&str] = &[
-    "one_time_password_token_request",
-    "one-time-password-token-request",
-];
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(request))
 }
 
-/// An OTP request (docs/login.md#one-time-codes).
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct OtpRequestWrite {
-    #[schema(rename = "type", example = "one_time_password_token_request")]
-    kind: String,
-    username: String,
-    #[schema(example = "reset_password")]
-    purpose: String,
+request_body! {
+    /// An OTP request (docs/login.md#one-time-codes).
+    pub struct OtpRequestCreate {
+        type: [
+            "one_time_password_token_request",
+            "one-time-password-token-request",
+        ],
+        username: Required<Text<1, 255>>,
+        purpose: Required<OneOf<OtpPurpose>>,
+    }
 }
 
 /// Every caller class: storefronts start password resets from an implicit token
@@ -48,7 +45,7 @@ pub struct OtpRequestWrite {
     summary = "Request a one-time code (delivered only by webhook)",
     description = "Always 202 with no body for a valid request, whether or not the username exists.",
     params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
-    request_body = Envelope<OtpRequestWrite>,
+    request_body = OtpRequestCreate,
     responses(
         (status = 202, description = "Accepted; a code is sent if the username exists"),
         BadRequest, Unauthorized, NotFound, TooManyRequests, Busy,
@@ -67,18 +64,7 @@ async fn request(
         .store
         .password_profile(path_id(Entity::PasswordProfile, &raw_profile_id)?)
         .await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(TYPES);
-    let username = fields.text("username", Presence::Required, 1, 255);
-    let purpose = fields.one_of("purpose", Presence::Required, OtpPurpose::ALL);
-    fields.finish()?;
-    let (Input::Value(username), Some(purpose)) = (
-        username,
-        purpose.value().as_deref().and_then(OtpPurpose::parse),
-    ) else {
-        return Err(ApiError::internal("fields checked above"));
-    };
+    let OtpRequestCreate { username, purpose } = OtpRequestCreate::parse(&body.parse()?)?;
     if !profile.enable_one_time_password_token {
         return Err(ApiError::bad_request(
             "one-time password tokens are not enabled for this password profile",

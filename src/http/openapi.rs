@@ -328,9 +328,10 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The `{"data": {...}}` wrapper of every request body (docs/http-conventions.md#request-bodies).
+/// The `{"data": {...}}` wrapper of the token request (docs/http-conventions.md#request-bodies);
+/// resource bodies describe their own wrapper (`http::body`).
 #[derive(Debug, ToSchema)]
-#[allow(dead_code)] // Documentation only: bodies are read field by field for the reference wording.
+#[allow(dead_code)] // Describes the token request; `tokens::request::prepare` reads it.
 pub struct Envelope<T> {
     pub data: T,
 }

@@ -12,18 +12,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Id, Password, Text};
+use super::body::{Optional, Required, request_body};
 use super::extract::{
     Admin, AuditedCaller, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader, path_id,
 };
-use super::openapi::{
-    BadRequest, Busy, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
-};
+use super::openapi::{BadRequest, Busy, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::profile_info::{collection_path, list_response, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
-use super::validation::{Body, Input, Presence, is_valid_email};
-use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use super::validation::is_valid_email;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{
@@ -33,7 +32,6 @@ use crate::store::{
 const TYPE: &str = "user_authentication_password_profile_info";
 /// The collection under a user.
 const COLLECTION: &str = "user-authentication-password-profile-info";
-const TYPES: &[&str] = &[TYPE, "user-authentication-password-profile-info"];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,20 +39,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A login as written; the password is write-only.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct InfoWrite {
-    #[schema(rename = "type", example = "user_authentication_password_profile_info")]
-    kind: String,
-    /// Required on create; immutable afterwards.
-    #[schema(nullable = false)]
-    password_profile_id: Option<Uuid>,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    username: Option<String>,
-    /// 8 characters to 1024 bytes; never returned.
-    #[schema(min_length = 8, write_only, nullable = false)]
-    password: Option<String>,
+request_body! {
+    /// A password login as created; the password is write-only.
+    pub struct PasswordProfileInfoCreate {
+        type: [TYPE, "user-authentication-password-profile-info"],
+        password_profile_id: Required<Id>,
+        username: Required<Text<1, 255>>,
+        /// 8 characters to 1024 bytes; never returned.
+        password: Required<Password>,
+    }
+}
+
+request_body! {
+    /// A password login as updated: absent fields keep their value.
+    pub struct PasswordProfileInfoUpdate {
+        type: [TYPE, "user-authentication-password-profile-info"],
+        /// Immutable: accepted only when it repeats the current profile.
+        password_profile_id: Optional<Id>,
+        username: Optional<Text<1, 255>>,
+        /// 8 characters to 1024 bytes; never returned.
+        password: Optional<Password>,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -91,22 +96,6 @@ impl InfoData {
                 updated_at: info.updated_at,
             },
         }
-    }
-}
-
-/// A password as the bounds allow it (docs/decisions.md#password-bounds): at least 8 characters, at
-/// most 1024 bytes.
-fn password(fields: &mut Body<'_>, presence: Presence) -> Input<String> {
-    match fields.text("password", presence, 0, usize::MAX) {
-        Input::Value(text) if text.chars().count() < MIN_PASSWORD_CHARS => {
-            fields.reject("password", "min");
-            Input::Invalid
-        }
-        Input::Value(text) if text.len() > MAX_PASSWORD_BYTES => {
-            fields.reject("password", "max");
-            Input::Invalid
-        }
-        other => other,
     }
 }
 
@@ -169,7 +158,7 @@ async fn read(
     post, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info", tag = "realm",
     summary = "Give a user a username and password",
     params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    request_body = Envelope<InfoWrite>,
+    request_body = PasswordProfileInfoCreate,
     responses((status = 201, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Busy),
     security(("bearer" = []))
 )]
@@ -182,18 +171,11 @@ async fn create(
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
     let user = path_user(&state, &Reader::Admin, &raw_user_id).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(TYPES);
-    let profile_id = fields.uuid("password_profile_id", Presence::Required);
-    let username = fields.text("username", Presence::Required, 1, 255);
-    let password = password(&mut fields, Presence::Required);
-    fields.finish()?;
-    let (Input::Value(profile_id), Input::Value(username), Input::Value(password)) =
-        (profile_id, username, password)
-    else {
-        return Err(ApiError::internal("fields checked above"));
-    };
+    let PasswordProfileInfoCreate {
+        password_profile_id: profile_id,
+        username,
+        password,
+    } = PasswordProfileInfoCreate::parse(&body.parse()?)?;
     let profile = state.store.password_profile(profile_id).await?;
     check_username_format(profile.username_format, &username)?;
     let password_hash = state
@@ -223,7 +205,7 @@ async fn create(
     put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}/user-authentication-password-profile-info/{info_id}", tag = "realm",
     summary = "Change a username or password (Admin, or the user itself under self-management)",
     params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path), ("info_id" = Uuid, Path)),
-    request_body = Envelope<InfoWrite>,
+    request_body = PasswordProfileInfoUpdate,
     responses((status = 200, body = Single<InfoData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Busy),
     security(("bearer" = []), ("bearer" = [], "account_token" = []))
 )]
@@ -253,20 +235,14 @@ async fn update(
         let sensitive = change.carries("password") || change.changes("username", &current.username);
         require_fresh_credentials(&state, holder, sensitive)?;
     }
-    let body = parsed?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(TYPES);
-    match fields.uuid("password_profile_id", Presence::Optional) {
-        Input::Value(profile) if profile != current.password_profile_id => {
-            fields.reject("password_profile_id", "immutable");
-        }
-        _ => {}
+    let mut body = PasswordProfileInfoUpdate::read(&parsed?)?;
+    if matches!(body.fields.password_profile_id, Ok(Some(profile)) if profile != current.password_profile_id)
+    {
+        body.reject("password_profile_id", "immutable");
     }
-    let username = fields.text("username", Presence::Optional, 1, 255);
-    let password = password(&mut fields, Presence::Optional);
-    fields.finish()?;
-    let username = username
-        .value()
+    let body = body.finish()?;
+    let username = body
+        .username
         .filter(|username| *username != current.username);
     if let Some(username) = &username {
         let profile = state
@@ -275,7 +251,7 @@ async fn update(
             .await?;
         check_username_format(profile.username_format, username)?;
     }
-    let password_hash = match password.value() {
+    let password_hash = match body.password {
         Some(password) => Some(
             state
                 .hasher

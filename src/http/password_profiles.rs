@@ -9,11 +9,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Boolean, OneOf, Text};
+use super::body::{Optional, Required, request_body};
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, path_id};
-use super::openapi::{BadRequest, Envelope, Forbidden, ListQuery, NotFound, Unauthorized};
+use super::openapi::{BadRequest, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
-use super::validation::{Body, Presence};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{
@@ -26,18 +27,26 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A password profile as written.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct PasswordProfileWrite {
-    #[schema(rename = "type", example = "password_profile")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    name: Option<String>,
-    #[schema(example = "email", nullable = false)]
-    username_format: Option<String>,
-    #[schema(nullable = false)]
-    enable_one_time_password_token: Option<bool>,
+request_body! {
+    /// A password profile as created.
+    pub struct PasswordProfileCreate {
+        type: ["password_profile"],
+        name: Required<Text<1, 255>>,
+        /// `any` when left out.
+        username_format: Optional<OneOf<UsernameFormat>>,
+        /// `false` when left out.
+        enable_one_time_password_token: Optional<Boolean>,
+    }
+}
+
+request_body! {
+    /// A password profile as updated: absent fields keep their value.
+    pub struct PasswordProfileUpdate {
+        type: ["password_profile"],
+        name: Optional<Text<1, 255>>,
+        username_format: Optional<OneOf<UsernameFormat>>,
+        enable_one_time_password_token: Optional<Boolean>,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,7 +146,7 @@ async fn read(
     post, path = "/v2/authentication-realms/{realm_id}/password-profiles", tag = "realm",
     summary = "Create a password profile",
     params(("realm_id" = Uuid, Path)),
-    request_body = Envelope<PasswordProfileWrite>,
+    request_body = PasswordProfileCreate,
     responses((status = 201, body = Single<PasswordProfileData>), BadRequest, Unauthorized, Forbidden, NotFound),
     security(("bearer" = []))
 )]
@@ -148,21 +157,11 @@ async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["password_profile"]);
-    let name = fields.text("name", Presence::Required, 1, 255);
-    let format = fields.one_of("username_format", Presence::Optional, UsernameFormat::ALL);
-    let otp = fields.boolean("enable_one_time_password_token", Presence::Optional);
-    fields.finish()?;
+    let body = PasswordProfileCreate::parse(&body.parse()?)?;
     let profile = NewPasswordProfile {
-        name: name.value().unwrap_or_default(),
-        username_format: format
-            .value()
-            .as_deref()
-            .and_then(UsernameFormat::parse)
-            .unwrap_or(UsernameFormat::Any),
-        enable_one_time_password_token: otp.value().unwrap_or(false),
+        name: body.name,
+        username_format: body.username_format.unwrap_or(UsernameFormat::Any),
+        enable_one_time_password_token: body.enable_one_time_password_token.unwrap_or(false),
     };
     let created = state
         .store
@@ -180,7 +179,7 @@ async fn create(
     put, path = "/v2/authentication-realms/{realm_id}/password-profiles/{profile_id}", tag = "realm",
     summary = "Update a password profile",
     params(("realm_id" = Uuid, Path), ("profile_id" = Uuid, Path)),
-    request_body = Envelope<PasswordProfileWrite>,
+    request_body = PasswordProfileUpdate,
     responses((status = 200, body = Single<PasswordProfileData>), BadRequest, Unauthorized, Forbidden, NotFound),
     security(("bearer" = []))
 )]
@@ -193,17 +192,11 @@ async fn update(
     check_realm(&state, &raw_realm_id)?;
     let id = path_id(Entity::PasswordProfile, &raw_id)?;
     state.store.password_profile(id).await?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["password_profile"]);
-    let name = fields.text("name", Presence::Optional, 1, 255);
-    let format = fields.one_of("username_format", Presence::Optional, UsernameFormat::ALL);
-    let otp = fields.boolean("enable_one_time_password_token", Presence::Optional);
-    fields.finish()?;
+    let body = PasswordProfileUpdate::parse(&body.parse()?)?;
     let patch = PasswordProfilePatch {
-        name: name.value(),
-        username_format: format.value().as_deref().and_then(UsernameFormat::parse),
-        enable_one_time_password_token: otp.value(),
+        name: body.name,
+        username_format: body.username_format,
+        enable_one_time_password_token: body.enable_one_time_password_token,
     };
     let updated = state
         .store

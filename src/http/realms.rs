@@ -6,18 +6,24 @@
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Serialize;
+use utoipa::openapi::schema::Schema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Array, OneOf, Text, string_schema, text};
+use super::body::{Failure, Optional, Rule, request_body};
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams};
-use super::openapi::{BadRequest, Envelope, Forbidden, NotFound, PageQuery, Unauthorized};
+use super::openapi::{BadRequest, Forbidden, NotFound, PageQuery, Unauthorized};
 use super::response::{FlatTimestamps, Linked, List, Reference, SelfLink, Single};
-use super::validation::{Body, Presence, parse_uuid};
+use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::query::sort::{NAMED_RECORD_SORTS, parse_sort};
 use crate::state::AppState;
 use crate::store::{DuplicateEmailPolicy, Entity, Realm, RealmPatch};
+
+/// The longest redirect URI accepted, in characters.
+const MAX_REDIRECT_URI_CHARS: usize = 2048;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,19 +31,38 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update))
 }
 
-/// The realm as written; every field optional.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct RealmWrite {
-    #[schema(rename = "type", example = "authentication-realm")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    name: Option<String>,
-    /// Absolute https URLs, or http on localhost, 127.0.0.1 or [::1]; at most 100.
-    #[schema(nullable = false)]
-    redirect_uris: Option<Vec<String>>,
-    #[schema(example = "allowed", nullable = false)]
-    duplicate_email_policy: Option<String>,
+request_body! {
+    /// The realm as updated: absent fields keep their value.
+    pub struct RealmUpdate {
+        type: ["authentication-realm"],
+        name: Optional<Text<1, 255>>,
+        /// At most 100.
+        redirect_uris: Optional<Array<RedirectUri, 0, 100>>,
+        duplicate_email_policy: Optional<OneOf<DuplicateEmailPolicy>>,
+    }
+}
+
+/// A redirect URI the OIDC login may return to (`url`): see [`is_allowed_redirect_uri`].
+pub struct RedirectUri;
+
+impl Rule for RedirectUri {
+    type Value = String;
+
+    fn read(value: &serde_json::Value) -> Result<String, Failure> {
+        let uri = text(value, 0, usize::MAX)?;
+        if !is_allowed_redirect_uri(uri) {
+            return Err("url".into());
+        }
+        Ok(uri.to_owned())
+    }
+
+    fn schema() -> Schema {
+        string_schema(0, MAX_REDIRECT_URI_CHARS)
+            .description(Some(
+                "An absolute https URL, or http on localhost, 127.0.0.1 or [::1]; no fragment.",
+            ))
+            .into()
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -149,7 +174,7 @@ async fn read(
     put, path = "/v2/authentication-realms/{realm_id}", tag = "realm",
     summary = "Update the authentication realm",
     params(("realm_id" = Uuid, Path)),
-    request_body = Envelope<RealmWrite>,
+    request_body = RealmUpdate,
     responses((status = 200, body = Single<RealmData>), BadRequest, Unauthorized, Forbidden, NotFound),
     security(("bearer" = []))
 )]
@@ -160,26 +185,11 @@ async fn update(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_id)?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["authentication-realm"]);
-    let name = fields.text("name", Presence::Optional, 1, 255);
-    let redirect_uris = fields.string_array("redirect_uris", Presence::Optional, 100, |uri| {
-        (!is_allowed_redirect_uri(uri)).then_some("url")
-    });
-    let policy = fields.one_of(
-        "duplicate_email_policy",
-        Presence::Optional,
-        DuplicateEmailPolicy::ALL,
-    );
-    fields.finish()?;
+    let body = RealmUpdate::parse(&body.parse()?)?;
     let patch = RealmPatch {
-        name: name.value(),
-        redirect_uris: redirect_uris.value(),
-        duplicate_email_policy: policy
-            .value()
-            .as_deref()
-            .and_then(DuplicateEmailPolicy::parse),
+        name: body.name,
+        redirect_uris: body.redirect_uris,
+        duplicate_email_policy: body.duplicate_email_policy,
     };
     let realm = state
         .store
@@ -195,7 +205,7 @@ async fn update(
 /// Absolute `https` URLs, or `http` on a loopback host (RFC 8252), without a fragment
 /// (docs/oidc.md#login-endpoint).
 pub fn is_allowed_redirect_uri(uri: &str) -> bool {
-    if uri.chars().count() > 2048 {
+    if uri.chars().count() > MAX_REDIRECT_URI_CHARS {
         return false;
     }
     let Ok(parsed) = url::Url::parse(uri) else {

@@ -9,10 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Boolean, Integer, OneOf};
+use super::body::{Optional, request_body};
 use super::extract::{Admin, Caller, JsonBody};
-use super::openapi::{BadRequest, Envelope, Forbidden, Unauthorized};
+use super::openapi::{BadRequest, Forbidden, Unauthorized};
 use super::response::{Linked, SelfLink, Single};
-use super::validation::{Body, Presence};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{AuthSettings, AuthSettingsPatch, MembershipSettings, SelfManagement};
@@ -26,30 +27,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read_membership, update_membership))
 }
 
-/// Account authentication settings as written; every field optional.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct AuthSettingsWrite {
-    #[schema(rename = "type", example = "account_authentication_settings")]
-    kind: String,
-    #[schema(nullable = false)]
-    enable_self_signup: Option<bool>,
-    #[schema(nullable = false)]
-    auto_create_account_for_account_members: Option<bool>,
-    #[schema(example = "update_only", nullable = false)]
-    account_member_self_management: Option<String>,
-    #[schema(minimum = 60, maximum = 2592000, nullable = false)]
-    account_management_authentication_token_timeout_secs: Option<i64>,
+request_body! {
+    /// Account authentication settings as updated: absent fields keep their value.
+    pub struct AuthSettingsUpdate {
+        type: ["account_authentication_settings"],
+        enable_self_signup: Optional<Boolean>,
+        auto_create_account_for_account_members: Optional<Boolean>,
+        account_member_self_management: Optional<OneOf<SelfManagement>>,
+        account_management_authentication_token_timeout_secs:
+            Optional<Integer<MIN_TOKEN_TIMEOUT_SECS, MAX_TOKEN_TIMEOUT_SECS>>,
+    }
 }
 
-/// Account membership settings as written.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct MembershipSettingsWrite {
-    #[schema(rename = "type", example = "account_membership_setting")]
-    kind: String,
-    #[schema(minimum = 1, maximum = 10000, nullable = false)]
-    membership_limit: Option<i64>,
+request_body! {
+    /// Account membership settings as updated.
+    pub struct MembershipSettingsUpdate {
+        type: ["account_membership_setting"],
+        /// How many memberships one account member may have.
+        membership_limit: Optional<Integer<1, 10_000>>,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -172,7 +168,7 @@ async fn read_authentication(
 #[utoipa::path(
     put, path = "/v2/settings/account-authentication", tag = "settings",
     summary = "Update the account authentication settings",
-    request_body = Envelope<AuthSettingsWrite>,
+    request_body = AuthSettingsUpdate,
     responses((status = 200, body = Single<AuthSettingsData>), BadRequest, Unauthorized, Forbidden),
     security(("bearer" = []))
 )]
@@ -181,34 +177,12 @@ async fn update_authentication(
     admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["account_authentication_settings"]);
-    let enable_self_signup = fields.boolean("enable_self_signup", Presence::Optional);
-    let auto_create = fields.boolean(
-        "auto_create_account_for_account_members",
-        Presence::Optional,
-    );
-    let self_management = fields.one_of(
-        "account_member_self_management",
-        Presence::Optional,
-        SelfManagement::ALL,
-    );
-    let timeout = fields.integer(
-        "account_management_authentication_token_timeout_secs",
-        Presence::Optional,
-        MIN_TOKEN_TIMEOUT_SECS,
-        MAX_TOKEN_TIMEOUT_SECS,
-    );
-    fields.finish()?;
+    let body = AuthSettingsUpdate::parse(&body.parse()?)?;
     let patch = AuthSettingsPatch {
-        enable_self_signup: enable_self_signup.value(),
-        auto_create_account_for_account_members: auto_create.value(),
-        account_member_self_management: self_management
-            .value()
-            .as_deref()
-            .and_then(SelfManagement::parse),
-        token_timeout_secs: timeout.value(),
+        enable_self_signup: body.enable_self_signup,
+        auto_create_account_for_account_members: body.auto_create_account_for_account_members,
+        account_member_self_management: body.account_member_self_management,
+        token_timeout_secs: body.account_management_authentication_token_timeout_secs,
     };
     let settings = state
         .store
@@ -237,7 +211,7 @@ async fn read_membership(State(state): State<AppState>, _admin: Admin) -> ApiRes
 #[utoipa::path(
     put, path = "/v2/settings/account-membership", tag = "settings",
     summary = "Update the account membership settings",
-    request_body = Envelope<MembershipSettingsWrite>,
+    request_body = MembershipSettingsUpdate,
     responses((status = 200, body = Single<MembershipSettingsData>), BadRequest, Unauthorized, Forbidden),
     security(("bearer" = []))
 )]
@@ -246,15 +220,11 @@ async fn update_membership(
     admin: Admin,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["account_membership_setting"]);
-    let limit = fields.integer("membership_limit", Presence::Optional, 1, 10_000);
-    fields.finish()?;
+    let body = MembershipSettingsUpdate::parse(&body.parse()?)?;
     let settings = state
         .store
         .update_membership_settings(
-            limit.value(),
+            body.membership_limit,
             state.clock.now(),
             &admin.audit.event("account_membership_settings.updated"),
         )

@@ -10,16 +10,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::body::rules::{Email, Text};
+use super::body::{Nullable, Optional, Required, request_body};
 use super::extract::{
     AccountHolder, Admin, AuditedCaller, Caller, Ids, JsonBody, ListParams, Reader, path_id,
 };
-use super::openapi::{
-    BadRequest, Conflict, Envelope, Forbidden, ListQuery, NotFound, Unauthorized,
-};
+use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
 use super::realms::check_realm;
 use super::response::{Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
-use super::validation::{Body, Presence};
+
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{ChangedBy, Entity, NewUser, User, UserPatch};
@@ -31,22 +31,29 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
 }
 
-/// A user authentication info as written; `name` and `email` required on create.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only.
-pub struct UserWrite {
-    #[schema(rename = "type", example = "user_authentication_info")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
-    name: Option<String>,
-    #[schema(max_length = 254, format = "email", nullable = false)]
-    email: Option<String>,
-    #[schema(max_length = 255)]
-    given_name: Option<String>,
-    #[schema(max_length = 255)]
-    middle_name: Option<String>,
-    #[schema(max_length = 255)]
-    family_name: Option<String>,
+request_body! {
+    /// A user authentication info as created.
+    pub struct UserCreate {
+        type: ["user_authentication_info"],
+        name: Required<Text<1, 255>>,
+        email: Required<Email<254>>,
+        given_name: Nullable<Text<0, 255>>,
+        middle_name: Nullable<Text<0, 255>>,
+        family_name: Nullable<Text<0, 255>>,
+    }
+}
+
+request_body! {
+    /// A user authentication info as updated: absent fields keep their value, `null` clears a
+    /// name part.
+    pub struct UserUpdate {
+        type: ["user_authentication_info"],
+        name: Optional<Text<1, 255>>,
+        email: Optional<Email<254>>,
+        given_name: Nullable<Text<0, 255>>,
+        middle_name: Nullable<Text<0, 255>>,
+        family_name: Nullable<Text<0, 255>>,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -173,7 +180,7 @@ async fn read(
     post, path = "/v2/authentication-realms/{realm_id}/user-authentication-info", tag = "realm",
     summary = "Create a user (and its account member)",
     params(("realm_id" = Uuid, Path)),
-    request_body = Envelope<UserWrite>,
+    request_body = UserCreate,
     responses((status = 201, body = Single<UserData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []))
 )]
@@ -184,21 +191,13 @@ async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     check_realm(&state, &raw_realm_id)?;
-    let body = body.parse()?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["user_authentication_info"]);
-    let name = fields.text("name", Presence::Required, 1, 255);
-    let email = fields.email("email", Presence::Required, 254);
-    let given_name = fields.text("given_name", Presence::Nullable, 0, 255);
-    let middle_name = fields.text("middle_name", Presence::Nullable, 0, 255);
-    let family_name = fields.text("family_name", Presence::Nullable, 0, 255);
-    fields.finish()?;
+    let body = UserCreate::parse(&body.parse()?)?;
     let user = NewUser {
-        name: name.value().unwrap_or_default(),
-        email: email.value().unwrap_or_default(),
-        given_name: given_name.value(),
-        middle_name: middle_name.value(),
-        family_name: family_name.value(),
+        name: body.name,
+        email: body.email,
+        given_name: body.given_name.flatten(),
+        middle_name: body.middle_name.flatten(),
+        family_name: body.family_name.flatten(),
     };
     let created = state
         .store
@@ -217,7 +216,7 @@ async fn create(
     put, path = "/v2/authentication-realms/{realm_id}/user-authentication-info/{user_id}", tag = "realm",
     summary = "Update a user (Admin, or the user itself under self-management)",
     params(("realm_id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    request_body = Envelope<UserWrite>,
+    request_body = UserUpdate,
     responses((status = 200, body = Single<UserData>), BadRequest, Unauthorized, Forbidden, NotFound, Conflict),
     security(("bearer" = []), ("bearer" = [], "account_token" = []))
 )]
@@ -245,21 +244,13 @@ async fn update(
         let change = RequestedChange::of(parsed.as_ref().ok());
         require_fresh_credentials(&state, holder, change.changes("email", &current.email))?;
     }
-    let body = parsed?;
-    let mut fields = Body::open(&body)?;
-    fields.resource_type(&["user_authentication_info"]);
-    let name = fields.text("name", Presence::Optional, 1, 255);
-    let email = fields.email("email", Presence::Optional, 254);
-    let given_name = fields.text("given_name", Presence::Nullable, 0, 255);
-    let middle_name = fields.text("middle_name", Presence::Nullable, 0, 255);
-    let family_name = fields.text("family_name", Presence::Nullable, 0, 255);
-    fields.finish()?;
+    let body = UserUpdate::parse(&parsed?)?;
     let patch = UserPatch {
-        name: name.value(),
-        email: email.value(),
-        given_name: given_name.patch(),
-        middle_name: middle_name.patch(),
-        family_name: family_name.patch(),
+        name: body.name,
+        email: body.email,
+        given_name: body.given_name,
+        middle_name: body.middle_name,
+        family_name: body.family_name,
     };
     let changed_by = if by_admin {
         ChangedBy::Admin

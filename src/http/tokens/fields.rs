@@ -1,5 +1,5 @@
 //! The token endpoint's field readers. Its answers use tags of its own (`cannot_be_empty`,
-//! `must_be_uuid`) and a `422`, unlike the `400` of the resource bodies in `validation.rs`, so it
+//! `must_be_uuid`) and a `422`, unlike the `400` of the resource bodies in `http::body`, so it
 //! keeps its own small vocabulary. Each reader records a failure and returns the value or the
 //! proof of that record, so a mechanism's parse ends with every value or one `422`.
 

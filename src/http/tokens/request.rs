@@ -54,8 +54,13 @@ impl Mechanism {
 
 /// A token request (docs/account-tokens.md#the-token-endpoint); which fields are needed depends on
 /// `authentication_mechanism`.
+///
+/// Unlike the resource bodies this one is not a `request_body!` table: whether a field is required
+/// depends on the mechanism (and, for `self_signup`, the username rule on the stored profile),
+/// and the endpoint answers `422` with tags of its own (`fields.rs`). So `prepare` and each
+/// mechanism read the body, and this struct only describes it; keep the two in step.
 #[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: `prepare` and the mechanisms check the body.
+#[allow(dead_code)] // Describes the body for the OpenAPI document; the mechanisms read it.
 pub struct TokenRequest {
     #[schema(rename = "type", example = "account_management_authentication_token")]
     kind: String,
