@@ -7,10 +7,9 @@ use uuid::Uuid;
 use super::Login;
 use super::fields::Fields;
 use crate::auth::login_guard::LoginGuard;
-use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::auth::password::{ClientHasher, MAX_PASSWORD_BYTES};
 use crate::auth::throttle::MAX_USERNAME_BYTES;
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::LoginMechanism;
 use crate::store::{Actor, fold_case};
 
 /// Username and password against a password profile (docs/login.md#password).
@@ -19,25 +18,13 @@ pub(super) async fn password(
     caller: Actor,
     data: &Map<String, Value>,
 ) -> ApiResult<Uuid> {
-    let (state, client) = (login.state, login.client);
+    let state = login.state;
     let mut fields = Fields::new(data);
     let profile_id = fields.profile_id();
     let username = fields.required_text("username");
     let password = fields.required_text("password");
     let (profile_id, username, password) = fields.finish((profile_id, username, password))?;
-    refuse_impossible_username(username)?;
-    let hasher = state.hasher.for_client(client.bucket());
-    // Overloaded: say so before the throttle and user look-ups, which a refused hash would waste.
-    hasher.refuse_if_full()?;
-    let guard = LoginGuard::admit(
-        state,
-        client,
-        caller,
-        LoginMechanism::Password,
-        profile_id,
-        username,
-    )
-    .await?;
+    let (hasher, guard) = admit(login, caller, profile_id, username).await?;
     if password.len() > MAX_PASSWORD_BYTES {
         // Refused without spending a hash on it, but counted like any wrong password.
         return Err(guard.failed().await);
@@ -82,12 +69,31 @@ pub(super) async fn password(
     Ok(found.user_id)
 }
 
-/// A username longer than any that can be stored fails like a wrong password, before any
-/// store work: it costs no hash and writes no throttle or audit row, so long usernames cannot
-/// be used to fill the disk.
-pub(super) fn refuse_impossible_username(username: &str) -> ApiResult<()> {
+/// What a password and a one-time code go through before their own check, in this order:
+/// a username longer than any that can be stored fails like a wrong password before any store
+/// work (no hash, no throttle or audit row, so long usernames cannot fill the disk); an
+/// overloaded hash pool answers `503` before the throttle and user look-ups a refused hash would
+/// waste; then the login guard admits the attempt or answers `429` (codes count on the same keys
+/// as passwords).
+pub(super) async fn admit<'a>(
+    login: &Login<'a>,
+    caller: Actor,
+    profile_id: Uuid,
+    username: &str,
+) -> ApiResult<(ClientHasher<'a>, LoginGuard<'a>)> {
     if username.len() > MAX_USERNAME_BYTES {
         return Err(ApiError::authentication_failed());
     }
-    Ok(())
+    let hasher = login.state.hasher.for_client(login.client.bucket());
+    hasher.refuse_if_full()?;
+    let guard = LoginGuard::admit(
+        login.state,
+        login.client,
+        caller,
+        login.mechanism,
+        profile_id,
+        username,
+    )
+    .await?;
+    Ok((hasher, guard))
 }

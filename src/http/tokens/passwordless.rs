@@ -6,10 +6,8 @@ use uuid::Uuid;
 
 use super::Login;
 use super::fields::Fields;
-use super::password::refuse_impossible_username;
-use crate::auth::login_guard::LoginGuard;
+use super::password::admit;
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::LoginMechanism;
 use crate::store::{Actor, fold_case};
 
 /// A one-time code exchanged for tokens (docs/login.md#one-time-codes). Every failure (OTP
@@ -21,26 +19,13 @@ pub(super) async fn passwordless(
     caller: Actor,
     data: &Map<String, Value>,
 ) -> ApiResult<Uuid> {
-    let (state, client) = (login.state, login.client);
+    let state = login.state;
     let mut fields = Fields::new(data);
     let profile_id = fields.profile_id();
     let username = fields.required_text("username");
     let code = fields.required_text("one_time_password_token");
     let (profile_id, username, code) = fields.finish((profile_id, username, code))?;
-    refuse_impossible_username(username)?;
-    let hasher = state.hasher.for_client(client.bucket());
-    // Overloaded (503) comes first, as for passwords; then a lock comes before any other
-    // answer, since codes count on the same keys as passwords.
-    hasher.refuse_if_full()?;
-    let guard = LoginGuard::admit(
-        state,
-        client,
-        caller,
-        LoginMechanism::Passwordless,
-        profile_id,
-        username,
-    )
-    .await?;
+    let (hasher, guard) = admit(login, caller, profile_id, username).await?;
     let code = code.trim().to_lowercase();
     let checked = async {
         // The attempt is counted on the code before the hash is checked, so concurrent
