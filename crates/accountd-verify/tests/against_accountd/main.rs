@@ -1,0 +1,9 @@
+//! The verifier against a real accountd: each test starts the server in-process on a temporary
+//! SQLite file, on a loopback port, with a clock the test moves and the verifier shares. Nothing
+//! runs outside the test process and nothing needs configuring.
+
+mod harness;
+mod in_axum;
+mod key_set;
+mod liveness;
+mod offline;
