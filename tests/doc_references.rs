@@ -15,6 +15,7 @@ const SCANNED: &[&str] = &[
     "bench",
     "benches",
     "examples",
+    "crates",
     "docs",
     "README.md",
     "ARCHITECTURE.md",
