@@ -27,7 +27,6 @@ const DEFAULT_FRESHNESS_SECONDS: i64 = 300;
 const MAX_KEYS: usize = 64;
 
 /// The keys of one fetch.
-#[derive(Default)]
 struct KeySet {
     keys: HashMap<String, Arc<VerificationKey>>,
     /// Epoch milliseconds from which the set is fetched again before use; `i64::MIN` before
@@ -149,10 +148,9 @@ impl JwksCache {
         attempts.last_at = Some(now());
         let outcome = fetch::json(self.client.get(self.url.clone())).await;
         let fetched_at = now();
-        let error = match outcome.and_then(|(headers, body)| {
-            let set = read_set(&body, fetched_at, freshness_seconds(&headers))?;
-            Ok(set)
-        }) {
+        let error = match outcome
+            .and_then(|(headers, body)| read_set(&body, fetched_at, freshness_seconds(&headers)))
+        {
             Ok(set) => {
                 *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
                 None

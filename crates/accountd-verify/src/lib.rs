@@ -49,7 +49,8 @@ mod verifier;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{
-    Algorithm, ConfigError, Hs256Key, Introspection, IntrospectionCredentials, VerifierBuilder,
+    Algorithm, ConfigError, Hs256Key, Introspection, IntrospectionCredentials,
+    MAX_INTROSPECTION_CACHE_TTL, MIN_HS256_SECRET_BYTES, VerifierBuilder,
 };
 pub use error::{FetchError, VerifyError};
 pub use extract::{ACCOUNT_TOKEN_HEADER, VerifiedAccount};
