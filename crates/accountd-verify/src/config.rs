@@ -332,18 +332,22 @@ impl VerifierBuilder {
                 return Err(ConfigError::WeakSecret(key.kid.clone()));
             }
         }
-        if let Some((url, algorithms)) = &self.jwks {
-            if algorithms.is_empty() || algorithms.contains(&Algorithm::Hs256) {
-                return Err(ConfigError::JwksAlgorithms);
+        let jwks_url = match &self.jwks {
+            Some((url, algorithms)) => {
+                if algorithms.is_empty() || algorithms.contains(&Algorithm::Hs256) {
+                    return Err(ConfigError::JwksAlgorithms);
+                }
+                Some(http_url(url, "JWK Set")?)
             }
-            http_url(url, "JWK Set")?;
-        }
+            None => None,
+        };
         let (shortest, longest) = REFETCH_INTERVAL_BOUNDS;
         if !(shortest..=longest).contains(&self.refetch_interval) {
             return Err(ConfigError::RefetchInterval);
         }
+        let mut introspection_url = None;
         if let Some(introspection) = &self.introspection {
-            http_url(&introspection.url, "introspection")?;
+            introspection_url = Some(http_url(&introspection.url, "introspection")?);
             let usable = match &introspection.credentials {
                 IntrospectionCredentials::ApplicationKey { client_id, .. } => !client_id.is_empty(),
                 // It travels in a header: visible ASCII only.
@@ -370,12 +374,26 @@ impl VerifierBuilder {
                 .build()
                 .map_err(|error| ConfigError::HttpClient(error.to_string()))?,
         };
-        Ok(Verifier::new(self, client))
+        Ok(Verifier::new(
+            self,
+            Endpoints {
+                client,
+                jwks: jwks_url,
+                introspection: introspection_url,
+            },
+        ))
     }
 }
 
+/// Where a verifier asks accountd, checked, and the client it asks with.
+pub(crate) struct Endpoints {
+    pub client: reqwest::Client,
+    pub jwks: Option<reqwest::Url>,
+    pub introspection: Option<reqwest::Url>,
+}
+
 /// An absolute `http` or `https` URL.
-pub(crate) fn http_url(url: &str, what: &'static str) -> Result<reqwest::Url, ConfigError> {
+fn http_url(url: &str, what: &'static str) -> Result<reqwest::Url, ConfigError> {
     reqwest::Url::parse(url)
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::claims::{self, Claims, Expected};
 use crate::clock::{Clock, millis, unix_millis};
-use crate::config::{Algorithm, VerifierBuilder, http_url};
+use crate::config::{Algorithm, Endpoints, VerifierBuilder};
 use crate::error::VerifyError;
 use crate::extract::account_token_header;
 use crate::identity::AccountIdentity;
@@ -72,7 +72,7 @@ impl Verifier {
         VerifierBuilder::new(store_id, realm_id)
     }
 
-    pub(crate) fn new(config: VerifierBuilder, client: reqwest::Client) -> Self {
+    pub(crate) fn new(config: VerifierBuilder, endpoints: Endpoints) -> Self {
         let hs256 = config
             .hs256_keys
             .iter()
@@ -81,16 +81,23 @@ impl Verifier {
                 Some((key.kid.clone(), Arc::new(verification)))
             })
             .collect();
-        // The builder checked both URLs before calling this.
-        let jwks = config.jwks.and_then(|(url, algorithms)| {
-            let url = http_url(&url, "JWK Set").ok()?;
-            let cache = JwksCache::new(url, client.clone(), millis(config.refetch_interval));
-            Some((cache, algorithms))
-        });
-        let introspection = config.introspection.and_then(|introspection| {
-            let url = http_url(&introspection.url, "introspection").ok()?;
-            Some(Introspector::new(&introspection, url, client.clone()))
-        });
+        let jwks = config
+            .jwks
+            .zip(endpoints.jwks)
+            .map(|((_, algorithms), url)| {
+                let interval = millis(config.refetch_interval);
+                (
+                    JwksCache::new(url, endpoints.client.clone(), interval),
+                    algorithms,
+                )
+            });
+        let introspection =
+            config
+                .introspection
+                .zip(endpoints.introspection)
+                .map(|(introspection, url)| {
+                    Introspector::new(&introspection, url, endpoints.client.clone())
+                });
         Self {
             inner: Arc::new(Inner {
                 store_id: config.store_id,
