@@ -145,9 +145,11 @@ impl JwksCache {
         attempts: &mut Attempts,
         now: &impl Fn() -> i64,
     ) -> Option<FetchError> {
-        attempts.last_at = Some(now());
         let outcome = fetch::json(self.client.get(self.url.clone())).await;
+        // Recorded once the fetch is over: a fetch whose request was cancelled midway (its
+        // client went away) does not count, and the next waiter fetches instead.
         let fetched_at = now();
+        attempts.last_at = Some(fetched_at);
         let error = match outcome
             .and_then(|(headers, body)| read_set(&body, fetched_at, freshness_seconds(&headers)))
         {

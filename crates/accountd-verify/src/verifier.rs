@@ -135,7 +135,7 @@ impl Verifier {
             }
             // An active answer about another member or account is not about this token.
             Answer::Active { .. } => Err(VerifyError::IntrospectionUnavailable(
-                crate::error::FetchError::Body("the answer names another token's member"),
+                crate::error::FetchError::Body("the answer is about another member or account"),
             )),
             Answer::Inactive => Err(VerifyError::Inactive),
         }

@@ -220,3 +220,26 @@ async fn keys_can_be_fetched_before_traffic_and_an_unreachable_set_is_reported()
         Err(VerifyError::KeysUnavailable(FetchError::Transport(_)))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_cancelled_midway_does_not_hold_back_the_next() {
+    let accountd = Accountd::start(JwtAlgorithm::EdDsa).await;
+    let proxy = Proxy::start(&accountd).await;
+    let shopper = accountd.shopper("Acme", None).await;
+    let token = accountd.login(&shopper).await;
+    let verifier = accountd.offline_verifier(Algorithm::EdDsa, &proxy.base);
+    proxy.state.jwks_delay_millis.store(500, Ordering::SeqCst);
+    // The first request's client goes away while its fetch is in flight.
+    let first = tokio::spawn({
+        let (verifier, token) = (verifier.clone(), token.clone());
+        async move { verifier.verify(&token).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert_eq!(proxy.jwks_fetches(), 1);
+    // The next request, at the same instant, fetches again instead of finding no keys.
+    proxy.state.jwks_delay_millis.store(0, Ordering::SeqCst);
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(proxy.jwks_fetches(), 2);
+}
