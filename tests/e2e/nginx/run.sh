@@ -93,8 +93,13 @@ wait_for "$accountd/healthz" "accountd"
 wait_for "http://127.0.0.1:$upstream_port/__hits" "the echo upstream"
 wait_for "http://127.0.0.1:$nginx_port/" "nginx"
 
+# In the background, so that a SIGTERM to this script stops the check at once, through cleanup.
 NGINX_URL="http://127.0.0.1:$nginx_port" ACCOUNTD_URL="$accountd" \
   UPSTREAM_URL="http://127.0.0.1:$upstream_port" ACCOUNTD_PID="$accountd_pid" \
   ACCOUNTD_CLIENT_ID="$client_id" ACCOUNTD_CLIENT_SECRET="$client_secret" \
-  timeout 120 python3 "$here/check.py"
+  timeout 120 python3 "$here/check.py" &
+pids+=($!)
+result=0
+wait "${pids[-1]}" || result=$?
+[ "$result" -eq 0 ] || exit "$result"
 echo "e2e forward auth through nginx ($("$nginx_bin" -v 2>&1 | sed 's/.*: //')), configured as the README shows: OK"
