@@ -507,12 +507,21 @@ class Floor:
         self.process.wait(timeout=10)
 
 
+def jwt_part(token, index):
+    """One part of a compact JWT (0: header, 1: claims), decoded without verification."""
+    part = token.split(".")[index]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def jwt_header(token):
+    return jwt_part(token, 0)
+
+
 def holder_read_args(seed_data):
     """What `http_floor`'s `/holder` needs to make the benchmark's own token-checked read: the
     bearer's SHA-256 (as the store keeps it) and the account token's claims, read here without
     verification (the floor's store checks them against the database like the real read)."""
-    payload = seed_data["account_token"].split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims = jwt_part(seed_data["account_token"], 1)
     bearer_hash = hashlib.sha256(seed_data["implicit"].encode()).hexdigest()
     return [bearer_hash, claims["sub"], claims["scope"], str(claims["iat"]), seed_data["account_id"]]
 

@@ -32,7 +32,9 @@ import loadgen
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(binary, database_url, port, work, name):
+def start(binary, database_url, port, work, name, overrides=None):
+    """Migrates and starts one accountd on `database_url`; `overrides` sets (or, with None,
+    removes) environment variables after the benchmark's own."""
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": database_url,
@@ -46,6 +48,11 @@ def start(binary, database_url, port, work, name):
     })
     for key in ["ACCOUNTD_HASH_POOL_SIZE", "ACCOUNTD_HASH_QUEUE_BOUND"]:
         env.pop(key, None)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     bench.run([binary, "migrate"], env=env)
     log_path = work / f"compare-{name}.log"
     log_path.write_text("")
