@@ -49,12 +49,13 @@ async fn list(
         Reader::AccountHolder(holder) => Some(holder.member_id()),
     };
     let page = state.store.list_users(&params.to_query()?, only).await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|user| AccountMemberData::new(&state.links, user))
-        .collect();
-    Ok(List::new(data, &state.url("/v2/account-members"), &params, page.total).ok())
+    Ok(List::of_page(
+        page,
+        |user| AccountMemberData::new(&state.links, user),
+        &state.url("/v2/account-members"),
+        &params,
+    )
+    .ok())
 }
 
 /// Admins any member; an account holder only itself, even among its account's members.

@@ -17,7 +17,7 @@ use super::response::{List, Single};
 use super::validation::parse_uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{AccountPatch, Entity, NewAccount};
+use crate::store::{Account, AccountPatch, Entity, NewAccount};
 pub use crate::wire::AccountData;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -73,12 +73,13 @@ async fn list(
         Reader::AccountHolder(holder) => Some(holder.account_id()),
     };
     let page = state.store.list_accounts(&params.to_query()?, only).await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|account| AccountData::new(&state.links, account))
-        .collect();
-    Ok(List::new(data, &state.url("/v2/accounts"), &params, page.total).ok())
+    Ok(List::of_page(
+        page,
+        |account| AccountData::new(&state.links, account),
+        &state.url("/v2/accounts"),
+        &params,
+    )
+    .ok())
 }
 
 /// Admins any account; an account holder only its token's account.
@@ -114,14 +115,24 @@ async fn read(
         }
         HolderOr::Other(reader) => reader,
     };
-    let id = path_id(Entity::Account, &raw_id)?;
-    if let Reader::AccountHolder(holder) = &reader {
+    let account = visible_account(&state, &reader, &raw_id).await?;
+    Ok(Single::ok(AccountData::new(&state.links, account)))
+}
+
+/// The account in the path, which must exist and, for an account holder, be its token's account:
+/// any other id answers `404` (docs/authentication.md#account-holder-scope).
+pub async fn visible_account(
+    state: &AppState,
+    reader: &Reader,
+    raw_id: &str,
+) -> ApiResult<Account> {
+    let id = path_id(Entity::Account, raw_id)?;
+    if let Reader::AccountHolder(holder) = reader {
         if holder.account_id() != id {
             return Err(ApiError::not_found(Entity::Account));
         }
     }
-    let account = state.store.account(id).await?;
-    Ok(Single::ok(AccountData::new(&state.links, account)))
+    Ok(state.store.account(id).await?)
 }
 
 /// Admins only.

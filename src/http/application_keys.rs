@@ -125,16 +125,11 @@ async fn list(
         .store
         .list_application_keys(&params.to_query()?)
         .await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|key| ApplicationKeyData::new(&state.links, key, None))
-        .collect();
-    Ok(List::new(
-        data,
+    Ok(List::of_page(
+        page,
+        |key| ApplicationKeyData::new(&state.links, key, None),
         &state.url("/v2/application-keys"),
         &params,
-        page.total,
     )
     .ok())
 }

@@ -277,12 +277,13 @@ async fn list(
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     params.refuse_filter()?;
     let page = state.store.list_integrations(&params.to_query()?).await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|integration| IntegrationData::new(&state, integration))
-        .collect();
-    Ok(List::new(data, &state.url("/v2/integrations"), &params, page.total).ok())
+    Ok(List::of_page(
+        page,
+        |integration| IntegrationData::new(&state, integration),
+        &state.url("/v2/integrations"),
+        &params,
+    )
+    .ok())
 }
 
 /// Admins only.
@@ -413,6 +414,7 @@ async fn remove(
     admin: Admin,
     Ids(raw_id): Ids<String>,
 ) -> ApiResult<Response> {
+    // As `application_keys::remove`: entity, store call and event are all either holds; no helper.
     state
         .store
         .delete_integration(

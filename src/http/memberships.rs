@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::accounts::visible_account;
 use super::body::rules::Id;
 use super::body::{Optional, Required, request_body};
 use super::extract::list::include_param;
@@ -47,18 +48,6 @@ request_body! {
     }
 }
 
-/// The account in the path, which must exist and, for an account holder, be its token's account.
-async fn visible_account(state: &AppState, reader: &Reader, raw_id: &str) -> ApiResult<Uuid> {
-    let id = path_id(Entity::Account, raw_id)?;
-    if let Reader::AccountHolder(holder) = reader {
-        if holder.account_id() != id {
-            return Err(ApiError::not_found(Entity::Account));
-        }
-    }
-    state.store.account(id).await?;
-    Ok(id)
-}
-
 /// Admins any account; an account holder its token's account (including other members).
 #[utoipa::path(
     get, path = "/v2/accounts/{account_id}/account-memberships", tag = "accounts",
@@ -75,7 +64,7 @@ async fn list(
     Ids(raw_account_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let account = visible_account(&state, &reader, &raw_account_id).await?;
+    let account = visible_account(&state, &reader, &raw_account_id).await?.id;
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     let include = wants_members(params.include.as_deref())?;
     let page = state
@@ -149,7 +138,7 @@ async fn read(
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let account = visible_account(&state, &reader, &raw_account_id).await?;
+    let account = visible_account(&state, &reader, &raw_account_id).await?.id;
     let id = path_id(Entity::Membership, &raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
     let include = include_param(query.as_deref())?;
@@ -177,22 +166,24 @@ async fn unassigned(
     Ids(raw_account_id): Ids<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let account = path_id(Entity::Account, &raw_account_id)?;
-    state.store.account(account).await?;
+    let account = visible_account(&state, &Reader::Admin, &raw_account_id)
+        .await?
+        .id;
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     let page = state
         .store
         .list_unassigned_members(account, &params.to_query()?)
         .await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|user| AccountMemberData::new(&state.links, user))
-        .collect();
     let url = state.url(&format!(
         "/v2/accounts/{account}/account-memberships/unassigned-account-members"
     ));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    Ok(List::of_page(
+        page,
+        |user| AccountMemberData::new(&state.links, user),
+        &url,
+        &params,
+    )
+    .ok())
 }
 
 /// Admins only.
@@ -210,8 +201,9 @@ async fn create(
     Ids(raw_account_id): Ids<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let account = path_id(Entity::Account, &raw_account_id)?;
-    state.store.account(account).await?;
+    let account = visible_account(&state, &Reader::Admin, &raw_account_id)
+        .await?
+        .id;
     let member = MembershipCreate::parse(&body.parse()?)?.account_member_id;
     let created = state
         .store
@@ -240,8 +232,9 @@ async fn update(
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let account = path_id(Entity::Account, &raw_account_id)?;
-    state.store.account(account).await?;
+    let account = visible_account(&state, &Reader::Admin, &raw_account_id)
+        .await?
+        .id;
     let id = path_id(Entity::Membership, &raw_membership_id)?;
     let membership = state.store.membership(account, id).await?;
     let mut body = MembershipUpdate::read(&body.parse()?)?;
@@ -271,8 +264,9 @@ async fn remove(
     admin: Admin,
     Ids((raw_account_id, raw_membership_id)): Ids<(String, String)>,
 ) -> ApiResult<Response> {
-    let account = path_id(Entity::Account, &raw_account_id)?;
-    state.store.account(account).await?;
+    let account = visible_account(&state, &Reader::Admin, &raw_account_id)
+        .await?
+        .id;
     let id = path_id(Entity::Membership, &raw_membership_id)?;
     state
         .store

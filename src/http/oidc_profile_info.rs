@@ -15,7 +15,7 @@ use super::body::rules::{Id, Text};
 use super::body::{Optional, Required, request_body};
 use super::extract::{Admin, Ids, JsonBody, ListParams, Reader, path_id};
 use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
-use super::profile_info::{collection_path, list_response, path_user};
+use super::profile_info::{collection_url, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use crate::error::ApiResult;
@@ -73,11 +73,11 @@ impl Linked for InfoData {
 impl InfoData {
     fn new(state: &AppState, info: OidcProfileInfo) -> Self {
         Self {
-            links: SelfLink::new(state.url(&format!(
+            links: SelfLink::new(format!(
                 "{}/{}",
-                collection_path(state, info.user_id, COLLECTION),
+                collection_url(state, info.user_id, COLLECTION),
                 info.id
-            ))),
+            )),
             id: info.id,
             kind: TYPE,
             oidc_profile_id: info.oidc_profile_id,
@@ -112,14 +112,13 @@ async fn list(
         .store
         .list_oidc_profile_infos(user, &params.to_query()?)
         .await?;
-    Ok(list_response(
-        &state,
-        user,
-        COLLECTION,
-        &params,
+    Ok(List::of_page(
         page,
         |info| InfoData::new(&state, info),
-    ))
+        &collection_url(&state, user, COLLECTION),
+        &params,
+    )
+    .ok())
 }
 
 /// Admins only.

@@ -19,7 +19,7 @@ use super::body::{Failure, Optional, Required, Rule, request_body};
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, path_id};
 use super::oidc_idp::{authorization_endpoint, callback_endpoint, client_discovery_url};
 use super::openapi::{BadRequest, Forbidden, ListQuery, NotFound, Unauthorized, Unprocessable};
-use super::realms::check_realm;
+use super::realms::{check_realm, realm_url};
 use super::response::{Linked, List, Single};
 
 use crate::auth::secret::Secret;
@@ -31,6 +31,8 @@ use crate::store::{Entity, NewOidcProfile, OidcProfile, OidcProfilePatch};
 use crate::time::Timestamp;
 
 const TYPE: &str = "oidc-profile";
+/// The collection under the realm.
+const COLLECTION: &str = "/oidc-profiles";
 const DISCOVERY_FAILED: &str = "could not retrieve the OpenID Connect discovery document";
 const ISSUER_MISMATCH: &str = "issuer does not match the discovery URL";
 
@@ -137,10 +139,7 @@ impl OidcProfileData {
                 authorization_endpoint: authorization_endpoint(state, profile.id),
                 callback_endpoint: callback_endpoint(state, profile.id),
                 client_discovery_url: client_discovery_url(state),
-                href: state.url(&format!(
-                    "/v2/authentication-realms/{}/oidc-profiles/{}",
-                    state.deployment.realm_id, profile.id
-                )),
+                href: realm_url(state, &format!("{COLLECTION}/{}", profile.id)),
             },
             id: profile.id,
             kind: TYPE,
@@ -195,16 +194,13 @@ async fn list(
     check_realm(&state, &raw_realm_id)?;
     let params = ListParams::parse(query.as_deref(), state.config.page_length)?;
     let page = state.store.list_oidc_profiles(&params.to_query()?).await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|profile| OidcProfileData::new(&state, profile))
-        .collect();
-    let url = state.url(&format!(
-        "/v2/authentication-realms/{}/oidc-profiles",
-        state.deployment.realm_id
-    ));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    Ok(List::of_page(
+        page,
+        |profile| OidcProfileData::new(&state, profile),
+        &realm_url(&state, COLLECTION),
+        &params,
+    )
+    .ok())
 }
 
 /// Every caller class.

@@ -18,7 +18,7 @@ use super::extract::{
     Admin, AuditedCaller, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader, path_id,
 };
 use super::openapi::{BadRequest, Busy, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
-use super::profile_info::{collection_path, list_response, path_user};
+use super::profile_info::{collection_url, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
@@ -82,11 +82,11 @@ impl Linked for InfoData {
 impl InfoData {
     fn new(state: &AppState, info: PasswordProfileInfo) -> Self {
         Self {
-            links: SelfLink::new(state.url(&format!(
+            links: SelfLink::new(format!(
                 "{}/{}",
-                collection_path(state, info.user_id, COLLECTION),
+                collection_url(state, info.user_id, COLLECTION),
                 info.id
-            ))),
+            )),
             id: info.id,
             kind: TYPE,
             username: info.username,
@@ -121,14 +121,13 @@ async fn list(
         .store
         .list_password_profile_infos(user, &params.to_query()?)
         .await?;
-    Ok(list_response(
-        &state,
-        user,
-        COLLECTION,
-        &params,
+    Ok(List::of_page(
         page,
         |info| InfoData::new(&state, info),
-    ))
+        &collection_url(&state, user, COLLECTION),
+        &params,
+    )
+    .ok())
 }
 
 /// Admins any user's; an account holder its own.

@@ -13,13 +13,16 @@ use super::body::rules::{Boolean, OneOf, Text};
 use super::body::{Optional, Required, request_body};
 use super::extract::{Admin, Caller, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{BadRequest, Forbidden, ListQuery, NotFound, Unauthorized};
-use super::realms::check_realm;
+use super::realms::{check_realm, realm_url};
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::{
     Entity, NewPasswordProfile, PasswordProfile, PasswordProfilePatch, UsernameFormat,
 };
+
+/// The collection under the realm.
+const COLLECTION: &str = "/password-profiles";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,10 +73,7 @@ impl Linked for PasswordProfileData {
 impl PasswordProfileData {
     fn new(state: &AppState, profile: PasswordProfile) -> Self {
         Self {
-            links: SelfLink::new(state.url(&format!(
-                "/v2/authentication-realms/{}/password-profiles/{}",
-                state.deployment.realm_id, profile.id
-            ))),
+            links: SelfLink::new(realm_url(state, &format!("{COLLECTION}/{}", profile.id))),
             id: profile.id,
             kind: "password_profile",
             name: profile.name,
@@ -108,16 +108,13 @@ async fn list(
         .store
         .list_password_profiles(&params.to_query()?)
         .await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|profile| PasswordProfileData::new(&state, profile))
-        .collect();
-    let url = state.url(&format!(
-        "/v2/authentication-realms/{}/password-profiles",
-        state.deployment.realm_id
-    ));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    Ok(List::of_page(
+        page,
+        |profile| PasswordProfileData::new(&state, profile),
+        &realm_url(&state, COLLECTION),
+        &params,
+    )
+    .ok())
 }
 
 /// Every caller class.

@@ -92,7 +92,7 @@ impl Linked for RealmData {
 impl RealmData {
     fn new(state: &AppState, realm: Realm) -> Self {
         Self {
-            links: SelfLink::new(state.url(&format!("/v2/authentication-realms/{}", realm.id))),
+            links: SelfLink::new(realm_url(state, "")),
             id: realm.id,
             kind: "authentication-realm",
             name: realm.name,
@@ -110,6 +110,15 @@ impl RealmData {
             },
         }
     }
+}
+
+/// The absolute URL of `rest` under the preset realm (`/password-profiles`, `/oidc-profiles/{id}`,
+/// …), where every realm sub-resource lives.
+pub fn realm_url(state: &AppState, rest: &str) -> String {
+    state.url(&format!(
+        "/v2/authentication-realms/{}{rest}",
+        state.deployment.realm_id
+    ))
 }
 
 /// `{realmId}` must name the preset realm; anything else is `404`

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::extract::list::{ListParams, MAX_OFFSET};
 use crate::error::ApiError;
+use crate::store::Page;
 pub use crate::wire::{
     FlatTimestamps, Included, Linked, Reference, ReferenceData, SelfLink, Timestamps,
     TimestampsMeta,
@@ -67,6 +68,17 @@ impl<T: Serialize> List<T> {
             },
             links,
         }
+    }
+
+    /// A page from the store as the list at absolute URL `url`, each item rendered by `data`.
+    pub fn of_page<I>(
+        page: Page<I>,
+        data: impl FnMut(I) -> T,
+        url: &str,
+        params: &ListParams,
+    ) -> Self {
+        let items = page.items.into_iter().map(data).collect();
+        Self::new(items, url, params, page.total)
     }
 
     pub fn ok(self) -> Response {

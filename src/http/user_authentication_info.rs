@@ -16,7 +16,7 @@ use super::extract::{
     AccountHolder, Admin, AuditedCaller, Caller, Ids, JsonBody, ListParams, Reader, path_id,
 };
 use super::openapi::{BadRequest, Conflict, Forbidden, ListQuery, NotFound, Unauthorized};
-use super::realms::check_realm;
+use super::realms::{check_realm, realm_url};
 use super::response::{Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
 
@@ -86,10 +86,10 @@ impl Linked for UserData {
 impl UserData {
     fn new(state: &AppState, user: User) -> Self {
         Self {
-            links: SelfLink::new(state.url(&format!(
-                "/v2/authentication-realms/{}/user-authentication-info/{}",
-                state.deployment.realm_id, user.id
-            ))),
+            links: SelfLink::new(realm_url(
+                state,
+                &format!("/user-authentication-info/{}", user.id),
+            )),
             id: user.id,
             kind: "user_authentication_info",
             name: user.name,
@@ -141,16 +141,8 @@ async fn list(
         Reader::AccountHolder(holder) => Some(holder.member_id()),
     };
     let page = state.store.list_users(&params.to_query()?, only).await?;
-    let data = page
-        .items
-        .into_iter()
-        .map(|user| UserData::new(&state, user))
-        .collect();
-    let url = state.url(&format!(
-        "/v2/authentication-realms/{}/user-authentication-info",
-        state.deployment.realm_id
-    ));
-    Ok(List::new(data, &url, &params, page.total).ok())
+    let url = realm_url(&state, "/user-authentication-info");
+    Ok(List::of_page(page, |user| UserData::new(&state, user), &url, &params).ok())
 }
 
 /// Admins any user; an account holder only itself.

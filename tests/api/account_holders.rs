@@ -579,15 +579,7 @@ async fn switching_follows_the_current_memberships(app: TestApp) {
         &member.accounts[1],
         &member.accounts[2],
     );
-    let first = app
-        .login(
-            &implicit,
-            &member.profile_id,
-            &member.username,
-            &member.password,
-        )
-        .await
-        .expect(201);
+    let first = app.log_in(&implicit, &member).await.expect(201);
     let token_a = token_for(&first, a);
     // From A to C ...
     let from_a = switch(&app, &implicit, &token_a).await.expect(201);
@@ -676,15 +668,7 @@ async fn an_admin_revokes_every_token_of_a_member(app: TestApp) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     let member = shopper_in(&app, &admin, &["A", "B"]).await;
-    let body = app
-        .login(
-            &implicit,
-            &member.profile_id,
-            &member.username,
-            &member.password,
-        )
-        .await
-        .expect(201);
+    let body = app.log_in(&implicit, &member).await.expect(201);
     app.clock.advance_seconds(2);
     app.delete(&format!("/v2/account-members/{}/tokens", member.member_id))
         .bearer(&admin)
@@ -812,15 +796,7 @@ async fn the_reverse_lookup_shows_a_holder_only_its_token_membership(app: TestAp
         all["links"]["current"],
         format!("http://accountd.test{path}?page[offset]=0&page[limit]=25")
     );
-    let body = app
-        .login(
-            &implicit,
-            &member.profile_id,
-            &member.username,
-            &member.password,
-        )
-        .await
-        .expect(201);
+    let body = app.log_in(&implicit, &member).await.expect(201);
     let token_b = token_for(&body, &member.accounts[1]);
     let scoped = app
         .get(&path)

@@ -6,7 +6,7 @@ use accountd::store::{ChangedBy, Limit, NewAccount, NewUser, StoreError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{CLIENT_ID, TestApp, shopper_in};
+use crate::helpers::{CLIENT_ID, LoggedIn, TestApp};
 use crate::tests;
 
 tests![
@@ -242,19 +242,13 @@ async fn application_key_lists_sort_and_refuse_filters(app: TestApp) {
 }
 
 async fn shoppers_and_account_holders_are_refused_every_admin_write(app: TestApp) {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let holder = shopper_in(&app, &admin, &["A"]).await;
-    let login = app
-        .login(
-            &implicit,
-            &holder.profile_id,
-            &holder.username,
-            &holder.password,
-        )
-        .await
-        .expect(201);
-    let token = login["data"][0]["token"].as_str().unwrap().to_owned();
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper: holder,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let account = &holder.accounts[0];
     let member = &holder.member_id;
     let profile = &holder.profile_id;

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, account_tokens, shopper_in};
+use crate::helpers::{LoggedIn, TestApp, account_tokens, shopper_in};
 use crate::idp::{self, TestIdp};
 use crate::tests;
 
@@ -733,10 +733,13 @@ async fn a_refused_write_leaves_no_row(app: TestApp) {
 }
 
 async fn every_login_mechanism_writes_its_login_rows(app: TestApp) {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let shopper = shopper_in(&app, &admin, &["Home"]).await;
-    let token = account_tokens(&app, &implicit, &shopper).await.remove(0).1;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["Home"]).await;
     let switch = |token: String| {
         let (app, implicit) = (&app, &implicit);
         async move {

@@ -140,16 +140,7 @@ async fn json_answers_say_so_and_are_whole(app: TestApp) {
         ),
         (200, app.get(&account).bearer(&admin).send().await),
         (200, app.get("/v2/accounts").bearer(&admin).send().await),
-        (
-            201,
-            app.login(
-                &implicit,
-                &shopper.profile_id,
-                &shopper.username,
-                &shopper.password,
-            )
-            .await,
-        ),
+        (201, app.log_in(&implicit, &shopper).await),
     ];
     for (status, reply) in &replies {
         let body = reply.expect(*status);

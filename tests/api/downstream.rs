@@ -11,7 +11,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    CLIENT_ID, CLIENT_SECRET, Reply, Shopper, TestApp, jwt_parts, shopper_in, spawn_app,
+    CLIENT_ID, CLIENT_SECRET, LoggedIn, Reply, Shopper, TestApp, jwt_parts, shopper_in, spawn_app,
 };
 use crate::tests;
 
@@ -41,27 +41,6 @@ const IDENTITY_HEADERS: [&str; 4] = [
     "x-account-name",
     "x-account-token-expires",
 ];
-
-async fn logged_in(app: &TestApp, accounts: &[&str]) -> (Shopper, String) {
-    let admin = app.admin_token().await;
-    let shopper = shopper_in(app, &admin, accounts).await;
-    let token = token_of(app, &shopper).await;
-    (shopper, token)
-}
-
-async fn token_of(app: &TestApp, shopper: &Shopper) -> String {
-    let implicit = app.implicit_token().await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    body["data"][0]["token"].as_str().unwrap().to_owned()
-}
 
 /// The token-checked read: what a token is worth on accountd itself.
 async fn read_status(app: &TestApp, shopper: &Shopper, token: &str) -> u16 {
@@ -121,7 +100,7 @@ async fn persisted(app: &TestApp, algorithm: JwtAlgorithm) -> TestApp {
 
 async fn the_jwk_set_lists_the_signing_key_pair_or_nothing_under_hs256(app: TestApp) {
     let algorithm = app.state.config.jwt_algorithm;
-    let (_, token) = logged_in(&app, &["A"]).await;
+    let token = app.logged_in(&["A"]).await.token;
     let (header, _) = jwt_parts(&token);
     assert_eq!(header["alg"], algorithm.as_str());
     assert_eq!(header["typ"], "JWT");
@@ -168,7 +147,7 @@ async fn tokens_of_both_key_pair_algorithms_verify_with_an_independent_library(a
         (JwtAlgorithm::Es256, jsonwebtoken::Algorithm::ES256),
     ] {
         let server = persisted(&app, algorithm).await;
-        let token = token_of(&server, &shopper).await;
+        let token = server.first_account_token(&shopper).await;
         let set = jwk_set(&server).await;
         let kid = jwt_parts(&token).0["kid"].as_str().unwrap().to_owned();
         let key = set["keys"]
@@ -204,7 +183,7 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused(app: TestApp) {
     let implicit = app.implicit_token().await;
     for algorithm in [JwtAlgorithm::EdDsa, JwtAlgorithm::Es256] {
         let server = persisted(&app, algorithm).await;
-        let token = token_of(&server, &shopper).await;
+        let token = server.first_account_token(&shopper).await;
         let (_, claims) = jwt_parts(&token);
         let set = jwk_set(&server).await;
         let key = &set["keys"][0];
@@ -245,11 +224,11 @@ async fn moving_from_hs256_keeps_old_tokens_until_they_expire(app: TestApp) {
     let admin = app.admin_token().await;
     let shopper = shopper_in(&app, &admin, &["A"]).await;
     let before = persisted(&app, JwtAlgorithm::Hs256).await;
-    let old = token_of(&before, &shopper).await;
+    let old = before.first_account_token(&shopper).await;
     assert_eq!(jwt_parts(&old).0["alg"], "HS256");
 
     let after = persisted(&app, JwtAlgorithm::EdDsa).await;
-    let new = token_of(&after, &shopper).await;
+    let new = after.first_account_token(&shopper).await;
     assert_eq!(jwt_parts(&new).0["alg"], "EdDSA");
     assert_eq!(read_status(&after, &shopper, &old).await, 200);
     assert_eq!(read_status(&after, &shopper, &new).await, 200);
@@ -289,7 +268,7 @@ async fn a_rotated_key_pair_stays_published_until_its_tokens_have_expired(app: T
     )
     .await;
     let server = persisted(&app, JwtAlgorithm::Es256).await;
-    let old = token_of(&server, &shopper).await;
+    let old = server.first_account_token(&shopper).await;
     let old_kid = server.state.keys.active_kid();
 
     // `accountd keys rotate`, then the server takes the new key up.
@@ -298,7 +277,7 @@ async fn a_rotated_key_pair_stays_published_until_its_tokens_have_expired(app: T
         .await
         .unwrap();
     server.state.keys.reload(store).await.unwrap();
-    let new = token_of(&server, &shopper).await;
+    let new = server.first_account_token(&shopper).await;
     assert_eq!(jwt_parts(&new).0["kid"], new_key.kid.as_str());
     let set = jwk_set(&server).await;
     assert_eq!(kids(&set)[0], new_key.kid, "the signing key first");
@@ -327,7 +306,7 @@ async fn a_rotated_key_pair_stays_published_until_its_tokens_have_expired(app: T
     );
 
     // `accountd keys remove <kid>` retires a key at once.
-    let current = token_of(&server, &shopper).await;
+    let current = server.first_account_token(&shopper).await;
     let newest = keyring::rotate(store, JwtAlgorithm::Es256, server.clock_now())
         .await
         .unwrap();
@@ -347,7 +326,7 @@ async fn a_rotated_key_pair_stays_published_until_its_tokens_have_expired(app: T
 }
 
 async fn introspection_answers_active_with_the_claims_and_the_account(app: TestApp) {
-    let (shopper, token) = logged_in(&app, &["Café Ünïcode"]).await;
+    let LoggedIn { shopper, token, .. } = app.logged_in(&["Café Ünïcode"]).await;
     let (_, claims) = jwt_parts(&token);
     let expected = json!({
         "active": true,
@@ -377,9 +356,12 @@ async fn introspection_answers_active_with_the_claims_and_the_account(app: TestA
 }
 
 async fn introspection_answers_only_active_false_for_tokens_that_are_not_live(app: TestApp) {
-    let admin = app.admin_token().await;
-    let shopper = shopper_in(&app, &admin, &["A"]).await;
-    let token = token_of(&app, &shopper).await;
+    let LoggedIn {
+        admin,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let caller = app.implicit_token().await;
     let inactive = json!({"active": false});
     for garbage in ["", "abc", "a.b.c", &token[..token.len() - 3]] {
@@ -428,7 +410,7 @@ async fn introspection_answers_only_active_false_for_tokens_that_are_not_live(ap
     );
 
     // Expired: a fresh token, a day later.
-    let fresh = token_of(&app, &shopper).await;
+    let fresh = app.first_account_token(&shopper).await;
     assert_eq!(
         introspect(&app, &caller, &fresh).await.expect(200)["active"],
         true
@@ -442,7 +424,7 @@ async fn introspection_answers_only_active_false_for_tokens_that_are_not_live(ap
 }
 
 async fn introspection_refuses_missing_and_wrong_caller_credentials(app: TestApp) {
-    let (_, token) = logged_in(&app, &["A"]).await;
+    let token = app.logged_in(&["A"]).await.token;
     let form = format!("token={token}");
     let refused = |authorization: Option<String>| {
         let app = &app;
@@ -482,7 +464,7 @@ async fn failed_introspection_authentication_is_rate_limited_per_address(app: Te
     let mut config = app.config_like_this();
     config.rate_limit_per_minute = 3;
     let server = spawn_app(config).await;
-    let (_, token) = logged_in(&server, &["A"]).await;
+    let token = server.logged_in(&["A"]).await.token;
     let caller = server.implicit_token().await;
     // Successful calls spend nothing.
     for _ in 0..5 {
@@ -542,7 +524,7 @@ async fn introspection_bodies_are_capped_like_the_token_endpoint(app: TestApp) {
 }
 
 async fn forward_auth_answers_identity_headers_for_a_live_token(app: TestApp) {
-    let (shopper, token) = logged_in(&app, &["Café & Co/Ünïcode"]).await;
+    let LoggedIn { shopper, token, .. } = app.logged_in(&["Café & Co/Ünïcode"]).await;
     let (_, claims) = jwt_parts(&token);
     let expires = chrono::DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0)
         .unwrap()
@@ -590,9 +572,12 @@ async fn forward_auth_answers_identity_headers_for_a_live_token(app: TestApp) {
 }
 
 async fn forward_auth_refuses_without_identity_headers(app: TestApp) {
-    let admin = app.admin_token().await;
-    let shopper = shopper_in(&app, &admin, &["A"]).await;
-    let token = token_of(&app, &shopper).await;
+    let LoggedIn {
+        admin,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let refused = |reply: Reply, detail: &str| {
         for name in IDENTITY_HEADERS {
             assert!(reply.header(name).is_none(), "{name}: {reply:?}");
@@ -638,7 +623,7 @@ async fn forward_auth_refuses_without_identity_headers(app: TestApp) {
     app.add_membership(&admin, &shopper.accounts[0], &shopper.member_id)
         .await;
     app.clock.advance_seconds(2);
-    let fresh = token_of(&app, &shopper).await;
+    let fresh = app.first_account_token(&shopper).await;
     app.get(VERIFY)
         .account_token(&fresh)
         .send()
@@ -652,7 +637,7 @@ async fn forward_auth_refuses_without_identity_headers(app: TestApp) {
 }
 
 async fn forward_auth_checks_only_accountd_bearer_tokens(app: TestApp) {
-    let (_, token) = logged_in(&app, &["A"]).await;
+    let token = app.logged_in(&["A"]).await.token;
     let with_authorization = |value: String| {
         let app = &app;
         let token = token.clone();
@@ -693,7 +678,7 @@ async fn forward_auth_is_not_rate_limited_per_address(app: TestApp) {
     let mut config = app.config_like_this();
     config.rate_limit_per_minute = 3;
     let server = spawn_app(config).await;
-    let (_, token) = logged_in(&server, &["A"]).await;
+    let token = server.logged_in(&["A"]).await.token;
     for _ in 0..10 {
         server
             .get(VERIFY)

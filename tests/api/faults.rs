@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use crate::helpers::{TestApp, account_tokens, shopper_in, spawn_app, test_config};
+use crate::helpers::{LoggedIn, TestApp, spawn_app, test_config};
 use crate::tests;
 
 tests![
@@ -36,11 +36,14 @@ async fn reads_and_logins_survive_every_connection_being_killed(app: TestApp) {
     if app.state.store.backend() != "postgres" {
         return;
     }
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let shopper = shopper_in(&app, &admin, &["A"]).await;
-    let tokens = account_tokens(&app, &implicit, &shopper).await;
-    let (account_id, token) = tokens.first().expect("a token").clone();
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
+    let account_id = &shopper.accounts[0];
     for round in 0..3 {
         let killed = kill_sessions(&app).await;
         assert!(killed > 0, "round {round}: the server had sessions to lose");
@@ -51,14 +54,7 @@ async fn reads_and_logins_survive_every_connection_being_killed(app: TestApp) {
             .await
             .expect(200);
         kill_sessions(&app).await;
-        app.login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
+        app.log_in(&implicit, &shopper).await.expect(201);
         kill_sessions(&app).await;
         app.get("/v2/accounts")
             .bearer(&admin)

@@ -783,15 +783,7 @@ pub async fn account_tokens(
     implicit: &str,
     shopper: &Shopper,
 ) -> Vec<(String, String)> {
-    let body = app
-        .login(
-            implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
+    let body = app.log_in(implicit, shopper).await.expect(201);
     body["data"]
         .as_array()
         .expect("a token per account")
@@ -803,6 +795,64 @@ pub async fn account_tokens(
             )
         })
         .collect()
+}
+
+/// A member logged in with a password as a shopper, and the bearer tokens that took.
+pub struct LoggedIn {
+    /// An Admin bearer token (`client_credentials`).
+    pub admin: String,
+    /// The Shopper bearer token (`implicit`) the login ran under.
+    pub implicit: String,
+    pub shopper: Shopper,
+    /// The first account token the login issued.
+    pub token: String,
+    /// Every account token the login issued, one per account, in the order the answer lists them.
+    pub tokens: Vec<String>,
+}
+
+impl TestApp {
+    /// A new member with a password in new accounts named `accounts` (at least one), logged in as
+    /// a shopper: what most tests of account tokens start from.
+    pub async fn logged_in(&self, accounts: &[&str]) -> LoggedIn {
+        let admin = self.admin_token().await;
+        let implicit = self.implicit_token().await;
+        let shopper = shopper_in(self, &admin, accounts).await;
+        let tokens: Vec<String> = account_tokens(self, &implicit, &shopper)
+            .await
+            .into_iter()
+            .map(|(_, token)| token)
+            .collect();
+        LoggedIn {
+            admin,
+            implicit,
+            shopper,
+            token: tokens.first().expect("an account token").clone(),
+            tokens,
+        }
+    }
+
+    /// `shopper`'s password login under the Shopper bearer token `implicit`.
+    pub async fn log_in(&self, implicit: &str, shopper: &Shopper) -> Reply {
+        self.login(
+            implicit,
+            &shopper.profile_id,
+            &shopper.username,
+            &shopper.password,
+        )
+        .await
+    }
+
+    /// The first account token of a new password login of `shopper`, under a new Shopper bearer
+    /// token.
+    pub async fn first_account_token(&self, shopper: &Shopper) -> String {
+        let implicit = self.implicit_token().await;
+        account_tokens(self, &implicit, shopper)
+            .await
+            .into_iter()
+            .map(|(_, token)| token)
+            .next()
+            .expect("the member belongs to an account")
+    }
 }
 
 /// The decoded header and claims of a JWT, without checking anything.

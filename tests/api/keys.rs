@@ -32,20 +32,6 @@ fn keys(list: &[(&str, &str)], active: &str) -> JwtKeySource {
     }
 }
 
-async fn token_of(app: &TestApp, shopper: &Shopper) -> String {
-    let implicit = app.implicit_token().await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    body["data"][0]["token"].as_str().unwrap().to_owned()
-}
-
 async fn status_with(app: &TestApp, shopper: &Shopper, token: &str) -> u16 {
     let implicit = app.implicit_token().await;
     let reply = app
@@ -66,13 +52,13 @@ async fn configured_keys_rotate_through_restarts(app: TestApp) {
         config
     };
     let before = spawn_app(with(keys(&[("k-old", OLD)], "k-old"))).await;
-    let old_token = token_of(&before, &shopper).await;
+    let old_token = before.first_account_token(&shopper).await;
     assert_eq!(jwt_parts(&old_token).0["kid"], "k-old");
 
     // Step 1: add the new key and make it active; the old one still verifies.
     let during = spawn_app(with(keys(&[("k-old", OLD), ("k-new", NEW)], "k-new"))).await;
     assert_eq!(status_with(&during, &shopper, &old_token).await, 200);
-    let new_token = token_of(&during, &shopper).await;
+    let new_token = during.first_account_token(&shopper).await;
     assert_eq!(jwt_parts(&new_token).0["kid"], "k-new");
 
     // Step 2, once the old tokens have expired: remove the old key. Its tokens die.
@@ -96,7 +82,7 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
         second.state.keys.active_kid(),
         "one key is persisted"
     );
-    let old_token = token_of(&first, &shopper).await;
+    let old_token = first.first_account_token(&shopper).await;
     let old_kid = first.state.keys.active_kid();
 
     // `accountd keys rotate`: a new active key in the database.
@@ -114,7 +100,7 @@ async fn persisted_keys_rotate_while_replicas_run(app: TestApp) {
         .reload(first.state.store.as_ref())
         .await
         .unwrap();
-    let new_token = token_of(&first, &shopper).await;
+    let new_token = first.first_account_token(&shopper).await;
     assert_eq!(jwt_parts(&new_token).0["kid"], new_key.kid.as_str());
     // The second replica meets a kid it does not know, reloads at once, and accepts it.
     assert_eq!(status_with(&second, &shopper, &new_token).await, 200);

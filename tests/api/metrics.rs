@@ -2,7 +2,7 @@
 //! outcomes, the hash pool and the database pools, the outbox backlog. Only presence and counts
 //! are checked; timings belong to `bench/run`.
 
-use crate::helpers::{TestApp, shopper_in};
+use crate::helpers::{LoggedIn, TestApp};
 use crate::tests;
 
 tests![
@@ -133,18 +133,13 @@ async fn requests_are_counted_under_their_route_template(app: TestApp) {
 /// `accountd_logins_total{mechanism, outcome}`; the OpenID Connect and one-time-code logins are
 /// counted in their own suites (`oidc`, `passwordless`), which have the provider and the codes.
 async fn logins_are_counted_by_mechanism_and_outcome(app: TestApp) {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let shopper = shopper_in(&app, &admin, &["A"]).await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     app.login(&implicit, &shopper.profile_id, &shopper.username, "wrong")
         .await
         .expect(400);
@@ -163,9 +158,7 @@ async fn logins_are_counted_by_mechanism_and_outcome(app: TestApp) {
                 .await
         }
     };
-    switch(body["data"][0]["token"].as_str().unwrap().to_owned())
-        .await
-        .expect(201);
+    switch(token).await.expect(201);
     switch("not.a.token".to_owned()).await.expect(401);
     // A self sign-up.
     app.set_auth_settings(&admin, serde_json::json!({"enable_self_signup": true}))

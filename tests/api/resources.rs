@@ -217,14 +217,9 @@ async fn a_deleted_profile_takes_its_logins_with_it(app: TestApp) {
         .send()
         .await
         .expect(204);
-    app.login(
-        &implicit,
-        &shopper.profile_id,
-        &shopper.username,
-        &shopper.password,
-    )
-    .await
-    .expect_error(400, "authentication failed");
+    app.log_in(&implicit, &shopper)
+        .await
+        .expect_error(400, "authentication failed");
     let infos = app
         .get(&app.realm_path(&format!(
             "/user-authentication-info/{}/user-authentication-password-profile-info",

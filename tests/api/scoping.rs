@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, shopper_in};
+use crate::helpers::{LoggedIn, TestApp, shopper_in};
 use crate::tests;
 
 tests![
@@ -30,21 +30,16 @@ struct Two {
 
 /// A logged-in member of account A, and another member alone in account B.
 async fn two_members(app: &TestApp) -> Two {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let member = shopper_in(app, &admin, &["A"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper: member,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let other = shopper_in(app, &admin, &["B"]).await;
-    let login = app
-        .login(
-            &implicit,
-            &member.profile_id,
-            &member.username,
-            &member.password,
-        )
-        .await
-        .expect(201);
     Two {
-        token: login["data"][0]["token"].as_str().unwrap().to_owned(),
+        token,
         admin,
         implicit,
         other_account: other.accounts[0].clone(),

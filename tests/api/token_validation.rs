@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::helpers::{Shopper, TestApp, jwt_parts, shopper_in};
+use crate::helpers::{LoggedIn, TestApp, jwt_parts};
 use crate::tests;
 
 tests![
@@ -26,35 +26,19 @@ tests![
     shoppers_cannot_read_accounts_or_members,
 ];
 
-async fn logged_in(app: &TestApp, accounts: &[&str]) -> (String, String, Shopper, Vec<String>) {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let shopper = shopper_in(app, &admin, accounts).await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    let tokens = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["token"].as_str().unwrap().to_owned())
-        .collect();
-    (admin, implicit, shopper, tokens)
-}
-
 async fn an_account_token_scopes_the_account_list_to_its_account(app: TestApp) {
-    let (admin, implicit, shopper, tokens) = logged_in(&app, &["A", "B"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A", "B"]).await;
     app.create_account(&admin, "C").await;
     let body = app
         .get("/v2/accounts")
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .send()
         .await
         .expect(200);
@@ -71,7 +55,13 @@ async fn an_account_token_scopes_the_account_list_to_its_account(app: TestApp) {
 }
 
 async fn an_account_token_reads_no_other_account_even_of_its_member(app: TestApp) {
-    let (admin, implicit, shopper, tokens) = logged_in(&app, &["A", "B"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A", "B"]).await;
     let other = app.create_account(&admin, "C").await;
     for id in [
         shopper.accounts[1].clone(),
@@ -81,7 +71,7 @@ async fn an_account_token_reads_no_other_account_even_of_its_member(app: TestApp
     ] {
         app.get(&format!("/v2/accounts/{id}"))
             .bearer(&implicit)
-            .account_token(&tokens[0])
+            .account_token(&token)
             .send()
             .await
             .expect_error(404, "account not found");
@@ -89,7 +79,13 @@ async fn an_account_token_reads_no_other_account_even_of_its_member(app: TestApp
 }
 
 async fn an_account_holder_reads_only_itself_among_members(app: TestApp) {
-    let (admin, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let colleague = app
         .create_user(&admin, "Colleague", "colleague@example.com")
         .await;
@@ -102,7 +98,7 @@ async fn an_account_holder_reads_only_itself_among_members(app: TestApp) {
     let own = app
         .get(&format!("/v2/account-members/{}", shopper.member_id))
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .send()
         .await
         .expect(200);
@@ -113,14 +109,14 @@ async fn an_account_holder_reads_only_itself_among_members(app: TestApp) {
         colleague["id"].as_str().unwrap()
     ))
     .bearer(&implicit)
-    .account_token(&tokens[0])
+    .account_token(&token)
     .send()
     .await
     .expect_error(404, "account member not found");
     let list = app
         .get("/v2/account-members")
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .send()
         .await
         .expect(200);
@@ -139,12 +135,17 @@ async fn an_expired_token_is_refused_as_expired(app: TestApp) {
         .send()
         .await
         .expect(200);
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let path = format!("/v2/accounts/{}", shopper.accounts[0]);
     app.clock.advance_seconds(59);
     app.get(&path)
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .send()
         .await
         .expect(200);
@@ -152,7 +153,7 @@ async fn an_expired_token_is_refused_as_expired(app: TestApp) {
     // The bearer token lives an hour, so only the account token has expired.
     app.get(&path)
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .send()
         .await
         .expect_error(401, "account management authentication token has expired");
@@ -183,18 +184,23 @@ async fn expect_invalid(app: &TestApp, implicit: &str, account: &str, token: &st
 }
 
 async fn a_tampered_signature_is_refused(app: TestApp) {
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     expect_invalid(
         &app,
         &implicit,
         &shopper.accounts[0],
-        &with_signature_flipped(&tokens[0]),
+        &with_signature_flipped(&token),
     )
     .await;
     // Claims changed under the original signature: another account in `scope`.
-    let (header, mut claims) = jwt_parts(&tokens[0]);
+    let (header, mut claims) = jwt_parts(&token);
     claims["scope"] = json!(uuid::Uuid::new_v4().to_string());
-    let signature = tokens[0].rsplit('.').next().unwrap();
+    let signature = token.rsplit('.').next().unwrap();
     expect_invalid(
         &app,
         &implicit,
@@ -205,9 +211,14 @@ async fn a_tampered_signature_is_refused(app: TestApp) {
 }
 
 async fn alg_none_and_other_algorithms_are_refused(app: TestApp) {
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
-    let (header, claims) = jwt_parts(&tokens[0]);
-    let signature = tokens[0].rsplit('.').next().unwrap();
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
+    let (header, claims) = jwt_parts(&token);
+    let signature = token.rsplit('.').next().unwrap();
     for alg in ["none", "HS512", "RS256", "hs256"] {
         let mut forged = header.clone();
         forged["alg"] = json!(alg);
@@ -238,8 +249,13 @@ async fn alg_none_and_other_algorithms_are_refused(app: TestApp) {
 }
 
 async fn a_token_signed_with_an_unknown_key_is_refused(app: TestApp) {
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
-    let (mut header, claims) = jwt_parts(&tokens[0]);
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
+    let (mut header, claims) = jwt_parts(&token);
     header["kid"] = json!("someone-elses-key");
     let key = jsonwebtoken::EncodingKey::from_secret(b"another secret that is 32 bytes long");
     let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
@@ -259,8 +275,13 @@ async fn a_token_signed_with_an_unknown_key_is_refused(app: TestApp) {
 /// Signed with the server's own HS256 key (which verifies under every algorithm), so only the
 /// claim itself can be what is refused.
 async fn auth_time_must_be_an_integer_no_later_than_iat(app: TestApp) {
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
-    let (_, claims) = jwt_parts(&tokens[0]);
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
+    let (_, claims) = jwt_parts(&token);
     let key = jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes());
     let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     jwt_header.kid = Some(accountd::config::kid_of_secret(
@@ -298,48 +319,65 @@ async fn auth_time_must_be_an_integer_no_later_than_iat(app: TestApp) {
 }
 
 async fn malformed_and_empty_headers_are_refused(app: TestApp) {
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
-    for token in ["", "a.b.c", "x", &format!("{}.extra", tokens[0])] {
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
+    for token in ["", "a.b.c", "x", &format!("{}.extra", token)] {
         expect_invalid(&app, &implicit, &shopper.accounts[0], token).await;
     }
     // Header names are case-insensitive; two values are one too many.
     app.get(&format!("/v2/accounts/{}", shopper.accounts[0]))
         .bearer(&implicit)
-        .header("EP-ACCOUNT-MANAGEMENT-AUTHENTICATION-TOKEN", &tokens[0])
+        .header("EP-ACCOUNT-MANAGEMENT-AUTHENTICATION-TOKEN", &token)
         .send()
         .await
         .expect(200);
     app.get(&format!("/v2/accounts/{}", shopper.accounts[0]))
         .bearer(&implicit)
-        .account_token(&tokens[0])
-        .header("EP-Account-Management-Authentication-Token", &tokens[0])
+        .account_token(&token)
+        .header("EP-Account-Management-Authentication-Token", &token)
         .send()
         .await
         .expect_error(401, "account management authentication token is invalid");
 }
 
 async fn bearer_and_account_tokens_never_stand_in_for_each_other(app: TestApp) {
-    let (admin, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let path = format!("/v2/accounts/{}", shopper.accounts[0]);
     // A bearer token in the account header fails JWT parsing.
     expect_invalid(&app, &implicit, &shopper.accounts[0], &implicit).await;
     expect_invalid(&app, &implicit, &shopper.accounts[0], &admin).await;
     // An account token as the bearer fails the lookup.
     app.get(&path)
-        .bearer(&tokens[0])
+        .bearer(&token)
         .send()
         .await
         .expect_error(401, "Unable to validate access token");
     app.get(&path)
-        .bearer(&tokens[0])
-        .account_token(&tokens[0])
+        .bearer(&token)
+        .account_token(&token)
         .send()
         .await
         .expect_error(401, "Unable to validate access token");
 }
 
 async fn a_removed_membership_or_deleted_member_kills_the_token(app: TestApp) {
-    let (admin, implicit, shopper, tokens) = logged_in(&app, &["A", "B"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        tokens,
+        ..
+    } = app.logged_in(&["A", "B"]).await;
     let memberships = app
         .get(&format!(
             "/v2/accounts/{}/account-memberships",
@@ -374,7 +412,13 @@ async fn a_removed_membership_or_deleted_member_kills_the_token(app: TestApp) {
 }
 
 async fn a_password_change_revokes_earlier_tokens(app: TestApp) {
-    let (admin, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let LoggedIn {
+        admin,
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let infos = app
         .get(&app.realm_path(&format!(
             "/user-authentication-info/{}/user-authentication-password-profile-info",
@@ -396,15 +440,10 @@ async fn a_password_change_revokes_earlier_tokens(app: TestApp) {
     .send()
     .await
     .expect(200);
-    expect_invalid(&app, &implicit, &shopper.accounts[0], &tokens[0]).await;
-    app.login(
-        &implicit,
-        &shopper.profile_id,
-        &shopper.username,
-        &shopper.password,
-    )
-    .await
-    .expect_error(400, "authentication failed");
+    expect_invalid(&app, &implicit, &shopper.accounts[0], &token).await;
+    app.log_in(&implicit, &shopper)
+        .await
+        .expect_error(400, "authentication failed");
     let fresh = app
         .login(
             &implicit,
@@ -424,24 +463,29 @@ async fn a_password_change_revokes_earlier_tokens(app: TestApp) {
 }
 
 async fn account_holders_cannot_write_accounts(app: TestApp) {
-    let (_, implicit, shopper, tokens) = logged_in(&app, &["A"]).await;
+    let LoggedIn {
+        implicit,
+        shopper,
+        token,
+        ..
+    } = app.logged_in(&["A"]).await;
     let path = format!("/v2/accounts/{}", shopper.accounts[0]);
     app.put(&path)
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .json(json!({"data": {"type": "account", "name": "Renamed"}}))
         .send()
         .await
         .expect_error(403, "forbidden");
     app.delete(&path)
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .send()
         .await
         .expect_error(403, "forbidden");
     app.post("/v2/accounts")
         .bearer(&implicit)
-        .account_token(&tokens[0])
+        .account_token(&token)
         .json(json!({"data": {"type": "account", "name": "New"}}))
         .send()
         .await

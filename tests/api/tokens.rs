@@ -4,7 +4,7 @@
 use accountd::time::Clock;
 use serde_json::{Value, json};
 
-use crate::helpers::{Shopper, TestApp, captured_logs, jwt_parts, shopper_in};
+use crate::helpers::{LoggedIn, Shopper, TestApp, captured_logs, jwt_parts, shopper_in};
 use crate::tests;
 
 tests![
@@ -93,15 +93,7 @@ async fn a_member_of_two_accounts_gets_one_token_per_account(app: TestApp) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     let shopper = shopper_in(&app, &admin, &["Alpha", "Beta"]).await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
+    let body = app.log_in(&implicit, &shopper).await.expect(201);
     let tokens = body["data"].as_array().unwrap();
     assert_eq!(tokens.len(), 2);
     for (item, account_id) in tokens.iter().zip(&shopper.accounts) {
@@ -132,15 +124,7 @@ async fn a_member_without_accounts_gets_an_empty_list(app: TestApp) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     let shopper = shopper_in(&app, &admin, &[]).await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
+    let body = app.log_in(&implicit, &shopper).await.expect(201);
     assert_eq!(body["data"], json!([]));
     assert_eq!(body["meta"]["results"]["total"], 0);
     assert_eq!(
@@ -174,15 +158,7 @@ async fn tokens_carry_the_claims_and_header_of_the_spec(app: TestApp) {
     app.add_membership(&admin, child["id"].as_str().unwrap(), &shopper.member_id)
         .await;
     let before = app.clock.now().seconds();
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
+    let body = app.log_in(&implicit, &shopper).await.expect(201);
     let item = &body["data"][0];
     let (header, claims) = jwt_parts(item["token"].as_str().unwrap());
     assert_eq!(header["alg"], app.state.config.jwt_algorithm.as_str());
@@ -290,7 +266,6 @@ async fn tokens_are_ordered_by_account_name_then_id_and_paginate(app: TestApp) {
 
 async fn the_token_lifetime_follows_the_settings(app: TestApp) {
     let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
     app.put("/v2/settings/account-authentication")
         .bearer(&admin)
         .json(json!({"data": {
@@ -300,17 +275,7 @@ async fn the_token_lifetime_follows_the_settings(app: TestApp) {
         .send()
         .await
         .expect(200);
-    let shopper = shopper_in(&app, &admin, &["Only"]).await;
-    let body = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    let (_, claims) = jwt_parts(body["data"][0]["token"].as_str().unwrap());
+    let (_, claims) = jwt_parts(&app.logged_in(&["Only"]).await.token);
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         3600
@@ -617,19 +582,12 @@ async fn page_parameters_are_checked_before_the_body(app: TestApp) {
 }
 
 async fn the_switch_mechanism_reissues_tokens_for_current_memberships(app: TestApp) {
-    let admin = app.admin_token().await;
-    let implicit = app.implicit_token().await;
-    let shopper = shopper_in(&app, &admin, &["A", "B"]).await;
-    let login = app
-        .login(
-            &implicit,
-            &shopper.profile_id,
-            &shopper.username,
-            &shopper.password,
-        )
-        .await
-        .expect(201);
-    let token_a = login["data"][0]["token"].as_str().unwrap().to_owned();
+    let LoggedIn {
+        implicit,
+        shopper,
+        token: token_a,
+        ..
+    } = app.logged_in(&["A", "B"]).await;
     let switched = app
         .post("/v2/account-members/tokens")
         .bearer(&implicit)
@@ -726,14 +684,7 @@ async fn a_hash_with_outdated_parameters_is_upgraded_at_login(app: TestApp) {
         .upgrade_password_hash(stored.password_profile_info_id, &stored.password_hash, &old)
         .await
         .unwrap();
-    app.login(
-        &implicit,
-        &shopper.profile_id,
-        &shopper.username,
-        &shopper.password,
-    )
-    .await
-    .expect(201);
+    app.log_in(&implicit, &shopper).await.expect(201);
     let upgraded = app
         .state
         .store
@@ -750,12 +701,5 @@ async fn a_hash_with_outdated_parameters_is_upgraded_at_login(app: TestApp) {
         upgraded.password_hash
     );
     // The upgraded hash still verifies, and upgrading is not a password change: no revocation.
-    app.login(
-        &implicit,
-        &shopper.profile_id,
-        &shopper.username,
-        &shopper.password,
-    )
-    .await
-    .expect(201);
+    app.log_in(&implicit, &shopper).await.expect(201);
 }

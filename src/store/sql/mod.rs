@@ -15,6 +15,7 @@ mod oidc;
 mod otp;
 mod outbox;
 mod password_profiles;
+mod profile_infos;
 mod sealed;
 mod security;
 mod settings;

@@ -4,17 +4,19 @@
 //! their random value; each is used once, by a single atomic statement, and expired rows are
 //! dropped when new ones are added.
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::change::Change;
 use super::member_records;
+use super::profile_infos::InfoTable;
 use super::sealed::OIDC_CLIENT_SECRET;
 use super::users::{create_own_account_if_configured, lock_user};
-use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, Scope, SqlStore, Tx, conflict_on, newest_first};
+use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, SqlStore, Tx, conflict_on, newest_first};
 use crate::auth::secret::Secret;
 use crate::query::sort::{NAMED_RECORD_SORTS, RECORD_SORTS};
-use crate::query::sql::Bind;
 use crate::store::{
     ChangedBy, Conflict, Entity, ListQuery, LoginClaim, NewAuditEvent, NewOidcCode, NewOidcLogin,
     NewOidcProfile, NewOidcProfileInfo, NewUser, OidcCode, OidcIdentity, OidcLogin, OidcProfile,
@@ -44,13 +46,17 @@ const PROFILES: ListSpec = ListSpec {
     default_sort: newest_first(),
 };
 
-const INFOS: ListSpec = ListSpec {
-    from: "oidc_profile_infos",
-    columns: INFO_COLUMNS,
-    id_column: "id",
-    fields: &[],
-    sorts: RECORD_SORTS,
-    default_sort: newest_first(),
+const INFOS: InfoTable<InfoRow> = InfoTable {
+    list: ListSpec {
+        from: "oidc_profile_infos",
+        columns: INFO_COLUMNS,
+        id_column: "id",
+        fields: &[],
+        sorts: RECORD_SORTS,
+        default_sort: newest_first(),
+    },
+    missing: Entity::OidcProfileInfo,
+    row: PhantomData,
 };
 
 #[derive(sqlx::FromRow)]
@@ -354,15 +360,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn oidc_profile_info(&self, user_id: Uuid, id: Uuid) -> StoreResult<OidcProfileInfo> {
-        let sql =
-            format!("SELECT {INFO_COLUMNS} FROM oidc_profile_infos WHERE id = $1 AND user_id = $2");
-        Ok(sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::OidcProfileInfo))?
-            .into())
+        INFOS.read(self, user_id, id).await
     }
 
     async fn list_oidc_profile_infos(
@@ -370,16 +368,7 @@ impl OidcStore for SqlStore {
         user_id: Uuid,
         query: &ListQuery,
     ) -> StoreResult<Page<OidcProfileInfo>> {
-        let binds = [Bind::Uuid(user_id)];
-        let scope = Scope {
-            predicate: "user_id = $1",
-            binds: &binds,
-        };
-        let page = self.page::<InfoRow>(&INFOS, scope, query).await?;
-        Ok(Page {
-            items: page.items.into_iter().map(OidcProfileInfo::from).collect(),
-            total: page.total,
-        })
+        INFOS.list(self, user_id, query).await
     }
 
     async fn update_oidc_profile_info(
@@ -391,16 +380,7 @@ impl OidcStore for SqlStore {
         audit: &NewAuditEvent,
     ) -> StoreResult<OidcProfileInfo> {
         let mut change = self.change(audit, now).await?;
-        let sql = format!(
-            "SELECT {INFO_COLUMNS} FROM oidc_profile_infos WHERE id = $1 AND user_id = $2{FOR_UPDATE}"
-        );
-        let current: OidcProfileInfo = sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&mut **change.tx())
-            .await?
-            .ok_or(StoreError::NotFound(Entity::OidcProfileInfo))?
-            .into();
+        let current: OidcProfileInfo = INFOS.lock(change.tx(), user_id, id).await?;
         let mut next = current.clone();
         if let Some(issuer) = &patch.issuer {
             next.issuer.clone_from(issuer);
@@ -443,18 +423,7 @@ impl OidcStore for SqlStore {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let mut change = self.change(audit, now).await?;
-        let deleted = sqlx::query("DELETE FROM oidc_profile_infos WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id)
-            .execute(&mut **change.tx())
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Entity::OidcProfileInfo));
-        }
-        member_records::touch_user(&mut change, user_id).await?;
-        change.commit().await?;
-        Ok(())
+        INFOS.delete(self, user_id, id, now, audit).await
     }
 
     async fn create_oidc_login(&self, login: &NewOidcLogin, now: Timestamp) -> StoreResult<()> {

@@ -2,11 +2,14 @@
 //! password profile infos. Usernames and emails are compared through lower-case shadow columns
 //! that accountd fills in itself (docs/decisions.md#case-insensitive-usernames).
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::change::Change;
 use super::member_records;
+use super::profile_infos::InfoTable;
 use super::{
     Db, FOR_UPDATE, ListSpec, MAX_INCLUDED, Scope, SqlStore, Tx, conflict_on, newest_first,
     placeholders,
@@ -107,13 +110,17 @@ const UNASSIGNED: ListSpec = ListSpec {
 
 const INFO_COLUMNS: &str = "id, user_id, password_profile_id, username, created_at, updated_at";
 
-const INFOS: ListSpec = ListSpec {
-    from: "password_profile_infos",
-    columns: INFO_COLUMNS,
-    id_column: "id",
-    fields: &[],
-    sorts: RECORD_SORTS,
-    default_sort: newest_first(),
+const INFOS: InfoTable<InfoRow> = InfoTable {
+    list: ListSpec {
+        from: "password_profile_infos",
+        columns: INFO_COLUMNS,
+        id_column: "id",
+        fields: &[],
+        sorts: RECORD_SORTS,
+        default_sort: newest_first(),
+    },
+    missing: Entity::PasswordProfileInfo,
+    row: PhantomData,
 };
 
 const INFO_CONFLICTS: &[(&str, Conflict)] = &[
@@ -363,16 +370,7 @@ impl UserStore for SqlStore {
         user_id: Uuid,
         id: Uuid,
     ) -> StoreResult<PasswordProfileInfo> {
-        let sql = format!(
-            "SELECT {INFO_COLUMNS} FROM password_profile_infos WHERE id = $1 AND user_id = $2"
-        );
-        Ok(sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::PasswordProfileInfo))?
-            .into())
+        INFOS.read(self, user_id, id).await
     }
 
     async fn list_password_profile_infos(
@@ -380,20 +378,7 @@ impl UserStore for SqlStore {
         user_id: Uuid,
         query: &ListQuery,
     ) -> StoreResult<Page<PasswordProfileInfo>> {
-        let binds = [Bind::Uuid(user_id)];
-        let scope = Scope {
-            predicate: "user_id = $1",
-            binds: &binds,
-        };
-        let page = self.page::<InfoRow>(&INFOS, scope, query).await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(PasswordProfileInfo::from)
-                .collect(),
-            total: page.total,
-        })
+        INFOS.list(self, user_id, query).await
     }
 
     async fn update_password_profile_info(
@@ -405,17 +390,7 @@ impl UserStore for SqlStore {
         audit: &NewAuditEvent,
     ) -> StoreResult<PasswordProfileInfo> {
         let mut change = self.change(audit, now).await?;
-        let sql = format!(
-            "SELECT {INFO_COLUMNS} FROM password_profile_infos \
-             WHERE id = $1 AND user_id = $2{FOR_UPDATE}"
-        );
-        let current: PasswordProfileInfo = sqlx::query_as::<Db, InfoRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&mut **change.tx())
-            .await?
-            .ok_or(StoreError::NotFound(Entity::PasswordProfileInfo))?
-            .into();
+        let current: PasswordProfileInfo = INFOS.lock(change.tx(), user_id, id).await?;
         let renamed = patch
             .username
             .as_ref()
@@ -481,19 +456,7 @@ impl UserStore for SqlStore {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> StoreResult<()> {
-        let mut change = self.change(audit, now).await?;
-        let deleted =
-            sqlx::query("DELETE FROM password_profile_infos WHERE id = $1 AND user_id = $2")
-                .bind(id)
-                .bind(user_id)
-                .execute(&mut **change.tx())
-                .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Entity::PasswordProfileInfo));
-        }
-        member_records::touch_user(&mut change, user_id).await?;
-        change.commit().await?;
-        Ok(())
+        INFOS.delete(self, user_id, id, now, audit).await
     }
 
     async fn upgrade_password_hash(
