@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the account token (docs/account-tokens.md): minting one (a login mints one
 //! per membership) and the offline validation steps (docs/account-tokens.md#validation-steps) that
 //! every token-checked request runs before the database, for each signing algorithm: HS256, EdDSA
-//! and ES256. The `jsonwebtoken/…` entries sign and verify the same token through that crate's
+//! and ES256. `verify` checks a token seen before (its signature is cached), `verify_first_use`
+//! a token seen for the first time (the full signature verification). The `jsonwebtoken/…` entries sign and verify the same token through that crate's
 //! per-call API, which parses the key on every call, for comparison with the prepared keys
 //! accountd holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,7 +12,7 @@ use std::hint::black_box;
 use accountd::auth::jwt::{AccountClaims, Expected, JwtKeys, KeyEntry, encode_ancestors};
 use accountd::auth::signing_key::{JwtAlgorithm, KeyMaterial};
 use accountd::time::Timestamp;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use uuid::Uuid;
 
 fn keys(material: &KeyMaterial) -> JwtKeys {
@@ -73,9 +74,26 @@ fn jwt(c: &mut Criterion) {
         c.bench_function(&format!("jwt/{name}/verify"), |b| {
             b.iter(|| keys.verify(black_box(&token), &expected).unwrap());
         });
-        let mut forged = token.clone();
-        forged.pop();
-        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        c.bench_function(&format!("jwt/{name}/verify_first_use"), |b| {
+            b.iter_batched(
+                || {
+                    let fresh = AccountClaims {
+                        jti: Uuid::new_v4(),
+                        ..claims.clone()
+                    };
+                    keys.mint(&fresh).unwrap()
+                },
+                |fresh| keys.verify(black_box(&fresh), &expected).unwrap(),
+                BatchSize::SmallInput,
+            );
+        });
+        // One character in the middle of the signature's second half: a well-formed signature
+        // that the full verification must reject (a changed last character can make an Ed25519
+        // signature non-canonical, which is refused before any curve arithmetic).
+        let mut forged = token.clone().into_bytes();
+        let at = forged.len() - 20;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
         c.bench_function(&format!("jwt/{name}/verify_bad_signature"), |b| {
             b.iter(|| keys.verify(black_box(&forged), &expected).unwrap_err());
         });
