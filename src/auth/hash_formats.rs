@@ -481,6 +481,37 @@ mod tests {
     }
 
     #[test]
+    fn the_bounds_admit_what_libraries_use_today() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let hash = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        for (good, format) in [
+            (
+                format!("$argon2id$v=19$m=65536,t=3,p=4${salt}${hash}"),
+                "argon2id",
+            ),
+            (
+                format!("$argon2i$m=262144,t=10,p=16${salt}${hash}"),
+                "argon2i",
+            ),
+            (format!("$scrypt$ln=17,r=8,p=1${salt}${hash}"), "scrypt"),
+            (
+                format!(
+                    "pbkdf2_sha256$1200000${salt}${}",
+                    STANDARD.encode([7u8; 32])
+                ),
+                "pbkdf2_sha256",
+            ),
+            (
+                "$2y$12$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy".to_owned(),
+                "bcrypt",
+            ),
+        ] {
+            let parsed = StoredHash::parse(&good).unwrap_or_else(|| panic!("{good}"));
+            assert_eq!(parsed.format_name(), format);
+        }
+    }
+
+    #[test]
     fn a_stored_hash_never_prints_its_bytes() {
         let stored = StoredHash::parse(SAMPLE_HASH).unwrap();
         assert_eq!(format!("{stored:?}"), "StoredHash(firebase-scrypt)");

@@ -21,6 +21,7 @@ mod idp;
 mod integrations;
 mod keys;
 mod lean_pool;
+mod legacy_hashes;
 mod limits;
 mod metrics;
 mod oauth;
@@ -87,6 +88,7 @@ fn all_tests() -> Vec<Test> {
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
+        legacy_hashes::tests(),
         limits::tests(),
         metrics::tests(),
         oauth::tests(),
