@@ -24,6 +24,7 @@ mod lean_pool;
 mod legacy_hashes;
 mod limits;
 mod metrics;
+mod moving;
 mod oauth;
 mod oidc;
 mod openapi;
@@ -91,6 +92,7 @@ fn all_tests() -> Vec<Test> {
         legacy_hashes::tests(),
         limits::tests(),
         metrics::tests(),
+        moving::tests(),
         oauth::tests(),
         oidc::tests(),
         openapi::tests(),
