@@ -123,6 +123,7 @@ impl Application {
             config.hash_pool_size,
             config.hash_queue_bound,
             config.hash_queue_share,
+            config.firebase_scrypt.clone(),
         )
         .map_err(StartError::HashPool)?;
         let oidc = OidcClient::new(config.destinations).map_err(StartError::HttpClient)?;

@@ -9,6 +9,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::hash_formats::FirebaseScrypt;
 use crate::auth::jwt::KeyEntry;
 use crate::auth::sealing::MasterKey;
 use crate::auth::secret::Secret;
@@ -183,6 +184,12 @@ pub struct ConfigArgs {
     /// older tokens get 403 `re-authentication required`. At least 1.
     #[arg(long, env = "ACCOUNTD_SENSITIVE_ACTION_MAX_AGE", default_value_t = 600)]
     pub sensitive_action_max_age: u64,
+
+    /// A Firebase project's password hash parameters, for members imported with Firebase scrypt
+    /// hashes: a JSON object with `signer_key` and `salt_separator` (base64, as the Firebase
+    /// console shows them), `rounds` and `mem_cost`.
+    #[arg(long, env = "ACCOUNTD_FIREBASE_SCRYPT", hide_env_values = true)]
+    pub firebase_scrypt: Option<String>,
 }
 
 /// Checked configuration. Tests build one with [`Config::new`] and adjust fields.
@@ -235,6 +242,8 @@ pub struct Config {
     /// Seconds a credential check keeps an account token fresh for self-managed password,
     /// username and email changes.
     pub sensitive_action_max_age: u64,
+    /// The Firebase project whose scrypt hashes members may log in with.
+    pub firebase_scrypt: Option<FirebaseScrypt>,
 }
 
 /// A webhook integration defined in `ACCOUNTD_INTEGRATIONS`
@@ -510,6 +519,7 @@ impl Config {
             master_key: None,
             master_key_previous: None,
             sensitive_action_max_age: 600,
+            firebase_scrypt: None,
         }
     }
 
@@ -613,6 +623,13 @@ impl Config {
         let destinations = DestinationPolicy {
             allow_private: args.allow_private_destinations,
         };
+        let firebase_scrypt =
+            match args.firebase_scrypt.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(raw) => Some(FirebaseScrypt::from_json(raw).map_err(|error| {
+                    ConfigError::new(format!("ACCOUNTD_FIREBASE_SCRYPT {error}"))
+                })?),
+            };
         let master_key = parse_master_key("ACCOUNTD_MASTER_KEY", args.master_key.as_deref())?;
         let master_key_previous = parse_master_key(
             "ACCOUNTD_MASTER_KEY_PREVIOUS",
@@ -653,6 +670,7 @@ impl Config {
             master_key,
             master_key_previous,
             sensitive_action_max_age: args.sensitive_action_max_age,
+            firebase_scrypt,
         })
     }
 }
@@ -1043,6 +1061,35 @@ mod tests {
         assert!(parse("-1").is_err());
         assert!(parse("1.5").is_err());
         assert_eq!(Config::new("sqlite::memory:").sensitive_action_max_age, 600);
+    }
+
+    #[test]
+    fn firebase_scrypt_parameters_are_checked_at_start_and_never_echoed() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        let parse = |value: &str| {
+            let cli = Cli::try_parse_from(["accountd", "--firebase-scrypt", value]).unwrap();
+            Config::from_args(cli.config)
+        };
+        let good = r#"{"signer_key":"c2lnbmVyLWtleS1zZWNyZXQ=","salt_separator":"Bw==","rounds":8,"mem_cost":14}"#;
+        let config = parse(good).unwrap();
+        assert!(config.firebase_scrypt.is_some());
+        assert!(!format!("{config:?}").contains("c2lnbmVy"));
+        assert!(parse("").unwrap().firebase_scrypt.is_none());
+        assert!(Config::new("sqlite::memory:").firebase_scrypt.is_none());
+        let error = parse(&good.replace("\"rounds\":8", "\"rounds\":\"8\"")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration: ACCOUNTD_FIREBASE_SCRYPT must be a JSON object"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("c2lnbmVy"), "{error}");
+        assert!(parse(&good.replace("14", "40")).is_err());
     }
 
     #[test]

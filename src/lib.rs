@@ -25,6 +25,8 @@ pub mod key_handover;
 pub mod lifecycle;
 /// Prometheus metrics: request, login and hash-pool counters rendered by `GET /metrics`.
 pub mod metrics;
+/// Moving members in and out: `accountd import` and `accountd export`.
+pub mod moving;
 /// OpenID Connect login: accountd as a relying party of the merchant's identity provider.
 pub mod oidc;
 /// Outbound requests: which webhook and OpenID Connect destinations may be reached.

@@ -9,6 +9,9 @@ use accountd::auth::keyring;
 use accountd::auth::sealing::{self, Sealer};
 use accountd::config::{Config, ConfigArgs};
 use accountd::key_handover::{self, Handover};
+use accountd::moving::import::{FileFormat, ImportOptions};
+use accountd::moving::progress::Progress;
+use accountd::moving::{export, import};
 use accountd::store::{self};
 use accountd::time::{Clock, SystemClock};
 use accountd::wire::Links;
@@ -56,6 +59,35 @@ enum Command {
     },
     /// Print the OpenAPI document that GET /v2/openapi.json serves, and exit.
     Openapi,
+    /// Import accounts, members (with their password hashes) and memberships from JSON Lines,
+    /// or member rows from a .csv file. Idempotent: records that exist are left unchanged. Each
+    /// refused line is reported on standard error as `line N: reason`; the exit status is 1 when
+    /// a line was refused. See docs/moving-in.md.
+    Import {
+        /// The file: JSON Lines, or CSV when its name ends in .csv.
+        file: std::path::PathBuf,
+        /// The password profile of the members' logins (its id, or a name only one profile
+        /// has); overrides any profile in the file. Default: the realm's only profile.
+        #[arg(long)]
+        password_profile: Option<String>,
+        /// Check every line against the database and report, then write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write no events (no webhooks) for what is imported, for a first bulk load; audit rows
+        /// are still written. The summary says so.
+        #[arg(long)]
+        quiet_events: bool,
+    },
+    /// Export every account, member and membership as JSON Lines that `accountd import` reads,
+    /// to PATH (a new file, created 0600) or standard output.
+    Export {
+        /// Include the members' password hashes (a secret: anyone holding them can attack them
+        /// offline).
+        #[arg(long)]
+        include_password_hashes: bool,
+        /// The file to create; standard output when left out.
+        path: Option<std::path::PathBuf>,
+    },
     /// Development only: receive webhooks and print them, one-time codes included, so that
     /// passwordless login can be tried without a mail service. Never part of `serve`.
     WebhookSink {
@@ -152,6 +184,24 @@ fn main() -> ExitCode {
                 command: KeysCommand::Rewrap,
             } => rewrap_secrets(&config).await,
             Command::Backup { path } => backup(&config, &path).await,
+            Command::Import {
+                file,
+                password_profile,
+                dry_run,
+                quiet_events,
+            } => {
+                let options = ImportOptions {
+                    password_profile,
+                    dry_run,
+                    quiet_events,
+                    firebase: config.firebase_scrypt.clone(),
+                };
+                import_file(&config, &file, &options).await
+            }
+            Command::Export {
+                include_password_hashes,
+                path,
+            } => export_records(&config, include_password_hashes, path.as_deref()).await,
             Command::Healthcheck | Command::Openapi | Command::WebhookSink { .. } => Ok(()),
         }
     });
@@ -207,6 +257,97 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     application
         .run_until(accountd::lifecycle::shutdown_signal())
         .await?;
+    Ok(())
+}
+
+async fn import_file(
+    config: &Config,
+    path: &std::path::Path,
+    options: &ImportOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let file = std::fs::File::open(path)
+        .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+    let size = file.metadata().ok().map(|metadata| metadata.len());
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let mut progress = Progress::for_stderr(size);
+    let report = import::import(
+        store.as_ref(),
+        &SystemClock,
+        std::io::BufReader::new(file),
+        FileFormat::of_path(path),
+        options,
+        &mut std::io::stderr(),
+        &mut progress,
+    )
+    .await?;
+    eprintln!(
+        "import: {} lines: {} created, {} unchanged, {} rejected{}{}",
+        report.lines,
+        report.created,
+        report.unchanged,
+        report.rejected,
+        if options.dry_run {
+            "; dry run: nothing was written"
+        } else {
+            ""
+        },
+        if options.quiet_events {
+            "; --quiet-events: no events were written for them"
+        } else {
+            ""
+        },
+    );
+    if report.rejected > 0 {
+        let noun = if report.rejected == 1 {
+            "line"
+        } else {
+            "lines"
+        };
+        return Err(format!("{} {noun} rejected", report.rejected).into());
+    }
+    Ok(())
+}
+
+async fn export_records(
+    config: &Config,
+    include_password_hashes: bool,
+    path: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let report = match path {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options
+                .open(path)
+                .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let report = export::export(store.as_ref(), &mut out, include_password_hashes).await?;
+            out.into_inner()
+                .map_err(|error| error.into_error())?
+                .sync_all()?;
+            report
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            export::export(store.as_ref(), &mut out, include_password_hashes).await?
+        }
+    };
+    eprintln!(
+        "export: {} accounts, {} members, {} memberships{}",
+        report.accounts,
+        report.members,
+        report.memberships,
+        if include_password_hashes {
+            ", with password hashes"
+        } else {
+            ", without password hashes"
+        }
+    );
     Ok(())
 }
 

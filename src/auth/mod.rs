@@ -1,6 +1,9 @@
 //! Authentication primitives and the login policy built on them. Nothing here routes or parses a
 //! request: the login guard takes the client address the HTTP layer resolved.
 
+/// The password hash formats accepted and verified: accountd's argon2id and the legacy formats
+/// members move in with (docs/login.md#legacy-password-hashes).
+pub mod hash_formats;
 /// Account management authentication tokens: JWTs (HS256, EdDSA or ES256), minting and full
 /// validation (docs/account-tokens.md).
 pub mod jwt;
@@ -8,7 +11,7 @@ pub mod jwt;
 pub mod keyring;
 /// The throttle and audit trail around one password or one-time-code attempt.
 pub mod login_guard;
-/// argon2id on a bounded pool of dedicated threads, never on the async workers.
+/// Hashing and verification on a bounded pool of dedicated threads, never on the async workers.
 pub mod password;
 /// Secrets at rest: sealing under the master key, bound to each value's table, column and row.
 pub mod sealing;

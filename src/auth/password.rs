@@ -2,6 +2,8 @@
 //! queue. The async workers never hash (they would stall every other request), a full queue
 //! answers "busy" at once instead of letting latency grow without bound, and each thread keeps
 //! its 19 MiB of argon2 memory for its whole life so resident memory stays flat under load.
+//! Legacy hashes (`hash_formats`) are verified on the same threads, behind the same queue and
+//! shares: a slow bcrypt or scrypt costs a thread like an argon2id does.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,6 +17,7 @@ use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
+use super::hash_formats::{FirebaseScrypt, StoredHash};
 use super::secret::{constant_time_eq, random_bytes};
 use prometheus::Histogram;
 
@@ -48,7 +51,8 @@ pub enum HashError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
     pub matches: bool,
-    /// The stored hash was made with other parameters and should be replaced.
+    /// The stored hash was made with other parameters, or in a legacy format, and should be
+    /// replaced.
     pub needs_rehash: bool,
 }
 
@@ -153,26 +157,31 @@ impl PasswordHasher {
             threads,
             queue_bound,
             crate::config::default_hash_queue_share(queue_bound),
+            None,
         )
     }
 
     /// As [`Self::start`], with at most `share_limit` queued or running jobs per client, so that
     /// one client (whose every request legitimately costs a hash, such as a code request) cannot
-    /// fill the queue and make everyone else's login wait or fail.
+    /// fill the queue and make everyone else's login wait or fail; Firebase scrypt hashes are
+    /// verified with `firebase`, the project's parameters, when given.
     pub fn start_with_share(
         threads: usize,
         queue_bound: usize,
         share_limit: usize,
+        firebase: Option<FirebaseScrypt>,
     ) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue_bound);
         let stats = Arc::new(HashPoolStats::new().map_err(std::io::Error::other)?);
+        let firebase = firebase.map(Arc::new);
         for index in 0..threads {
             let receiver = receiver.clone();
             let stats = Arc::clone(&stats);
+            let firebase = firebase.clone();
             thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || run_worker(&receiver, &stats))?;
+                .spawn(move || run_worker(&receiver, &stats, firebase))?;
         }
         Ok(Self {
             sender,
@@ -338,8 +347,12 @@ impl ClientHasher<'_> {
     }
 }
 
-fn run_worker(receiver: &Receiver<Job>, stats: &HashPoolStats) {
-    let mut worker = Worker::new();
+fn run_worker(
+    receiver: &Receiver<Job>,
+    stats: &HashPoolStats,
+    firebase: Option<Arc<FirebaseScrypt>>,
+) {
+    let mut worker = Worker::new(firebase);
     while let Ok(job) = receiver.recv() {
         let Job {
             work,
@@ -374,16 +387,23 @@ struct Worker {
     params: Params,
     memory: Vec<Block>,
     dummy_salt: [u8; SALT_BYTES],
+    firebase: Option<Arc<FirebaseScrypt>>,
 }
 
+const NO_MATCH: Verification = Verification {
+    matches: false,
+    needs_rehash: false,
+};
+
 impl Worker {
-    fn new() -> Self {
+    fn new(firebase: Option<Arc<FirebaseScrypt>>) -> Self {
         let params = current_params();
         let memory = vec![Block::default(); params.block_count()];
         Self {
             params,
             memory,
             dummy_salt: random_bytes::<SALT_BYTES>(),
+            firebase,
         }
     }
 
@@ -391,7 +411,14 @@ impl Worker {
         let salt = random_bytes::<SALT_BYTES>();
         let mut output = [0u8; OUTPUT_BYTES];
         let params = self.params.clone();
-        self.compute(&params, password, &salt, &mut output)?;
+        self.compute(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            &params,
+            password,
+            &salt,
+            &mut output,
+        )?;
         let phc = PasswordHash {
             algorithm: ARGON2ID_IDENT,
             version: Some(Version::V0x13.into()),
@@ -403,40 +430,37 @@ impl Worker {
     }
 
     fn verify(&mut self, password: &[u8], stored: Option<&str>) -> Verification {
-        let parsed = stored.and_then(|phc| PasswordHash::new(phc).ok());
-        let Some(parsed) = parsed.filter(|phc| phc.algorithm == ARGON2ID_IDENT) else {
-            self.burn_dummy(password);
-            return Verification {
-                matches: false,
-                needs_rehash: false,
-            };
-        };
-        let (Some(salt), Some(expected)) = (parsed.salt.as_ref(), parsed.hash.as_ref()) else {
-            self.burn_dummy(password);
-            return Verification {
-                matches: false,
-                needs_rehash: false,
-            };
-        };
-        let Ok(params) = Params::try_from(&parsed) else {
-            self.burn_dummy(password);
-            return Verification {
-                matches: false,
-                needs_rehash: false,
-            };
-        };
-        let mut output = vec![0u8; expected.len()];
-        let computed = self.compute(&params, password, salt, &mut output);
-        let matches = computed.is_ok() && constant_time_eq(&output, expected.as_bytes());
-        let current = &self.params;
-        let needs_rehash = parsed.version != Some(Version::V0x13.into())
-            || params.m_cost() != current.m_cost()
-            || params.t_cost() != current.t_cost()
-            || params.p_cost() != current.p_cost()
-            || expected.len() != OUTPUT_BYTES;
-        Verification {
-            matches,
-            needs_rehash,
+        match stored.and_then(StoredHash::parse) {
+            Some(StoredHash::Argon2 {
+                algorithm,
+                version,
+                params,
+                salt,
+                hash,
+            }) => {
+                let mut output = vec![0u8; hash.len()];
+                let computed =
+                    self.compute(algorithm, version, &params, password, &salt, &mut output);
+                let current = &self.params;
+                let needs_rehash = algorithm != Algorithm::Argon2id
+                    || version != Version::V0x13
+                    || params.m_cost() != current.m_cost()
+                    || params.t_cost() != current.t_cost()
+                    || params.p_cost() != current.p_cost()
+                    || hash.len() != OUTPUT_BYTES;
+                Verification {
+                    matches: computed.is_ok() && constant_time_eq(&output, hash.as_bytes()),
+                    needs_rehash,
+                }
+            }
+            Some(legacy) if legacy.is_verifiable(self.firebase.as_deref()) => Verification {
+                matches: legacy.verify_legacy(password, self.firebase.as_deref()),
+                needs_rehash: true,
+            },
+            _ => {
+                self.burn_dummy(password);
+                NO_MATCH
+            }
         }
     }
 
@@ -445,22 +469,32 @@ impl Worker {
         let mut output = [0u8; OUTPUT_BYTES];
         let params = self.params.clone();
         let salt = self.dummy_salt;
-        let _ = self.compute(&params, password, &salt, &mut output);
+        let _ = self.compute(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            &params,
+            password,
+            &salt,
+            &mut output,
+        );
     }
 
     fn compute(
         &mut self,
+        algorithm: Algorithm,
+        version: Version,
         params: &Params,
         password: &[u8],
         salt: &[u8],
         output: &mut [u8],
     ) -> Result<(), HashError> {
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let argon2 = Argon2::new(algorithm, version, params.clone());
         let blocks = params.block_count();
         let result = if blocks == self.memory.len() {
             argon2.hash_password_into_with_memory(password, salt, output, &mut self.memory[..])
         } else {
-            // A hash made with other parameters (before an upgrade) gets memory of its own.
+            // A hash made with other parameters (before an upgrade, or imported) gets memory of
+            // its own, bounded by `hash_formats::MAX_MEMORY_BYTES`.
             let mut memory = vec![Block::default(); blocks];
             argon2.hash_password_into_with_memory(password, salt, output, &mut memory[..])
         };
@@ -534,6 +568,69 @@ mod tests {
         );
     }
 
+    /// The fixtures of tests/fixtures/legacy-hashes/, each made by its format's own library.
+    const LEGACY_FIXTURES: &[&str] = &[
+        include_str!("../../tests/fixtures/legacy-hashes/argon2i.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/argon2id.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/bcrypt-2a.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/bcrypt-2b.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/bcrypt-2y.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/django-pbkdf2-sha256.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/firebase-scrypt.json"),
+        include_str!("../../tests/fixtures/legacy-hashes/scrypt.json"),
+    ];
+
+    #[tokio::test]
+    async fn every_legacy_fixture_verifies_on_the_pool_and_asks_to_be_replaced() {
+        for text in LEGACY_FIXTURES {
+            let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
+            let firebase = fixture
+                .get("project")
+                .map(|project| FirebaseScrypt::from_json(&project.to_string()).unwrap());
+            let pool = PasswordHasher::start_with_share(1, 4, 4, firebase).unwrap();
+            for case in fixture["cases"].as_array().unwrap() {
+                let password = case["password"].as_str().unwrap().to_owned();
+                let hash = case["hash"].as_str().unwrap().to_owned();
+                let right = pool
+                    .verify(password.clone(), Some(hash.clone()))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    right,
+                    Verification {
+                        matches: true,
+                        needs_rehash: true
+                    },
+                    "{} {hash}",
+                    fixture["format"]
+                );
+                let wrong = pool
+                    .verify(format!("{password}!"), Some(hash.clone()))
+                    .await
+                    .unwrap();
+                assert!(!wrong.matches, "{hash}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_firebase_hash_fails_without_the_projects_parameters() {
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/legacy-hashes/firebase-scrypt.json"
+        ))
+        .unwrap();
+        let case = &fixture["cases"][0];
+        let pool = PasswordHasher::start(1, 4).unwrap();
+        let verdict = pool
+            .verify(
+                case["password"].as_str().unwrap().to_owned(),
+                Some(case["hash"].as_str().unwrap().to_owned()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(verdict, NO_MATCH);
+    }
+
     #[tokio::test]
     async fn a_full_queue_answers_busy_at_once() {
         let pool = PasswordHasher::start(1, 1).unwrap();
@@ -555,7 +652,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_client_holds_at_most_its_share_and_others_still_get_in() {
-        let pool = PasswordHasher::start_with_share(1, 8, 2).unwrap();
+        let pool = PasswordHasher::start_with_share(1, 8, 2, None).unwrap();
         let flooder: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         let mut pending = Vec::new();

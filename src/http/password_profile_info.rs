@@ -1,5 +1,6 @@
 //! User authentication password profile info: a user's username and password for one
-//! password profile. The password is write-only and stored as an argon2id hash; changing it
+//! password profile. The password is write-only and stored as an argon2id hash, or created from
+//! a hash made elsewhere (docs/login.md#legacy-password-hashes); changing it
 //! revokes the member's earlier account tokens (docs/decisions.md#tokens-valid-after). Admins
 //! manage these; an account holder reads its own and, under `update_only`, changes its username and
 //! password (docs/self-management.md).
@@ -8,11 +9,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::body::rules::{Id, Password, Text};
+use super::body::rules::{Id, Password, PasswordHash, Text};
 use super::body::{Optional, Required, request_body};
 use super::extract::{
     Admin, AuditedCaller, Caller, ClientAddress, Ids, JsonBody, ListParams, Reader, path_id,
@@ -22,7 +24,8 @@ use super::profile_info::{collection_url, path_user};
 use super::realms::check_realm;
 use super::response::{FlatTimestamps, Linked, List, SelfLink, Single};
 use super::self_management::{RequestedChange, require_fresh_credentials, require_self_management};
-use super::validation::is_valid_email;
+use super::validation::{Checked, is_valid_email};
+use crate::auth::hash_formats::StoredHash;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{
@@ -40,13 +43,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 request_body! {
-    /// A password login as created; the password is write-only.
+    /// A password login as created, with exactly one of `password` and `password_hash`; neither
+    /// is ever returned.
     pub struct PasswordProfileInfoCreate {
         type: [TYPE, "user-authentication-password-profile-info"],
         password_profile_id: Required<Id>,
         username: Required<Text<1, 255>>,
-        /// 8 characters to 1024 bytes; never returned.
-        password: Required<Password>,
+        /// 8 characters to 1024 bytes; never returned. Required unless `password_hash` is sent.
+        password: Optional<Password>,
+        /// accountd extension, instead of `password`: a hash made by another system, stored as
+        /// given and replaced by accountd's argon2id at the member's next login. Formats:
+        /// argon2id and argon2i PHC strings, bcrypt ($2a$, $2b$, $2y$), scrypt PHC, Django's
+        /// pbkdf2_sha256$…, and $firebase-scrypt$<salt>$<hash> when ACCOUNTD_FIREBASE_SCRYPT is
+        /// set (docs/login.md#legacy-password-hashes). Any other value fails on the `oneof` tag.
+        password_hash: Optional<PasswordHash>,
     }
 }
 
@@ -174,14 +184,21 @@ async fn create(
         password_profile_id: profile_id,
         username,
         password,
-    } = PasswordProfileInfoCreate::parse(&body.parse()?)?;
+        password_hash,
+    } = read_create(&state, &body.parse()?)?;
     let profile = state.store.password_profile(profile_id).await?;
     check_username_format(profile.username_format, &username)?;
-    let password_hash = state
-        .hasher
-        .for_client(client.bucket())
-        .hash(password)
-        .await?;
+    let password_hash = match (password, password_hash) {
+        (_, Some(imported)) => imported,
+        (Some(password), None) => {
+            state
+                .hasher
+                .for_client(client.bucket())
+                .hash(password)
+                .await?
+        }
+        (None, None) => return Err(ApiError::bad_request(MISSING_PASSWORD)),
+    };
     let info = NewPasswordProfileInfo {
         user_id: user,
         password_profile_id: profile_id,
@@ -302,6 +319,33 @@ async fn remove(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+const MISSING_PASSWORD: &str = "Validation failed: field 'Password' on the 'required' tag.";
+
+/// The create body with its one-of rule: `password` or `password_hash`, never both
+/// (`excluded_with`, as the reference's validator names it) and never neither (`Password` is
+/// `required`, as before the extension); a Firebase hash only when this server can verify it.
+fn read_create(state: &AppState, body: &Value) -> ApiResult<PasswordProfileInfoCreate> {
+    let mut body = PasswordProfileInfoCreate::read(body)?;
+    let sent = |field: &Checked<Option<String>>| !matches!(field, Ok(None));
+    match (sent(&body.fields.password), &body.fields.password_hash) {
+        (false, Ok(None)) => {
+            body.reject("password", "required");
+        }
+        // A hash that failed on its own is reported once, for that.
+        (true, Ok(Some(_))) => {
+            body.reject("password_hash", "excluded_with");
+        }
+        _ => {}
+    }
+    if let Ok(Some(hash)) = &body.fields.password_hash {
+        let firebase = state.config.firebase_scrypt.as_ref();
+        if !StoredHash::parse(hash).is_some_and(|stored| stored.is_verifiable(firebase)) {
+            body.reject("password_hash", "oneof");
+        }
+    }
+    body.finish()
 }
 
 /// Under an `email` profile a username must be an email address, checked when set.

@@ -430,6 +430,47 @@ bounded! {
     }
 }
 
+/// Maintenance, like migrations: an import batch or an export page takes as long as it takes.
+#[async_trait]
+impl<S: Store> MovingStore for Bounded<S> {
+    async fn import_batch(
+        &self,
+        records: &[ImportRecord],
+        options: ImportWrite,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ImportOutcome>> {
+        self.inner.import_batch(records, options, now).await
+    }
+
+    async fn export_accounts(
+        &self,
+        after: ExportCursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportAccount>> {
+        self.inner.export_accounts(after, limit).await
+    }
+
+    async fn export_members(
+        &self,
+        after: ExportCursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportMember>> {
+        self.inner.export_members(after, limit).await
+    }
+
+    async fn export_memberships(
+        &self,
+        after: ExportCursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportMembership>> {
+        self.inner.export_memberships(after, limit).await
+    }
+
+    async fn password_profile_names(&self) -> StoreResult<Vec<(Uuid, String)>> {
+        self.inner.password_profile_names().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

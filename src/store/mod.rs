@@ -829,6 +829,49 @@ pub trait SealedSecretStore {
     async fn rewrap_secrets(&self) -> StoreResult<Rewrapped>;
 }
 
+/// Bulk moves (docs/moving-in.md): the import's batches and the export's pages. Maintenance, like
+/// migrations: not bound by the request deadline.
+#[async_trait]
+pub trait MovingStore {
+    /// Writes `records` in one transaction with their events (unless `quiet_events`) and one
+    /// audit row per record created; records that match existing ones change nothing. A rule a
+    /// record breaks rejects it alone; a database error fails the whole batch, which the caller
+    /// then retries record by record. `dry_run` rolls the transaction back.
+    async fn import_batch(
+        &self,
+        records: &[ImportRecord],
+        options: ImportWrite,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ImportOutcome>>;
+    /// Accounts after `after`, parents before their children.
+    async fn export_accounts(
+        &self,
+        after: ExportCursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportAccount>>;
+    /// Members after `after`, oldest first, each with its oldest login.
+    async fn export_members(
+        &self,
+        after: ExportCursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportMember>>;
+    /// Memberships after `after`, oldest first.
+    async fn export_memberships(
+        &self,
+        after: ExportCursor,
+        limit: i64,
+    ) -> StoreResult<Vec<ExportMembership>>;
+    /// Every password profile's id and name, for `--password-profile` and the default profile.
+    async fn password_profile_names(&self) -> StoreResult<Vec<(Uuid, String)>>;
+}
+
+/// How an import batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportWrite {
+    pub dry_run: bool,
+    pub quiet_events: bool,
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     DeploymentStore
@@ -844,6 +887,7 @@ pub trait Store:
     + OutboxStore
     + OidcStore
     + SealedSecretStore
+    + MovingStore
     + Send
     + Sync
     + 'static
@@ -864,6 +908,7 @@ impl<T> Store for T where
         + OutboxStore
         + OidcStore
         + SealedSecretStore
+        + MovingStore
         + Send
         + Sync
         + 'static

@@ -800,3 +800,91 @@ pub struct Rewrapped {
     /// Secrets already under the current key.
     pub unchanged: u64,
 }
+
+/// One record of an import file, its fields already checked as the admin API checks them
+/// (docs/moving-in.md#the-file-format). `line` names it in audit rows and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub line: u64,
+    pub kind: ImportKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportKind {
+    Account {
+        external_ref: String,
+        name: String,
+        legal_name: Option<String>,
+        registration_id: Option<String>,
+        parent_external_ref: Option<String>,
+    },
+    Member {
+        email: String,
+        name: String,
+        login: Option<ImportLogin>,
+    },
+    Membership {
+        account_external_ref: String,
+        member_email: String,
+    },
+}
+
+/// A member's login under one password profile. The hash is stored as given: a legacy format
+/// accountd verifies, or [`NO_PASSWORD`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportLogin {
+    pub password_profile_id: Uuid,
+    pub username: String,
+    pub password_hash: String,
+}
+
+/// The stored hash of a login imported without a password: no format matches it, so no password
+/// logs in until a reset or an admin sets one; one-time codes work.
+pub const NO_PASSWORD: &str = "!";
+
+/// What became of one import record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    /// It matched an existing record, which is left as it is.
+    Unchanged,
+    Rejected(String),
+}
+
+/// Where an export page starts: after this (rank, created_at, id); rank orders accounts parents
+/// first and is 0 for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExportCursor {
+    pub rank: i64,
+    pub created_at: i64,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportAccount {
+    pub cursor: ExportCursor,
+    pub id: Uuid,
+    pub external_ref: Option<String>,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub registration_id: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub parent_external_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportMember {
+    pub cursor: ExportCursor,
+    pub email: String,
+    pub name: String,
+    /// The member's oldest login, if any.
+    pub login: Option<ImportLogin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportMembership {
+    pub cursor: ExportCursor,
+    pub account_id: Uuid,
+    pub account_external_ref: Option<String>,
+    pub member_email: String,
+}

@@ -21,8 +21,10 @@ mod idp;
 mod integrations;
 mod keys;
 mod lean_pool;
+mod legacy_hashes;
 mod limits;
 mod metrics;
+mod moving;
 mod oauth;
 mod oidc;
 mod openapi;
@@ -87,8 +89,10 @@ fn all_tests() -> Vec<Test> {
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
+        legacy_hashes::tests(),
         limits::tests(),
         metrics::tests(),
+        moving::tests(),
         oauth::tests(),
         oidc::tests(),
         openapi::tests(),

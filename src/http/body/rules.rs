@@ -5,11 +5,13 @@
 use std::marker::PhantomData;
 
 use serde_json::Value;
+use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::schema::{
     ArrayBuilder, ArrayItems, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
 };
 
 use super::{Failure, Reader, Reading, Rule, Settle};
+use crate::auth::hash_formats::{MAX_HASH_BYTES, StoredHash};
 use crate::auth::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::http::validation::{is_valid_email, parse_uuid};
 use crate::store::{DuplicateEmailPolicy, OtpPurpose, SelfManagement, UsernameFormat};
@@ -211,6 +213,34 @@ impl Rule for Password {
     fn schema() -> Schema {
         string_schema(MIN_PASSWORD_CHARS, usize::MAX)
             .write_only(Some(true))
+            .into()
+    }
+}
+
+/// A password hash made elsewhere, in one of the formats accountd verifies
+/// (docs/login.md#legacy-password-hashes); anything else is `oneof`, as the format is one of a
+/// closed set. Write-only, and marked in the schema as an accountd extension.
+pub struct PasswordHash;
+
+impl Rule for PasswordHash {
+    type Value = String;
+
+    fn read(value: &Value) -> Result<String, Failure> {
+        let hash = text(value, 0, usize::MAX)?;
+        if StoredHash::parse(hash).is_none() {
+            return Err("oneof".into());
+        }
+        Ok(hash.to_owned())
+    }
+
+    fn schema() -> Schema {
+        string_schema(1, MAX_HASH_BYTES)
+            .write_only(Some(true))
+            .extensions(Some(
+                ExtensionsBuilder::new()
+                    .add("x-accountd-extension", true)
+                    .build(),
+            ))
             .into()
     }
 }

@@ -10,7 +10,7 @@ use crate::auth::login_guard::LoginGuard;
 use crate::auth::password::{ClientHasher, MAX_PASSWORD_BYTES};
 use crate::auth::throttle::MAX_USERNAME_BYTES;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Actor, fold_case};
+use crate::store::{Actor, LoginCandidate, fold_case};
 
 /// Username and password against a password profile (docs/login.md#password).
 pub(super) async fn password(
@@ -55,9 +55,24 @@ pub(super) async fn password(
     };
     guard.succeeded(found.user_id).await?;
     if verification.needs_rehash {
-        // A hash made with older parameters is replaced on the next successful login.
+        replace_hash(login, &hasher, &found, password).await;
+    }
+    Ok(found.user_id)
+}
+
+/// Replaces a hash made with older parameters or in a legacy format by accountd's argon2id
+/// (docs/login.md#legacy-password-hashes). The login has succeeded already: a busy pool or a
+/// failed write leaves the old hash for the next login instead of refusing this one.
+async fn replace_hash(
+    login: &Login<'_>,
+    hasher: &ClientHasher<'_>,
+    found: &LoginCandidate,
+    password: &str,
+) {
+    let replaced = async {
         let upgraded = hasher.hash(password.to_owned()).await?;
-        state
+        login
+            .state
             .store
             .upgrade_password_hash(
                 found.password_profile_info_id,
@@ -65,8 +80,15 @@ pub(super) async fn password(
                 &upgraded,
             )
             .await?;
+        Ok::<_, ApiError>(())
     }
-    Ok(found.user_id)
+    .await;
+    if let Err(error) = replaced {
+        tracing::warn!(
+            ?error,
+            "a password hash was left for the next login to replace"
+        );
+    }
 }
 
 /// What a password and a one-time code go through before their own check, in this order:

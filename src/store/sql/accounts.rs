@@ -333,7 +333,7 @@ impl AccountStore for SqlStore {
     }
 }
 
-async fn lock_account(tx: &mut Tx, id: Uuid) -> StoreResult<Account> {
+pub(super) async fn lock_account(tx: &mut Tx, id: Uuid) -> StoreResult<Account> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1{FOR_UPDATE}");
     sqlx::query_as::<Db, AccountRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -343,7 +343,7 @@ async fn lock_account(tx: &mut Tx, id: Uuid) -> StoreResult<Account> {
         .try_into()
 }
 
-async fn ensure_registration_id_free(
+pub(super) async fn ensure_registration_id_free(
     tx: &mut Tx,
     registration_id: &str,
     except: Option<Uuid>,

@@ -14,7 +14,8 @@ pub(super) struct Change<'s> {
     store: &'s SqlStore,
     tx: Tx,
     events: Events<'s>,
-    audit: NewAuditEvent,
+    /// One row for an API write; one per record written for an import batch.
+    audit: Vec<NewAuditEvent>,
     now: Timestamp,
 }
 
@@ -29,7 +30,19 @@ impl SqlStore {
             store: self,
             tx: self.begin().await?,
             events: self.events(),
-            audit: audit.clone(),
+            audit: vec![audit.clone()],
+            now,
+        })
+    }
+
+    /// Begins a change of several records, each adding its own audit row
+    /// ([`Change::audit`]): one batch of an import.
+    pub(super) async fn batch_change(&self, now: Timestamp) -> StoreResult<Change<'_>> {
+        Ok(Change {
+            store: self,
+            tx: self.begin().await?,
+            events: self.events(),
+            audit: Vec::new(),
             now,
         })
     }
@@ -52,15 +65,36 @@ impl<'s> Change<'s> {
     /// A sign-in learns which member it signs in only inside its transaction (a first OpenID
     /// Connect login creates it): that member is the actor of its audit row.
     pub(super) fn signed_in(&mut self, member_id: uuid::Uuid) {
-        self.audit.actor = Actor::account_holder(member_id);
+        for audit in &mut self.audit {
+            audit.actor = Actor::account_holder(member_id);
+        }
     }
 
-    /// Writes the audit row and the events, commits, and wakes the dispatcher. Returns the
+    /// One more audit row, for a record of a batch.
+    pub(super) fn audit(&mut self, event: NewAuditEvent) {
+        self.audit.push(event);
+    }
+
+    /// Drops the events pushed so far: an import run with `--quiet-events`, the one documented
+    /// way to write members without announcing them (docs/moving-in.md#events-and-audit).
+    pub(super) fn discard_events(&mut self) {
+        self.events = self.store.events();
+    }
+
+    /// Writes the audit rows and the events, commits, and wakes the dispatcher. Returns the
     /// number of deliveries written.
     pub(super) async fn commit(mut self) -> StoreResult<usize> {
-        insert_audit_event(&mut self.tx, &self.audit, self.now).await?;
+        for audit in &self.audit {
+            insert_audit_event(&mut self.tx, audit, self.now).await?;
+        }
         self.store
             .commit_with_events(self.tx, self.events, self.now)
             .await
+    }
+
+    /// Undoes everything: an import's dry run, or a batch one of whose records failed.
+    pub(super) async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
     }
 }

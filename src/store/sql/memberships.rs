@@ -102,35 +102,7 @@ impl MembershipStore for SqlStore {
         if member.is_none() {
             return Err(StoreError::NotFound(Entity::AccountMember));
         }
-        let existing = sqlx::query_scalar::<Db, i64>(
-            "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1 AND account_member_id = $2",
-        )
-        .bind(account_id)
-        .bind(account_member_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if existing > 0 {
-            return Err(StoreError::Conflict(Conflict::MembershipExists));
-        }
-        let in_account = sqlx::query_scalar::<Db, i64>(
-            "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1",
-        )
-        .bind(account_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if in_account >= ACCOUNT_MEMBERSHIP_CAP {
-            return Err(StoreError::Limit(Limit::AccountMemberships));
-        }
-        let (of_member, limit) = sqlx::query_as::<Db, (i64, i64)>(
-            "SELECT (SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1), \
-             (SELECT membership_limit FROM account_membership_settings)",
-        )
-        .bind(account_member_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if of_member >= limit {
-            return Err(StoreError::Limit(Limit::MemberMemberships));
-        }
+        ensure_membership_allowed(tx, account_id, account_member_id).await?;
         let created = Membership {
             id: Uuid::new_v4(),
             account_id,
@@ -373,6 +345,45 @@ pub(crate) async fn switch_rows(
     .bind(i64::from(*offset))
     .fetch_all(connection)
     .await
+}
+
+/// Refuses a membership that exists already (`409`) or would pass the per-account cap or the
+/// member's limit (`422`); the caller locked the account and the member.
+pub(super) async fn ensure_membership_allowed(
+    tx: &mut Tx,
+    account_id: Uuid,
+    account_member_id: Uuid,
+) -> StoreResult<()> {
+    let existing = sqlx::query_scalar::<Db, i64>(
+        "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1 AND account_member_id = $2",
+    )
+    .bind(account_id)
+    .bind(account_member_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if existing > 0 {
+        return Err(StoreError::Conflict(Conflict::MembershipExists));
+    }
+    let in_account = sqlx::query_scalar::<Db, i64>(
+        "SELECT COUNT(*) FROM account_memberships WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if in_account >= ACCOUNT_MEMBERSHIP_CAP {
+        return Err(StoreError::Limit(Limit::AccountMemberships));
+    }
+    let (of_member, limit) = sqlx::query_as::<Db, (i64, i64)>(
+        "SELECT (SELECT COUNT(*) FROM account_memberships WHERE account_member_id = $1), \
+         (SELECT membership_limit FROM account_membership_settings)",
+    )
+    .bind(account_member_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if of_member >= limit {
+        return Err(StoreError::Limit(Limit::MemberMemberships));
+    }
+    Ok(())
 }
 
 /// The memberships of an account (`column` = `account_id`) or of a member

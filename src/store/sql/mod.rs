@@ -11,6 +11,7 @@ mod deployment;
 mod integrations;
 mod member_records;
 mod memberships;
+mod moving;
 mod oidc;
 mod otp;
 mod outbox;

@@ -631,7 +631,7 @@ pub(super) async fn ensure_email_allowed(
     Ok(())
 }
 
-async fn ensure_username_free(
+pub(super) async fn ensure_username_free(
     tx: &mut Tx,
     password_profile_id: Uuid,
     username_lower: &str,

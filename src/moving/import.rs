@@ -1,0 +1,340 @@
+//! `accountd import FILE`: lines read one at a time, checked, written in transactional batches;
+//! each refused line reported as `line N: reason` (docs/moving-in.md#importing).
+
+use std::io::{BufRead, Write};
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::progress::Progress;
+use super::records::{Line, LineRules, MemberLine, check, parse_json_line};
+use crate::auth::hash_formats::FirebaseScrypt;
+use crate::store::{ImportOutcome, ImportRecord, ImportWrite, Store, StoreError};
+use crate::time::Clock;
+
+/// Records written per transaction: large enough that a commit's cost is shared, small enough
+/// that a batch never holds its locks for long.
+pub const BATCH: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    JsonLines,
+    /// Flat member rows with a header: `email,name,username,password_hash,password_profile_id`.
+    Csv,
+}
+
+impl FileFormat {
+    /// `.csv` files are CSV; anything else is JSON Lines.
+    pub fn of_path(path: &std::path::Path) -> Self {
+        match path.extension().and_then(|extension| extension.to_str()) {
+            Some(extension) if extension.eq_ignore_ascii_case("csv") => Self::Csv,
+            _ => Self::JsonLines,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `--password-profile`: an id, or a name that only one profile has.
+    pub password_profile: Option<String>,
+    pub dry_run: bool,
+    pub quiet_events: bool,
+    /// The Firebase project whose scrypt hashes may be imported (`ACCOUNTD_FIREBASE_SCRYPT`).
+    pub firebase: Option<FirebaseScrypt>,
+}
+
+/// The counts of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub lines: u64,
+    pub created: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("--password-profile: {0}")]
+    Profile(String),
+    #[error("reading the file: {0}")]
+    Read(String),
+    #[error("the database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Imports `input` into `store`, writing each refused line to `refusals` as `line N: reason`.
+pub async fn import(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    input: impl BufRead,
+    format: FileFormat,
+    options: &ImportOptions,
+    refusals: &mut (dyn Write + Send),
+    progress: &mut Progress,
+) -> Result<ImportReport, ImportError> {
+    let (forced_profile, only_profile) = profiles(store, options).await?;
+    let rules = LineRules {
+        forced_profile,
+        only_profile,
+        firebase: options.firebase.as_ref(),
+    };
+    let write = ImportWrite {
+        dry_run: options.dry_run,
+        quiet_events: options.quiet_events,
+    };
+    let mut run = Run {
+        store,
+        clock,
+        write,
+        refusals,
+        report: ImportReport::default(),
+        pending: Vec::new(),
+        refused: Vec::new(),
+        // A dry run writes nothing, so a later line could not see an earlier one's account:
+        // it checks the whole file in one transaction, rolled back at the end.
+        batch: if options.dry_run { usize::MAX } else { BATCH },
+    };
+    match format {
+        FileFormat::JsonLines => run.json_lines(input, &rules, progress).await?,
+        FileFormat::Csv => run.csv_rows(input, &rules, progress).await?,
+    }
+    run.flush().await?;
+    progress.finish();
+    Ok(run.report)
+}
+
+/// The profile `--password-profile` names (by id, or by a name only one profile has), and the
+/// realm's only profile when it has exactly one.
+async fn profiles(
+    store: &dyn Store,
+    options: &ImportOptions,
+) -> Result<(Option<Uuid>, Option<Uuid>), ImportError> {
+    let all = store.password_profile_names().await?;
+    let only = match all.as_slice() {
+        [(id, _)] => Some(*id),
+        _ => None,
+    };
+    let Some(wanted) = options.password_profile.as_deref() else {
+        return Ok((None, only));
+    };
+    let by_id = Uuid::parse_str(wanted)
+        .ok()
+        .filter(|id| all.iter().any(|(known, _)| known == id));
+    if let Some(id) = by_id {
+        return Ok((Some(id), only));
+    }
+    let named: Vec<Uuid> = all
+        .iter()
+        .filter(|(_, name)| name == wanted)
+        .map(|(id, _)| *id)
+        .collect();
+    match named.as_slice() {
+        [id] => Ok((Some(*id), only)),
+        [] => Err(ImportError::Profile(format!(
+            "no password profile has the id or name {wanted:?}"
+        ))),
+        _ => Err(ImportError::Profile(format!(
+            "several password profiles are named {wanted:?}: give its id"
+        ))),
+    }
+}
+
+struct Run<'a> {
+    store: &'a dyn Store,
+    clock: &'a dyn Clock,
+    write: ImportWrite,
+    refusals: &'a mut (dyn Write + Send),
+    report: ImportReport,
+    pending: Vec<ImportRecord>,
+    /// Refusals of the lines read since the last batch was written, reported with its own so
+    /// the report keeps the file's order.
+    refused: Vec<(u64, String)>,
+    batch: usize,
+}
+
+/// A CSV row: the member fields as columns, empty meaning absent.
+#[derive(Deserialize)]
+struct MemberRow {
+    email: String,
+    name: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password_hash: Option<String>,
+    #[serde(default)]
+    password_profile_id: Option<String>,
+}
+
+impl Run<'_> {
+    async fn json_lines(
+        &mut self,
+        mut input: impl BufRead,
+        rules: &LineRules<'_>,
+        progress: &mut Progress,
+    ) -> Result<(), ImportError> {
+        let mut bytes = 0u64;
+        let mut number = 0u64;
+        let mut text = String::new();
+        loop {
+            text.clear();
+            let read = input
+                .read_line(&mut text)
+                .map_err(|error| ImportError::Read(error.to_string()))?;
+            if read == 0 {
+                break;
+            }
+            bytes += read as u64;
+            number += 1;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let checked = parse_json_line(text.trim_end(), rules);
+            self.take(number, checked).await?;
+            if self.pending.is_empty() {
+                progress.update(bytes, &self.report);
+            }
+        }
+        Ok(())
+    }
+
+    async fn csv_rows(
+        &mut self,
+        input: impl BufRead,
+        rules: &LineRules<'_>,
+        progress: &mut Progress,
+    ) -> Result<(), ImportError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(input);
+        let headers = reader
+            .headers()
+            .map_err(|error| ImportError::Read(format!("the header row: {error}")))?
+            .clone();
+        let mut row = csv::StringRecord::new();
+        loop {
+            let (number, checked) = match reader.read_record(&mut row) {
+                Ok(false) => break,
+                Ok(true) => (
+                    row.position().map_or(0, csv::Position::line),
+                    row.deserialize::<MemberRow>(Some(&headers))
+                        .map_err(|error| format!("not a member row: {error}"))
+                        .and_then(|member| member_row(member, rules)),
+                ),
+                Err(error) => (
+                    error.position().map_or(0, csv::Position::line),
+                    Err(format!("not a member row: {error}")),
+                ),
+            };
+            self.take(number, checked).await?;
+            if self.pending.is_empty() {
+                progress.update(reader.position().byte(), &self.report);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a line and queues it, or reports it; writes the queue once it is a batch.
+    async fn take(
+        &mut self,
+        number: u64,
+        checked: Result<crate::store::ImportKind, String>,
+    ) -> Result<(), ImportError> {
+        self.report.lines += 1;
+        match checked {
+            Ok(kind) => self.pending.push(ImportRecord { line: number, kind }),
+            Err(reason) => self.refuse(number, &reason),
+        }
+        if self.pending.len() >= self.batch {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, number: u64, reason: &str) {
+        self.report.rejected += 1;
+        self.refused.push((number, reason.to_owned()));
+    }
+
+    /// Reports the refusals held so far, in the file's order.
+    fn report_refusals(&mut self) {
+        self.refused.sort_by_key(|(number, _)| *number);
+        for (number, reason) in self.refused.drain(..) {
+            let _ = writeln!(self.refusals, "line {number}: {reason}");
+        }
+    }
+
+    /// Writes the queued records in one transaction. When the database refuses the batch as a
+    /// whole (a concurrent writer took a username between look-up and insert), each record is
+    /// tried alone, so only the guilty line is refused and nothing is half-imported.
+    async fn flush(&mut self) -> Result<(), ImportError> {
+        self.write_pending().await?;
+        self.report_refusals();
+        Ok(())
+    }
+
+    async fn write_pending(&mut self) -> Result<(), ImportError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let records = std::mem::take(&mut self.pending);
+        match self
+            .store
+            .import_batch(&records, self.write, self.clock.now())
+            .await
+        {
+            Ok(outcomes) => self.count(&records, outcomes),
+            Err(StoreError::Unavailable(reason)) => {
+                return Err(ImportError::Store(StoreError::Unavailable(reason)));
+            }
+            Err(_) if records.len() > 1 => {
+                for record in records {
+                    let single = std::slice::from_ref(&record);
+                    match self
+                        .store
+                        .import_batch(single, self.write, self.clock.now())
+                        .await
+                    {
+                        Ok(outcomes) => self.count(single, outcomes),
+                        Err(error) => self.refuse(record.line, &error.to_string()),
+                    }
+                }
+            }
+            Err(error) => {
+                for record in &records {
+                    self.refuse(record.line, &error.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, records: &[ImportRecord], outcomes: Vec<ImportOutcome>) {
+        for (record, outcome) in records.iter().zip(outcomes) {
+            match outcome {
+                ImportOutcome::Created => self.report.created += 1,
+                ImportOutcome::Unchanged => self.report.unchanged += 1,
+                ImportOutcome::Rejected(reason) => self.refuse(record.line, &reason),
+            }
+        }
+    }
+}
+
+fn member_row(row: MemberRow, rules: &LineRules<'_>) -> Result<crate::store::ImportKind, String> {
+    let present = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let password_profile_id = match present(row.password_profile_id) {
+        None => None,
+        Some(text) => Some(
+            Uuid::parse_str(&text).map_err(|_| "password_profile_id is not a UUID".to_owned())?,
+        ),
+    };
+    check(
+        Line::AccountMember(MemberLine {
+            email: row.email,
+            name: row.name,
+            username: present(row.username),
+            password_hash: present(row.password_hash),
+            password_profile_id,
+        }),
+        rules,
+    )
+}
