@@ -61,29 +61,41 @@ def start(binary, database_url, port, work, name, overrides=None):
     return server
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--binary-a", required=True)
-    parser.add_argument("--binary-b", required=True)
-    parser.add_argument("--label-a", default="A")
-    parser.add_argument("--label-b", default="B")
+def parse_side_by_side(parser, rounds, port, report):
+    """The options every side-by-side run shares (two databases, the load generator, rounds and
+    their lengths, ports, the report) added to `parser`, then parsed."""
     parser.add_argument("--database-url-a", required=True)
     parser.add_argument("--database-url-b", required=True)
     parser.add_argument("--oha", required=True)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--read-seconds", type=float, default=5.0)
     parser.add_argument("--login-seconds", type=float, default=6.0)
-    parser.add_argument("--tolerance", type=float, default=0.03)
-    parser.add_argument("--port", type=int, default=18090)
-    parser.add_argument("--report", default=str(ROOT / "bench" / "results" / "compare.md"))
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--report", default=str(ROOT / "bench" / "results" / report))
     parser.add_argument("--work", default="/tmp/accountd-bench")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def prepare(args):
+    """The work folder, and bench.py's state: its arguments and the secrets its command log hides."""
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     bench.ARGS = argparse.Namespace(oha=args.oha, database_url=args.database_url_a)
     bench.RECORDER.hide(bench.CLIENT_SECRET, "ACCOUNTD_CLIENT_SECRET")
     bench.RECORDER.hide(bench.JWT_SECRET, "ACCOUNTD_JWT_SECRET")
     bench.RECORDER.hide(bench.PASSWORD, "BENCH_PASSWORD")
+    return work
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary-a", required=True)
+    parser.add_argument("--binary-b", required=True)
+    parser.add_argument("--label-a", default="A")
+    parser.add_argument("--label-b", default="B")
+    parser.add_argument("--tolerance", type=float, default=0.03)
+    args = parse_side_by_side(parser, rounds=7, port=18090, report="compare.md")
+    work = prepare(args)
     load_before = os.getloadavg()
 
     sides = {}
