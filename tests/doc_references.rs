@@ -19,6 +19,7 @@ const SCANNED: &[&str] = &[
     "docs",
     "README.md",
     "ARCHITECTURE.md",
+    "Cargo.toml",
     ".env.example",
     "Dockerfile",
 ];

@@ -44,10 +44,10 @@ macro_rules! tests {
     };
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Backend {
     Sqlite,
-    Postgres(String),
+    Postgres(Arc<PostgresSlots>),
 }
 
 impl Backend {
@@ -56,6 +56,99 @@ impl Backend {
             Self::Sqlite => "sqlite",
             Self::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// The PostgreSQL databases the suite spreads its tests over, each held by one test at a time;
+/// a test's schema lives in the database it holds. sqlx's migrator locks a whole database while
+/// it checks and applies migrations, so in one shared database every server start would queue
+/// behind every other test's.
+#[derive(Debug)]
+pub struct PostgresSlots {
+    free: Mutex<Vec<String>>,
+    returned: std::sync::Condvar,
+}
+
+impl PostgresSlots {
+    /// `count` databases beside the one `base` names (`<name>_slot<n>` on the same server),
+    /// created when missing and kept for the next run.
+    pub fn prepare(base: &str, count: usize) -> Result<Self, String> {
+        let mut url =
+            url::Url::parse(base).map_err(|error| format!("TEST_DATABASE_URL: {error}"))?;
+        let name = match url.path().trim_start_matches('/') {
+            "" => "postgres".to_owned(),
+            name => name.to_owned(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())?;
+        let mut free = Vec::with_capacity(count);
+        runtime.block_on(async {
+            let mut admin = connect_pg(base).await;
+            for slot in 0..count {
+                let database = format!("{name}_slot{slot}");
+                let exists: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                        .bind(&database)
+                        .fetch_optional(&mut admin)
+                        .await
+                        .map_err(|error| error.to_string())?;
+                if exists.is_none() {
+                    // Another suite may create it at the same moment; then it exists, which is
+                    // all that matters.
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "CREATE DATABASE \"{database}\""
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+                url.set_path(&format!("/{database}"));
+                free.push(url.to_string());
+            }
+            Ok::<(), String>(())
+        })?;
+        Ok(Self {
+            free: Mutex::new(free),
+            returned: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Waits for a database no other test holds; it is free again when the lease is dropped.
+    fn lease(self: &Arc<Self>) -> SlotLease {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if let Some(url) = free.pop() {
+                return SlotLease {
+                    url,
+                    slots: Arc::clone(self),
+                };
+            }
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+struct SlotLease {
+    url: String,
+    slots: Arc<PostgresSlots>,
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        let mut free = self
+            .slots
+            .free
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        free.push(std::mem::take(&mut self.url));
+        self.slots.returned.notify_one();
     }
 }
 
@@ -209,18 +302,21 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    pub async fn create(backend: &Backend) -> Self {
-        match backend {
-            Backend::Sqlite => {
+    /// On SQLite a copy of the migrated template; on PostgreSQL a new schema in the database
+    /// `postgres` names.
+    async fn create(postgres: Option<&str>) -> Self {
+        match postgres {
+            None => {
                 let dir = tempfile::tempdir().expect("temporary directory");
-                let url = format!("sqlite://{}/accountd.db?mode=rwc", dir.path().display());
+                let path = dir.path().join("accountd.db");
+                std::fs::copy(sqlite_template(), &path).expect("copy the SQLite template");
                 Self {
-                    url,
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
                     cleanup: None,
                     _dir: Some(dir),
                 }
             }
-            Backend::Postgres(base) => {
+            Some(base) => {
                 let schema = format!("test_{}", Uuid::new_v4().simple());
                 let mut admin = connect_pg(base).await;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -233,11 +329,20 @@ impl TestDatabase {
                 );
                 Self {
                     url,
-                    cleanup: Some((base.clone(), schema)),
+                    cleanup: Some((base.to_owned(), schema)),
                     _dir: None,
                 }
             }
         }
+    }
+
+    /// Another database on the same backend as the one `database_url` names (a schema beside
+    /// it on PostgreSQL), for a test that needs a second, independent store.
+    pub async fn beside(database_url: &str) -> Self {
+        let Some(marker) = database_url.find("options=-c%20search_path") else {
+            return Self::create(None).await;
+        };
+        Self::create(Some(&database_url[..marker - 1])).await
     }
 
     pub async fn drop_schema(&self) {
@@ -248,6 +353,45 @@ impl TestDatabase {
                 .await;
         }
     }
+}
+
+/// Where the SQLite template is, once [`prepare_sqlite_template`] made it.
+static SQLITE_TEMPLATE: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+fn sqlite_template() -> &'static std::path::Path {
+    SQLITE_TEMPLATE
+        .get()
+        .expect("the SQLite template is made before the first test")
+}
+
+/// A SQLite database migrated by the server's own store, which every SQLite test copies:
+/// migrating a new file costs each test more than the copy. The server still runs its migrations
+/// at start, finding them applied. The template lives as long as the returned folder.
+pub fn prepare_sqlite_template() -> Result<tempfile::TempDir, String> {
+    let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let template = dir.path().join("template.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    runtime.block_on(async {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("migrated.db").display()
+        );
+        let store =
+            accountd::store::connect(&url, Arc::new(accountd::wire::Links::new(PUBLIC_BASE_URL)))
+                .await
+                .map_err(|error| error.to_string())?;
+        store.migrate().await.map_err(|error| error.to_string())?;
+        // A consistent copy of a database in WAL mode, without its WAL file.
+        store
+            .backup_into(&template)
+            .await
+            .map_err(|error| error.to_string())
+    })?;
+    let _ = SQLITE_TEMPLATE.set(template);
+    Ok(dir)
 }
 
 async fn connect_pg(url: &str) -> sqlx::PgConnection {
@@ -275,8 +419,12 @@ pub fn run(
         .build()
         .map_err(|error| libtest_mimic::Failed::from(error.to_string()))?;
     enter_context(&context);
+    let slot = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres(slots) => Some(slots.lease()),
+    };
     let outcome = runtime.block_on(async {
-        let database = TestDatabase::create(backend).await;
+        let database = TestDatabase::create(slot.as_ref().map(|slot| slot.url.as_str())).await;
         let outcome = {
             let mut config = test_config(&database.url);
             config.jwt_algorithm = algorithm.unwrap_or(config.jwt_algorithm);
@@ -352,10 +500,7 @@ pub async fn spawn_app(config: Config) -> TestApp {
     TestApp {
         address,
         management_address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client"),
+        client: test_client_builder().build().expect("http client"),
         clock,
         realm_id: state.deployment.realm_id,
         state,
@@ -427,11 +572,19 @@ pub struct Call<'a> {
     source: Option<std::net::IpAddr>,
 }
 
+/// The tests' HTTP clients: redirects are answers to check, not to follow, and no trusted roots
+/// are loaded, since tests speak plain http to loopback and reading the host's CA store costs
+/// each client more than a whole request does.
+fn test_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_built_in_root_certs(false)
+}
+
 /// An HTTP client whose connections leave from `source` (any 127.0.0.0/8 address works on
 /// loopback), so the server sees a distinct client address as it would for another machine.
 pub fn client_from(source: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+    test_client_builder()
         .local_address(
             source
                 .parse::<std::net::IpAddr>()

@@ -117,7 +117,7 @@ fn all_tests() -> Vec<Test> {
 
 fn main() -> ExitCode {
     helpers::capture_logs();
-    let arguments = Arguments::from_args();
+    let mut arguments = Arguments::from_args();
     let postgres = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|url| !url.trim().is_empty());
@@ -129,9 +129,27 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // A trial mostly waits (on its server, the database, a socket), so twice as many trials as
+    // cores keep the machine busy; `--test-threads` still decides when given.
+    let concurrent_trials = *arguments.test_threads.get_or_insert_with(|| {
+        2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let _sqlite_template = match helpers::prepare_sqlite_template() {
+        Ok(folder) => folder,
+        Err(error) => {
+            eprintln!("the SQLite template database: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut backends = vec![Backend::Sqlite];
     if let Some(url) = &postgres {
-        backends.push(Backend::Postgres(url.clone()));
+        match helpers::PostgresSlots::prepare(url, concurrent_trials) {
+            Ok(slots) => backends.push(Backend::Postgres(std::sync::Arc::new(slots))),
+            Err(error) => {
+                eprintln!("PostgreSQL at TEST_DATABASE_URL is not usable: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let names: Vec<&str> = backends.iter().map(Backend::name).collect();
     println!("accountd API suite on: {}", names.join(", "));

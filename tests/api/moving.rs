@@ -9,7 +9,7 @@ use accountd::moving::import::{FileFormat, ImportOptions, ImportReport, import};
 use accountd::moving::progress::Progress;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDatabase, spawn_app, test_config};
+use crate::helpers::{TestApp, TestDatabase, spawn_app, test_config};
 use crate::tests;
 
 tests![
@@ -303,12 +303,7 @@ async fn member_rows_import_from_csv(app: TestApp) {
 
 /// A store of its own on the same backend as `app`, empty but for its first-start records.
 async fn empty_store_like(app: &TestApp) -> (TestApp, TestDatabase) {
-    let backend = if app.database_url.starts_with("postgres") {
-        Backend::Postgres(std::env::var("TEST_DATABASE_URL").unwrap())
-    } else {
-        Backend::Sqlite
-    };
-    let database = TestDatabase::create(&backend).await;
+    let database = TestDatabase::beside(&app.database_url).await;
     let other = spawn_app(test_config(&database.url)).await;
     (other, database)
 }

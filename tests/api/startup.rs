@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{Backend, TestApp, TestDatabase};
+use crate::helpers::{TestApp, TestDatabase};
 use crate::tests;
 
 tests![
@@ -22,17 +22,9 @@ tests![
 
 const STARTUP: Duration = Duration::from_secs(30);
 
-fn backend_of(app: &TestApp) -> Backend {
-    if app.database_url.starts_with("sqlite:") {
-        Backend::Sqlite
-    } else {
-        Backend::Postgres(std::env::var("TEST_DATABASE_URL").expect("a PostgreSQL test run"))
-    }
-}
-
 /// A database no server has used: no bootstrap key exists yet.
 async fn fresh_database(app: &TestApp) -> TestDatabase {
-    TestDatabase::create(&backend_of(app)).await
+    TestDatabase::beside(&app.database_url).await
 }
 
 fn free_port() -> u16 {
@@ -206,13 +198,12 @@ async fn with_json_logs_and_no_terminal_the_generated_key_goes_to_an_owner_only_
     let database = fresh_database(&app).await;
     let dir = tempfile::tempdir().unwrap();
     // SQLite: beside the database file. PostgreSQL: ./data, created owner-only.
-    let (url, folder) = match backend_of(&app) {
-        Backend::Sqlite => {
-            let folder = dir.path().join("db");
-            let url = format!("sqlite://{}/accountd.db?mode=rwc", folder.display());
-            (url, folder)
-        }
-        Backend::Postgres(_) => (database.url.clone(), dir.path().join("data")),
+    let (url, folder) = if app.database_url.starts_with("sqlite:") {
+        let folder = dir.path().join("db");
+        let url = format!("sqlite://{}/accountd.db?mode=rwc", folder.display());
+        (url, folder)
+    } else {
+        (database.url.clone(), dir.path().join("data"))
     };
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
