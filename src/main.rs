@@ -9,7 +9,8 @@ use accountd::auth::keyring;
 use accountd::auth::sealing::{self, Sealer};
 use accountd::config::{Config, ConfigArgs};
 use accountd::key_handover::{self, Handover};
-use accountd::moving::import::{FileFormat, ImportOptions};
+use accountd::moving::from_api::{ApiSource, Paging, import_from_api};
+use accountd::moving::import::{FileFormat, ImportOptions, ImportReport};
 use accountd::moving::progress::Progress;
 use accountd::moving::{export, import};
 use accountd::store::{self};
@@ -64,8 +65,25 @@ enum Command {
     /// refused line is reported on standard error as `line N: reason`; the exit status is 1 when
     /// a line was refused. See docs/moving-in.md.
     Import {
-        /// The file: JSON Lines, or CSV when its name ends in .csv.
-        file: std::path::PathBuf,
+        /// The file: JSON Lines, or CSV when its name ends in .csv. Left out with --from-api.
+        #[arg(required_unless_present = "from_api", conflicts_with = "from_api")]
+        file: Option<std::path::PathBuf>,
+        /// Copy from a running server that speaks the Account Management API (another
+        /// accountd, or Elastic Path) instead of a file: its base URL. Members arrive without
+        /// passwords, which such an API never gives out.
+        #[arg(long, requires_all = ["api_client_id", "api_client_secret"])]
+        from_api: Option<String>,
+        /// The client id of an application key of the source (client credentials).
+        #[arg(long, requires = "from_api")]
+        api_client_id: Option<String>,
+        /// Its secret; safer in ACCOUNTD_IMPORT_API_CLIENT_SECRET than on the command line,
+        /// where other users of the machine can read it.
+        #[arg(
+            long,
+            env = "ACCOUNTD_IMPORT_API_CLIENT_SECRET",
+            hide_env_values = true
+        )]
+        api_client_secret: Option<String>,
         /// The password profile of the members' logins (its id, or a name only one profile
         /// has); overrides any profile in the file. Default: the realm's only profile.
         #[arg(long)]
@@ -186,6 +204,9 @@ fn main() -> ExitCode {
             Command::Backup { path } => backup(&config, &path).await,
             Command::Import {
                 file,
+                from_api,
+                api_client_id,
+                api_client_secret,
                 password_profile,
                 dry_run,
                 quiet_events,
@@ -196,7 +217,21 @@ fn main() -> ExitCode {
                     quiet_events,
                     firebase: config.firebase_scrypt.clone(),
                 };
-                import_file(&config, &file, &options).await
+                match (file, from_api, api_client_id, api_client_secret) {
+                    (_, Some(url), Some(client_id), Some(secret)) => {
+                        let source = ApiSource {
+                            url,
+                            client_id,
+                            client_secret: accountd::auth::secret::Secret::new(secret),
+                        };
+                        import_api(&config, &source, &options).await
+                    }
+                    (Some(file), None, _, _) => import_file(&config, &file, &options).await,
+                    _ => Err(
+                        "give a FILE, or --from-api with --api-client-id and --api-client-secret"
+                            .into(),
+                    ),
+                }
             }
             Command::Export {
                 include_password_hashes,
@@ -260,6 +295,81 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+async fn import_api(
+    config: &Config,
+    source: &ApiSource,
+    options: &ImportOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let mut progress = Progress::for_stderr(None);
+    let report = import_from_api(
+        store.as_ref(),
+        &SystemClock,
+        source,
+        Paging::default(),
+        options,
+        &mut std::io::stderr(),
+        &mut progress,
+    )
+    .await?;
+    eprintln!(
+        "import: {} accounts, {} members and {} memberships listed by {}",
+        report.accounts, report.members, report.memberships, source.url
+    );
+    summarise(&report.import, options, "records");
+    eprintln!(
+        "import: members arrive without passwords (the API never gives them out): they log in \
+         with a one-time password, or set one through a password reset"
+    );
+    if report.unreachable > 0 {
+        eprintln!(
+            "import: {} listed records could not be reached by paging (past the offset cap, \
+             where the source cannot page by created_at)",
+            report.unreachable
+        );
+    }
+    refused(&report.import, "records")?;
+    if report.unreachable > 0 {
+        return Err(format!("{} records could not be reached", report.unreachable).into());
+    }
+    Ok(())
+}
+
+/// The summary line of an import on standard error.
+fn summarise(report: &ImportReport, options: &ImportOptions, unit: &str) {
+    eprintln!(
+        "import: {} {unit}: {} created, {} unchanged, {} rejected{}{}",
+        report.lines,
+        report.created,
+        report.unchanged,
+        report.rejected,
+        if options.dry_run {
+            "; dry run: nothing was written"
+        } else {
+            ""
+        },
+        if options.quiet_events {
+            "; --quiet-events: no events were written for them"
+        } else {
+            ""
+        },
+    );
+}
+
+/// An error when records were refused, so the exit status says so.
+fn refused(report: &ImportReport, unit: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if report.rejected > 0 {
+        let noun = if report.rejected == 1 {
+            unit.trim_end_matches('s')
+        } else {
+            unit
+        };
+        return Err(format!("{} {noun} rejected", report.rejected).into());
+    }
+    Ok(())
+}
+
 async fn import_file(
     config: &Config,
     path: &std::path::Path,
@@ -281,31 +391,8 @@ async fn import_file(
         &mut progress,
     )
     .await?;
-    eprintln!(
-        "import: {} lines: {} created, {} unchanged, {} rejected{}{}",
-        report.lines,
-        report.created,
-        report.unchanged,
-        report.rejected,
-        if options.dry_run {
-            "; dry run: nothing was written"
-        } else {
-            ""
-        },
-        if options.quiet_events {
-            "; --quiet-events: no events were written for them"
-        } else {
-            ""
-        },
-    );
-    if report.rejected > 0 {
-        let noun = if report.rejected == 1 {
-            "line"
-        } else {
-            "lines"
-        };
-        return Err(format!("{} {noun} rejected", report.rejected).into());
-    }
+    summarise(&report, options, "lines");
+    refused(&report, "lines")?;
     Ok(())
 }
 

@@ -72,28 +72,8 @@ pub async fn import(
     refusals: &mut (dyn Write + Send),
     progress: &mut Progress,
 ) -> Result<ImportReport, ImportError> {
-    let (forced_profile, only_profile) = profiles(store, options).await?;
-    let rules = LineRules {
-        forced_profile,
-        only_profile,
-        firebase: options.firebase.as_ref(),
-    };
-    let write = ImportWrite {
-        dry_run: options.dry_run,
-        quiet_events: options.quiet_events,
-    };
-    let mut run = Run {
-        store,
-        clock,
-        write,
-        refusals,
-        report: ImportReport::default(),
-        pending: Vec::new(),
-        refused: Vec::new(),
-        // A dry run writes nothing, so a later line could not see an earlier one's account:
-        // it checks the whole file in one transaction, rolled back at the end.
-        batch: if options.dry_run { usize::MAX } else { BATCH },
-    };
+    let rules = rules(store, options).await?;
+    let mut run = Run::new(store, clock, options, refusals);
     match format {
         FileFormat::JsonLines => run.json_lines(input, &rules, progress).await?,
         FileFormat::Csv => run.csv_rows(input, &rules, progress).await?,
@@ -101,6 +81,19 @@ pub async fn import(
     run.flush().await?;
     progress.finish();
     Ok(run.report)
+}
+
+/// How this import's lines are checked: the profile options settled against the store.
+pub(super) async fn rules<'o>(
+    store: &dyn Store,
+    options: &'o ImportOptions,
+) -> Result<LineRules<'o>, ImportError> {
+    let (forced_profile, only_profile) = profiles(store, options).await?;
+    Ok(LineRules {
+        forced_profile,
+        only_profile,
+        firebase: options.firebase.as_ref(),
+    })
 }
 
 /// The profile `--password-profile` names (by id, or by a name only one profile has), and the
@@ -139,16 +132,21 @@ async fn profiles(
     }
 }
 
-struct Run<'a> {
+/// The writing half of an import: checked records in, transactional batches out, refusals
+/// reported in the order of the input. A file or another server's API feeds it.
+pub(super) struct Run<'a> {
     store: &'a dyn Store,
     clock: &'a dyn Clock,
     write: ImportWrite,
     refusals: &'a mut (dyn Write + Send),
-    report: ImportReport,
+    pub(super) report: ImportReport,
     pending: Vec<ImportRecord>,
     /// Refusals of the lines read since the last batch was written, reported with its own so
     /// the report keeps the file's order.
     refused: Vec<(u64, String)>,
+    /// How the pending records are named in a refusal when not by their line number (a record
+    /// fetched from an API is named by its kind and id).
+    labels: std::collections::HashMap<u64, String>,
     batch: usize,
 }
 
@@ -165,7 +163,47 @@ struct MemberRow {
     password_profile_id: Option<String>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    pub(super) fn new(
+        store: &'a dyn Store,
+        clock: &'a dyn Clock,
+        options: &ImportOptions,
+        refusals: &'a mut (dyn Write + Send),
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            write: ImportWrite {
+                dry_run: options.dry_run,
+                quiet_events: options.quiet_events,
+            },
+            refusals,
+            report: ImportReport::default(),
+            pending: Vec::new(),
+            refused: Vec::new(),
+            labels: std::collections::HashMap::new(),
+            // A dry run writes nothing, so a later line could not see an earlier one's
+            // account: it checks the whole input in one transaction, rolled back at the end.
+            batch: if options.dry_run { usize::MAX } else { BATCH },
+        }
+    }
+
+    /// Like [`Run::take`], for a record a refusal names by `label` rather than by its number.
+    pub(super) async fn take_labelled(
+        &mut self,
+        number: u64,
+        label: String,
+        checked: Result<crate::store::ImportKind, String>,
+    ) -> Result<(), ImportError> {
+        self.labels.insert(number, label);
+        self.take(number, checked).await
+    }
+
+    /// Whether nothing is waiting to be written.
+    pub(super) fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     async fn json_lines(
         &mut self,
         mut input: impl BufRead,
@@ -234,7 +272,7 @@ impl Run<'_> {
     }
 
     /// Counts a line and queues it, or reports it; writes the queue once it is a batch.
-    async fn take(
+    pub(super) async fn take(
         &mut self,
         number: u64,
         checked: Result<crate::store::ImportKind, String>,
@@ -255,18 +293,22 @@ impl Run<'_> {
         self.refused.push((number, reason.to_owned()));
     }
 
-    /// Reports the refusals held so far, in the file's order.
+    /// Reports the refusals held so far, in the input's order.
     fn report_refusals(&mut self) {
         self.refused.sort_by_key(|(number, _)| *number);
         for (number, reason) in self.refused.drain(..) {
-            let _ = writeln!(self.refusals, "line {number}: {reason}");
+            let _ = match self.labels.get(&number) {
+                Some(label) => writeln!(self.refusals, "{label}: {reason}"),
+                None => writeln!(self.refusals, "line {number}: {reason}"),
+            };
         }
+        self.labels.clear();
     }
 
     /// Writes the queued records in one transaction. When the database refuses the batch as a
     /// whole (a concurrent writer took a username between look-up and insert), each record is
     /// tried alone, so only the guilty line is refused and nothing is half-imported.
-    async fn flush(&mut self) -> Result<(), ImportError> {
+    pub(super) async fn flush(&mut self) -> Result<(), ImportError> {
         self.write_pending().await?;
         self.report_refusals();
         Ok(())

@@ -3,6 +3,7 @@
 //! `accountd export` writes the same format back, so an export imports again unchanged.
 
 pub mod export;
+pub mod from_api;
 pub mod import;
 pub mod progress;
 pub mod records;

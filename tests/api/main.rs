@@ -16,6 +16,7 @@ mod events;
 mod faults;
 mod filtering;
 mod fresh_login;
+mod from_api;
 mod helpers;
 mod idp;
 mod integrations;
@@ -86,6 +87,7 @@ fn all_tests() -> Vec<Test> {
         faults::tests(),
         filtering::tests(),
         fresh_login::tests(),
+        from_api::tests(),
         integrations::tests(),
         keys::tests(),
         lean_pool::tests(),
