@@ -2,7 +2,10 @@
 //! docs/authentication.md#permission-matrix): application keys, and every admin write refused to
 //! shoppers and account holders.
 
-use accountd::store::{ChangedBy, Limit, NewAccount, NewUser, StoreError};
+use accountd::store::{
+    ChangedBy, ImportKind, ImportOutcome, ImportRecord, ImportWrite, Limit, NewAccount, NewUser,
+    StoreError,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -345,7 +348,7 @@ async fn an_account_holds_at_most_a_thousand_memberships(app: TestApp) {
                 name: "Big".into(),
                 legal_name: None,
                 registration_id: None,
-                external_ref: None,
+                external_ref: Some("BIG".into()),
                 parent_id: None,
             },
             now,
@@ -360,20 +363,46 @@ async fn an_account_holds_at_most_a_thousand_memberships(app: TestApp) {
         middle_name: None,
         family_name: None,
     };
-    for index in 0..1000 {
-        let member = store
-            .create_user(
-                &user(index),
-                ChangedBy::Admin,
+    // The thousand go in as an import would write them, a few transactions instead of two
+    // thousand; the limit is checked on each membership all the same.
+    let records: Vec<ImportRecord> = (0..1000u64)
+        .flat_map(|index| {
+            let email = format!("m{index}@example.com");
+            [
+                ImportKind::Member {
+                    email: email.clone(),
+                    name: format!("Member {index}"),
+                    login: None,
+                },
+                ImportKind::Membership {
+                    account_external_ref: "BIG".into(),
+                    member_email: email,
+                },
+            ]
+        })
+        .enumerate()
+        .map(|(line, kind)| ImportRecord {
+            line: line as u64 + 1,
+            kind,
+        })
+        .collect();
+    for batch in records.chunks(500) {
+        let outcomes = store
+            .import_batch(
+                batch,
+                ImportWrite {
+                    dry_run: false,
+                    quiet_events: true,
+                },
                 now,
-                &crate::helpers::by_test(),
             )
             .await
             .unwrap();
-        store
-            .create_membership(account.id, member.id, now, &crate::helpers::by_test())
-            .await
-            .unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|outcome| *outcome == ImportOutcome::Created)
+        );
     }
     let one_more = store
         .create_user(

@@ -182,16 +182,23 @@ fn main() -> ExitCode {
             }
         }
     }
+    // ACCOUNTD_TEST_TIMINGS=1 prints each trial's wall time, to find the slow ones.
+    let show_timings = std::env::var("ACCOUNTD_TEST_TIMINGS").is_ok_and(|value| value == "1");
     let mut trials = Vec::new();
     for backend in &backends {
         for (name, test, algorithm) in &variants {
             let backend = backend.clone();
             let run = test.run;
             let algorithm = *algorithm;
-            trials.push(Trial::test(
-                format!("{}::{name}", backend.name()),
-                move || helpers::run(&backend, algorithm, run),
-            ));
+            let name = format!("{}::{name}", backend.name());
+            trials.push(Trial::test(name.clone(), move || {
+                let started = std::time::Instant::now();
+                let outcome = helpers::run(&backend, algorithm, run);
+                if show_timings {
+                    eprintln!("timing {:>8.3} s {name}", started.elapsed().as_secs_f64());
+                }
+                outcome
+            }));
         }
     }
     if postgres.is_none() {
