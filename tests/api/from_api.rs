@@ -9,6 +9,7 @@ use accountd::moving::progress::Progress;
 use serde_json::{Value, json};
 
 use crate::helpers::{CLIENT_ID, CLIENT_SECRET, TestApp, TestDatabase, spawn_app, test_config};
+use crate::moving::profile;
 use crate::tests;
 
 tests![
@@ -47,17 +48,6 @@ async fn copy(source: &TestApp, destination: &TestApp, paging: Paging) -> (ApiRe
     (report, String::from_utf8(refusals).unwrap())
 }
 
-async fn storefront_profile(app: &TestApp, admin: &str) -> String {
-    app.create_password_profile(
-        admin,
-        json!({"type": "password_profile", "name": "Storefront"}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn list(app: &TestApp, admin: &str, path: &str) -> Vec<Value> {
     app.get(path).bearer(admin).send().await.expect(200)["data"]
         .as_array()
@@ -70,13 +60,13 @@ async fn destination_like(app: &TestApp) -> (TestApp, TestDatabase, String) {
     let database = TestDatabase::beside(&app.database_url).await;
     let destination = spawn_app(test_config(&database.url)).await;
     let admin = destination.admin_token().await;
-    storefront_profile(&destination, &admin).await;
+    profile(&destination, &admin).await;
     (destination, database, admin)
 }
 
 async fn a_copy_from_a_running_api_brings_accounts_members_logins_and_memberships(app: TestApp) {
     let admin = app.admin_token().await;
-    let profile = storefront_profile(&app, &admin).await;
+    let profile_id = profile(&app, &admin).await;
     let parent = app
         .create_account_with(
             &admin,
@@ -100,8 +90,14 @@ async fn a_copy_from_a_running_api_brings_accounts_members_logins_and_membership
             .await;
         let id = member["id"].as_str().unwrap().to_owned();
         if n % 2 == 0 {
-            app.create_password_info(&admin, &id, &profile, &format!("login-{n}"), "a password 1")
-                .await;
+            app.create_password_info(
+                &admin,
+                &id,
+                &profile_id,
+                &format!("login-{n}"),
+                "a password 1",
+            )
+            .await;
         }
         let account = if n < 4 { &parent } else { &child };
         app.add_membership(&admin, account["id"].as_str().unwrap(), &id)
@@ -168,35 +164,23 @@ async fn a_copy_from_a_running_api_brings_accounts_members_logins_and_membership
         .send()
         .await;
     login.expect_error(400, "authentication failed");
-    let ron = copied
-        .iter()
-        .find(|member| member["email"] == "m2@example.com")
-        .unwrap();
-    let logins = list(
-        &destination,
-        &destination_admin,
-        &destination.realm_path(&format!(
+    let logins = |email: &'static str| {
+        let member = copied
+            .iter()
+            .find(|member| member["email"] == email)
+            .unwrap();
+        let path = destination.realm_path(&format!(
             "/user-authentication-info/{}/user-authentication-password-profile-info",
-            ron["id"].as_str().unwrap()
-        )),
-    )
-    .await;
-    assert_eq!(logins.len(), 1);
-    assert_eq!(logins[0]["username"], "login-2");
-    let without_login = copied
-        .iter()
-        .find(|member| member["email"] == "m1@example.com")
-        .unwrap();
-    let none = list(
-        &destination,
-        &destination_admin,
-        &destination.realm_path(&format!(
-            "/user-authentication-info/{}/user-authentication-password-profile-info",
-            without_login["id"].as_str().unwrap()
-        )),
-    )
-    .await;
-    assert!(none.is_empty());
+            member["id"].as_str().unwrap()
+        ));
+        let destination = &destination;
+        let admin = &destination_admin;
+        async move { list(destination, admin, &path).await }
+    };
+    let with_login = logins("m2@example.com").await;
+    assert_eq!(with_login.len(), 1);
+    assert_eq!(with_login[0]["username"], "login-2");
+    assert!(logins("m1@example.com").await.is_empty());
 
     let east = &accounts[1]["id"];
     let east_members = list(
@@ -227,7 +211,7 @@ async fn destination_profile(app: &TestApp, admin: &str) -> String {
 
 async fn records_sharing_one_instant_past_the_cap_are_reported_unreachable(app: TestApp) {
     let admin = app.admin_token().await;
-    storefront_profile(&app, &admin).await;
+    profile(&app, &admin).await;
     // The test clock stands still: all six members are created at one instant.
     for n in 0..6 {
         app.create_user(&admin, &format!("Member {n}"), &format!("s{n}@example.com"))
@@ -246,7 +230,7 @@ async fn the_command_copies_from_the_api_and_refuses_a_wrong_key(app: TestApp) {
     use std::process::Command;
 
     let admin = app.admin_token().await;
-    storefront_profile(&app, &admin).await;
+    profile(&app, &admin).await;
     let member = app.create_user(&admin, "Ron", "ron@example.com").await;
     let account = app.create_account(&admin, "Acme").await;
     app.add_membership(

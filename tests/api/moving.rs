@@ -59,7 +59,8 @@ async fn run_import(
     (report, String::from_utf8(refusals).unwrap())
 }
 
-async fn profile(app: &TestApp, admin: &str) -> String {
+/// A password profile named "Storefront"; its id.
+pub(crate) async fn profile(app: &TestApp, admin: &str) -> String {
     app.create_password_profile(
         admin,
         json!({"type": "password_profile", "name": "Storefront"}),

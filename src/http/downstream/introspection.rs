@@ -26,14 +26,16 @@ use crate::store::HolderCheck;
 /// The per-address budget that failed client authentications spend.
 const FAILURE_BUDGET: &str = "introspection_client_authentication";
 
-/// The form fields (RFC 7662, section 2.1).
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: the body is read field by field.
+/// The form fields (RFC 7662, section 2.1): the body is read into this, and the OpenAPI
+/// document describes it from the same definition.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct IntrospectionRequest {
     /// The account token to introspect.
     token: String,
     /// Ignored: only account tokens are introspected.
     #[schema(nullable = false)]
+    #[serde(default)]
+    #[allow(dead_code)] // Accepted and ignored, as RFC 7662 allows.
     token_type_hint: Option<String>,
 }
 
@@ -144,13 +146,10 @@ async fn answer(state: &AppState, client: ClientAddress, request: Request) -> Ap
         .map_err(ApiError::too_many_requests)?;
     let authentication = client_authentication(request.headers());
     let body = read_body(request, state).await?;
-    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+    // A body without a token (or not a form at all) is introspected as no token: inactive.
+    let token = serde_urlencoded::from_bytes::<IntrospectionRequest>(&body)
         .ok()
-        .and_then(|fields| {
-            fields
-                .into_iter()
-                .find_map(|(name, value)| (name == "token").then_some(value))
-        });
+        .map(|request| request.token);
     let verdict = evaluate(state, &authentication, token.as_deref()).await?;
     match verdict {
         Some(introspection) => Ok(Json(introspection).into_response()),
