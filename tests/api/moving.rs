@@ -18,6 +18,7 @@ tests![
     member_rows_import_from_csv,
     an_export_imports_into_an_empty_store_and_exports_unchanged,
     the_commands_read_and_write_files,
+    a_batch_decides_each_record_against_the_store_and_the_records_before_it,
 ];
 
 /// What the tests' integration observes, so the outbox holds these events.
@@ -496,5 +497,178 @@ async fn the_commands_read_and_write_files(app: TestApp) {
     assert!(
         stderr.contains("0 created, 7 unchanged, 0 rejected"),
         "{stderr}"
+    );
+}
+
+/// One batch holding records that depend on each other and on what the store holds: each is
+/// decided as if written alone, in file order.
+async fn a_batch_decides_each_record_against_the_store_and_the_records_before_it(app: TestApp) {
+    use accountd::store::{ImportKind, ImportLogin, ImportOutcome, ImportRecord, ImportWrite};
+
+    let admin = app.admin_token().await;
+    let profile_id: uuid::Uuid = profile(&app, &admin).await.parse().unwrap();
+    let receiver = crate::receiver::Receiver::start().await;
+    app.create_integration(&admin, &receiver.url, OBSERVES)
+        .await;
+    for _ in 0..2 {
+        app.create_account_with(
+            &admin,
+            json!({"type": "account", "name": "Twin", "external_ref": "TWIN"}),
+        )
+        .await;
+    }
+    app.create_account_with(
+        &admin,
+        json!({"type": "account", "name": "Registered", "registration_id": "REG-1"}),
+    )
+    .await;
+    app.put("/v2/settings/account-membership")
+        .bearer(&admin)
+        .json(json!({"data": {"type": "account_membership_setting", "membership_limit": 1}}))
+        .send()
+        .await
+        .expect(200);
+
+    let account = |external_ref: &str, registration_id: Option<&str>| ImportKind::Account {
+        external_ref: external_ref.into(),
+        name: external_ref.into(),
+        legal_name: None,
+        registration_id: registration_id.map(Into::into),
+        parent_external_ref: None,
+    };
+    let member = |email: &str, username: Option<&str>, profile: uuid::Uuid| ImportKind::Member {
+        email: email.into(),
+        name: email.into(),
+        login: username.map(|username| ImportLogin {
+            password_profile_id: profile,
+            username: username.into(),
+            password_hash: accountd::store::NO_PASSWORD.into(),
+        }),
+    };
+    let membership = |external_ref: &str, email: &str| ImportKind::Membership {
+        account_external_ref: external_ref.into(),
+        member_email: email.into(),
+    };
+    let kinds = vec![
+        account("NEW", Some("REG-2")),
+        account("NEWER", Some("REG-2")),
+        account("OTHER", Some("REG-1")),
+        account("TWIN", None),
+        member("ann@example.com", Some("ann"), profile_id),
+        member("ANN@example.com", None, profile_id),
+        member("bob@example.com", Some("ann"), profile_id),
+        member("cy@example.com", Some("cy"), uuid::Uuid::new_v4()),
+        membership("NEW", "ann@example.com"),
+        membership("NEW", "Ann@Example.com"),
+        membership("TWIN", "ann@example.com"),
+        membership("NEW", "nobody@example.com"),
+        membership("NEWER", "ann@example.com"),
+        member("dee@example.com", None, profile_id),
+        membership("OTHER", "dee@example.com"),
+        membership("NEW", "dee@example.com"),
+    ];
+    let records: Vec<ImportRecord> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(index, kind)| ImportRecord {
+            line: index as u64 + 1,
+            kind,
+        })
+        .collect();
+    let outcomes = app
+        .state
+        .store
+        .import_batch(
+            &records,
+            ImportWrite {
+                dry_run: false,
+                quiet_events: false,
+            },
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+    let rejected = |reason: &str| ImportOutcome::Rejected(reason.into());
+    assert_eq!(
+        outcomes,
+        [
+            ImportOutcome::Created,
+            rejected("account with the given registration id already exists"),
+            rejected("account with the given registration id already exists"),
+            rejected("external_ref matches several accounts"),
+            ImportOutcome::Created,
+            // The same email, folded: the member created two lines up.
+            ImportOutcome::Unchanged,
+            // Its username is taken in the profile by the line before: matched by login.
+            ImportOutcome::Unchanged,
+            rejected("password profile not found"),
+            ImportOutcome::Created,
+            ImportOutcome::Unchanged,
+            rejected("account_external_ref matches several accounts"),
+            rejected("account member not found"),
+            rejected("account not found"),
+            ImportOutcome::Created,
+            rejected("account not found"),
+            ImportOutcome::Created,
+        ]
+    );
+    // What was written is what the admin API shows, with its events and audit rows.
+    let members = app
+        .get("/v2/account-members?filter=eq(email,ann@example.com)")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(members["meta"]["results"]["total"], 1);
+    let ann = members["data"][0]["id"].as_str().unwrap().to_owned();
+    let of_ann = app
+        .get(&format!("/v2/account-members/{ann}/account-memberships"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(of_ann["meta"]["results"]["total"], 1);
+    assert_eq!(
+        app.audit_events(&admin, "membership.created").await.len(),
+        2
+    );
+    let announced = app
+        .outbox_events()
+        .await
+        .into_iter()
+        .filter(|(_, key)| key == "account-membership.event.created")
+        .count();
+    assert_eq!(announced, 2);
+
+    // A member at the membership limit (1) gets no second membership.
+    let second = [
+        ImportRecord {
+            line: 1,
+            kind: account("SECOND", None),
+        },
+        ImportRecord {
+            line: 2,
+            kind: membership("SECOND", "dee@example.com"),
+        },
+    ];
+    let outcomes = app
+        .state
+        .store
+        .import_batch(
+            &second,
+            ImportWrite {
+                dry_run: false,
+                quiet_events: true,
+            },
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            ImportOutcome::Created,
+            rejected("the account member has reached the membership limit"),
+        ]
     );
 }

@@ -5,7 +5,7 @@
 //! path can change those rows without their events.
 
 use super::outbox::Events;
-use super::security::insert_audit_event;
+use super::security::insert_audit_events;
 use super::{SqlStore, Tx};
 use crate::store::{Actor, NewAuditEvent, StoreResult};
 use crate::time::Timestamp;
@@ -84,9 +84,7 @@ impl<'s> Change<'s> {
     /// Writes the audit rows and the events, commits, and wakes the dispatcher. Returns the
     /// number of deliveries written.
     pub(super) async fn commit(mut self) -> StoreResult<usize> {
-        for audit in &self.audit {
-            insert_audit_event(&mut self.tx, audit, self.now).await?;
-        }
+        insert_audit_events(&mut self.tx, &self.audit, self.now).await?;
         self.store
             .commit_with_events(self.tx, self.events, self.now)
             .await

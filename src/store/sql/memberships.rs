@@ -17,7 +17,7 @@ use crate::store::{
 use crate::time::Timestamp;
 
 /// The most memberships one account may hold.
-const ACCOUNT_MEMBERSHIP_CAP: i64 = 1000;
+pub(super) const ACCOUNT_MEMBERSHIP_CAP: i64 = 1000;
 const COLUMNS: &str = "id, account_id, account_member_id, created_at, updated_at";
 
 const LIST: ListSpec = ListSpec {

@@ -8,6 +8,7 @@ mod accounts;
 mod application_keys;
 mod change;
 mod deployment;
+mod import_plan;
 mod integrations;
 mod member_records;
 mod memberships;

@@ -1,21 +1,14 @@
-//! Bulk moves (docs/moving-in.md): an import batch in one transaction, written through the same
-//! record writers, checks, events and audit rows as the admin API, and the export's keyset pages.
+//! Bulk moves (docs/moving-in.md): an import batch in one transaction, decided and written by
+//! `import_plan` through the record writers of `member_records` with the admin API's checks,
+//! events and audit rows, and the export's keyset pages.
 
 use async_trait::async_trait;
-use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::{ensure_registration_id_free, lock_account};
-use super::change::Change;
-use super::member_records;
-use super::memberships::ensure_membership_allowed;
-use super::users::ensure_username_free;
-use super::{Db, FOR_UPDATE, SqlStore};
-use crate::error::ApiError;
+use super::{Db, SqlStore, import_plan};
 use crate::store::{
-    Account, Actor, ChangedBy, ExportAccount, ExportCursor, ExportMember, ExportMembership,
-    ImportKind, ImportLogin, ImportOutcome, ImportRecord, ImportWrite, Membership, MovingStore,
-    NewAuditEvent, NewUser, StoreError, StoreResult, fold_case,
+    ExportAccount, ExportCursor, ExportMember, ExportMembership, ImportLogin, ImportOutcome,
+    ImportRecord, ImportWrite, MovingStore, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -28,19 +21,7 @@ impl MovingStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<Vec<ImportOutcome>> {
         let mut change = self.batch_change(now).await?;
-        let mut outcomes = Vec::with_capacity(records.len());
-        for record in records {
-            let outcome = match import_one(&mut change, record).await {
-                Ok(outcome) => outcome,
-                // Found by a look-up before anything of the record was written: the record
-                // alone is refused and the batch goes on.
-                Err(Refusal::Rule(error)) => {
-                    ImportOutcome::Rejected(ApiError::from(error).detail().to_owned())
-                }
-                Err(Refusal::Database(error)) => return Err(error),
-            };
-            outcomes.push(outcome);
-        }
+        let outcomes = import_plan::import(&mut change, records).await?;
         if options.quiet_events {
             change.discard_events();
         }
@@ -214,225 +195,4 @@ impl MovingStore for SqlStore {
         .fetch_all(&self.read)
         .await?)
     }
-}
-
-/// Why a record was not written: a rule (its own fault, reported on its line) or the database
-/// (the batch's fault, retried record by record).
-enum Refusal {
-    Rule(StoreError),
-    Database(StoreError),
-}
-
-impl From<StoreError> for Refusal {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound(_) | StoreError::Conflict(_) | StoreError::Limit(_) => {
-                Self::Rule(error)
-            }
-            other => Self::Database(other),
-        }
-    }
-}
-
-/// A record refused for a reason of its own, worded for the report.
-fn rejected(reason: impl Into<String>) -> Result<ImportOutcome, Refusal> {
-    Ok(ImportOutcome::Rejected(reason.into()))
-}
-
-/// The audit row of one record written, as the admin API names the write, by the system.
-fn audit(event_type: &'static str, record: &ImportRecord) -> NewAuditEvent {
-    NewAuditEvent::new(event_type, Actor::SYSTEM)
-        .subject(format!("import line {}", record.line))
-        .detail(json!({"source": "accountd import"}))
-}
-
-async fn import_one(
-    change: &mut Change<'_>,
-    record: &ImportRecord,
-) -> Result<ImportOutcome, Refusal> {
-    match &record.kind {
-        ImportKind::Account {
-            external_ref,
-            name,
-            legal_name,
-            registration_id,
-            parent_external_ref,
-        } => {
-            match accounts_with_ref(change, external_ref).await?.as_slice() {
-                [] => {}
-                [_] => return Ok(ImportOutcome::Unchanged),
-                _ => return rejected("external_ref matches several accounts"),
-            }
-            let ancestors = match parent_external_ref {
-                None => Vec::new(),
-                Some(parent_ref) => match accounts_with_ref(change, parent_ref).await?.as_slice() {
-                    [parent_id] => {
-                        let parent = lock_account(change.tx(), *parent_id).await?;
-                        let mut ancestors = parent.ancestors;
-                        ancestors.push(parent.id);
-                        ancestors
-                    }
-                    [] => return rejected("parent account not found"),
-                    _ => return rejected("parent_external_ref matches several accounts"),
-                },
-            };
-            if let Some(registration_id) = registration_id {
-                ensure_registration_id_free(change.tx(), registration_id, None).await?;
-            }
-            let now = change.now();
-            let account = Account {
-                id: Uuid::new_v4(),
-                name: name.clone(),
-                legal_name: legal_name.clone(),
-                registration_id: registration_id.clone(),
-                external_ref: Some(external_ref.clone()),
-                parent_id: ancestors.last().copied(),
-                ancestors,
-                created_at: now,
-                updated_at: now,
-            };
-            member_records::create_account(change, &account)
-                .await
-                .map_err(Refusal::Database)?;
-            change.audit(audit("account.created", record));
-            Ok(ImportOutcome::Created)
-        }
-        ImportKind::Member { email, name, login } => {
-            if let Some(login) = login {
-                let username_lower = fold_case(&login.username);
-                let holder = sqlx::query_scalar::<Db, Uuid>(
-                    "SELECT user_id FROM password_profile_infos \
-                     WHERE password_profile_id = $1 AND username_lower = $2",
-                )
-                .bind(login.password_profile_id)
-                .bind(&username_lower)
-                .fetch_optional(&mut **change.tx())
-                .await
-                .map_err(|error| Refusal::Database(error.into()))?;
-                if holder.is_some() {
-                    return Ok(ImportOutcome::Unchanged);
-                }
-            }
-            match members_with_email(change, email).await?.len() {
-                0 => {}
-                1 => return Ok(ImportOutcome::Unchanged),
-                _ => return rejected("email matches several members"),
-            }
-            let profile = sqlx::query_scalar::<Db, Uuid>(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM password_profiles WHERE id = $1{FOR_UPDATE}"
-            )));
-            if let Some(login) = login {
-                let found = profile
-                    .bind(login.password_profile_id)
-                    .fetch_optional(&mut **change.tx())
-                    .await
-                    .map_err(|error| Refusal::Database(error.into()))?;
-                if found.is_none() {
-                    return rejected("password profile not found");
-                }
-                ensure_username_free(
-                    change.tx(),
-                    login.password_profile_id,
-                    &fold_case(&login.username),
-                    None,
-                )
-                .await?;
-            }
-            let user = NewUser {
-                name: name.clone(),
-                email: email.clone(),
-                given_name: None,
-                middle_name: None,
-                family_name: None,
-            };
-            let created = member_records::create_user(change, &user, ChangedBy::Admin).await?;
-            change.audit(audit("user_authentication_info.created", record));
-            if let Some(login) = login {
-                let now = change.now();
-                sqlx::query(
-                    "INSERT INTO password_profile_infos (id, user_id, password_profile_id, \
-                     username, username_lower, password_hash, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                )
-                .bind(Uuid::new_v4())
-                .bind(created.id)
-                .bind(login.password_profile_id)
-                .bind(&login.username)
-                .bind(fold_case(&login.username))
-                .bind(&login.password_hash)
-                .bind(now.millis())
-                .execute(&mut **change.tx())
-                .await
-                .map_err(|error| Refusal::Database(error.into()))?;
-                change.audit(audit("password_profile_info.created", record));
-            }
-            Ok(ImportOutcome::Created)
-        }
-        ImportKind::Membership {
-            account_external_ref,
-            member_email,
-        } => {
-            let account_id = match accounts_with_ref(change, account_external_ref)
-                .await?
-                .as_slice()
-            {
-                [id] => *id,
-                [] => return rejected("account not found"),
-                _ => return rejected("account_external_ref matches several accounts"),
-            };
-            let member_id = match members_with_email(change, member_email).await?.as_slice() {
-                [id] => *id,
-                [] => return rejected("account member not found"),
-                _ => return rejected("member_email matches several members"),
-            };
-            let existing = sqlx::query_scalar::<Db, i64>(
-                "SELECT COUNT(*) FROM account_memberships \
-                 WHERE account_id = $1 AND account_member_id = $2",
-            )
-            .bind(account_id)
-            .bind(member_id)
-            .fetch_one(&mut **change.tx())
-            .await
-            .map_err(|error| Refusal::Database(error.into()))?;
-            if existing > 0 {
-                return Ok(ImportOutcome::Unchanged);
-            }
-            lock_account(change.tx(), account_id).await?;
-            ensure_membership_allowed(change.tx(), account_id, member_id).await?;
-            let now = change.now();
-            let membership = Membership {
-                id: Uuid::new_v4(),
-                account_id,
-                account_member_id: member_id,
-                created_at: now,
-                updated_at: now,
-            };
-            member_records::create_membership(change, &membership)
-                .await
-                .map_err(Refusal::Database)?;
-            change.audit(audit("membership.created", record));
-            Ok(ImportOutcome::Created)
-        }
-    }
-}
-
-/// The accounts whose `external_ref` is `external_ref` (nothing makes it unique).
-async fn accounts_with_ref(
-    change: &mut Change<'_>,
-    external_ref: &str,
-) -> Result<Vec<Uuid>, Refusal> {
-    sqlx::query_scalar::<Db, Uuid>("SELECT id FROM accounts WHERE external_ref = $1 LIMIT 2")
-        .bind(external_ref)
-        .fetch_all(&mut **change.tx())
-        .await
-        .map_err(|error| Refusal::Database(error.into()))
-}
-
-/// The members with this email, compared case-insensitively (at most two: more is ambiguous).
-async fn members_with_email(change: &mut Change<'_>, email: &str) -> Result<Vec<Uuid>, Refusal> {
-    sqlx::query_scalar::<Db, Uuid>("SELECT id FROM users WHERE email_lower = $1 LIMIT 2")
-        .bind(fold_case(email))
-        .fetch_all(&mut **change.tx())
-        .await
-        .map_err(|error| Refusal::Database(error.into()))
 }
