@@ -290,12 +290,9 @@ def sql(database_url, text):
     return result.stdout
 
 
-def seed(port, database_url):
-    """10,000 members with a password, 1,000 accounts (100 roots with 9 children each), 1–5
-    memberships per member. The first-start records, the password profile and one template
-    member come through the API, so the password hash is accountd's own argon2id PHC string;
-    the bulk goes straight into the schema with SQL, every member sharing that hash (each
-    login still costs a full argon2id verification)."""
+def first_start(port):
+    """The admin bearer (client credentials), the storefront bearer (implicit) and the realm of
+    a server on a freshly migrated store."""
     admin = expect(
         request(
             port,
@@ -319,47 +316,68 @@ def seed(port, database_url):
         "settings",
     )
     realm = settings["data"]["relationships"]["authentication_realm"]["data"]["id"]
-    profile = expect(
+    return admin, implicit, realm
+
+
+def create_password_profile(port, admin, realm, name="Storefront logins"):
+    return expect(
         request(
             port,
             "POST",
             f"/v2/authentication-realms/{realm}/password-profiles",
-            body={"data": {"type": "password_profile", "name": "Storefront logins"}},
+            body={"data": {"type": "password_profile", "name": name}},
             headers=bearer(admin),
         ),
         201,
         "password profile",
     )["data"]["id"]
-    template = expect(
+
+
+def create_member_with_password(port, admin, realm, profile, name, email, password):
+    """A member with a login under `profile` whose username is its email; returns its id. The
+    stored hash is accountd's own argon2id PHC string of `password`."""
+    member = expect(
         request(
             port,
             "POST",
             f"/v2/authentication-realms/{realm}/user-authentication-info",
-            body={"data": {"type": "user_authentication_info", "name": "Template", "email": "template@bench.example"}},
+            body={"data": {"type": "user_authentication_info", "name": name, "email": email}},
             headers=bearer(admin),
         ),
         201,
-        "template member",
+        f"member {email}",
     )["data"]["id"]
     expect(
         request(
             port,
             "POST",
-            f"/v2/authentication-realms/{realm}/user-authentication-info/{template}"
+            f"/v2/authentication-realms/{realm}/user-authentication-info/{member}"
             "/user-authentication-password-profile-info",
             body={
                 "data": {
                     "type": "user_authentication_password_profile_info",
                     "password_profile_id": profile,
-                    "username": "template@bench.example",
-                    "password": PASSWORD,
+                    "username": email,
+                    "password": password,
                 }
             },
             headers=bearer(admin),
         ),
         201,
-        "template password",
+        f"password of {email}",
     )
+    return member
+
+
+def seed(port, database_url):
+    """10,000 members with a password, 1,000 accounts (100 roots with 9 children each), 1–5
+    memberships per member. The first-start records, the password profile and one template
+    member come through the API, so the password hash is accountd's own argon2id PHC string;
+    the bulk goes straight into the schema with SQL, every member sharing that hash (each
+    login still costs a full argon2id verification)."""
+    admin, implicit, realm = first_start(port)
+    profile = create_password_profile(port, admin, realm)
+    create_member_with_password(port, admin, realm, profile, "Template", "template@bench.example", PASSWORD)
     now = int(time.time() * 1000)
     sql(
         database_url,
