@@ -8,8 +8,8 @@ use accountd::moving::import::{ImportOptions, ImportReport};
 use accountd::moving::progress::Progress;
 use serde_json::{Value, json};
 
-use crate::helpers::{CLIENT_ID, CLIENT_SECRET, TestApp, TestDatabase, spawn_app, test_config};
-use crate::moving::profile;
+use crate::helpers::{CLIENT_ID, CLIENT_SECRET, TestApp, TestDatabase};
+use crate::moving::{empty_store_like, profile};
 use crate::tests;
 
 tests![
@@ -57,8 +57,7 @@ async fn list(app: &TestApp, admin: &str, path: &str) -> Vec<Value> {
 
 /// A second server on a database of its own, with a password profile of the same name.
 async fn destination_like(app: &TestApp) -> (TestApp, TestDatabase, String) {
-    let database = TestDatabase::beside(&app.database_url).await;
-    let destination = spawn_app(test_config(&database.url)).await;
+    let (destination, database) = empty_store_like(app).await;
     let admin = destination.admin_token().await;
     profile(&destination, &admin).await;
     (destination, database, admin)

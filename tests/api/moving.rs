@@ -304,7 +304,7 @@ async fn member_rows_import_from_csv(app: TestApp) {
 }
 
 /// A store of its own on the same backend as `app`, empty but for its first-start records.
-async fn empty_store_like(app: &TestApp) -> (TestApp, TestDatabase) {
+pub(crate) async fn empty_store_like(app: &TestApp) -> (TestApp, TestDatabase) {
     let database = TestDatabase::beside(&app.database_url).await;
     let other = spawn_app(test_config(&database.url)).await;
     (other, database)

@@ -526,20 +526,5 @@ pub(super) async fn insert_audit_event(
     event: &NewAuditEvent,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let event = event.bounded();
-    sqlx::query(
-        "INSERT INTO audit_events (id, event_type, actor_class, actor_id, subject, \
-         client_address, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(event.event_type)
-    .bind(event.actor.class.as_str())
-    .bind(event.actor.id.map(|id| id.to_string()))
-    .bind(&event.subject)
-    .bind(&event.client_address)
-    .bind(event.detail.to_string())
-    .bind(now.millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    insert_audit_events(tx, std::slice::from_ref(event), now).await
 }
