@@ -93,7 +93,7 @@ pub async fn import_from_api(
     let member_emails = copy.members(&profiles, progress).await?;
     copy.memberships(&accounts, &member_emails, progress)
         .await?;
-    copy.run.flush().await?;
+    copy.run.finish().await?;
     progress.finish();
     copy.report.import = copy.run.report.clone();
     Ok(copy.report)

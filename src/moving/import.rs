@@ -9,12 +9,17 @@ use uuid::Uuid;
 use super::progress::Progress;
 use super::records::{Line, LineRules, MemberLine, check, parse_json_line};
 use crate::auth::hash_formats::FirebaseScrypt;
-use crate::store::{ImportOutcome, ImportRecord, ImportWrite, Store, StoreError};
+use crate::store::{
+    Actor, ImportOutcome, ImportRecord, ImportWrite, NewAuditEvent, Store, StoreError,
+};
 use crate::time::Clock;
 
 /// Records written per transaction: large enough that a commit's cost is shared, small enough
 /// that a batch never holds its locks for long.
 pub const BATCH: usize = 500;
+
+/// Records a run creates before it first refreshes the database's statistics.
+const FIRST_STATISTICS_REFRESH: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -78,7 +83,7 @@ pub async fn import(
         FileFormat::JsonLines => run.json_lines(input, &rules, progress).await?,
         FileFormat::Csv => run.csv_rows(input, &rules, progress).await?,
     }
-    run.flush().await?;
+    run.finish().await?;
     progress.finish();
     Ok(run.report)
 }
@@ -148,6 +153,9 @@ pub(super) struct Run<'a> {
     /// fetched from an API is named by its kind and id).
     labels: std::collections::HashMap<u64, String>,
     batch: usize,
+    /// Records created when the database's statistics were last refreshed (half the first
+    /// threshold before then).
+    statistics_refreshed_at: u64,
 }
 
 /// A CSV row: the member fields as columns, empty meaning absent.
@@ -185,6 +193,7 @@ impl<'a> Run<'a> {
             // A dry run writes nothing, so a later line could not see an earlier one's
             // account: it checks the whole input in one transaction, rolled back at the end.
             batch: if options.dry_run { usize::MAX } else { BATCH },
+            statistics_refreshed_at: FIRST_STATISTICS_REFRESH / 2,
         }
     }
 
@@ -305,6 +314,26 @@ impl<'a> Run<'a> {
         self.labels.clear();
     }
 
+    /// Writes what is still queued, then the run's summary audit row, whose commit waits until
+    /// every batch of the run is on disk (their own commits do not wait).
+    pub(super) async fn finish(&mut self) -> Result<(), ImportError> {
+        self.flush().await?;
+        if self.write.dry_run {
+            return Ok(());
+        }
+        let report = &self.report;
+        let summary = NewAuditEvent::new("import.completed", Actor::SYSTEM)
+            .subject("accountd import".to_owned())
+            .detail(serde_json::json!({
+                "lines": report.lines,
+                "created": report.created,
+                "unchanged": report.unchanged,
+                "rejected": report.rejected,
+            }));
+        self.store.finish_import(&summary, self.clock.now()).await?;
+        Ok(())
+    }
+
     /// Writes the queued records in one transaction. When the database refuses the batch as a
     /// whole (a concurrent writer took a username between look-up and insert), each record is
     /// tried alone, so only the guilty line is refused and nothing is half-imported.
@@ -324,7 +353,10 @@ impl<'a> Run<'a> {
             .import_batch(&records, self.write, self.clock.now())
             .await
         {
-            Ok(outcomes) => self.count(&records, outcomes),
+            Ok(outcomes) => {
+                self.count(&records, outcomes);
+                self.refresh_statistics_as_rows_grow().await?;
+            }
             Err(StoreError::Unavailable(reason)) => {
                 return Err(ImportError::Store(StoreError::Unavailable(reason)));
             }
@@ -347,6 +379,17 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Refreshes the database's statistics each time the rows this run created double, from a
+    /// thousand: a few times in a run of any size.
+    async fn refresh_statistics_as_rows_grow(&mut self) -> Result<(), ImportError> {
+        if self.write.dry_run || self.report.created < self.statistics_refreshed_at * 2 {
+            return Ok(());
+        }
+        self.store.refresh_import_statistics().await?;
+        self.statistics_refreshed_at = self.report.created;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use sqlx::{Pool, Transaction};
 
+use super::bulk_rows::BulkRows;
 use super::{PoolStats, StoreResult};
 use crate::query::sql::Dialect;
 
@@ -41,10 +42,18 @@ pub(super) trait Backend {
     /// processes do not wait for (or claim) the same rows.
     const SKIP_LOCKED: &'static str;
 
-    /// Run first in a transaction that records something but changes nothing (an audit row of
-    /// a switch or of a refused attempt), where the database would otherwise make its commit
-    /// wait for a durable flush; `None` where no commit waits.
-    const RECORD_ONLY_COMMIT: Option<&'static str>;
+    /// Run first in a transaction whose commit need not wait for a durable flush, where the
+    /// database would otherwise make it wait; `None` where no commit waits. Two kinds of
+    /// transaction qualify: one that records something but changes nothing (an audit row of a
+    /// switch or of a refused attempt), and an import batch before a run's last (a database
+    /// crash loses at most batches a rerun of the same input writes again, and the last
+    /// batch's durable commit flushes every one before it, the log being written in order).
+    const RELAXED_COMMIT: Option<&'static str>;
+
+    /// Refreshes the planner's statistics of the tables an import batch looks records up in,
+    /// where the planner needs them to keep choosing the indexes as a bulk load grows those
+    /// tables; `None` where it does not.
+    const REFRESH_IMPORT_STATISTICS: Option<&'static str>;
 
     /// Whether reads and writes share one pool (then `/metrics` reports it once).
     const SHARED_POOL: bool;
@@ -67,6 +76,12 @@ pub(super) trait Backend {
         pool: &Pool<Self::Db>,
         path: &Path,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Writes `rows` in the transaction, in as few round trips as the database allows.
+    fn insert_rows(
+        tx: &mut Transaction<'static, Self::Db>,
+        rows: &BulkRows<'_>,
+    ) -> impl Future<Output = sqlx::Result<()>> + Send;
 
     /// The lean pool's numbers for `/metrics`, unless it is already counted as another pool.
     fn lean_pool_stats(lean: &Self::LeanPool) -> Option<PoolStats>;

@@ -469,6 +469,14 @@ impl<S: Store> MovingStore for Bounded<S> {
     async fn password_profile_names(&self) -> StoreResult<Vec<(Uuid, String)>> {
         self.inner.password_profile_names().await
     }
+
+    async fn refresh_import_statistics(&self) -> StoreResult<()> {
+        self.inner.refresh_import_statistics().await
+    }
+
+    async fn finish_import(&self, summary: &NewAuditEvent, now: Timestamp) -> StoreResult<()> {
+        self.inner.finish_import(summary, now).await
+    }
 }
 
 #[cfg(test)]

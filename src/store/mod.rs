@@ -11,6 +11,7 @@
 pub mod audit;
 mod backend;
 mod batch;
+mod bulk_rows;
 mod deadline;
 pub mod lean_pool;
 pub mod models;
@@ -836,7 +837,9 @@ pub trait MovingStore {
     /// Writes `records` in one transaction with their events (unless `quiet_events`) and one
     /// audit row per record created; records that match existing ones change nothing. A rule a
     /// record breaks rejects it alone; a database error fails the whole batch, which the caller
-    /// then retries record by record. `dry_run` rolls the transaction back.
+    /// then retries record by record. `dry_run` rolls the transaction back. The commit need not
+    /// reach the disk before this returns: [`MovingStore::finish_import`] makes it, and every
+    /// batch before it, durable.
     async fn import_batch(
         &self,
         records: &[ImportRecord],
@@ -863,6 +866,12 @@ pub trait MovingStore {
     ) -> StoreResult<Vec<ExportMembership>>;
     /// Every password profile's id and name, for `--password-profile` and the default profile.
     async fn password_profile_names(&self) -> StoreResult<Vec<(Uuid, String)>>;
+    /// Brings what the database plans an import batch's look-ups by up to date with the rows
+    /// written so far: called as a run's writes double.
+    async fn refresh_import_statistics(&self) -> StoreResult<()>;
+    /// Writes an import run's summary audit row with a commit that waits until it, and with it
+    /// every batch committed before it, is on disk.
+    async fn finish_import(&self, summary: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
 }
 
 /// How an import batch is written.

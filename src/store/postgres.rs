@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnection, Postgres};
 
 use super::backend::Backend;
 use super::batch::{BatchFuture, Batcher};
+use super::bulk_rows::{BulkRows, ColumnValues};
 use super::lean_pool::LeanPool;
 use super::{ConnectOptions, EventPayloads, HolderCheck, PoolStats, StoreResult};
 use crate::query::sql::Dialect;
@@ -39,8 +40,14 @@ impl Backend for PostgresBackend {
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     /// Its commit does not wait for the WAL flush, which on a small disk costs several
     /// milliseconds and made every switch wait for one. A crash of the database server may lose
-    /// the last fraction of a second of such rows, never a change.
-    const RECORD_ONLY_COMMIT: Option<&'static str> = Some("SET LOCAL synchronous_commit = off");
+    /// the last fraction of a second of such transactions, which only ever hold rows that
+    /// record, or rows a rerun writes again.
+    const RELAXED_COMMIT: Option<&'static str> = Some("SET LOCAL synchronous_commit = off");
+    /// Statistics taken while a table was small (or never) make the planner read a batch's
+    /// five hundred keys off a whole table, or a whole index range, once a bulk load has
+    /// grown it; autovacuum's own `ANALYZE` comes too late during one.
+    const REFRESH_IMPORT_STATISTICS: Option<&'static str> =
+        Some("ANALYZE accounts, users, password_profile_infos, account_memberships");
     /// Reads and writes share one pool, so `/metrics` reports it once.
     const SHARED_POOL: bool = true;
 
@@ -82,6 +89,47 @@ impl Backend for PostgresBackend {
         ))
     }
 
+    /// Many rows as one `INSERT … SELECT * FROM UNNEST($1::uuid[], $2::text[], …)`: one
+    /// statement text for any number of rows, so it is parsed and planned once per connection,
+    /// and one round trip. (`COPY` would parse less, but sqlx sends its data and its end in two
+    /// writes, and the second waits for the server's delayed acknowledgement of the first.)
+    /// A few rows as a plain `INSERT`.
+    async fn insert_rows(
+        tx: &mut Transaction<'static, Postgres>,
+        rows: &BulkRows<'_>,
+    ) -> sqlx::Result<()> {
+        if rows.len() < UNNEST_FROM_ROWS {
+            return sql::insert_values(tx, rows).await;
+        }
+        let mut arrays = Vec::with_capacity(rows.columns.len());
+        let mut columns = Vec::with_capacity(rows.columns.len());
+        for index in 0..rows.columns.len() {
+            let values = rows.column(index);
+            let array_type = match values {
+                ColumnValues::Uuids(_) => "uuid[]",
+                ColumnValues::Texts(_) => "text[]",
+                ColumnValues::Ints(_) => "int8[]",
+            };
+            arrays.push(format!("${}::{array_type}", index + 1));
+            columns.push(values);
+        }
+        let statement = format!(
+            "INSERT INTO {} SELECT * FROM UNNEST({})",
+            rows.column_list(),
+            arrays.join(", ")
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(statement));
+        for values in columns {
+            insert = match values {
+                ColumnValues::Uuids(ids) => insert.bind(ids),
+                ColumnValues::Texts(texts) => insert.bind(texts),
+                ColumnValues::Ints(numbers) => insert.bind(numbers),
+            };
+        }
+        insert.execute(&mut **tx).await?;
+        Ok(())
+    }
+
     fn lean_pool_stats(lean: &LeanPool) -> Option<PoolStats> {
         let (size, idle, max) = lean.stats();
         Some(PoolStats {
@@ -93,6 +141,10 @@ impl Backend for PostgresBackend {
         })
     }
 }
+
+/// Rows from which a bulk insert binds arrays rather than one parameter per value (see
+/// `insert_rows`).
+const UNNEST_FROM_ROWS: usize = 32;
 
 /// Connections of the lean pool (hot statements), beside the 16 of the general pool: the two
 /// batched reads hold up to `2 × IN_FLIGHT` of them, and the login look-ups and token issue must

@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Pool, Transaction};
 
 use super::backend::Backend;
+use super::bulk_rows::BulkRows;
 use super::{ConnectOptions, EventPayloads, PoolStats, StoreResult};
 use crate::query::sql::Dialect;
 
@@ -42,7 +43,9 @@ impl Backend for SqliteBackend {
     /// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
     const SKIP_LOCKED: &'static str = "";
     /// Nothing to relax: in WAL mode with `synchronous = NORMAL` no commit waits for a flush.
-    const RECORD_ONLY_COMMIT: Option<&'static str> = None;
+    const RELAXED_COMMIT: Option<&'static str> = None;
+    /// Without statistics SQLite takes an index for an equality look-up whenever one exists.
+    const REFRESH_IMPORT_STATISTICS: Option<&'static str> = None;
     /// Readers and the writer are separate pools (an in-memory database shares the writer, and
     /// then `/metrics` shows the same connection twice).
     const SHARED_POOL: bool = false;
@@ -83,6 +86,13 @@ impl Backend for SqliteBackend {
             other => other,
         };
         Some(name.to_owned())
+    }
+
+    async fn insert_rows(
+        tx: &mut Transaction<'static, Db>,
+        rows: &BulkRows<'_>,
+    ) -> sqlx::Result<()> {
+        sql::insert_values(tx, rows).await
     }
 
     async fn run_migrations(pool: &Pool<Db>) -> StoreResult<()> {

@@ -19,6 +19,7 @@ tests![
     an_export_imports_into_an_empty_store_and_exports_unchanged,
     the_commands_read_and_write_files,
     a_batch_decides_each_record_against_the_store_and_the_records_before_it,
+    a_batch_of_many_rows_keeps_every_character,
 ];
 
 /// What the tests' integration observes, so the outbox holds these events.
@@ -184,6 +185,14 @@ async fn an_import_writes_what_the_admin_api_would_and_a_rerun_changes_nothing(a
     assert_eq!(audit("user_authentication_info.created").await.len(), 3);
     assert_eq!(audit("password_profile_info.created").await.len(), 2);
     assert_eq!(audit("membership.created").await.len(), 2);
+    // The run's summary, written last.
+    let completed = audit("import.completed").await;
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["subject"], "accountd import");
+    assert_eq!(
+        completed[0]["detail"],
+        json!({"lines": 11, "created": 7, "unchanged": 0, "rejected": 4})
+    );
 
     // The same file again changes nothing and refuses the same lines.
     let (again, refusals) = run_import(
@@ -206,6 +215,7 @@ async fn an_import_writes_what_the_admin_api_would_and_a_rerun_changes_nothing(a
     assert_eq!(app.outbox_events().await.len(), events_after_first_run);
     assert_eq!(audit("account.created").await.len(), 2);
     assert_eq!(audit("membership.created").await.len(), 2);
+    assert_eq!(audit("import.completed").await.len(), 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 3);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM account_memberships").await,
@@ -248,6 +258,11 @@ async fn a_dry_run_writes_nothing_and_a_quiet_load_writes_no_events(app: TestApp
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
     assert_eq!(app.outbox_events().await.len(), 0);
+    assert_eq!(
+        app.audit_events(&admin, "import.completed").await.len(),
+        0,
+        "a dry run changed nothing, so no run is recorded"
+    );
 
     let quiet = ImportOptions {
         quiet_events: true,
@@ -258,6 +273,7 @@ async fn a_dry_run_writes_nothing_and_a_quiet_load_writes_no_events(app: TestApp
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 2);
     assert_eq!(app.outbox_events().await.len(), 0, "no events");
     assert_eq!(app.audit_events(&admin, "account.created").await.len(), 2);
+    assert_eq!(app.audit_events(&admin, "import.completed").await.len(), 1);
 
     // Without it, the same records announce themselves.
     let more = r#"{"type":"account","external_ref":"B1","name":"Bravo"}"#;
@@ -670,5 +686,103 @@ async fn a_batch_decides_each_record_against_the_store_and_the_records_before_it
             ImportOutcome::Created,
             rejected("the account member has reached the membership limit"),
         ]
+    );
+}
+
+/// Enough records that a batch writes each table at once (as arrays on PostgreSQL), with the
+/// characters that format escapes, empty optional fields and text beyond ASCII.
+async fn a_batch_of_many_rows_keeps_every_character(app: TestApp) {
+    let admin = app.admin_token().await;
+    profile(&app, &admin).await;
+    let awkward = [
+        "tab\there",
+        "line\nbreak",
+        "carriage\rreturn",
+        "back\\slash",
+        "\\N",
+        "\\.",
+        "é 漢字 🙂",
+        "quote\"s'",
+    ];
+    let names: Vec<String> = (0..48)
+        .map(|index| format!("{index} {}", awkward[index % awkward.len()]))
+        .collect();
+    let mut lines = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        let legal_name = (index % 2 == 1).then(|| format!("{name} Ltd"));
+        lines.push(
+            json!({"type": "account", "external_ref": format!("R{index}"), "name": name,
+                          "legal_name": legal_name}),
+        );
+        lines.push(
+            json!({"type": "account_member", "email": format!("m{index}@example.com"),
+                          "name": name, "username": format!("m{index}")}),
+        );
+        lines.push(
+            json!({"type": "account_membership", "account_external_ref": format!("R{index}"),
+                          "member_email": format!("m{index}@example.com")}),
+        );
+    }
+    let file: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    let (report, refusals) = run_import(
+        &app,
+        &file,
+        FileFormat::JsonLines,
+        &ImportOptions::default(),
+    )
+    .await;
+    assert_eq!(refusals, "");
+    assert_eq!(report.created, 144);
+
+    let accounts = app
+        .get("/v2/accounts?page[limit]=100")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    let mut seen: Vec<(String, Option<String>)> = accounts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|account| {
+            (
+                account["name"].as_str().unwrap().to_owned(),
+                account["legal_name"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(String, Option<String>)> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            (
+                name.clone(),
+                (index % 2 == 1).then(|| format!("{name} Ltd")),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let members = app
+        .get("/v2/account-members?page[limit]=100")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    let mut member_names: Vec<String> = members["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["name"].as_str().unwrap().to_owned())
+        .collect();
+    member_names.sort();
+    let mut sorted_names = names.clone();
+    sorted_names.sort();
+    assert_eq!(member_names, sorted_names);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM account_memberships").await,
+        48
     );
 }

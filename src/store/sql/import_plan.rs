@@ -12,11 +12,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::change::Change;
-use super::member_records::{self, ROWS_PER_INSERT};
+use super::member_records;
 use super::memberships::ACCOUNT_MEMBERSHIP_CAP;
-use super::{Db, FOR_UPDATE, Tx, parse_ids, placeholders};
+use super::{Db, FOR_UPDATE, Tx, insert_rows, parse_ids, placeholders};
 use crate::error::ApiError;
 use crate::query::sql::Bind;
+use crate::store::bulk_rows::{BulkRows, Cell};
 use crate::store::{
     Account, Actor, Conflict, ImportKind, ImportLogin, ImportOutcome, ImportRecord, Limit,
     Membership, NewAuditEvent, StoreError, StoreResult, User, fold_case,
@@ -68,7 +69,7 @@ impl Facts {
         let mut refs = HashSet::new();
         let mut registration_ids = HashSet::new();
         let mut emails = HashSet::new();
-        let mut usernames = HashSet::new();
+        let mut usernames: HashMap<Uuid, HashSet<String>> = HashMap::new();
         let mut profiles = HashSet::new();
         for record in records {
             match &record.kind {
@@ -85,7 +86,10 @@ impl Facts {
                 ImportKind::Member { email, login, .. } => {
                     emails.insert(fold_case(email));
                     if let Some(login) = login {
-                        usernames.insert(fold_case(&login.username));
+                        usernames
+                            .entry(login.password_profile_id)
+                            .or_default()
+                            .insert(fold_case(&login.username));
                         profiles.insert(login.password_profile_id);
                     }
                 }
@@ -105,6 +109,7 @@ impl Facts {
         for (id, external_ref, ancestor_ids) in select_in::<(Uuid, String, String)>(
             tx,
             "SELECT id, external_ref, ancestor_ids FROM accounts WHERE external_ref IN ",
+            &[],
             &format!(" ORDER BY id{FOR_UPDATE}"),
             texts(refs),
         )
@@ -121,6 +126,7 @@ impl Facts {
         let registration_ids = select_in::<(String,)>(
             tx,
             "SELECT registration_id FROM accounts WHERE registration_id IN ",
+            &[],
             "",
             texts(registration_ids),
         )
@@ -132,6 +138,7 @@ impl Facts {
         for (id, email_lower) in select_in::<(Uuid, String)>(
             tx,
             "SELECT id, email_lower FROM users WHERE email_lower IN ",
+            &[],
             "",
             texts(emails),
         )
@@ -139,19 +146,25 @@ impl Facts {
         {
             members_by_email.entry(email_lower).or_default().push(id);
         }
-        let logins = select_in::<(Uuid, String)>(
-            tx,
-            "SELECT password_profile_id, username_lower FROM password_profile_infos \
-             WHERE username_lower IN ",
-            "",
-            texts(usernames),
-        )
-        .await?
-        .into_iter()
-        .collect();
+        // By profile, so that the unique index on (profile, username) finds each.
+        let mut logins = HashSet::new();
+        for (profile, names) in usernames {
+            logins.extend(
+                select_in::<(Uuid, String)>(
+                    tx,
+                    "SELECT password_profile_id, username_lower FROM password_profile_infos \
+                     WHERE password_profile_id = $1 AND username_lower IN ",
+                    &[Bind::Uuid(profile)],
+                    "",
+                    texts(names),
+                )
+                .await?,
+            );
+        }
         let profiles = select_in::<(Uuid,)>(
             tx,
             "SELECT id FROM password_profiles WHERE id IN ",
+            &[],
             FOR_UPDATE,
             ids(profiles),
         )
@@ -168,6 +181,7 @@ impl Facts {
             tx,
             "SELECT account_id, account_member_id FROM account_memberships \
              WHERE account_member_id IN ",
+            &[],
             "",
             ids(member_ids),
         )
@@ -184,6 +198,7 @@ impl Facts {
         let memberships_of_account = select_in::<(Uuid, i64)>(
             tx,
             "SELECT account_id, COUNT(*) FROM account_memberships WHERE account_id IN ",
+            &[],
             " GROUP BY account_id",
             ids(account_ids),
         )
@@ -210,10 +225,12 @@ impl Facts {
     }
 }
 
-/// `head (…keys…) tail` for every slice of `keys` a statement can bind, the rows together.
+/// `head (…keys…) tail` for every slice of `keys` a statement can bind, the rows together;
+/// `head` may name `leading` as `$1`, `$2`…, which every statement binds first.
 async fn select_in<Row>(
     tx: &mut Tx,
     head: &str,
+    leading: &[Bind],
     tail: &str,
     keys: impl IntoIterator<Item = Bind>,
 ) -> StoreResult<Vec<Row>>
@@ -223,9 +240,12 @@ where
     let keys: Vec<Bind> = keys.into_iter().collect();
     let mut rows = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOK_UP) {
-        let sql = format!("{head}{}{tail}", placeholders(1, chunk.len()));
+        let sql = format!(
+            "{head}{}{tail}",
+            placeholders(leading.len() + 1, chunk.len())
+        );
         let mut query = sqlx::query_as::<Db, Row>(sqlx::AssertSqlSafe(sql));
-        for key in chunk {
+        for key in leading.iter().chain(chunk) {
             query = match key {
                 Bind::Text(text) => query.bind(text.clone()),
                 Bind::Uuid(id) => query.bind(*id),
@@ -270,24 +290,44 @@ impl Writes {
 
 async fn insert_logins(change: &mut Change<'_>, logins: &[(Uuid, ImportLogin)]) -> StoreResult<()> {
     let now = change.now().millis();
-    for chunk in logins.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO password_profile_infos (id, user_id, password_profile_id, username, \
-             username_lower, password_hash, created_at, updated_at) ",
-        );
-        insert.push_values(chunk, |mut row, (user_id, login)| {
-            row.push_bind(Uuid::new_v4())
-                .push_bind(*user_id)
-                .push_bind(login.password_profile_id)
-                .push_bind(&login.username)
-                .push_bind(fold_case(&login.username))
-                .push_bind(&login.password_hash)
-                .push_bind(now)
-                .push_bind(now);
-        });
-        insert.build().execute(&mut **change.tx()).await?;
+    let usernames_lower: Vec<String> = logins
+        .iter()
+        .map(|(_, login)| fold_case(&login.username))
+        .collect();
+    let mut rows = BulkRows::new(
+        "password_profile_infos",
+        &[
+            "id",
+            "user_id",
+            "password_profile_id",
+            "username",
+            "username_lower",
+            "password_hash",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    for ((user_id, login), username_lower) in logins.iter().zip(&usernames_lower) {
+        rows.push([
+            Cell::uuid(new_id()),
+            Cell::uuid(*user_id),
+            Cell::uuid(login.password_profile_id),
+            Cell::text(&login.username),
+            Cell::text(username_lower),
+            Cell::text(&login.password_hash),
+            Cell::Int(now),
+            Cell::Int(now),
+        ]);
     }
+    insert_rows(change.tx(), &rows).await?;
     Ok(())
+}
+
+/// The id of a row a batch creates: time-ordered (UUID version 7), so a bulk load appends to
+/// each primary-key index instead of writing all over it, which at a million rows no longer
+/// fits the database's cache.
+fn new_id() -> Uuid {
+    Uuid::now_v7()
 }
 
 struct Plan {
@@ -347,7 +387,7 @@ impl Plan {
                     }
                 }
                 let account = Account {
-                    id: Uuid::new_v4(),
+                    id: new_id(),
                     name: name.clone(),
                     legal_name: legal_name.clone(),
                     registration_id: registration_id.clone(),
@@ -387,7 +427,7 @@ impl Plan {
                     }
                 }
                 let user = User {
-                    id: Uuid::new_v4(),
+                    id: new_id(),
                     name: name.clone(),
                     email: email.clone(),
                     given_name: None,
@@ -460,7 +500,7 @@ impl Plan {
                     .or_default() += 1;
                 self.facts.memberships.insert((account_id, member_id));
                 self.writes.memberships.push(Membership {
-                    id: Uuid::new_v4(),
+                    id: new_id(),
                     account_id,
                     account_member_id: member_id,
                     created_at: self.now,

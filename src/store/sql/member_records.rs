@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::change::Change;
 use super::memberships::memberships_where;
 use super::users::ensure_email_allowed;
-use super::{Db, conflict_on, join_ids};
+use super::{conflict_on, insert_rows, join_ids};
 use crate::events::EventKey;
+use crate::store::bulk_rows::{BulkRows, Cell};
 use crate::store::{
     Account, ChangedBy, Conflict, Membership, NewUser, StoreResult, User, fold_case,
 };
@@ -48,10 +49,6 @@ pub(super) async fn create_account(change: &mut Change<'_>, account: &Account) -
     Ok(())
 }
 
-/// Rows a multi-row insert writes per statement: far below both backends' limits on bind
-/// parameters (SQLite's 32,766) at nine columns a row.
-pub(super) const ROWS_PER_INSERT: usize = 1000;
-
 /// Inserts accounts built by the caller, in order, so a parent written earlier in `accounts` may
 /// be named by a later one; announces each. For an import batch, which resolved ancestors and
 /// checked registration ids for the whole batch.
@@ -59,28 +56,40 @@ pub(super) async fn create_accounts(
     change: &mut Change<'_>,
     accounts: &[Account],
 ) -> StoreResult<()> {
-    for chunk in accounts.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO accounts (id, name, legal_name, registration_id, external_ref, parent_id, \
-             ancestor_ids, created_at, updated_at) ",
-        );
-        insert.push_values(chunk, |mut row, account| {
-            row.push_bind(account.id)
-                .push_bind(&account.name)
-                .push_bind(&account.legal_name)
-                .push_bind(&account.registration_id)
-                .push_bind(&account.external_ref)
-                .push_bind(account.parent_id)
-                .push_bind(join_ids(&account.ancestors))
-                .push_bind(account.created_at.millis())
-                .push_bind(account.updated_at.millis());
-        });
-        insert
-            .build()
-            .execute(&mut **change.tx())
-            .await
-            .map_err(|error| conflict_on(error, ACCOUNT_CONFLICTS))?;
+    let ancestors: Vec<String> = accounts
+        .iter()
+        .map(|account| join_ids(&account.ancestors))
+        .collect();
+    let mut rows = BulkRows::new(
+        "accounts",
+        &[
+            "id",
+            "name",
+            "legal_name",
+            "registration_id",
+            "external_ref",
+            "parent_id",
+            "ancestor_ids",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    for (account, ancestors) in accounts.iter().zip(&ancestors) {
+        rows.push([
+            Cell::uuid(account.id),
+            Cell::text(&account.name),
+            Cell::Text(account.legal_name.as_deref()),
+            Cell::Text(account.registration_id.as_deref()),
+            Cell::Text(account.external_ref.as_deref()),
+            Cell::Uuid(account.parent_id),
+            Cell::text(ancestors),
+            Cell::Int(account.created_at.millis()),
+            Cell::Int(account.updated_at.millis()),
+        ]);
     }
+    insert_rows(change.tx(), &rows)
+        .await
+        .map_err(|error| conflict_on(error, ACCOUNT_CONFLICTS))?;
     for account in accounts {
         let data = change.events().payloads().account(account);
         change
@@ -97,25 +106,37 @@ pub(super) async fn create_matched_users(
     change: &mut Change<'_>,
     users: &[User],
 ) -> StoreResult<()> {
-    for chunk in users.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO users (id, name, email, email_lower, given_name, middle_name, \
-             family_name, tokens_valid_after, created_at, updated_at) ",
-        );
-        insert.push_values(chunk, |mut row, user| {
-            row.push_bind(user.id)
-                .push_bind(&user.name)
-                .push_bind(&user.email)
-                .push_bind(fold_case(&user.email))
-                .push_bind(&user.given_name)
-                .push_bind(&user.middle_name)
-                .push_bind(&user.family_name)
-                .push_bind(0_i64)
-                .push_bind(user.created_at.millis())
-                .push_bind(user.updated_at.millis());
-        });
-        insert.build().execute(&mut **change.tx()).await?;
+    let emails_lower: Vec<String> = users.iter().map(|user| fold_case(&user.email)).collect();
+    let mut rows = BulkRows::new(
+        "users",
+        &[
+            "id",
+            "name",
+            "email",
+            "email_lower",
+            "given_name",
+            "middle_name",
+            "family_name",
+            "tokens_valid_after",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    for (user, email_lower) in users.iter().zip(&emails_lower) {
+        rows.push([
+            Cell::uuid(user.id),
+            Cell::text(&user.name),
+            Cell::text(&user.email),
+            Cell::text(email_lower),
+            Cell::Text(user.given_name.as_deref()),
+            Cell::Text(user.middle_name.as_deref()),
+            Cell::Text(user.family_name.as_deref()),
+            Cell::Int(0),
+            Cell::Int(user.created_at.millis()),
+            Cell::Int(user.updated_at.millis()),
+        ]);
     }
+    insert_rows(change.tx(), &rows).await?;
     for user in users {
         let data = change.events().payloads().account_member(user);
         change
@@ -131,24 +152,28 @@ pub(super) async fn create_memberships(
     change: &mut Change<'_>,
     memberships: &[Membership],
 ) -> StoreResult<()> {
-    for chunk in memberships.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO account_memberships (id, account_id, account_member_id, created_at, \
-             updated_at) ",
-        );
-        insert.push_values(chunk, |mut row, membership| {
-            row.push_bind(membership.id)
-                .push_bind(membership.account_id)
-                .push_bind(membership.account_member_id)
-                .push_bind(membership.created_at.millis())
-                .push_bind(membership.updated_at.millis());
-        });
-        insert
-            .build()
-            .execute(&mut **change.tx())
-            .await
-            .map_err(|error| conflict_on(error, MEMBERSHIP_CONFLICTS))?;
+    let mut rows = BulkRows::new(
+        "account_memberships",
+        &[
+            "id",
+            "account_id",
+            "account_member_id",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    for membership in memberships {
+        rows.push([
+            Cell::uuid(membership.id),
+            Cell::uuid(membership.account_id),
+            Cell::uuid(membership.account_member_id),
+            Cell::Int(membership.created_at.millis()),
+            Cell::Int(membership.updated_at.millis()),
+        ]);
     }
+    insert_rows(change.tx(), &rows)
+        .await
+        .map_err(|error| conflict_on(error, MEMBERSHIP_CONFLICTS))?;
     for membership in memberships {
         let data = change.events().payloads().membership(membership);
         change
@@ -408,9 +433,17 @@ mod tests {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
+            .replace("( ", "(")
             .to_uppercase();
         let mut found = Vec::new();
-        for verb in ["INSERT INTO ", "UPDATE ", "DELETE FROM ", "REPLACE INTO "] {
+        // `BulkRows::new("table", …)` names the table its rows are inserted into.
+        for verb in [
+            "INSERT INTO ",
+            "UPDATE ",
+            "DELETE FROM ",
+            "REPLACE INTO ",
+            "BULKROWS::NEW(\"",
+        ] {
             for table in TABLES {
                 let statement = format!("{verb}{}", table.to_uppercase());
                 let mut rest = folded.as_str();
@@ -443,6 +476,10 @@ mod tests {
         assert_eq!(
             table_writes("\"DELETE FROM account_memberships WHERE\""),
             ["DELETE FROM ACCOUNT_MEMBERSHIPS"]
+        );
+        assert_eq!(
+            table_writes("BulkRows::new(\n    \"account_memberships\",\n    &[\"id\"],"),
+            ["BULKROWS::NEW(\"ACCOUNT_MEMBERSHIPS"]
         );
         assert!(table_writes("\"UPDATE users_archive SET x = 1\"").is_empty());
         assert!(table_writes("\"SELECT id FROM accounts\"").is_empty());

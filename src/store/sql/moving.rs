@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Db, SqlStore, import_plan};
+use super::security::insert_audit_event;
+use super::{Db, REFRESH_IMPORT_STATISTICS, RELAXED_COMMIT, SqlStore, import_plan};
 use crate::store::{
     ExportAccount, ExportCursor, ExportMember, ExportMembership, ImportLogin, ImportOutcome,
-    ImportRecord, ImportWrite, MovingStore, StoreResult,
+    ImportRecord, ImportWrite, MovingStore, NewAuditEvent, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -21,6 +22,9 @@ impl MovingStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<Vec<ImportOutcome>> {
         let mut change = self.batch_change(now).await?;
+        if let Some(relax) = RELAXED_COMMIT {
+            sqlx::query(relax).execute(&mut **change.tx()).await?;
+        }
         let outcomes = import_plan::import(&mut change, records).await?;
         if options.quiet_events {
             change.discard_events();
@@ -186,6 +190,20 @@ impl MovingStore for SqlStore {
                 },
             )
             .collect())
+    }
+
+    async fn refresh_import_statistics(&self) -> StoreResult<()> {
+        if let Some(refresh) = REFRESH_IMPORT_STATISTICS {
+            sqlx::query(refresh).execute(&self.write).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_import(&self, summary: &NewAuditEvent, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        insert_audit_event(&mut tx, summary, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn password_profile_names(&self) -> StoreResult<Vec<(Uuid, String)>> {

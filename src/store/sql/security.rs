@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Db, EVERYTHING, FOR_UPDATE, ListSpec, RECORD_ONLY_COMMIT, SqlStore, Tx, newest_first};
+use super::{
+    Db, EVERYTHING, FOR_UPDATE, ListSpec, RELAXED_COMMIT, SqlStore, Tx, insert_rows, newest_first,
+};
 use crate::auth::throttle::{
     LockedKey, LoginKeys, PairState, RESERVATION_TIMEOUT_SECONDS, ThrottleSnapshot,
     WINDOW_FAILURE_LIMIT, WINDOW_SECONDS, WindowState, after_failure, decide, username_key,
@@ -11,6 +13,7 @@ use crate::auth::throttle::{
 use crate::query::filter::Op;
 use crate::query::sort::SortSpec;
 use crate::query::sql::{FieldKind, FieldSpec};
+use crate::store::bulk_rows::{BulkRows, Cell};
 use crate::store::{
     Actor, ActorClass, AuditEvent, Entity, ListQuery, LoginAdmission, LoginOutcomeKind,
     LoginReservation, NewAuditEvent, Page, SecurityStore, StoreError, StoreResult,
@@ -470,7 +473,7 @@ impl SecurityStore for SqlStore {
 
     async fn append_audit_event(&self, event: &NewAuditEvent, now: Timestamp) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        if let Some(relax) = RECORD_ONLY_COMMIT {
+        if let Some(relax) = RELAXED_COMMIT {
             sqlx::query(relax).execute(&mut *tx).await?;
         }
         insert_audit_event(&mut tx, event, now).await?;
@@ -492,32 +495,50 @@ impl SecurityStore for SqlStore {
 }
 
 /// Writes one audit row in the transaction of what it records, cut to the audit bounds.
-/// [`insert_audit_event`] for several rows in as few statements as the bind limits allow: an
-/// import batch writes one row per record.
+/// [`insert_audit_event`] for several rows at once: an import batch writes one row per record.
+/// Audit ids are time-ordered (UUID version 7): the log is append-only and read newest first, so
+/// its rows and their index entries go to the end of the index instead of anywhere in it.
 pub(super) async fn insert_audit_events(
     tx: &mut Tx,
     events: &[NewAuditEvent],
     now: Timestamp,
 ) -> StoreResult<()> {
-    // Eight columns a row: 500 rows stay far below SQLite's 32,766 bind parameters.
-    for chunk in events.chunks(500) {
-        let bounded: Vec<NewAuditEvent> = chunk.iter().map(NewAuditEvent::bounded).collect();
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO audit_events (id, event_type, actor_class, actor_id, subject, \
-             client_address, detail, created_at) ",
-        );
-        insert.push_values(&bounded, |mut row, event| {
-            row.push_bind(Uuid::new_v4())
-                .push_bind(event.event_type)
-                .push_bind(event.actor.class.as_str())
-                .push_bind(event.actor.id.map(|id| id.to_string()))
-                .push_bind(&event.subject)
-                .push_bind(&event.client_address)
-                .push_bind(event.detail.to_string())
-                .push_bind(now.millis());
-        });
-        insert.build().execute(&mut **tx).await?;
+    let bounded: Vec<NewAuditEvent> = events.iter().map(NewAuditEvent::bounded).collect();
+    let texts: Vec<(Option<String>, String)> = bounded
+        .iter()
+        .map(|event| {
+            (
+                event.actor.id.map(|id| id.to_string()),
+                event.detail.to_string(),
+            )
+        })
+        .collect();
+    let mut rows = BulkRows::new(
+        "audit_events",
+        &[
+            "id",
+            "event_type",
+            "actor_class",
+            "actor_id",
+            "subject",
+            "client_address",
+            "detail",
+            "created_at",
+        ],
+    );
+    for (event, (actor_id, detail)) in bounded.iter().zip(&texts) {
+        rows.push([
+            Cell::uuid(Uuid::now_v7()),
+            Cell::text(event.event_type),
+            Cell::text(event.actor.class.as_str()),
+            Cell::Text(actor_id.as_deref()),
+            Cell::Text(event.subject.as_deref()),
+            Cell::Text(event.client_address.as_deref()),
+            Cell::text(detail),
+            Cell::Int(now.millis()),
+        ]);
     }
+    insert_rows(tx, &rows).await?;
     Ok(())
 }
 
