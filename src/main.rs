@@ -350,7 +350,7 @@ fn summarise(report: &ImportReport, options: &ImportOptions, unit: &str) {
             ""
         },
         if options.quiet_events {
-            "; --quiet-events: no events were written for them"
+            "; --quiet-events: no events or audit rows were written for them, one audit row for the run"
         } else {
             ""
         },

@@ -1,6 +1,7 @@
 //! `accountd import FILE`: lines read one at a time, checked, written in transactional batches;
 //! each refused line reported as `line N: reason` (docs/moving-in.md#importing).
 
+use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Write};
 
 use serde::Deserialize;
@@ -10,13 +11,19 @@ use super::progress::Progress;
 use super::records::{Line, LineRules, MemberLine, check, parse_json_line};
 use crate::auth::hash_formats::FirebaseScrypt;
 use crate::store::{
-    Actor, ImportOutcome, ImportRecord, ImportWrite, NewAuditEvent, Store, StoreError,
+    Actor, ImportKind, ImportOutcome, ImportRecord, ImportWrite, ImportedTables, NewAuditEvent,
+    Store, StoreError, fold_case,
 };
 use crate::time::Clock;
 
 /// Records written per transaction: large enough that a commit's cost is shared, small enough
 /// that a batch never holds its locks for long.
-pub const BATCH: usize = 500;
+pub const BATCH: usize = 1000;
+
+/// Records queued before they are written. Member records, which depend on nothing but their
+/// own email and username, are then written as two transactions at once (split by email), so
+/// the database works on both on two connections; other records go a batch at a time, in order.
+const QUEUED: usize = 2 * BATCH;
 
 /// Records a run creates before it first refreshes the database's statistics.
 const FIRST_STATISTICS_REFRESH: u64 = 1000;
@@ -153,9 +160,97 @@ pub(super) struct Run<'a> {
     /// fetched from an API is named by its kind and id).
     labels: std::collections::HashMap<u64, String>,
     batch: usize,
-    /// Records created when the database's statistics were last refreshed (half the first
-    /// threshold before then).
-    statistics_refreshed_at: u64,
+    /// Records created, by [`RecordKind`].
+    created_by_kind: [u64; 3],
+    /// Records of each kind created when the database's statistics were last refreshed (half
+    /// the first threshold before then).
+    statistics_refreshed_at: [u64; 3],
+}
+
+/// Writes `records` in one transaction; the outcome of each, with its line. When the database
+/// refuses the batch as a whole (a concurrent writer took a username between look-up and
+/// insert), each record is tried alone, so only the guilty line is refused and nothing is
+/// half-imported.
+async fn write_batch(
+    store: &dyn Store,
+    records: Vec<ImportRecord>,
+    write: ImportWrite,
+    now: crate::time::Timestamp,
+) -> Result<Vec<(u64, RecordKind, ImportOutcome)>, ImportError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    match store.import_batch(&records, write, now).await {
+        Ok(outcomes) => Ok(named(&records)
+            .zip(outcomes)
+            .map(|((line, kind), outcome)| (line, kind, outcome))
+            .collect()),
+        Err(StoreError::Unavailable(reason)) => {
+            Err(ImportError::Store(StoreError::Unavailable(reason)))
+        }
+        Err(_) if records.len() > 1 => {
+            let mut results = Vec::with_capacity(records.len());
+            for record in records {
+                let single = std::slice::from_ref(&record);
+                let outcome = match store.import_batch(single, write, now).await {
+                    Ok(mut outcomes) => outcomes
+                        .pop()
+                        .unwrap_or_else(|| ImportOutcome::Rejected("not written".into())),
+                    Err(StoreError::Unavailable(reason)) => {
+                        return Err(ImportError::Store(StoreError::Unavailable(reason)));
+                    }
+                    Err(error) => ImportOutcome::Rejected(error.to_string()),
+                };
+                results.push((record.line, RecordKind::of(&record), outcome));
+            }
+            Ok(results)
+        }
+        Err(error) => Ok(named(&records)
+            .map(|(line, kind)| (line, kind, ImportOutcome::Rejected(error.to_string())))
+            .collect()),
+    }
+}
+
+/// Each record's line and kind.
+fn named(records: &[ImportRecord]) -> impl Iterator<Item = (u64, RecordKind)> + '_ {
+    records
+        .iter()
+        .map(|record| (record.line, RecordKind::of(record)))
+}
+
+/// Which table a record creates a row in, as an index into the per-kind counts.
+#[derive(Debug, Clone, Copy)]
+enum RecordKind {
+    Account = 0,
+    Member = 1,
+    Membership = 2,
+}
+
+impl RecordKind {
+    fn of(record: &ImportRecord) -> Self {
+        match record.kind {
+            ImportKind::Account { .. } => Self::Account,
+            ImportKind::Member { .. } => Self::Member,
+            ImportKind::Membership { .. } => Self::Membership,
+        }
+    }
+}
+
+fn is_member(record: &ImportRecord) -> bool {
+    matches!(record.kind, ImportKind::Member { .. })
+}
+
+/// Member records in two groups by their folded email, each in file order. Two members with one
+/// email always share a group, so neither group's look-ups can miss a member the other creates.
+fn split_by_email(records: Vec<ImportRecord>) -> (Vec<ImportRecord>, Vec<ImportRecord>) {
+    records.into_iter().partition(|record| match &record.kind {
+        ImportKind::Member { email, .. } => {
+            let mut hasher = std::hash::DefaultHasher::new();
+            fold_case(email).hash(&mut hasher);
+            hasher.finish() % 2 == 0
+        }
+        _ => true,
+    })
 }
 
 /// A CSV row: the member fields as columns, empty meaning absent.
@@ -192,8 +287,9 @@ impl<'a> Run<'a> {
             labels: std::collections::HashMap::new(),
             // A dry run writes nothing, so a later line could not see an earlier one's
             // account: it checks the whole input in one transaction, rolled back at the end.
-            batch: if options.dry_run { usize::MAX } else { BATCH },
-            statistics_refreshed_at: FIRST_STATISTICS_REFRESH / 2,
+            batch: if options.dry_run { usize::MAX } else { QUEUED },
+            created_by_kind: [0; 3],
+            statistics_refreshed_at: [FIRST_STATISTICS_REFRESH / 2; 3],
         }
     }
 
@@ -329,14 +425,13 @@ impl<'a> Run<'a> {
                 "created": report.created,
                 "unchanged": report.unchanged,
                 "rejected": report.rejected,
+                "quiet_events": self.write.quiet_events,
             }));
         self.store.finish_import(&summary, self.clock.now()).await?;
         Ok(())
     }
 
-    /// Writes the queued records in one transaction. When the database refuses the batch as a
-    /// whole (a concurrent writer took a username between look-up and insert), each record is
-    /// tried alone, so only the guilty line is refused and nothing is half-imported.
+    /// Writes the queued records and reports the refusals so far.
     pub(super) async fn flush(&mut self) -> Result<(), ImportError> {
         self.write_pending().await?;
         self.report_refusals();
@@ -348,59 +443,60 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let records = std::mem::take(&mut self.pending);
-        match self
-            .store
-            .import_batch(&records, self.write, self.clock.now())
-            .await
-        {
-            Ok(outcomes) => {
-                self.count(&records, outcomes);
-                self.refresh_statistics_as_rows_grow().await?;
+        let now = self.clock.now();
+        let results = if !self.write.dry_run && records.iter().all(is_member) {
+            let (first, second) = split_by_email(records);
+            let (first, second) = tokio::try_join!(
+                write_batch(self.store, first, self.write, now),
+                write_batch(self.store, second, self.write, now),
+            )?;
+            [first, second].concat()
+        } else {
+            let mut results = Vec::with_capacity(records.len());
+            for batch in records.chunks(BATCH) {
+                results.extend(write_batch(self.store, batch.to_vec(), self.write, now).await?);
             }
-            Err(StoreError::Unavailable(reason)) => {
-                return Err(ImportError::Store(StoreError::Unavailable(reason)));
-            }
-            Err(_) if records.len() > 1 => {
-                for record in records {
-                    let single = std::slice::from_ref(&record);
-                    match self
-                        .store
-                        .import_batch(single, self.write, self.clock.now())
-                        .await
-                    {
-                        Ok(outcomes) => self.count(single, outcomes),
-                        Err(error) => self.refuse(record.line, &error.to_string()),
-                    }
+            results
+        };
+        for (line, kind, outcome) in results {
+            match outcome {
+                ImportOutcome::Created => {
+                    self.report.created += 1;
+                    self.created_by_kind[kind as usize] += 1;
                 }
-            }
-            Err(error) => {
-                for record in &records {
-                    self.refuse(record.line, &error.to_string());
-                }
+                ImportOutcome::Unchanged => self.report.unchanged += 1,
+                ImportOutcome::Rejected(reason) => self.refuse(line, &reason),
             }
         }
+        self.refresh_statistics_as_rows_grow().await?;
         Ok(())
     }
 
-    /// Refreshes the database's statistics each time the rows this run created double, from a
-    /// thousand: a few times in a run of any size.
+    /// Refreshes the database's statistics each time the records of one kind this run created
+    /// double, from a thousand: a few times per table in a run of any size.
     async fn refresh_statistics_as_rows_grow(&mut self) -> Result<(), ImportError> {
-        if self.write.dry_run || self.report.created < self.statistics_refreshed_at * 2 {
+        let grown = |kind: RecordKind| {
+            self.created_by_kind[kind as usize] >= self.statistics_refreshed_at[kind as usize] * 2
+        };
+        let tables = ImportedTables {
+            accounts: grown(RecordKind::Account),
+            members: grown(RecordKind::Member),
+            memberships: grown(RecordKind::Membership),
+        };
+        if self.write.dry_run || tables == ImportedTables::default() {
             return Ok(());
         }
-        self.store.refresh_import_statistics().await?;
-        self.statistics_refreshed_at = self.report.created;
-        Ok(())
-    }
-
-    fn count(&mut self, records: &[ImportRecord], outcomes: Vec<ImportOutcome>) {
-        for (record, outcome) in records.iter().zip(outcomes) {
-            match outcome {
-                ImportOutcome::Created => self.report.created += 1,
-                ImportOutcome::Unchanged => self.report.unchanged += 1,
-                ImportOutcome::Rejected(reason) => self.refuse(record.line, &reason),
+        self.store.refresh_import_statistics(tables).await?;
+        for (kind, grown) in [
+            (RecordKind::Account, tables.accounts),
+            (RecordKind::Member, tables.members),
+            (RecordKind::Membership, tables.memberships),
+        ] {
+            if grown {
+                self.statistics_refreshed_at[kind as usize] = self.created_by_kind[kind as usize];
             }
         }
+        Ok(())
     }
 }
 

@@ -38,6 +38,10 @@ pub(super) trait Backend {
     /// Appended to a `SELECT` that reads a row it is about to change within a write transaction.
     const FOR_UPDATE: &'static str;
 
+    /// Appended to a `SELECT` that reads a row which must not be deleted (nor its key changed)
+    /// before the transaction commits, while other transactions may read it the same way.
+    const FOR_KEY_SHARE: &'static str;
+
     /// Appended to the `SELECT` that claims outbox deliveries, so that dispatchers of other
     /// processes do not wait for (or claim) the same rows.
     const SKIP_LOCKED: &'static str;
@@ -50,10 +54,10 @@ pub(super) trait Backend {
     /// batch's durable commit flushes every one before it, the log being written in order).
     const RELAXED_COMMIT: Option<&'static str>;
 
-    /// Refreshes the planner's statistics of the tables an import batch looks records up in,
-    /// where the planner needs them to keep choosing the indexes as a bulk load grows those
-    /// tables; `None` where it does not.
-    const REFRESH_IMPORT_STATISTICS: Option<&'static str>;
+    /// Followed by a list of tables, refreshes the planner's statistics of those an import
+    /// batch looks records up in, where the planner needs them to keep choosing the indexes as
+    /// a bulk load grows those tables; `None` where it does not.
+    const ANALYZE: Option<&'static str>;
 
     /// Whether reads and writes share one pool (then `/metrics` reports it once).
     const SHARED_POOL: bool;

@@ -470,8 +470,8 @@ impl<S: Store> MovingStore for Bounded<S> {
         self.inner.password_profile_names().await
     }
 
-    async fn refresh_import_statistics(&self) -> StoreResult<()> {
-        self.inner.refresh_import_statistics().await
+    async fn refresh_import_statistics(&self, grown: ImportedTables) -> StoreResult<()> {
+        self.inner.refresh_import_statistics(grown).await
     }
 
     async fn finish_import(&self, summary: &NewAuditEvent, now: Timestamp) -> StoreResult<()> {

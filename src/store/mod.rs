@@ -834,8 +834,8 @@ pub trait SealedSecretStore {
 /// migrations: not bound by the request deadline.
 #[async_trait]
 pub trait MovingStore {
-    /// Writes `records` in one transaction with their events (unless `quiet_events`) and one
-    /// audit row per record created; records that match existing ones change nothing. A rule a
+    /// Writes `records` in one transaction with their events and one audit row per record
+    /// created (neither with `quiet_events`); records that match existing ones change nothing. A rule a
     /// record breaks rejects it alone; a database error fails the whole batch, which the caller
     /// then retries record by record. `dry_run` rolls the transaction back. The commit need not
     /// reach the disk before this returns: [`MovingStore::finish_import`] makes it, and every
@@ -867,11 +867,19 @@ pub trait MovingStore {
     /// Every password profile's id and name, for `--password-profile` and the default profile.
     async fn password_profile_names(&self) -> StoreResult<Vec<(Uuid, String)>>;
     /// Brings what the database plans an import batch's look-ups by up to date with the rows
-    /// written so far: called as a run's writes double.
-    async fn refresh_import_statistics(&self) -> StoreResult<()>;
+    /// written so far, for the tables `grown` names: called as a run's writes double.
+    async fn refresh_import_statistics(&self, grown: ImportedTables) -> StoreResult<()>;
     /// Writes an import run's summary audit row with a commit that waits until it, and with it
     /// every batch committed before it, is on disk.
     async fn finish_import(&self, summary: &NewAuditEvent, now: Timestamp) -> StoreResult<()>;
+}
+
+/// The tables of an import's records: accounts, members (with their logins), memberships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportedTables {
+    pub accounts: bool,
+    pub members: bool,
+    pub memberships: bool,
 }
 
 /// How an import batch is written.

@@ -35,6 +35,9 @@ impl Backend for PostgresBackend {
     const DIALECT: Dialect = Dialect::Postgres;
     /// Row locks make read-modify-write updates safe against concurrent requests.
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// What a foreign key takes on the row it references: import batches written at once may
+    /// all hold the password profile their logins name.
+    const FOR_KEY_SHARE: &'static str = " FOR KEY SHARE";
     /// Claiming outbox rows skips those another replica's dispatcher holds locked
     /// (docs/events.md#delivery-and-retries).
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
@@ -46,8 +49,7 @@ impl Backend for PostgresBackend {
     /// Statistics taken while a table was small (or never) make the planner read a batch's
     /// five hundred keys off a whole table, or a whole index range, once a bulk load has
     /// grown it; autovacuum's own `ANALYZE` comes too late during one.
-    const REFRESH_IMPORT_STATISTICS: Option<&'static str> =
-        Some("ANALYZE accounts, users, password_profile_infos, account_memberships");
+    const ANALYZE: Option<&'static str> = Some("ANALYZE ");
     /// Reads and writes share one pool, so `/metrics` reports it once.
     const SHARED_POOL: bool = true;
 

@@ -40,12 +40,14 @@ impl Backend for SqliteBackend {
     const DIALECT: Dialect = Dialect::Sqlite;
     /// SQLite has no row locks; `BEGIN IMMEDIATE` already holds the database's write lock.
     const FOR_UPDATE: &'static str = "";
+    /// As for `FOR_UPDATE`: the writer holds the database's write lock.
+    const FOR_KEY_SHARE: &'static str = "";
     /// A claim runs under `BEGIN IMMEDIATE`: the one writer already excludes other dispatchers.
     const SKIP_LOCKED: &'static str = "";
     /// Nothing to relax: in WAL mode with `synchronous = NORMAL` no commit waits for a flush.
     const RELAXED_COMMIT: Option<&'static str> = None;
     /// Without statistics SQLite takes an index for an equality look-up whenever one exists.
-    const REFRESH_IMPORT_STATISTICS: Option<&'static str> = None;
+    const ANALYZE: Option<&'static str> = None;
     /// Readers and the writer are separate pools (an in-memory database shares the writer, and
     /// then `/metrics` shows the same connection twice).
     const SHARED_POOL: bool = false;

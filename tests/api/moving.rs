@@ -20,6 +20,7 @@ tests![
     the_commands_read_and_write_files,
     a_batch_decides_each_record_against_the_store_and_the_records_before_it,
     a_batch_of_many_rows_keeps_every_character,
+    member_lines_written_two_batches_at_once_match_as_one_at_a_time,
 ];
 
 /// What the tests' integration observes, so the outbox holds these events.
@@ -191,7 +192,7 @@ async fn an_import_writes_what_the_admin_api_would_and_a_rerun_changes_nothing(a
     assert_eq!(completed[0]["subject"], "accountd import");
     assert_eq!(
         completed[0]["detail"],
-        json!({"lines": 11, "created": 7, "unchanged": 0, "rejected": 4})
+        json!({"lines": 11, "created": 7, "unchanged": 0, "rejected": 4, "quiet_events": false})
     );
 
     // The same file again changes nothing and refuses the same lines.
@@ -272,8 +273,15 @@ async fn a_dry_run_writes_nothing_and_a_quiet_load_writes_no_events(app: TestApp
     assert_eq!(report.created, 7);
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 2);
     assert_eq!(app.outbox_events().await.len(), 0, "no events");
-    assert_eq!(app.audit_events(&admin, "account.created").await.len(), 2);
-    assert_eq!(app.audit_events(&admin, "import.completed").await.len(), 1);
+    assert_eq!(
+        app.audit_events(&admin, "account.created").await.len(),
+        0,
+        "no audit row per record"
+    );
+    let completed = app.audit_events(&admin, "import.completed").await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0]["detail"]["quiet_events"], true);
+    assert_eq!(completed[0]["detail"]["created"], 7);
 
     // Without it, the same records announce themselves.
     let more = r#"{"type":"account","external_ref":"B1","name":"Bravo"}"#;
@@ -785,4 +793,68 @@ async fn a_batch_of_many_rows_keeps_every_character(app: TestApp) {
         app.count("SELECT COUNT(*) FROM account_memberships").await,
         48
     );
+}
+
+/// Member lines go to two transactions at once, split by email: lines repeating an
+/// email (in another case) are still matched, and a username two emails claim goes to one.
+async fn member_lines_written_two_batches_at_once_match_as_one_at_a_time(app: TestApp) {
+    let admin = app.admin_token().await;
+    profile(&app, &admin).await;
+    let member = |email: String, username: String| {
+        json!({"type": "account_member", "email": email, "name": "M", "username": username})
+            .to_string()
+    };
+    let mut lines = Vec::new();
+    for index in 0..898 {
+        lines.push(member(format!("m{index}@example.com"), format!("m{index}")));
+    }
+    lines.push(member("first@example.com".into(), "shared".into()));
+    lines.push(member("second@example.com".into(), "shared".into()));
+    for index in 0..100 {
+        lines.push(member(format!("M{index}@Example.COM"), format!("m{index}")));
+    }
+    for index in 898..998 {
+        lines.push(member(format!("m{index}@example.com"), format!("m{index}")));
+    }
+    let file = lines.join("\n") + "\n";
+    let (report, refusals) = run_import(
+        &app,
+        &file,
+        FileFormat::JsonLines,
+        &ImportOptions::default(),
+    )
+    .await;
+    assert_eq!(refusals, "");
+    assert_eq!(
+        report,
+        ImportReport {
+            lines: 1100,
+            created: 999,
+            unchanged: 101,
+            rejected: 0
+        }
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 999);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM password_profile_infos WHERE username_lower = 'shared'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM (SELECT email_lower FROM users GROUP BY email_lower \
+             HAVING COUNT(*) > 1) AS repeated"
+        )
+        .await,
+        0
+    );
+    // Again: everything matches.
+    let (again, _) = run_import(
+        &app,
+        &file,
+        FileFormat::JsonLines,
+        &ImportOptions::default(),
+    )
+    .await;
+    assert_eq!((again.created, again.unchanged), (0, 1100));
 }

@@ -75,10 +75,12 @@ impl<'s> Change<'s> {
         self.audit.push(event);
     }
 
-    /// Drops the events pushed so far: an import run with `--quiet-events`, the one documented
-    /// way to write members without announcing them (docs/moving-in.md#events-and-audit).
-    pub(super) fn discard_events(&mut self) {
+    /// Drops the events and audit rows pushed so far: an import run with `--quiet-events`, the
+    /// one documented way to write members without announcing them, which records the run in
+    /// one audit row of its own instead (docs/moving-in.md#events-and-audit).
+    pub(super) fn discard_events_and_audit(&mut self) {
         self.events = self.store.events();
+        self.audit.clear();
     }
 
     /// Writes the audit rows and the events, commits, and wakes the dispatcher. Returns the

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::change::Change;
 use super::member_records;
 use super::memberships::ACCOUNT_MEMBERSHIP_CAP;
-use super::{Db, FOR_UPDATE, Tx, insert_rows, parse_ids, placeholders};
+use super::{Db, FOR_KEY_SHARE, FOR_UPDATE, Tx, insert_rows, parse_ids, placeholders};
 use crate::error::ApiError;
 use crate::query::sql::Bind;
 use crate::store::bulk_rows::{BulkRows, Cell};
@@ -165,7 +165,7 @@ impl Facts {
             tx,
             "SELECT id FROM password_profiles WHERE id IN ",
             &[],
-            FOR_UPDATE,
+            FOR_KEY_SHARE,
             ids(profiles),
         )
         .await?

@@ -49,9 +49,10 @@ type LeanPool = <ThisBackend as Backend>::LeanPool;
 type HolderReads = <ThisBackend as Backend>::HolderReads;
 const DIALECT: Dialect = ThisBackend::DIALECT;
 const FOR_UPDATE: &str = ThisBackend::FOR_UPDATE;
+const FOR_KEY_SHARE: &str = ThisBackend::FOR_KEY_SHARE;
 const SKIP_LOCKED: &str = ThisBackend::SKIP_LOCKED;
 const RELAXED_COMMIT: Option<&str> = ThisBackend::RELAXED_COMMIT;
-const REFRESH_IMPORT_STATISTICS: Option<&str> = ThisBackend::REFRESH_IMPORT_STATISTICS;
+const ANALYZE: Option<&str> = ThisBackend::ANALYZE;
 
 type Tx = Transaction<'static, Db>;
 type Row = <Db as Database>::Row;

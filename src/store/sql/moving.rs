@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::security::insert_audit_event;
-use super::{Db, REFRESH_IMPORT_STATISTICS, RELAXED_COMMIT, SqlStore, import_plan};
+use super::{ANALYZE, Db, RELAXED_COMMIT, SqlStore, import_plan};
 use crate::store::{
     ExportAccount, ExportCursor, ExportMember, ExportMembership, ImportLogin, ImportOutcome,
-    ImportRecord, ImportWrite, MovingStore, NewAuditEvent, StoreResult,
+    ImportRecord, ImportWrite, ImportedTables, MovingStore, NewAuditEvent, StoreResult,
 };
 use crate::time::Timestamp;
 
@@ -27,7 +27,7 @@ impl MovingStore for SqlStore {
         }
         let outcomes = import_plan::import(&mut change, records).await?;
         if options.quiet_events {
-            change.discard_events();
+            change.discard_events_and_audit();
         }
         if options.dry_run {
             change.rollback().await?;
@@ -192,9 +192,25 @@ impl MovingStore for SqlStore {
             .collect())
     }
 
-    async fn refresh_import_statistics(&self) -> StoreResult<()> {
-        if let Some(refresh) = REFRESH_IMPORT_STATISTICS {
-            sqlx::query(refresh).execute(&self.write).await?;
+    async fn refresh_import_statistics(&self, grown: ImportedTables) -> StoreResult<()> {
+        let Some(analyze) = ANALYZE else {
+            return Ok(());
+        };
+        let mut tables = Vec::new();
+        if grown.accounts {
+            tables.push("accounts");
+        }
+        if grown.members {
+            tables.extend(["users", "password_profile_infos"]);
+        }
+        if grown.memberships {
+            tables.push("account_memberships");
+        }
+        if !tables.is_empty() {
+            let statement = format!("{analyze}{}", tables.join(", "));
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&self.write)
+                .await?;
         }
         Ok(())
     }
