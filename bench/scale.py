@@ -82,10 +82,17 @@ DEEP_PAGES = [
 ]
 
 # The SQL of src/store/sql/mod.rs's `page` for these lists: a COUNT(*), then the page. The scope
-# of an admin's list is `1 = 1`; the ilike filter compiles (src/query/sql.rs) to a LIKE on the
-# ASCII-folded column with the operand bound as a pattern; LIMIT and OFFSET are bound as int8
-# and the order is the lists' default, newest first with ties broken on the id.
-FOLDED_EMAIL_LIKE = r"translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE $1 ESCAPE '\'"
+# of an admin's list is `1 = 1`; the ilike filter, a suffix, compiles (src/query/sql.rs) to a LIKE
+# on the ASCII-folded column with the operand bound as a pattern, and the range of the reversed
+# folded column that holds the same rows; LIMIT and OFFSET are bound as int8 and the order is the
+# lists' default, newest first with ties broken on the id.
+FOLDED_EMAIL = "translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+FOLDED_EMAIL_LIKE = (rf"({FOLDED_EMAIL} LIKE $1 ESCAPE '\' AND reverse({FOLDED_EMAIL}) >= $2 "
+                     rf"AND reverse({FOLDED_EMAIL}) < $3)")
+# The binds of that filter: the pattern, and the reversed suffix and the first string past it.
+EXAMPLE_SUFFIX = f"@{EXAMPLE_DOMAIN}"[::-1]
+EXAMPLE_SUFFIX_BINDS = (f"'%@{EXAMPLE_DOMAIN}', '{EXAMPLE_SUFFIX}', "
+                        f"'{EXAMPLE_SUFFIX[:-1]}{chr(ord(EXAMPLE_SUFFIX[-1]) + 1)}'")
 USER_COLUMNS = "id, name, email, given_name, middle_name, family_name, created_at, updated_at"
 ACCOUNT_COLUMNS = ("id, name, legal_name, registration_id, external_ref, parent_id, ancestor_ids, "
                    "created_at, updated_at")
@@ -93,10 +100,10 @@ NEWEST_FIRST = "ORDER BY created_at DESC, id ASC"
 PLANS = [
     (f"members, ilike(email,*@{EXAMPLE_DOMAIN}): the count",
      f"SELECT COUNT(*) FROM users WHERE 1 = 1 AND {FOLDED_EMAIL_LIKE}",
-     "text", f"'%@{EXAMPLE_DOMAIN}'"),
+     "text, text, text", EXAMPLE_SUFFIX_BINDS),
     (f"members, ilike(email,*@{EXAMPLE_DOMAIN}): the first page (25, the default length)",
-     f"SELECT {USER_COLUMNS} FROM users WHERE 1 = 1 AND {FOLDED_EMAIL_LIKE} {NEWEST_FIRST} LIMIT $2 OFFSET $3",
-     "text, int8, int8", f"'%@{EXAMPLE_DOMAIN}', 25, 0"),
+     f"SELECT {USER_COLUMNS} FROM users WHERE 1 = 1 AND {FOLDED_EMAIL_LIKE} {NEWEST_FIRST} LIMIT $4 OFFSET $5",
+     "text, text, text, int8, int8", f"{EXAMPLE_SUFFIX_BINDS}, 25, 0"),
     (f"accounts, eq(external_ref,{LOOKED_UP_REF}): the count",
      "SELECT COUNT(*) FROM accounts WHERE 1 = 1 AND external_ref = $1",
      "text", f"'{LOOKED_UP_REF}'"),
