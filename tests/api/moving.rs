@@ -62,6 +62,11 @@ async fn run_import(
     (report, String::from_utf8(refusals).unwrap())
 }
 
+/// A JSON Lines import with the default options.
+async fn import_json_lines(app: &TestApp, text: &str) -> (ImportReport, String) {
+    run_import(app, text, FileFormat::JsonLines, &ImportOptions::default()).await
+}
+
 /// A password profile named "Storefront"; its id.
 pub(crate) async fn profile(app: &TestApp, admin: &str) -> String {
     app.create_password_profile(
@@ -111,13 +116,7 @@ async fn an_import_writes_what_the_admin_api_would_and_a_rerun_changes_nothing(a
         .await;
     let (password, hash) = bcrypt_case();
     let file = sample_file(&hash);
-    let (report, refusals) = run_import(
-        &app,
-        &file,
-        FileFormat::JsonLines,
-        &ImportOptions::default(),
-    )
-    .await;
+    let (report, refusals) = import_json_lines(&app, &file).await;
     assert_eq!(refusals, SAMPLE_REFUSALS);
     assert_eq!(
         report,
@@ -196,13 +195,7 @@ async fn an_import_writes_what_the_admin_api_would_and_a_rerun_changes_nothing(a
     );
 
     // The same file again changes nothing and refuses the same lines.
-    let (again, refusals) = run_import(
-        &app,
-        &file,
-        FileFormat::JsonLines,
-        &ImportOptions::default(),
-    )
-    .await;
+    let (again, refusals) = import_json_lines(&app, &file).await;
     assert_eq!(refusals, SAMPLE_REFUSALS);
     assert_eq!(
         again,
@@ -224,13 +217,7 @@ async fn an_import_writes_what_the_admin_api_would_and_a_rerun_changes_nothing(a
     );
     // An existing member's hash is never replaced by an imported one.
     let other = file.replace(&hash, &bcrypt_case_other());
-    run_import(
-        &app,
-        &other,
-        FileFormat::JsonLines,
-        &ImportOptions::default(),
-    )
-    .await;
+    import_json_lines(&app, &other).await;
     app.login(&shopper, &profile_id, "ron@example.com", &password)
         .await
         .expect(201);
@@ -285,7 +272,7 @@ async fn a_dry_run_writes_nothing_and_a_quiet_load_writes_no_events(app: TestApp
 
     // Without it, the same records announce themselves.
     let more = r#"{"type":"account","external_ref":"B1","name":"Bravo"}"#;
-    run_import(&app, more, FileFormat::JsonLines, &ImportOptions::default()).await;
+    import_json_lines(&app, more).await;
     let keys: Vec<String> = app
         .outbox_events()
         .await
@@ -732,13 +719,7 @@ async fn a_batch_of_many_rows_keeps_every_character(app: TestApp) {
         );
     }
     let file: String = lines.iter().map(|line| format!("{line}\n")).collect();
-    let (report, refusals) = run_import(
-        &app,
-        &file,
-        FileFormat::JsonLines,
-        &ImportOptions::default(),
-    )
-    .await;
+    let (report, refusals) = import_json_lines(&app, &file).await;
     assert_eq!(refusals, "");
     assert_eq!(report.created, 144);
 
@@ -817,13 +798,7 @@ async fn member_lines_written_two_batches_at_once_match_as_one_at_a_time(app: Te
         lines.push(member(format!("m{index}@example.com"), format!("m{index}")));
     }
     let file = lines.join("\n") + "\n";
-    let (report, refusals) = run_import(
-        &app,
-        &file,
-        FileFormat::JsonLines,
-        &ImportOptions::default(),
-    )
-    .await;
+    let (report, refusals) = import_json_lines(&app, &file).await;
     assert_eq!(refusals, "");
     assert_eq!(
         report,
@@ -849,12 +824,6 @@ async fn member_lines_written_two_batches_at_once_match_as_one_at_a_time(app: Te
         0
     );
     // Again: everything matches.
-    let (again, _) = run_import(
-        &app,
-        &file,
-        FileFormat::JsonLines,
-        &ImportOptions::default(),
-    )
-    .await;
+    let (again, _) = import_json_lines(&app, &file).await;
     assert_eq!((again.created, again.unchanged), (0, 1100));
 }
