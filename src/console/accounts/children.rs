@@ -1,7 +1,7 @@
-//! An account's children, found through the API's list. The API has no filter on `parent_id`
-//! (docs/http-conventions.md#filtering lists the account filters), so the console reads the
-//! accounts created since the parent, oldest first, a few pages per view, and keeps those whose
-//! `parent_id` is the account: a child is always created after its parent, which must exist
+//! An account's children, found through the API's list. The API has no filter on `parent_id` (the
+//! account filters are listed on `GET /v2/accounts` in `src/http/accounts.rs`), so the console
+//! reads the accounts created since the parent, oldest first, a few pages per view, and keeps those
+//! whose `parent_id` is the account: a child is always created after its parent, which must exist
 //! first. The page says how far the search went and offers to go on.
 
 use axum::http::StatusCode;
@@ -10,14 +10,13 @@ use super::Account;
 use crate::console::api::{Api, ListPage, query};
 use crate::console::page::PageError;
 use crate::console::problem::Messages;
+use crate::http::extract::list::{MAX_LIMIT, MAX_OFFSET};
 use crate::time::Timestamp;
 
-/// Accounts the API answers per page at most.
-pub const PAGE_LENGTH: u32 = 100;
+/// The longest page the API gives.
+const PAGE_LENGTH: u32 = MAX_LIMIT;
 /// Pages read per view: a parent with few accounts created after it is answered in one.
 const PAGES_PER_VIEW: u32 = 5;
-/// The API's lists reach no further (docs/http-conventions.md#pagination).
-const MAX_OFFSET: u32 = 10_000;
 /// A child's `created_at` comes from the clock of the replica that created it, which may run a
 /// little behind the parent's: the search starts this much earlier.
 const CLOCK_ALLOWANCE_SECS: i64 = 60;

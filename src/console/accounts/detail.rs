@@ -15,6 +15,7 @@ use crate::console::Console;
 use crate::console::api::{Api, ListPage, One, query};
 use crate::console::page::{self, PageError};
 use crate::console::visit::SignedIn;
+use crate::http::extract::list::{MAX_LIMIT, MAX_OFFSET};
 use crate::http::validation::parse_uuid;
 
 /// Signed in: the account at `/admin/accounts/{account_id}`.
@@ -62,6 +63,7 @@ fn children_from(raw_query: Option<&str>) -> u32 {
         .into_iter()
         .find(|(key, _)| key == "children_from")
         .and_then(|(_, value)| value.parse().ok())
+        .filter(|from| *from <= MAX_OFFSET)
         .unwrap_or(0)
 }
 
@@ -75,7 +77,7 @@ async fn ancestor_names(
         .relationships
         .ancestors
         .iter()
-        .take(children::PAGE_LENGTH as usize)
+        .take(MAX_LIMIT as usize)
         .map(|ancestor| ancestor.data.id.to_string())
         .collect();
     if ids.is_empty() {
@@ -85,7 +87,7 @@ async fn ancestor_names(
         "/v2/accounts?{}",
         query(&[
             ("filter", &format!("in(id,{})", ids.join(","))),
-            ("page[limit]", &children::PAGE_LENGTH.to_string()),
+            ("page[limit]", &MAX_LIMIT.to_string()),
         ])
     );
     let answer = api.get(&target).await?;
