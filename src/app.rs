@@ -149,6 +149,7 @@ impl Application {
             oidc,
             metrics: Arc::new(metrics),
             lifecycle: Arc::default(),
+            console_sessions: Arc::default(),
         });
         Ok(Self {
             listener,

@@ -53,6 +53,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACCOUNTD_MANAGEMENT_LISTEN")]
     pub management_listen: Option<String>,
 
+    /// The admin console at /admin (docs/console.md): `true` serves it on the API listener,
+    /// `management` only on the management listener, `false` not at all (/admin answers 404).
+    #[arg(long, env = "ACCOUNTD_CONSOLE", default_value = "false")]
+    pub console: String,
+
     /// Most connections open at once on the API listener; further clients wait in the accept
     /// backlog until one closes. accountd raises its limit on open files to fit, or lowers this
     /// (with a warning) where the hard limit is too low.
@@ -198,6 +203,8 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     pub listen: String,
     pub management_listen: ManagementListen,
+    /// Where the admin console is served, if anywhere.
+    pub console: ConsoleListener,
     pub max_connections: usize,
     /// The drain after SIGTERM, and how long in-flight requests then get.
     pub shutdown_drain: Duration,
@@ -388,6 +395,41 @@ impl ManagementListen {
     }
 }
 
+/// Which listener serves the admin console (docs/console.md#configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsoleListener {
+    /// `/admin` answers `404` like any unknown route.
+    #[default]
+    Off,
+    /// On the API listener, beside the API.
+    Api,
+    /// Only on the management listener, which is usually reachable from the operator's network
+    /// alone.
+    Management,
+}
+
+impl ConsoleListener {
+    fn parse(raw: &str, management: ManagementListen) -> Result<Self, ConfigError> {
+        let console = match raw.trim() {
+            "" | "false" => Self::Off,
+            "true" => Self::Api,
+            "management" => Self::Management,
+            other => {
+                return Err(ConfigError::new(format!(
+                    "ACCOUNTD_CONSOLE must be true, management or false, got {other:?}"
+                )));
+            }
+        };
+        if console == Self::Management && management == ManagementListen::Off {
+            return Err(ConfigError::new(
+                "ACCOUNTD_CONSOLE=management needs the management listener, but \
+                 ACCOUNTD_MANAGEMENT_LISTEN is off",
+            ));
+        }
+        Ok(console)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -492,6 +534,7 @@ impl Config {
             public_base_url: format!("http://{listen}"),
             listen,
             management_listen: ManagementListen::Default(DEFAULT_MANAGEMENT_ADDRESS),
+            console: ConsoleListener::Off,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_drain: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
@@ -532,6 +575,7 @@ impl Config {
         };
         let management_listen =
             ManagementListen::parse(args.management_listen.as_deref(), api_listen)?;
+        let console = ConsoleListener::parse(&args.console, management_listen)?;
         // The semaphore that enforces it counts in u32.
         if args.max_connections == 0 || u32::try_from(args.max_connections).is_err() {
             return Err(ConfigError::new(
@@ -639,6 +683,7 @@ impl Config {
             database_url: DatabaseUrl::new(args.database_url),
             listen: args.listen,
             management_listen,
+            console,
             max_connections: args.max_connections,
             shutdown_drain: Duration::from_secs(args.shutdown_drain),
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
@@ -1113,6 +1158,34 @@ mod tests {
         // Two requests for a free port get two different ports.
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         assert!(ManagementListen::parse(Some("127.0.0.1:0"), any).is_ok());
+    }
+
+    #[test]
+    fn the_console_is_off_by_default_and_served_on_one_listener_when_asked() {
+        let on = ManagementListen::Default(DEFAULT_MANAGEMENT_ADDRESS);
+        assert_eq!(
+            ConsoleListener::parse("", on).unwrap(),
+            ConsoleListener::Off
+        );
+        assert_eq!(
+            ConsoleListener::parse("false", on).unwrap(),
+            ConsoleListener::Off
+        );
+        assert_eq!(
+            ConsoleListener::parse("true", on).unwrap(),
+            ConsoleListener::Api
+        );
+        assert_eq!(
+            ConsoleListener::parse(" management ", on).unwrap(),
+            ConsoleListener::Management
+        );
+        assert!(ConsoleListener::parse("yes", on).is_err());
+        assert!(ConsoleListener::parse("management", ManagementListen::Off).is_err());
+        assert_eq!(
+            ConsoleListener::parse("true", ManagementListen::Off).unwrap(),
+            ConsoleListener::Api
+        );
+        assert_eq!(Config::new("sqlite::memory:").console, ConsoleListener::Off);
     }
 
     #[test]

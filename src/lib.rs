@@ -10,6 +10,8 @@ pub mod auth;
 pub mod bootstrap;
 /// Typed configuration read from the environment and checked at start-up.
 pub mod config;
+/// The admin console at `/admin`: server-rendered pages that act through the API.
+pub mod console;
 /// The development `.env` file, applied whole or not at all.
 pub mod env_file;
 /// The one error type of the HTTP API and its `errors` envelope.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::keyring::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
+use crate::console::Sessions as ConsoleSessions;
 use crate::http::rate_limit::RateLimiter;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
@@ -48,6 +49,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Whether the server is draining before it stops.
     pub lifecycle: Arc<Lifecycle>,
+    /// The admin console's sessions, in this process's memory (docs/console.md#sessions).
+    pub console_sessions: Arc<ConsoleSessions>,
 }
 
 impl Services {

@@ -47,12 +47,25 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::ConsoleListener;
+use crate::console;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// The API listener's router: every documented route.
+/// The API listener's router: every documented route, and the admin console beside them when
+/// `ACCOUNTD_CONSOLE=true`.
 pub fn router(state: AppState) -> Router {
+    let api = api_router(state.clone());
+    match state.config.console {
+        ConsoleListener::Api => console::router(state, api.clone()).fallback_service(api),
+        ConsoleListener::Off | ConsoleListener::Management => api,
+    }
+}
+
+/// Every documented route in the API's layers: what the API listener serves, and what the
+/// console calls in-process.
+fn api_router(state: AppState) -> Router {
     let (routes, _document) = openapi::publish(documented_routes());
     with_api_layers(routes, state)
 }
@@ -122,8 +135,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The management listener's router: `/metrics`, which the API listener must not serve (its
-/// gauges would tell outsiders what the API hides), and the probes, so an orchestrator can use
-/// either listener. It is not part of the API's OpenAPI document.
+/// gauges would tell outsiders what the API hides), the probes, so an orchestrator can use
+/// either listener, and the admin console when `ACCOUNTD_CONSOLE=management`. It is not part of
+/// the API's OpenAPI document.
 pub fn management_router(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
@@ -142,14 +156,20 @@ pub fn management_router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(limits::enforce))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES));
-    Router::new()
+    let management = Router::new()
         .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(layers)
-        .with_state(state)
+        .with_state(state.clone());
+    match state.config.console {
+        ConsoleListener::Management => {
+            management.merge(console::router(state.clone(), api_router(state)))
+        }
+        ConsoleListener::Off | ConsoleListener::Api => management,
+    }
 }
 
 /// The OpenAPI document of every route, as `GET /v2/openapi.json` serves it.

@@ -10,6 +10,7 @@ mod audit;
 mod batching;
 mod concurrency;
 mod connections;
+mod console;
 mod conventions;
 mod downstream;
 mod events;
@@ -81,6 +82,7 @@ fn all_tests() -> Vec<Test> {
         batching::tests(),
         concurrency::tests(),
         connections::tests(),
+        console::tests(),
         conventions::tests(),
         downstream::tests(),
         events::tests(),

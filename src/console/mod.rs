@@ -1,0 +1,133 @@
+//! The admin console (docs/console.md): server-rendered pages at `/admin` for the people who look
+//! after accountd's accounts in a browser. The console holds no data and no rules of its own:
+//! every page reads and writes through the API, called in-process with the signed-in session's
+//! bearer token (`api.rs`), so what a person does here passes the same validation, store
+//! functions, events and audit rows as the same request sent with curl.
+
+mod accounts;
+mod api;
+mod dashboard;
+mod origin;
+mod page;
+mod problem;
+pub mod session;
+mod sign_in;
+mod visit;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use session::Sessions;
+
+use crate::state::AppState;
+use crate::telemetry;
+use crate::time::Timestamp;
+
+/// The largest form the console accepts; its forms are a few short fields.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// What console handlers share: the application, and the API router they call in-process.
+#[derive(Clone)]
+pub struct Console {
+    app: AppState,
+    api: Router,
+}
+
+impl Console {
+    fn sessions(&self) -> &Sessions {
+        &self.app.console_sessions
+    }
+
+    fn now(&self) -> Timestamp {
+        self.app.clock.now()
+    }
+
+    /// The API as a signed-in session calls it.
+    fn api_for<'a>(&'a self, signed_in: &'a visit::SignedIn) -> api::Api<'a> {
+        api::Api::with_bearer(
+            &self.api,
+            &signed_in.origin,
+            self.sessions(),
+            &signed_in.id,
+            &signed_in.bearer,
+        )
+    }
+
+    /// The API as anyone calls it, for signing in.
+    fn anonymous_api<'a>(&'a self, origin: &'a origin::Origin) -> api::Api<'a> {
+        api::Api::anonymous(&self.api, origin)
+    }
+}
+
+/// The console's routes under `/admin`, calling `api` (the API listener's router) in-process.
+/// They pass their own layers, not the API's: request id and span, the security headers, a panic
+/// guard and the request timeout answering with pages, and a small body limit. The API's layers
+/// run again for each call the console makes.
+pub fn router(state: AppState, api: Router) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(telemetry::record_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(page::security_headers))
+        .layer(CatchPanicLayer::custom(page::panicked))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            within_request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES));
+    Router::new()
+        .route("/admin", get(dashboard::show))
+        .route("/admin/", get(|| async { page::see_other("/admin") }))
+        .route(page::STYLESHEET_PATH, get(page::stylesheet))
+        .route(page::SIGN_IN_PATH, get(sign_in::form).post(sign_in::submit))
+        .route("/admin/sign-out", post(sign_in::sign_out))
+        .route(
+            "/admin/accounts",
+            get(accounts::list).post(accounts::create),
+        )
+        .route("/admin/accounts/new", get(accounts::new_form))
+        .route("/admin/accounts/{account_id}", get(accounts::show))
+        .route("/admin/{*rest}", any(|| async { page::not_found() }))
+        .method_not_allowed_fallback(|| async {
+            page::message(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not available",
+                "This console page cannot be used this way.",
+                ("/admin", "Go to the dashboard"),
+            )
+        })
+        .layer(layers)
+        .with_state(Console { app: state, api })
+}
+
+/// A console request gets `request_timeout` (30 s) in all, like an API request.
+async fn within_request_timeout(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => page::message(
+            StatusCode::REQUEST_TIMEOUT,
+            "This took too long",
+            "accountd did not finish this page in time. If it changed something, the change \
+             may or may not have been made: look before trying again.",
+            ("/admin", "Go to the dashboard"),
+        ),
+    }
+}
