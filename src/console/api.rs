@@ -92,6 +92,26 @@ impl<'a> Api<'a> {
             .await
     }
 
+    pub async fn put_json(
+        &self,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<Answer, PageError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|error| PageError::internal(format!("encoding an API body: {error}")))?;
+        self.send(Method::PUT, target, Some(("application/json", bytes)))
+            .await
+    }
+
+    /// A `POST` without a body: an action named by its address alone.
+    pub async fn post_empty(&self, target: &str) -> Result<Answer, PageError> {
+        self.send(Method::POST, target, None).await
+    }
+
+    pub async fn delete(&self, target: &str) -> Result<Answer, PageError> {
+        self.send(Method::DELETE, target, None).await
+    }
+
     pub async fn post_form(&self, target: &str, form: String) -> Result<Answer, PageError> {
         self.send(
             Method::POST,
