@@ -54,7 +54,7 @@ pub struct TestEventForm {}
 /// What the page says above its sections: a queued test event, or why one was not queued.
 enum Outcome {
     Nothing,
-    Queued(String),
+    Queued(Uuid),
     Refused(Messages),
 }
 
@@ -68,9 +68,10 @@ pub async fn show(
     // Only a canonical id reaches the API's path, so nothing else can be smuggled into it.
     let id = parse_uuid(&raw_id).ok_or(PageError::NotFound)?;
     let pairs = query_pairs(raw.as_deref());
-    let outcome = match pager::value(&pairs, "test_event") {
-        "" => Outcome::Nothing,
-        event_id => Outcome::Queued(event_id.to_owned()),
+    // Only an id is repeated in the notice, so a crafted link cannot make the page say more.
+    let outcome = match parse_uuid(pager::value(&pairs, "test_event")) {
+        Some(event_id) => Outcome::Queued(event_id),
+        None => Outcome::Nothing,
     };
     integration_page(
         &console,
