@@ -6,13 +6,19 @@
 
 mod accounts;
 mod api;
+mod application_keys;
+mod audit;
 mod dashboard;
+mod integrations;
 mod listing;
 mod members;
 mod origin;
 mod page;
+mod pager;
 mod problem;
+mod realms;
 pub mod session;
+mod settings;
 mod sign_in;
 mod visit;
 
@@ -135,6 +141,38 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route(
             "/admin/members/{member_id}/memberships/{membership_id}/delete",
             post(members::remove_membership),
+        )
+        .route("/admin/audit", get(audit::list))
+        .route(
+            "/admin/application-keys",
+            get(application_keys::list).post(application_keys::create),
+        )
+        .route(
+            "/admin/application-keys/{application_key_id}/delete",
+            get(application_keys::confirm_delete).post(application_keys::delete),
+        )
+        .route(
+            "/admin/integrations",
+            get(integrations::list).post(integrations::create),
+        )
+        .route(
+            "/admin/integrations/{integration_id}",
+            get(integrations::show),
+        )
+        .route(
+            "/admin/integrations/{integration_id}/test-event",
+            post(integrations::send_test_event),
+        )
+        .route("/admin/realms", get(realms::list))
+        .route("/admin/realms/{realm_id}", get(realms::show))
+        .route("/admin/settings", get(settings::show))
+        .route(
+            "/admin/settings/account-authentication",
+            post(settings::save_authentication),
+        )
+        .route(
+            "/admin/settings/account-membership",
+            post(settings::save_membership),
         )
         .route("/admin/{*rest}", any(|| async { page::not_found() }))
         .method_not_allowed_fallback(|| async {
