@@ -97,6 +97,7 @@ def pages(ids):
         ("application keys", "/admin/application-keys"),
         ("integrations", "/admin/integrations"),
         ("realms", "/admin/realms"),
+        ("realm (its password profile)", f"/admin/realms/{ids['realm']}"),
         ("settings", "/admin/settings"),
     ]
 
@@ -189,7 +190,7 @@ def filter_path(base, expression):
     return f"{base}?filter={urllib.parse.quote(expression, safe='')}"
 
 
-def records(port, admin, shape):
+def records(port, admin, realm, shape):
     """The records the pages name: an imported root account with its children and members, one
     created through the API with children and members of its own, and a member of both."""
     imported = find_one(port, admin, filter_path("/v2/accounts", "eq(external_ref,A1)"), "account A1")
@@ -217,6 +218,7 @@ def records(port, admin, shape):
         "member": first_member["id"],
         "member_memberships": memberships["meta"]["results"]["total"],
         "example_members": shape.example_members,
+        "realm": realm,
     }
 
 
@@ -599,8 +601,8 @@ def main():
     try:
         with steps.step("accountd with the console; records for the pages and logins through the API"):
             server = compare.start(args.binary, args.database_url, args.port, work, "console", CONSOLE_ENV)
-            admin, implicit, _ = bench.first_start(args.port)
-            ids = records(args.port, admin, shape)
+            admin, implicit, realm = bench.first_start(args.port)
+            ids = records(args.port, admin, realm, shape)
             counts = activity(args.port, implicit, profile, shape)
             bench.log(f"    login answers by status: {counts}")
             results["activity_text"] = (
