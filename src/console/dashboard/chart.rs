@@ -1,7 +1,8 @@
 //! The dashboard's chart of logins a minute over the last hour, drawn on the server as SVG: one
 //! stacked bar a minute (succeeded, failed, throttled), a few gridlines with their counts, and a
 //! `<title>` and `<desc>` that say what it shows to anyone who cannot see it. Colours are
-//! presentation attributes, not `style`, which the Content-Security-Policy forbids inline.
+//! presentation attributes, not `style`, which the Content-Security-Policy forbids inline. Every
+//! element has an end tag: in HTML, `<line …>` without one stays open.
 
 use maud::{Markup, html};
 
@@ -133,7 +134,7 @@ pub fn render(minutes: &[LoginMinute], totals: &str) -> Markup {
             @for fraction in [0u64, 1, 2] {
                 @let value = top * fraction / 2;
                 @let y = y_of(value);
-                line x1=(LEFT) x2=(WIDTH) y1=(y) y2=(y) stroke="#c8c8c8" stroke-width="1";
+                line x1=(LEFT) x2=(WIDTH) y1=(y) y2=(y) stroke="#c8c8c8" stroke-width="1" {}
                 text x=(LEFT - 6) y=(y + 4) text-anchor="end" font-size="11" fill="#333333" { (value) }
             }
             @for bar in &bars {

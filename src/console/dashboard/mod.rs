@@ -182,7 +182,7 @@ fn logins_figure(minutes: &[LoginMinute]) -> Markup {
                 p id="logins-summary" { (summary) }
                 ul class="legend" {
                     @for series in &chart::SERIES {
-                        li { svg width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(series.colour); } " " (series.label) }
+                        li { svg width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(series.colour) {} } " " (series.label) }
                     }
                 }
                 p class="hint" {
