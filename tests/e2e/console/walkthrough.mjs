@@ -277,19 +277,49 @@ async function navigation(page, action) {
   return response;
 }
 
-async function visit(page, url) {
+/// Opens `url`; anything but a 200 page ends the step, naming the address and its status.
+async function open(page, url) {
   const response = await page.goto(url, { timeout: NAVIGATION_MS });
+  if (response.status() !== 200) {
+    throw new Error(`GET ${new URL(url).pathname} answered ${response.status()} (${await page.title()})`);
+  }
   return response;
 }
 
-function button(scope, name) {
-  return scope.getByRole("button", { name, exact: true });
+/// The first element `locator` finds, or an error naming what is missing at once: the pages are
+/// rendered on the server, so what is not there once the page has loaded never comes, and
+/// waiting for it would only spend the step's time.
+async function one(locator, what) {
+  if ((await locator.count()) === 0) throw new Error(`${what} is not on ${new URL(locator.page().url()).pathname}`);
+  return locator.first();
+}
+
+/// A form field of the page's main content, by its name.
+function field(page, name) {
+  return one(page.locator(`main [name="${name}"]`), `the field "${name}"`);
+}
+
+async function fill(page, name, value) {
+  await (await field(page, name)).fill(value);
 }
 
 /// Presses the submit button named `name` (in `scope`, the page by default) and waits for the page
 /// that answers.
 async function press(page, name, scope = page) {
-  return navigation(page, () => button(scope, name).click({ timeout: ACTION_MS }));
+  const target = await one(scope.getByRole("button", { name, exact: true }), `the button "${name}"`);
+  return navigation(page, () => target.click({ timeout: ACTION_MS }));
+}
+
+/// Follows the link named `name` (in `scope`, the page by default) and waits for the page.
+async function follow(page, name, scope = page) {
+  const target = await one(scope.getByRole("link", { name, exact: true }), `the link "${name}"`);
+  return navigation(page, () => target.click({ timeout: ACTION_MS }));
+}
+
+/// The text of the first element `locator` finds, white space folded, or null without waiting.
+async function textOf(locator) {
+  if ((await locator.count()) === 0) return null;
+  return (await locator.first().innerText({ timeout: ACTION_MS })).replace(/\s+/g, " ").trim();
 }
 
 async function h1(page) {
@@ -303,13 +333,12 @@ function idIn(url, collection) {
 
 /// The text of the section that the heading `name` opens (its parent element).
 async function sectionText(page, name) {
-  const heading = page.getByRole("heading", { name, exact: true }).first();
-  return (await heading.locator("xpath=..").innerText({ timeout: ACTION_MS })).replace(/\s+/g, " ");
+  const heading = await one(page.getByRole("heading", { name, exact: true }), `the heading "${name}"`);
+  return textOf(heading.locator("xpath=.."));
 }
 
-async function notice(page) {
-  const status = page.locator('p.notice[role="status"]');
-  return (await status.count()) > 0 ? (await status.first().innerText()).trim() : null;
+function notice(page) {
+  return textOf(page.locator('p.notice[role="status"]'));
 }
 
 // --- the walk ---------------------------------------------------------------------------------
@@ -350,14 +379,13 @@ async function walk(backend) {
     });
 
     await step("sign in", async () => {
-      const first = await visit(page, `${base}/admin`);
+      await open(page, `${base}/admin`);
       check(new URL(page.url()).pathname === "/admin/sign-in", "/admin without a session leads to the sign-in page",
         page.url());
-      check(first.status() === 200, "the sign-in page answers 200", String(first.status()));
       await look(keeper, "sign-in");
 
-      await page.locator('[name="client_id"]').fill(client.id);
-      await page.locator('[name="client_secret"]').fill("not-the-secret-of-this-key-0123456789");
+      await fill(page, "client_id", client.id);
+      await fill(page, "client_secret", "not-the-secret-of-this-key-0123456789");
       const refused = await press(page, "Sign in");
       const alert = await page.getByRole("alert").allInnerTexts();
       check(refused.status() >= 400 && alert.length > 0, "a wrong secret is refused with a message",
@@ -366,11 +394,11 @@ async function walk(backend) {
       check(!html.includes("not-the-secret-of-this-key"), "the refused secret is not shown again");
       await look(keeper, "sign-in-refused");
 
-      await page.locator('[name="client_secret"]').fill(client.secret);
+      await fill(page, "client_secret", client.secret);
       const answer = await press(page, "Sign in");
       check(answer.status() === 200 && new URL(page.url()).pathname === "/admin",
         "the right secret signs in and shows the dashboard", `${answer.status()} ${page.url()}`);
-      const cookies = await context.cookies(base);
+      const cookies = await context.cookies(`${base}/admin`);
       const session = cookies.find((cookie) => cookie.name === "accountd_console");
       check(session?.httpOnly === true && session?.sameSite === "Strict" && session?.path === "/admin",
         "the session cookie is HttpOnly, SameSite=Strict, Path=/admin", JSON.stringify(session));
@@ -380,17 +408,16 @@ async function walk(backend) {
 
     await step("create an account", async () => {
       need(s.signedIn, "a signed-in session");
-      const list = await navigation(page, () => page.getByRole("link", { name: "Accounts", exact: true }).first()
-        .click());
+      const list = await follow(page, "Accounts", page.getByRole("navigation", { name: "Console" }));
       check(list.status() === 200 && new URL(page.url()).pathname === "/admin/accounts",
         "the masthead's Accounts link shows the accounts", `${list.status()} ${page.url()}`);
       await look(keeper, "accounts-empty");
-      await visit(page, `${base}/admin/accounts/new`);
+      await open(page, `${base}/admin/accounts/new`);
       await look(keeper, "account-new");
       s.parentName = `Walkthrough Trading ${suffix}`;
-      await page.locator('[name="name"]').fill(s.parentName);
-      await page.locator('[name="legal_name"]').fill(`Walkthrough Trading ${suffix} Limited`);
-      await page.locator('[name="external_ref"]').fill(`walk-${suffix}`);
+      await fill(page, "name", s.parentName);
+      await fill(page, "legal_name", `Walkthrough Trading ${suffix} Limited`);
+      await fill(page, "external_ref", `walk-${suffix}`);
       const created = await press(page, "Create the account");
       s.parent = idIn(page.url(), "accounts");
       check(created.status() === 200 && s.parent !== null, "Create the account shows the new account's page",
@@ -405,21 +432,21 @@ async function walk(backend) {
 
     await step("create a child account", async () => {
       need(s.parent, "the parent account");
-      await visit(page, `${base}/admin/accounts/${s.parent}`);
-      await navigation(page, () => page.getByRole("link", { name: "Create a child account", exact: true }).click());
-      check(await page.locator('[name="parent_id"]').inputValue() === s.parent,
+      await open(page, `${base}/admin/accounts/${s.parent}`);
+      await follow(page, "Create a child account");
+      check(await (await field(page, "parent_id")).inputValue() === s.parent,
         "Create a child account fills in the parent id");
       s.childName = `Walkthrough Trading ${suffix} North`;
-      await page.locator('[name="name"]').fill(s.childName);
-      await page.locator('[name="legal_name"]').fill(`Walkthrough Trading ${suffix} North Limited`);
+      await fill(page, "name", s.childName);
+      await fill(page, "legal_name", `Walkthrough Trading ${suffix} North Limited`);
       const created = await press(page, "Create the account");
       s.child = idIn(page.url(), "accounts");
       check(created.status() === 200 && s.child !== null, "the child account's page is shown",
         `${created.status()} ${page.url()}`);
-      const crumbs = await page.getByRole("navigation", { name: "Ancestors" }).innerText();
+      const crumbs = await textOf(page.getByRole("navigation", { name: "Ancestors" }));
       check(crumbs.includes(s.parentName), "its breadcrumbs name the parent", crumbs);
       await look(keeper, "child-account");
-      await visit(page, `${base}/admin/accounts/${s.parent}`);
+      await open(page, `${base}/admin/accounts/${s.parent}`);
       const children = await sectionText(page, "Child accounts");
       check(children.includes(s.childName), "the parent's Child accounts section lists the child", children);
       const stored = expectStatus(await call("GET", `/v2/accounts/${need(s.child, "the child account")}`, { bearer: s.admin }),
@@ -429,8 +456,8 @@ async function walk(backend) {
 
     await step("search the accounts with a filter", async () => {
       need(s.child, "the child account");
-      await visit(page, `${base}/admin/accounts`);
-      await page.locator('[name="filter"]').fill(`ilike(name,*${suffix} north*)`);
+      await open(page, `${base}/admin/accounts`);
+      await fill(page, "filter", `ilike(name,*${suffix} north*)`);
       const answer = await press(page, "Search");
       const main = page.locator("main");
       const hasChild = await main.locator(`a[href="/admin/accounts/${s.child}"]`).count();
@@ -446,16 +473,14 @@ async function walk(backend) {
       s.memberName = "Ada Walkthrough";
       s.email = `ada.${suffix}@walkthrough.example`;
       try {
-        const list = await visit(page, `${base}/admin/members`);
-        check(list.status() === 200, "/admin/members answers 200", String(list.status()));
+        await open(page, `${base}/admin/members`);
         await look(keeper, "members");
-        const form = await visit(page, `${base}/admin/members/new`);
-        check(form.status() === 200, "/admin/members/new answers 200", String(form.status()));
+        await open(page, `${base}/admin/members/new`);
         await look(keeper, "member-new");
-        await page.locator('select[name="password_profile"]').selectOption(`${s.realm}/${s.profile}`);
-        await page.locator('[name="name"]').fill(s.memberName);
-        await page.locator('[name="email"]').fill(s.email);
-        await page.locator('[name="password"]').fill(PASSWORD);
+        await (await field(page, "password_profile")).selectOption(`${s.realm}/${s.profile}`);
+        await fill(page, "name", s.memberName);
+        await fill(page, "email", s.email);
+        await fill(page, "password", PASSWORD);
         const created = await press(page, "Create the member");
         s.member = idIn(page.url(), "members");
         check(created.status() === 200 && s.member !== null, "Create the member shows the member's page",
@@ -490,8 +515,8 @@ async function walk(backend) {
       need(s.member, "the member");
       need(s.parent, "the account");
       try {
-        await visit(page, `${base}/admin/accounts/${s.parent}`);
-        await page.locator('[name="account_member_id"]').fill(s.member);
+        await open(page, `${base}/admin/accounts/${s.parent}`);
+        await fill(page, "account_member_id", s.member);
         const added = await press(page, "Add member");
         const members = await sectionText(page, "Members");
         const linked = await page.locator(`main a[href="/admin/members/${s.member}"]`).count();
@@ -514,15 +539,15 @@ async function walk(backend) {
       }
 
       need(s.child, "the child account");
-      await visit(page, `${base}/admin/members/${s.member}`);
-      await page.locator('[name="account_id"]').fill(s.child);
+      await open(page, `${base}/admin/members/${s.member}`);
+      await fill(page, "account_id", s.child);
       const added = await press(page, "Add to account");
       const linked = await page.locator(`main a[href="/admin/accounts/${s.child}"]`).count();
       check(added.status() === 200 && linked > 0, "Add to account on the member page lists the child account",
         `${added.status()} ${await sectionText(page, "Memberships").catch(() => "")}`);
       await look(keeper, "member-with-memberships");
 
-      await visit(page, `${base}/admin/accounts/${s.child}`);
+      await open(page, `${base}/admin/accounts/${s.child}`);
       const row = page.locator("tr", { has: page.locator(`a[href="/admin/members/${s.member}"]`) });
       const removed = await press(page, "Remove", row);
       const still = await page.locator(`main a[href="/admin/members/${s.member}"]`).count();
@@ -544,8 +569,8 @@ async function walk(backend) {
       check(typeof s.accountToken === "string", "the login gives a token for the account",
         JSON.stringify(tokens.map((t) => t.account_id)));
 
-      await visit(page, `${base}/admin`);
-      const summary = await page.locator("#logins-summary").innerText({ timeout: ACTION_MS }).catch(() => null);
+      await open(page, `${base}/admin`);
+      const summary = await textOf(page.locator("#logins-summary"));
       const counts = summary?.match(/(\d+)\s+succeeded,\s*(\d+)\s+failed,\s*(\d+)\s+throttled/);
       check(counts !== null && counts !== undefined && Number(counts[1]) >= 1,
         "the dashboard's #logins-summary counts at least one succeeded login", String(summary));
@@ -554,12 +579,11 @@ async function walk(backend) {
         "the dashboard draws the logins chart as an SVG with a title");
       await look(keeper, "dashboard");
 
-      const audit = await visit(page, `${base}/admin/audit`);
-      check(audit.status() === 200, "/admin/audit answers 200", String(audit.status()));
+      await open(page, `${base}/admin/audit`);
       const rows = page.locator("main table tbody tr", { hasText: "login.succeeded" });
       check((await rows.count()) > 0, "the audit trail shows login.succeeded");
       await look(keeper, "audit");
-      await page.locator('[name="type"]').fill("login.succeeded");
+      await fill(page, "type", "login.succeeded");
       const filtered = await press(page, "Filter");
       const all = await page.locator("main table tbody tr").allInnerTexts();
       check(filtered.status() === 200 && all.length > 0 && all.every((row) => row.includes("login.succeeded")),
@@ -584,12 +608,12 @@ async function walk(backend) {
       const locked = await attempt(PASSWORD);
       check(locked.status === 429, "then even the right password answers 429", String(locked.status));
 
-      await visit(page, `${base}/admin`);
+      await open(page, `${base}/admin`);
       const recent = await page.locator(`main a[href="/admin/members/${s.member}"]`).count();
       check(recent > 0, "the dashboard's recent lockouts link to the member");
       await look(keeper, "dashboard-lockout");
 
-      await visit(page, `${base}/admin/members/${s.member}`);
+      await open(page, `${base}/admin/members/${s.member}`);
       const before = await sectionText(page, "Lockout");
       check(/locked/i.test(before) && !/not locked/i.test(before), "the member page says the member is locked out",
         before);
@@ -610,7 +634,7 @@ async function walk(backend) {
       const accountToken = need(s.accountToken, "an account token");
       const read = () => call("GET", `/v2/accounts/${s.parent}`, { bearer: s.shop, accountToken });
       check((await read()).status === 200, "before: the account token reads its account");
-      await visit(page, `${base}/admin/members/${s.member}`);
+      await open(page, `${base}/admin/members/${s.member}`);
       const revoked = await press(page, "Revoke all tokens");
       const said = await notice(page);
       check(revoked.status() === 200 && idIn(page.url(), "members") === s.member && said !== null,
@@ -623,8 +647,8 @@ async function walk(backend) {
     await step("a form without its CSRF token is refused with 403", async () => {
       need(s.signedIn, "a signed-in session");
       const probe = `Refused without its token ${suffix}`;
-      await visit(page, `${base}/admin/accounts/new`);
-      await page.locator('[name="name"]').fill(probe);
+      await open(page, `${base}/admin/accounts/new`);
+      await fill(page, "name", probe);
       // The masthead's sign-out form carries a token too; only the create form's goes.
       const removed = await page.evaluate(() => {
         const form = document.querySelector('main form[method="post"]');
@@ -637,8 +661,8 @@ async function walk(backend) {
       check(refused.status() === 403, "without the token the form answers 403", String(refused.status()));
       await look(keeper, "csrf-refused");
 
-      await visit(page, `${base}/admin/accounts/new`);
-      await page.locator('[name="name"]').fill(probe);
+      await open(page, `${base}/admin/accounts/new`);
+      await fill(page, "name", probe);
       await page.evaluate(() => {
         const field = document.querySelector('main form[method="post"] input[name="csrf_token"]');
         field.value = `${field.value.slice(0, -2)}${field.value.endsWith("AA") ? "BB" : "AA"}`;
@@ -665,7 +689,7 @@ async function walk(backend) {
 
     await step("every page of the masthead answers and passes axe", async () => {
       need(s.signedIn, "a signed-in session");
-      await visit(page, `${base}/admin`);
+      await open(page, `${base}/admin`);
       const nav = page.getByRole("navigation", { name: "Console" });
       const pages = [
         ["Members", "/admin/members", "members"],
@@ -677,9 +701,9 @@ async function walk(backend) {
       ];
       for (const [name, href, shot] of pages) {
         try {
-          await visit(page, `${base}/admin`);
-          const link = nav.getByRole("link", { name, exact: true });
-          check((await link.getAttribute("href", { timeout: 2000 })) === href, `the masthead links "${name}" to ${href}`);
+          await open(page, `${base}/admin`);
+          const link = await one(nav.getByRole("link", { name, exact: true }), `the masthead link "${name}"`);
+          check((await link.getAttribute("href")) === href, `the masthead links "${name}" to ${href}`);
           const answer = await navigation(page, () => link.click());
           check(answer.status() === 200, `${href} answers 200`, String(answer.status()));
           await look(keeper, shot);
@@ -688,9 +712,10 @@ async function walk(backend) {
         }
       }
       try {
-        await visit(page, `${base}/admin/realms`);
-        const realm = await navigation(page, () => page.locator(`main a[href="/admin/realms/${s.realm}"]`).first().click());
-        const profiles = await page.locator("main").innerText();
+        await open(page, `${base}/admin/realms`);
+        const link = await one(page.locator(`main a[href="/admin/realms/${s.realm}"]`), "a link to the realm");
+        const realm = await navigation(page, () => link.click());
+        const profiles = await textOf(page.locator("main"));
         check(realm.status() === 200 && profiles.includes("Storefront logins"),
           "the realm's page lists its password profile", String(realm.status()));
         await look(keeper, "realm");
@@ -701,10 +726,10 @@ async function walk(backend) {
 
     await step("sign out", async () => {
       need(s.signedIn, "a signed-in session");
-      await visit(page, `${base}/admin`);
+      await open(page, `${base}/admin`);
       await press(page, "Sign out", page.locator("header"));
       check(new URL(page.url()).pathname === "/admin/sign-in", "Sign out shows the sign-in page", page.url());
-      await visit(page, `${base}/admin/accounts`);
+      await open(page, `${base}/admin/accounts`);
       check(new URL(page.url()).pathname === "/admin/sign-in", "after signing out, /admin/accounts asks to sign in",
         page.url());
     });
