@@ -687,6 +687,53 @@ async function walk(backend) {
         found.data.map((a) => a.name).join(", "));
     });
 
+    await step("create an application key: its secret is shown once and works; Delete ends it", async () => {
+      need(s.signedIn, "a signed-in session");
+      const name = `Browser suite key ${suffix}`;
+      await open(page, `${base}/admin/application-keys`);
+      await fill(page, "name", name);
+      const created = await press(page, "Create the key");
+      check(created.status() === 200 && new URL(page.url()).pathname === "/admin/application-keys",
+        "Create the key answers with a page of its own (200, not a redirect)", `${created.status()} ${page.url()}`);
+      const keys = expectStatus(await call("GET", "/v2/application-keys?page%5Blimit%5D=100", { bearer: s.admin }),
+        200, "GET application-keys").data;
+      const key = keys.find((k) => k.name === name);
+      check(key !== undefined, "the API lists the new key", keys.map((k) => k.name).join(", "));
+      if (!key) return;
+      const shown = await textOf(page.locator("main"));
+      check(shown.includes(key.client_id), "the page shows the key's client id");
+      // The page's markup for the secret is its own affair: every long word on it, and every
+      // read-only field's value, is tried as the secret.
+      const values = await page.locator("main input").evaluateAll((inputs) => inputs.map((input) => input.value));
+      const candidates = [...new Set([...shown.split(/[\s"'`:,;()]+/), ...values])]
+        .filter((word) => word.length >= 20 && word !== key.client_id);
+      let secret = null;
+      for (const candidate of candidates) {
+        const answer = await fetch(`${base}/oauth/access_token`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ grant_type: "client_credentials", client_id: key.client_id, client_secret: candidate }),
+          signal: AbortSignal.timeout(API_MS),
+        });
+        if (answer.status === 200) {
+          secret = candidate;
+          break;
+        }
+      }
+      check(secret !== null, "the secret on the page signs in at /oauth/access_token", `${candidates.length} candidates`);
+      await look(keeper, "application-key-created");
+      await open(page, `${base}/admin/application-keys`);
+      check(secret === null || !(await page.content()).includes(secret), "the list does not show the secret again");
+      const row = page.locator("tr", { hasText: name });
+      await press(page, "Delete", row);
+      await look(keeper, "application-key-delete");
+      const deleted = await press(page, "Delete the key");
+      check(deleted.status() === 200, "Delete the key answers with a page", String(deleted.status()));
+      const gone = expectStatus(await call("GET", "/v2/application-keys?page%5Blimit%5D=100", { bearer: s.admin }),
+        200, "GET application-keys").data;
+      check(!gone.some((k) => k.name === name), "the API no longer lists the key");
+    });
+
     await step("every page of the masthead answers and passes axe", async () => {
       need(s.signedIn, "a signed-in session");
       await open(page, `${base}/admin`);
@@ -707,6 +754,13 @@ async function walk(backend) {
           const answer = await navigation(page, () => link.click());
           check(answer.status() === 200, `${href} answers 200`, String(answer.status()));
           await look(keeper, shot);
+          if (shot === "settings") {
+            // Saving a settings document as it stands changes nothing, and must be accepted.
+            const saved = await press(page, "Save", page.locator("main form").first());
+            const alerts = await page.getByRole("alert").allInnerTexts();
+            check(saved.status() === 200 && alerts.length === 0, "Save on the first settings document, unchanged, is accepted",
+              `${saved.status()} ${alerts.join(" ")}`);
+          }
         } catch (error) {
           check(false, `the masthead's "${name}"`, describe(error));
         }
