@@ -509,6 +509,12 @@ async function walk(backend) {
         200, "GET the account member");
       check(stored.data.email === s.email && stored.data.name === s.memberName,
         "the API has the member with its name and email", JSON.stringify(stored.data));
+      await open(page, `${base}/admin/members`);
+      await fill(page, "filter", `ilike(email,*${suffix}*)`);
+      const found = await press(page, "Search");
+      const listed = await page.locator(`main a[href="/admin/members/${s.member}"]`).count();
+      check(found.status() === 200 && listed > 0, "the members search finds the member by email",
+        `${found.status()} ${listed}`);
     });
 
     await step("add the memberships (from the account's side and from the member's)", async () => {
@@ -642,6 +648,32 @@ async function walk(backend) {
       await look(keeper, "member-tokens-revoked");
       const after = await read();
       check(after.status === 401, "after: the same token answers 401", `${after.status} ${after.text.slice(0, 200)}`);
+    });
+
+    await step("edit an account, and delete it after a confirmation", async () => {
+      need(s.child, "the child account");
+      await open(page, `${base}/admin/accounts/${s.child}`);
+      await follow(page, "Edit");
+      check(new URL(page.url()).pathname === `/admin/accounts/${s.child}/edit`, "Edit opens the edit form", page.url());
+      await look(keeper, "account-edit");
+      const legalName = `Walkthrough Trading ${suffix} North Limited, renamed`;
+      await fill(page, "legal_name", legalName);
+      const saved = await press(page, "Save changes");
+      check(saved.status() === 200 && idIn(page.url(), "accounts") === s.child
+        && (await textOf(page.locator("main"))).includes(legalName),
+      "Save changes shows the account with its new legal name", `${saved.status()} ${page.url()}`);
+      const stored = expectStatus(await call("GET", `/v2/accounts/${s.child}`, { bearer: s.admin }), 200, "GET the account");
+      check(stored.data.legal_name === legalName, "the API has the new legal name", stored.data.legal_name);
+
+      await follow(page, "Delete");
+      check(new URL(page.url()).pathname === `/admin/accounts/${s.child}/delete`, "Delete asks for a confirmation",
+        page.url());
+      await look(keeper, "account-delete");
+      const deleted = await press(page, "Delete the account");
+      check(deleted.status() === 200 && new URL(page.url()).pathname === "/admin/accounts",
+        "Delete the account leads to the accounts", `${deleted.status()} ${page.url()}`);
+      const gone = await call("GET", `/v2/accounts/${s.child}`, { bearer: s.admin });
+      check(gone.status === 404, "the API no longer has the account", String(gone.status));
     });
 
     await step("a form without its CSRF token is refused with 403", async () => {
