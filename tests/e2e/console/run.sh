@@ -9,7 +9,8 @@
 # and saving a full-page screenshot of every page. Bounded in time; it stops everything it
 # started and drops the database it created on exit.
 #
-#   ACCOUNTD_BIN        accountd binary to test (default: target/debug/accountd, built if needed)
+#   ACCOUNTD_BIN        accountd binary to test (default: target/debug/accountd under
+#                       CARGO_TARGET_DIR or the repository, built if needed)
 #   ACCOUNTD_E2E_CACHE  where the npm packages are kept between runs (default: ~/.cache/accountd-ci)
 #   ACCOUNTD_E2E_OUT    where the screenshots go, in sqlite/ and postgres/ (default: out/ here)
 #   CHROMIUM            the browser (default: /usr/bin/chromium, Debian's package)
@@ -35,7 +36,7 @@ fi
 
 if [ -z "${ACCOUNTD_BIN:-}" ]; then
   (cd "$repo" && cargo build --locked --quiet --bin accountd)
-  ACCOUNTD_BIN="$repo/target/debug/accountd"
+  ACCOUNTD_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/accountd"
 fi
 
 lock_hash=$(sha256sum "$here/package-lock.json" | cut -c1-16)
