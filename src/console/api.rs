@@ -92,6 +92,21 @@ impl<'a> Api<'a> {
             .await
     }
 
+    pub async fn put_json(
+        &self,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<Answer, PageError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|error| PageError::internal(format!("encoding an API body: {error}")))?;
+        self.send(Method::PUT, target, Some(("application/json", bytes)))
+            .await
+    }
+
+    pub async fn delete(&self, target: &str) -> Result<Answer, PageError> {
+        self.send(Method::DELETE, target, None).await
+    }
+
     pub async fn post_form(&self, target: &str, form: String) -> Result<Answer, PageError> {
         self.send(
             Method::POST,

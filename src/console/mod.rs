@@ -7,6 +7,8 @@
 mod accounts;
 mod api;
 mod dashboard;
+mod listing;
+mod members;
 mod origin;
 mod page;
 mod problem;
@@ -101,6 +103,45 @@ pub fn router(state: AppState, api: Router) -> Router {
         )
         .route("/admin/accounts/new", get(accounts::new_form))
         .route("/admin/accounts/{account_id}", get(accounts::show))
+        .route(
+            "/admin/accounts/{account_id}/edit",
+            get(accounts::edit_form).post(accounts::update),
+        )
+        .route(
+            "/admin/accounts/{account_id}/delete",
+            get(accounts::confirm_delete).post(accounts::delete),
+        )
+        .route(
+            "/admin/accounts/{account_id}/memberships",
+            post(accounts::add_member),
+        )
+        .route(
+            "/admin/accounts/{account_id}/memberships/{membership_id}/delete",
+            post(accounts::remove_membership),
+        )
+        .route("/admin/members", get(members::list).post(members::create))
+        .route("/admin/members/new", get(members::new_form))
+        .route("/admin/members/{member_id}", get(members::show))
+        .route(
+            "/admin/members/{member_id}/password",
+            post(members::set_password),
+        )
+        .route(
+            "/admin/members/{member_id}/lockout/clear",
+            post(members::clear_lockout),
+        )
+        .route(
+            "/admin/members/{member_id}/tokens/revoke",
+            post(members::revoke_tokens),
+        )
+        .route(
+            "/admin/members/{member_id}/memberships",
+            post(members::add_membership),
+        )
+        .route(
+            "/admin/members/{member_id}/memberships/{membership_id}/delete",
+            post(members::remove_membership),
+        )
         .route("/admin/{*rest}", any(|| async { page::not_found() }))
         .method_not_allowed_fallback(|| async {
             page::message(

@@ -20,6 +20,18 @@ const STYLESHEET: &str = include_str!("console.css");
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// The console's sections, in the masthead of every signed-in page.
+const NAVIGATION: [(&str, &str); 8] = [
+    ("/admin", "Dashboard"),
+    ("/admin/accounts", "Accounts"),
+    ("/admin/members", "Members"),
+    ("/admin/audit", "Audit trail"),
+    ("/admin/application-keys", "Application keys"),
+    ("/admin/integrations", "Integrations"),
+    ("/admin/realms", "Realms"),
+    ("/admin/settings", "Settings"),
+];
+
 /// A page: its title is also its one `<h1>`. `signed_in` carries the session's CSRF token for the
 /// sign-out form in the header, and shows the navigation.
 pub fn document(title: &str, signed_in: Option<&CsrfToken>, content: &Markup) -> Markup {
@@ -38,8 +50,9 @@ pub fn document(title: &str, signed_in: Option<&CsrfToken>, content: &Markup) ->
                     @if let Some(csrf) = signed_in {
                         nav aria-label="Console" {
                             ul {
-                                li { a href="/admin" { "Dashboard" } }
-                                li { a href="/admin/accounts" { "Accounts" } }
+                                @for (href, label) in NAVIGATION {
+                                    li { a href=(href) { (label) } }
+                                }
                             }
                         }
                         form class="sign-out" method="post" action="/admin/sign-out" {

@@ -78,6 +78,10 @@ impl FromRequestParts<Console> for SignedIn {
     }
 }
 
+/// A form that sends nothing but its CSRF token: a button.
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
 #[derive(Deserialize)]
 struct CsrfField {
     #[serde(default)]

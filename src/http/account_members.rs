@@ -16,8 +16,9 @@ use super::response::{List, Single};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{Entity, StoreError};
+use crate::time::Timestamp;
 pub use crate::wire::AccountMemberData;
-use crate::wire::{AccountData, Included, MembershipData};
+use crate::wire::{AccountData, Included, Linked, MembershipData, SelfLink};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read))
         .routes(routes!(memberships))
         .routes(routes!(revoke_tokens))
-        .routes(routes!(clear_lockout))
+        .routes(routes!(lockout, clear_lockout))
 }
 
 /// Admins see every member; an account holder sees only itself.
@@ -172,6 +173,52 @@ async fn revoke_tokens(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Whether a member's password logins are locked now, and until when.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LockoutData {
+    #[serde(rename = "type")]
+    #[schema(example = "account_member_lockout")]
+    kind: &'static str,
+    /// Whether a backoff on any of the member's usernames holds now, at any address.
+    locked: bool,
+    /// When the last of those locks ends; `null` when none holds.
+    locked_until: Option<Timestamp>,
+    links: SelfLink,
+}
+
+impl Linked for LockoutData {
+    fn self_link(&self) -> &str {
+        &self.links.href
+    }
+}
+
+/// Admins only: whether the member is locked out now (docs/login.md#throttling): a backoff of one
+/// of its usernames at some address. Address locks are not the member's and are not shown.
+#[utoipa::path(
+    get, path = "/v2/account-members/{account_member_id}/lockout", tag = "account members",
+    summary = "Whether a member's logins are locked out",
+    params(("account_member_id" = Uuid, Path)),
+    responses((status = 200, body = Single<LockoutData>), Unauthorized, Forbidden, NotFound),
+    security(("bearer" = []))
+)]
+async fn lockout(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Ids(raw_id): Ids<String>,
+) -> ApiResult<Response> {
+    let id = visible_member(&state, &Reader::Admin, &raw_id).await?;
+    let locked_until = state
+        .store
+        .member_locked_until(id, state.clock.now())
+        .await?;
+    Ok(Single::ok(LockoutData {
+        kind: "account_member_lockout",
+        locked: locked_until.is_some(),
+        locked_until,
+        links: SelfLink::new(state.url(&format!("/v2/account-members/{id}/lockout"))),
+    }))
 }
 
 /// Admins only: clears the login throttle on every username key of the member's password

@@ -56,7 +56,7 @@ request_body! {
 #[utoipa::path(
     get, path = "/v2/accounts", tag = "accounts",
     summary = "List accounts",
-    description = "Filters: id (eq, in, lt, le, gt, ge), created_at and updated_at (eq, lt, le, gt, ge), \
+    description = "Filters: id (eq, in, lt, le, gt, ge), parent_id (eq, in), created_at and updated_at (eq, lt, le, gt, ge), \
         name, legal_name, registration_id, external_ref (eq, like, ilike). Sort: created_at, id, name, updated_at.",
     params(ListQuery),
     responses((status = 200, body = List<AccountData>), BadRequest, Unauthorized, Forbidden),

@@ -299,6 +299,16 @@ bounded! {
 }
 
 bounded! {
+    impl OverviewStore {
+        async fn login_minutes(&self, since: Timestamp) -> StoreResult<Vec<LoginMinute>>;
+        async fn failed_deliveries_since(&self, since: Timestamp) -> StoreResult<u64>;
+        async fn member_locked_until(
+            &self, account_member_id: Uuid, now: Timestamp
+        ) -> StoreResult<Option<Timestamp>>;
+    }
+}
+
+bounded! {
     impl AccountStore {
         async fn create_account(
             &self, account: &NewAccount, now: Timestamp, audit: &NewAuditEvent

@@ -889,6 +889,25 @@ pub struct ImportWrite {
     pub quiet_events: bool,
 }
 
+/// Summaries of recent activity for the console (docs/console.md#dashboard).
+#[async_trait]
+pub trait OverviewStore {
+    /// Logins recorded in the audit trail since `since`, a row per minute that had any, oldest
+    /// first. `throttled` counts refusals as the trail records them: the first of each lock
+    /// period of a key.
+    async fn login_minutes(&self, since: Timestamp) -> StoreResult<Vec<LoginMinute>>;
+    /// Webhook delivery attempts that failed since `since`.
+    async fn failed_deliveries_since(&self, since: Timestamp) -> StoreResult<u64>;
+    /// The latest end of a backoff on any of the member's usernames, at any address, that still
+    /// holds at `now`, or `None`. The username-wide lock under distributed guessing is a count
+    /// over a window, not a stored end, and is not reported here.
+    async fn member_locked_until(
+        &self,
+        account_member_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>>;
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     DeploymentStore
@@ -905,6 +924,7 @@ pub trait Store:
     + OidcStore
     + SealedSecretStore
     + MovingStore
+    + OverviewStore
     + Send
     + Sync
     + 'static
@@ -926,6 +946,7 @@ impl<T> Store for T where
         + OidcStore
         + SealedSecretStore
         + MovingStore
+        + OverviewStore
         + Send
         + Sync
         + 'static

@@ -781,6 +781,15 @@ pub struct OutboxBacklog {
     pub oldest_created_at: Option<Timestamp>,
 }
 
+/// One minute of logins, as the audit trail recorded them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginMinute {
+    pub started_at: Timestamp,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub throttled: u64,
+}
+
 /// The secrets at rest, as [`crate::store::SealedSecretStore::sealed_secrets`] finds them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SealedSecrets {

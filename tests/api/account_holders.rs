@@ -375,6 +375,20 @@ fn cases(app: &TestApp, w: &World) -> Vec<Case> {
             FORBIDDEN,
         ),
         case(
+            "read lockout",
+            M::GET,
+            format!("/v2/account-members/{me}/lockout"),
+            403,
+            FORBIDDEN,
+        ),
+        case(
+            "clear lockout",
+            M::DELETE,
+            format!("/v2/account-members/{me}/lockout"),
+            403,
+            FORBIDDEN,
+        ),
+        case(
             "switch accounts",
             M::POST,
             "/v2/account-members/tokens".into(),

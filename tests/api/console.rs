@@ -32,28 +32,28 @@ tests![
 const CSP: &str = "default-src 'self'; form-action 'self'; frame-ancestors 'none'";
 
 /// A server on `app`'s database with the console served on `listener`.
-async fn with_console(app: &TestApp, listener: ConsoleListener) -> TestApp {
+pub(crate) async fn with_console(app: &TestApp, listener: ConsoleListener) -> TestApp {
     let mut config = app.config_like_this();
     config.console = listener;
     spawn_app(config).await
 }
 
 /// One answer, read whole.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
     }
 
-    fn set_cookies(&self) -> Vec<&str> {
+    pub(crate) fn set_cookies(&self) -> Vec<&str> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
@@ -61,13 +61,13 @@ impl Page {
             .collect()
     }
 
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         assert_eq!(self.status, StatusCode::SEE_OTHER, "{}", self.body);
         self.header(LOCATION.as_str())
     }
 
     /// The value of the page's first `csrf_token` field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = r#"name="csrf_token" value=""#;
         let start = self.body.find(marker).expect("a CSRF field") + marker.len();
         let end = self.body[start..].find('"').unwrap();
@@ -76,7 +76,7 @@ impl Page {
 
     /// An HTML page with the console's headers.
     #[track_caller]
-    fn assert_console_page(&self, status: u16) {
+    pub(crate) fn assert_console_page(&self, status: u16) {
         assert_eq!(self.status.as_u16(), status, "{}", self.body);
         assert_eq!(
             self.header(CONTENT_TYPE.as_str()),
@@ -97,14 +97,14 @@ fn assert_console_headers(headers: &HeaderMap) {
 
 /// A browser on one listener: it keeps the session cookie the console sets, sends it back,
 /// and forgets it when told to.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     client: reqwest::Client,
     cookie: Option<String>,
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         Self {
             base: base.to_owned(),
             client: reqwest::Client::builder()
@@ -115,21 +115,21 @@ impl Browser {
         }
     }
 
-    fn on_api_listener(app: &TestApp) -> Self {
+    pub(crate) fn on_api_listener(app: &TestApp) -> Self {
         Self::new(&app.address)
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let request = self.client.post(format!("{}{path}", self.base)).form(form);
         self.send(request).await
     }
 
-    async fn send(&mut self, mut request: reqwest::RequestBuilder) -> Page {
+    pub(crate) async fn send(&mut self, mut request: reqwest::RequestBuilder) -> Page {
         if let Some(cookie) = &self.cookie {
             request = request.header(COOKIE, cookie.clone());
         }
@@ -151,11 +151,11 @@ impl Browser {
     }
 
     /// Signs in with the suite's application key; the page the console sends the browser to.
-    async fn sign_in(&mut self) -> String {
+    pub(crate) async fn sign_in(&mut self) -> String {
         self.sign_in_as(CLIENT_ID, CLIENT_SECRET).await
     }
 
-    async fn sign_in_as(&mut self, client_id: &str, client_secret: &str) -> String {
+    pub(crate) async fn sign_in_as(&mut self, client_id: &str, client_secret: &str) -> String {
         let form = self.get("/admin/sign-in").await;
         form.assert_console_page(200);
         let csrf = form.csrf();
@@ -173,7 +173,7 @@ impl Browser {
     }
 
     /// The CSRF token of the signed-in session, as the dashboard's sign-out form carries it.
-    async fn csrf(&mut self) -> String {
+    pub(crate) async fn csrf(&mut self) -> String {
         let dashboard = self.get("/admin").await;
         dashboard.assert_console_page(200);
         dashboard.csrf()
@@ -461,7 +461,7 @@ async fn newest_audit_row(app: &TestApp, admin: &str) -> Value {
     })
 }
 
-fn created_id(location: &str) -> String {
+pub(crate) fn created_id(location: &str) -> String {
     location
         .strip_prefix("/admin/accounts/")
         .unwrap_or_else(|| panic!("an account page: {location}"))

@@ -11,6 +11,7 @@ mod batching;
 mod concurrency;
 mod connections;
 mod console;
+mod console_members;
 mod conventions;
 mod downstream;
 mod events;
@@ -83,6 +84,7 @@ fn all_tests() -> Vec<Test> {
         concurrency::tests(),
         connections::tests(),
         console::tests(),
+        console_members::tests(),
         conventions::tests(),
         downstream::tests(),
         events::tests(),

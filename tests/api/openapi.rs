@@ -58,6 +58,7 @@ const ROUTES: &[(&str, &str)] = &[
         "/v2/account-members/{account_member_id}/account-memberships",
     ),
     ("DELETE", "/v2/account-members/{account_member_id}/tokens"),
+    ("GET", "/v2/account-members/{account_member_id}/lockout"),
     ("DELETE", "/v2/account-members/{account_member_id}/lockout"),
     ("GET", "/v2/audit-events"),
     (

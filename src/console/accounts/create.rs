@@ -21,7 +21,7 @@ use crate::console::visit::{CsrfForm, SignedIn};
 const TITLE: &str = "Create an account";
 
 /// The form's fields, named as the API's members are, in the order of its field table.
-const FIELDS: &[Field] = &[
+pub(super) const FIELDS: &[Field] = &[
     Field {
         name: "name",
         label: "Name",
@@ -53,15 +53,15 @@ const FIELDS: &[Field] = &[
 #[derive(Debug, Default, Deserialize)]
 pub struct AccountFields {
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     #[serde(default)]
-    legal_name: String,
+    pub(super) legal_name: String,
     #[serde(default)]
-    registration_id: String,
+    pub(super) registration_id: String,
     #[serde(default)]
-    external_ref: String,
+    pub(super) external_ref: String,
     #[serde(default)]
-    parent_id: String,
+    pub(super) parent_id: String,
 }
 
 impl AccountFields {

@@ -9,7 +9,8 @@ use axum::response::Response;
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::children::{self, Children};
+use super::children::{self, Children, PAGE_LENGTH};
+use super::memberships;
 use super::{Account, path};
 use crate::console::Console;
 use crate::console::api::{Api, ListPage, One, query};
@@ -44,11 +45,21 @@ pub async fn show(
     let account = answer.read::<One<Account>>()?.data;
     let ancestors = ancestor_names(&api, &account).await?;
     let from = children_from(raw_query.as_deref());
-    let children = children::search(&api, &account, from).await?;
+    let (children, memberships) = tokio::try_join!(
+        children::page(&api, account.id, from),
+        memberships::page(&api, account.id),
+    )?;
+    let feedback = memberships::Feedback::read(raw_query.as_deref());
     let content = html! {
         (breadcrumbs(&account, &ancestors))
+        (memberships::notice(&feedback))
         (fields(&account))
+        ul class="actions" {
+            li { a href=(format!("{}/edit", path(account.id))) { "Edit" } }
+            li { a href=(format!("{}/delete", path(account.id))) { "Delete" } }
+        }
         (children_section(&account, &children))
+        (memberships::section(account.id, &signed_in.csrf, &memberships))
     };
     Ok(page::respond(
         StatusCode::OK,
@@ -56,7 +67,7 @@ pub async fn show(
     ))
 }
 
-/// Where the children search starts: `?children_from=` of a "search further" link.
+/// Which page of children to show: `?children_from=` of the children's pager.
 fn children_from(raw_query: Option<&str>) -> u32 {
     serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query.unwrap_or_default())
         .unwrap_or_default()
@@ -153,36 +164,32 @@ fn children_section(account: &Account, children: &Children) -> Markup {
         "/admin/accounts/new?{}",
         query(&[("parent_id", &account.id.to_string())])
     );
-    let further = children
-        .continue_from
-        .map(|from| format!("{}?children_from={from}", path(account.id)));
+    let page_at = |offset: u32| format!("{}?children_from={offset}", path(account.id));
     html! {
         section aria-labelledby="children-heading" {
             h2 id="children-heading" { "Child accounts" }
             p { a href=(create_child) { "Create a child account" } }
-            @if let Some(trouble) = &children.trouble { (page::alert(&trouble.general)) }
-            @if children.from > 0 {
-                p {
-                    "Children among the accounts created since this one, from the "
-                    (children.from + 1) "th on:"
-                }
-            }
-            @if children.found.is_empty() {
-                p { @if children.complete() && children.from == 0 { "None." } @else { "None found here." } }
-            } @else {
-                ul class="children" {
-                    @for child in &children.found {
-                        li { a href=(path(child.id)) { (child.name) } }
+            @match children {
+                Children::Trouble(trouble) => { (page::alert(&trouble.general)) }
+                Children::Page(listing) if listing.data.is_empty() => { p { "None." } }
+                Children::Page(listing) => {
+                    @let shown_from = (listing.meta.page.current.saturating_sub(1)) * u64::from(PAGE_LENGTH);
+                    p { (listing.meta.results.total) " in all, oldest first." }
+                    ul class="children" {
+                        @for child in &listing.data {
+                            li { a href=(path(child.id)) { (child.name) } }
+                        }
                     }
-                }
-            }
-            @if !children.complete() {
-                p class="hint" {
-                    "The API has no filter on the parent, so children are looked for among the "
-                    "accounts created since this one: " (children.searched) " of "
-                    (children.candidates) " have been read."
-                    @if let Some(href) = &further { " " a href=(href) { "Look further" } }
-                    @else { " The API's lists reach no further." }
+                    nav class="pager" aria-label="Pages of child accounts" {
+                        ul {
+                            @if shown_from > 0 {
+                                li { a href=(page_at(u32::try_from(shown_from).unwrap_or(0).saturating_sub(PAGE_LENGTH))) { "Previous children" } }
+                            }
+                            @if listing.links.next.is_some() {
+                                li { a href=(page_at(u32::try_from(shown_from).unwrap_or(0).saturating_add(PAGE_LENGTH))) { "More children" } }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -1,14 +1,21 @@
 //! The accounts pages: the list with its search (`list.rs`), one account with its place in the
-//! tree (`detail.rs`, `children.rs`), and the create form (`create.rs`).
+//! tree (`detail.rs`, `children.rs`) and its members (`memberships.rs`), and the create, edit
+//! and delete forms (`create.rs`, `edit.rs`, `delete.rs`).
 
 mod children;
 mod create;
+mod delete;
 mod detail;
+mod edit;
 mod list;
+mod memberships;
 
 pub use create::{create, new_form};
+pub use delete::{confirm as confirm_delete, delete};
 pub use detail::show;
+pub use edit::{edit_form, update};
 pub use list::list;
+pub use memberships::{add as add_member, remove as remove_membership};
 
 use serde::Deserialize;
 use uuid::Uuid;

@@ -36,6 +36,12 @@ const LIST: ListSpec = ListSpec {
             ops: &[Op::Eq, Op::In, Op::Lt, Op::Le, Op::Gt, Op::Ge],
         },
         FieldSpec {
+            name: "parent_id",
+            column: "parent_id",
+            kind: FieldKind::Uuid,
+            ops: &[Op::Eq, Op::In],
+        },
+        FieldSpec {
             name: "created_at",
             column: "created_at",
             kind: FieldKind::Timestamp,

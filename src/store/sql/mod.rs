@@ -16,6 +16,7 @@ mod moving;
 mod oidc;
 mod otp;
 mod outbox;
+mod overview;
 mod password_profiles;
 mod profile_infos;
 mod sealed;
