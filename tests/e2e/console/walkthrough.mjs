@@ -294,9 +294,10 @@ async function one(locator, what) {
   return locator.first();
 }
 
-/// A form field of the page's main content, by its name.
+/// A form field of the page's main content that a person fills in, by its name (hidden inputs,
+/// such as the one naming the membership a "Remove" button removes, are not).
 function field(page, name) {
-  return one(page.locator(`main [name="${name}"]`), `the field "${name}"`);
+  return one(page.locator(`main [name="${name}"]:not([type="hidden"])`), `the field "${name}"`);
 }
 
 async function fill(page, name, value) {
@@ -304,7 +305,8 @@ async function fill(page, name, value) {
 }
 
 /// Presses the submit button named `name` (in `scope`, the page by default) and waits for the page
-/// that answers.
+/// that answers. `name` is the accessible name: the text, or a regular expression where an
+/// aria-label says more than the text (a table's "Remove" buttons name what they remove).
 async function press(page, name, scope = page) {
   const target = await one(scope.getByRole("button", { name, exact: true }), `the button "${name}"`);
   return navigation(page, () => target.click({ timeout: ACTION_MS }));
@@ -486,7 +488,14 @@ async function walk(backend) {
         await look(keeper, "members");
         await open(page, `${base}/admin/members/new`);
         await look(keeper, "member-new");
-        await (await field(page, "password_profile")).selectOption(`${s.realm}/${s.profile}`);
+        // The select's options are profile ids (`password_profile_id`), or realm/profile pairs
+        // (`password_profile`) where a page offers several realms.
+        const byId = await page.locator('main select[name="password_profile_id"]').count();
+        if (byId > 0) {
+          await (await field(page, "password_profile_id")).selectOption(s.profile);
+        } else {
+          await (await field(page, "password_profile")).selectOption(`${s.realm}/${s.profile}`);
+        }
         await fill(page, "name", s.memberName);
         await fill(page, "email", s.email);
         await fill(page, "password", PASSWORD);
@@ -564,13 +573,13 @@ async function walk(backend) {
 
       await open(page, `${base}/admin/accounts/${s.child}`);
       const row = page.locator("tr", { has: page.locator(`a[href="/admin/members/${s.member}"]`) });
-      const removed = await press(page, "Remove", row);
+      const removed = await press(page, /^Remove\b/, row);
       const still = await page.locator(`main a[href="/admin/members/${s.member}"]`).count();
       check(removed.status() === 200 && still === 0, "Remove on the child account's page removes the member",
         `${removed.status()} ${still}`);
     });
 
-    await step("log the member in through the API; the dashboard and the audit trail show it", async () => {
+    await step("log the member in through the API; the dashboard shows it", async () => {
       need(s.member, "the member");
       const login = await call("POST", "/v2/account-members/tokens", {
         bearer: s.shop,
@@ -593,7 +602,10 @@ async function walk(backend) {
       check((await chart.count()) > 0 && (await chart.first().locator("title").count()) > 0,
         "the dashboard draws the logins chart as an SVG with a title");
       await look(keeper, "dashboard");
+    });
 
+    await step("the audit trail shows the login", async () => {
+      need(s.accountToken, "a login");
       await open(page, `${base}/admin/audit`);
       const rows = page.locator("main table tbody tr", { hasText: "login.succeeded" });
       check((await rows.count()) > 0, "the audit trail shows login.succeeded");
@@ -630,8 +642,8 @@ async function walk(backend) {
 
       await open(page, `${base}/admin/members/${s.member}`);
       const before = await sectionText(page, "Lockout");
-      check(/locked/i.test(before) && !/not locked/i.test(before), "the member page says the member is locked out",
-        before);
+      check(/\blocked out\b/i.test(before) && !/\bnot locked\b|could not/i.test(before),
+        "the member page says the member is locked out", before);
       await look(keeper, "member-locked-out");
       const cleared = await press(page, "Clear lockout");
       const said = await notice(page);
@@ -793,7 +805,7 @@ async function walk(backend) {
           const link = await one(nav.getByRole("link", { name, exact: true }), `the masthead link "${name}"`);
           check((await link.getAttribute("href")) === href, `the masthead links "${name}" to ${href}`);
           const answer = await navigation(page, () => link.click());
-          check(answer.status() === 200, `${href} answers 200`, String(answer.status()));
+          if (!check(answer.status() === 200, `${href} answers 200`, String(answer.status()))) continue;
           await look(keeper, shot);
           if (shot === "settings") {
             // Saving a settings document as it stands changes nothing, and must be accepted.
