@@ -601,6 +601,17 @@ async function walk(backend) {
       const chart = page.locator('figure svg[role="img"]');
       check((await chart.count()) > 0 && (await chart.first().locator("title").count()) > 0,
         "the dashboard draws the logins chart as an SVG with a title");
+      // What the browser lays out, not what the markup holds: an SVG element written as an HTML
+      // void element (`<line …>` without `/>`) swallows everything after it, which then has no box.
+      const drawn = (await chart.count()) === 0 ? [] : await chart.first().evaluate((svg) =>
+        [...svg.querySelectorAll("rect, text")]
+          .filter((element) => {
+            const box = element.getBoundingClientRect();
+            return box.width > 0 && box.height > 0;
+          })
+          .map((element) => (element.tagName === "text" ? element.textContent : "bar")));
+      check(drawn.includes("bar") && drawn.includes("now"),
+        "the chart shows a bar for the login and its time axis", `drawn: ${JSON.stringify(drawn)}`);
       await look(keeper, "dashboard");
     });
 
