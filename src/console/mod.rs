@@ -121,6 +121,10 @@ pub fn router(state: AppState, api: Router) -> Router {
         )
         .route("/admin/members", get(members::list).post(members::create))
         .route("/admin/members/new", get(members::new_form))
+        .route(
+            "/admin/members/password-profiles",
+            post(members::create_password_profile),
+        )
         .route("/admin/members/{member_id}", get(members::show))
         .route(
             "/admin/members/{member_id}/password",

@@ -21,6 +21,7 @@ tests![
     an_account_is_edited_and_its_emptied_fields_cleared,
     deleting_names_what_cascades_and_refuses_a_parent,
     an_accounts_children_are_found_by_the_parent_filter,
+    a_store_without_a_password_profile_gets_one_from_the_member_form,
 ];
 
 async fn signed_in(app: &TestApp) -> (TestApp, Browser) {
@@ -760,4 +761,45 @@ async fn an_accounts_children_are_found_by_the_parent_filter(app: TestApp) {
         created_id(&format!("/admin/accounts/{}", children[1])),
         children[1]
     );
+}
+
+async fn a_store_without_a_password_profile_gets_one_from_the_member_form(app: TestApp) {
+    let (_console, mut browser) = signed_in(&app).await;
+    let admin = app.admin_token().await;
+    let form = browser.get("/admin/members/new").await;
+    form.assert_console_page(200);
+    assert!(
+        form.body.contains("Create the password profile"),
+        "{}",
+        form.body
+    );
+    assert!(!form.body.contains("Create the member"));
+    let refused = browser
+        .post(
+            "/admin/members/password-profiles",
+            &[("csrf_token", &form.csrf()), ("name", "")],
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.body);
+    assert!(
+        refused.body.contains(r#"id="name-error""#),
+        "{}",
+        refused.body
+    );
+    let created = browser
+        .post(
+            "/admin/members/password-profiles",
+            &[("csrf_token", &form.csrf()), ("name", "Storefront")],
+        )
+        .await;
+    assert_eq!(created.location(), "/admin/members/new");
+    let profiles = app
+        .get(&app.realm_path("/password-profiles"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(profiles["data"][0]["name"], "Storefront");
+    let form = browser.get("/admin/members/new").await;
+    assert!(form.body.contains("Create the member"), "{}", form.body);
 }

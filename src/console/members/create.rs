@@ -190,6 +190,47 @@ async fn refused(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ProfileFields {
+    #[serde(default)]
+    name: String,
+}
+
+const PROFILE_FIELDS: &[Field] = &[Field {
+    name: "name",
+    label: "Password profile name",
+    mentioned_by: &[],
+}];
+
+/// Signed in, with the form's CSRF token: the realm's first password profile, made from the
+/// member form when there is none, so the form can be used at once.
+pub async fn create_password_profile(
+    State(console): State<Console>,
+    form: CsrfForm<ProfileFields>,
+) -> Result<Response, PageError> {
+    let (signed_in, fields) = form.signed_in()?;
+    let api = console.api_for(&signed_in);
+    let realm_id = console.app.deployment.realm_id;
+    let answer = api
+        .post_json(
+            &format!("/v2/authentication-realms/{realm_id}/password-profiles"),
+            &json!({"data": {"type": "password_profile", "name": fields.name.trim()}}),
+        )
+        .await?;
+    if answer.status == StatusCode::CREATED {
+        return Ok(page::see_other("/admin/members/new"));
+    }
+    let problem = answer.problem();
+    let profiles = password_profiles(&api, realm_id).await?;
+    Ok(form_page(
+        problem.status,
+        &signed_in.csrf,
+        &profiles,
+        &MemberFields::default(),
+        &problem.messages(PROFILE_FIELDS),
+    ))
+}
+
 /// The realm's password profiles, in the API's order (up to a hundred: a realm has a few).
 pub async fn password_profiles(
     api: &Api<'_>,
@@ -229,8 +270,17 @@ fn form(
         (page::alert(&messages.general))
         @if profiles.is_empty() {
             p {
-                "The realm has no password profile yet, so a member cannot be given a password. "
-                "Create one through the API first (docs/login.md)."
+                "Members log in with a username and password of a password profile, and this \
+                 store has none yet. Create the first one: its name is for you (for example, \
+                 your storefront's name); usernames may be anything."
+            }
+            form method="post" action="/admin/members/password-profiles" class="stacked" {
+                (page::csrf_field(csrf))
+                (Input::text("name", "Password profile name", "")
+                    .required()
+                    .error(messages.field("name"))
+                    .render())
+                button type="submit" { "Create the password profile" }
             }
         } @else {
             form method="post" action="/admin/members" class="stacked" {

@@ -9,7 +9,7 @@ mod detail;
 mod list;
 
 pub use actions::{add_membership, clear_lockout, remove_membership, revoke_tokens, set_password};
-pub use create::{create, new_form};
+pub use create::{create, create_password_profile, new_form};
 pub use detail::show;
 pub use list::list;
 
