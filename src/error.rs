@@ -192,6 +192,7 @@ fn conflict_detail(conflict: Conflict) -> &'static str {
         Conflict::ApplicationKeyManaged => "application key is managed by configuration",
         Conflict::ActiveJwtKey => "the active signing key cannot be removed",
         Conflict::IntegrationManaged => "integration is managed by configuration",
+        Conflict::IntegrationDisabled => "integration is disabled",
         Conflict::OidcIdentityTaken => {
             "user authentication oidc profile info with the given oidc profile id, issuer and subject already exists"
         }

@@ -7,9 +7,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Request, Response};
-use tower_http::request_id::{MakeRequestId, RequestId};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -32,6 +36,22 @@ where
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// `router` inside the layers every listener starts with, outermost first: the request's id
+/// (the caller's `X-Request-Id`, or a new one), the request's span and its one log line, and the
+/// id sent back on the answer.
+pub fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(record_response)
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(RequestUuid))
 }
 
 pub fn request_span<B>(request: &Request<B>) -> Span {

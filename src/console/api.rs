@@ -103,6 +103,11 @@ impl<'a> Api<'a> {
             .await
     }
 
+    /// A `POST` without a body: an action named by its address alone.
+    pub async fn post_empty(&self, target: &str) -> Result<Answer, PageError> {
+        self.send(Method::POST, target, None).await
+    }
+
     pub async fn delete(&self, target: &str) -> Result<Answer, PageError> {
         self.send(Method::DELETE, target, None).await
     }

@@ -1,11 +1,11 @@
-//! What every console list shares: the list parameters the API reads (a filter expression, an
-//! offset and a limit), the search box whose expression goes to the API unchanged (so the filter
-//! language and its errors are the API's own, docs/http-conventions.md#filtering), and the API's
-//! pagination links turned into links of the console's list.
+//! What the searchable lists (accounts, members) share: the list parameters the API reads (a
+//! filter expression, an offset and a limit), and the search box whose expression goes to the API
+//! unchanged, so the filter language and its errors are the API's own
+//! (docs/http-conventions.md#filtering). Their pagination links are `pager.rs`'s.
 
 use maud::{Markup, html};
 
-use super::api::{PageLinks, query};
+use super::api::query;
 use super::page::{self, Input};
 use super::problem::{Field, Messages};
 
@@ -82,42 +82,12 @@ pub fn search_form(
     }
 }
 
-/// The API's pagination links as links of the console's list at `list_path`; `what` names the
-/// list for screen readers ("accounts").
-pub fn pager(links: &PageLinks, list_path: &str, what: &str) -> Markup {
-    let entries = [
-        ("First", Some(links.first.as_str())),
-        ("Previous", links.prev.as_deref()),
-        ("Next", links.next.as_deref()),
-        ("Last", Some(links.last.as_str())),
-    ];
-    html! {
-        nav class="pager" aria-label=(format!("Pages of {what}")) {
-            ul {
-                @for (label, link) in entries {
-                    @if let Some(href) = link.and_then(|link| console_link(list_path, link)) {
-                        li { a href=(href) { (label) } }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `list_path` with the query of the API link `api_link`. The API encodes every reserved
-/// character of its links' values, so the query reads the same as a form-encoded one.
-fn console_link(list_path: &str, api_link: &str) -> Option<String> {
-    api_link
-        .split_once('?')
-        .map(|(_, query)| format!("{list_path}?{query}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_search_reaches_the_api_as_typed_and_its_links_come_back_to_the_console() {
+    fn a_search_reaches_the_api_as_typed() {
         let wanted = Wanted::read(Some("filter=ilike%28name%2C*a+b*%29&page%5Blimit%5D=5&x=1"));
         assert_eq!(wanted.filter, "ilike(name,*a b*)");
         assert_eq!(
@@ -128,14 +98,5 @@ mod tests {
             Wanted::read(None).api_target("/v2/accounts"),
             "/v2/accounts"
         );
-        let link = "http://accountd.test/v2/accounts?filter=ilike%28name%2C%2Aa%2Bb%2A%29&page[offset]=25&page[limit]=25";
-        let console = console_link("/admin/accounts", link).unwrap();
-        assert_eq!(
-            console,
-            "/admin/accounts?filter=ilike%28name%2C%2Aa%2Bb%2A%29&page[offset]=25&page[limit]=25"
-        );
-        let again = Wanted::read(console.split_once('?').map(|(_, query)| query));
-        assert_eq!(again.filter, "ilike(name,*a+b*)");
-        assert_eq!(again.offset.as_deref(), Some("25"));
     }
 }

@@ -6,13 +6,19 @@
 
 mod accounts;
 mod api;
+mod application_keys;
+mod audit;
 mod dashboard;
+mod integrations;
 mod listing;
 mod members;
 mod origin;
 mod page;
+mod pager;
 mod problem;
+mod realms;
 pub mod session;
+mod settings;
 mod sign_in;
 mod visit;
 
@@ -24,8 +30,6 @@ use axum::response::Response;
 use axum::routing::{any, get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use session::Sessions;
 
@@ -70,20 +74,12 @@ impl Console {
 }
 
 /// The console's routes under `/admin`, calling `api` (the API listener's router) in-process.
-/// They pass their own layers, not the API's: request id and span, the security headers, a panic
-/// guard and the request timeout answering with pages, and a small body limit. The API's layers
+/// They pass their own layers, not the API's: request id and span (`telemetry::traced`), the
+/// security headers, a panic guard and the request timeout answering with pages, and a small body
+/// limit. The API's layers
 /// run again for each call the console makes.
 pub fn router(state: AppState, api: Router) -> Router {
     let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(telemetry::request_span)
-                .on_request(())
-                .on_response(telemetry::record_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::from_fn(page::security_headers))
         .layer(CatchPanicLayer::custom(page::panicked))
         .layer(middleware::from_fn_with_state(
@@ -91,7 +87,7 @@ pub fn router(state: AppState, api: Router) -> Router {
             within_request_timeout,
         ))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES));
-    Router::new()
+    let pages = Router::new()
         .route("/admin", get(dashboard::show))
         .route("/admin/", get(|| async { page::see_other("/admin") }))
         .route(page::STYLESHEET_PATH, get(page::stylesheet))
@@ -146,6 +142,38 @@ pub fn router(state: AppState, api: Router) -> Router {
             "/admin/members/{member_id}/memberships/{membership_id}/delete",
             post(members::remove_membership),
         )
+        .route("/admin/audit", get(audit::list))
+        .route(
+            "/admin/application-keys",
+            get(application_keys::list).post(application_keys::create),
+        )
+        .route(
+            "/admin/application-keys/{application_key_id}/delete",
+            get(application_keys::confirm_delete).post(application_keys::delete),
+        )
+        .route(
+            "/admin/integrations",
+            get(integrations::list).post(integrations::create),
+        )
+        .route(
+            "/admin/integrations/{integration_id}",
+            get(integrations::show),
+        )
+        .route(
+            "/admin/integrations/{integration_id}/test-event",
+            post(integrations::send_test_event),
+        )
+        .route("/admin/realms", get(realms::list))
+        .route("/admin/realms/{realm_id}", get(realms::show))
+        .route("/admin/settings", get(settings::show))
+        .route(
+            "/admin/settings/account-authentication",
+            post(settings::save_authentication),
+        )
+        .route(
+            "/admin/settings/account-membership",
+            post(settings::save_membership),
+        )
         .route("/admin/{*rest}", any(|| async { page::not_found() }))
         .method_not_allowed_fallback(|| async {
             page::message(
@@ -156,7 +184,8 @@ pub fn router(state: AppState, api: Router) -> Router {
             )
         })
         .layer(layers)
-        .with_state(Console { app: state, api })
+        .with_state(Console { app: state, api });
+    telemetry::traced(pages)
 }
 
 /// A console request gets `request_timeout` (30 s) in all, like an API request.

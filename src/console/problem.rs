@@ -70,7 +70,13 @@ impl Messages {
             .map(|(_, message)| message.as_str())
     }
 
-    fn add_to_field(&mut self, name: &'static str, message: String) {
+    /// Whether any message concerns a field.
+    pub fn has_fields(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
+    /// `message` beside field `name`, after any it already has.
+    pub fn add_to_field(&mut self, name: &'static str, message: String) {
         match self.fields.iter_mut().find(|(field, _)| *field == name) {
             Some((_, existing)) => {
                 existing.push(' ');
@@ -201,6 +207,11 @@ fn rule_message(label: &str, tag: &str) -> String {
         "email" => format!("{label} must be an email address."),
         "string" => format!("{label} must be text, without the character U+0000."),
         "immutable" => format!("{label} cannot be changed once set."),
+        "url" => format!(
+            "{label} must be an absolute https URL, such as https://hooks.example.com/accountd."
+        ),
+        "oneof" => format!("{label} is not one of the accepted values."),
+        "integer" => format!("{label} must be a whole number."),
         other => format!("{label} is not accepted (the API's rule: {other})."),
     }
 }

@@ -20,9 +20,13 @@ pub enum EventKey {
     AccountDeleted,
     MembershipCreated,
     MembershipDeleted,
+    /// Sent to one integration when an Admin asks for it (docs/events.md#test-events); no
+    /// integration observes it, so it is not in [`EventKey::ALL`] and `observes` refuses it.
+    IntegrationTest,
 }
 
 impl EventKey {
+    /// The keys `observes` may list: every key but [`EventKey::IntegrationTest`].
     pub const ALL: [Self; 9] = [
         Self::OtpRequestCreated,
         Self::MemberCreated,
@@ -46,6 +50,7 @@ impl EventKey {
             Self::AccountDeleted => "account.event.deleted",
             Self::MembershipCreated => "account-membership.event.created",
             Self::MembershipDeleted => "account-membership.event.deleted",
+            Self::IntegrationTest => "integration.test",
         }
     }
 
@@ -61,6 +66,7 @@ impl EventKey {
             Self::AccountDeleted => Some("account.deleted"),
             Self::MembershipCreated => Some("account-membership.created"),
             Self::MembershipDeleted => Some("account-membership.deleted"),
+            Self::IntegrationTest => None,
         }
     }
 
@@ -102,6 +108,7 @@ mod tests {
             EventKey::parse("one-time-password-token-request.event.created"),
             None
         );
+        assert_eq!(EventKey::parse("integration.test"), None);
     }
 
     #[test]

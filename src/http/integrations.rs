@@ -19,7 +19,7 @@ use super::extract::{Admin, Ids, JsonBody, ListParams, path_id};
 use super::openapi::{
     BadRequest, Conflict, Forbidden, ListQuery, NotFound, PageQuery, Unauthorized, Unprocessable,
 };
-use super::response::{Linked, List, Reference, SelfLink, Single, TimestampsMeta};
+use super::response::{BODY_CAPACITY, Linked, List, Reference, SelfLink, Single, TimestampsMeta};
 
 use crate::auth::secret::random_bytes;
 use crate::error::{ApiError, ApiResult};
@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(all_logs))
         .routes(routes!(read, update, remove))
         .routes(routes!(logs))
+        .routes(routes!(send_test_event))
 }
 
 request_body! {
@@ -481,4 +482,93 @@ async fn log_list(
         .await?;
     let data: Vec<LogData> = page.items.into_iter().map(LogData::from).collect();
     Ok(List::new(data, &state.url(path), &params, page.total).ok())
+}
+
+/// `{"data": …}` of a request accepted for later: a queued test event has no address of its own.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Accepted<T> {
+    data: T,
+}
+
+/// A test event as queued: its envelope id, which its deliveries and their log rows carry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TestEventData {
+    /// The envelope id, the `event_id` of the log rows of its attempts.
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Always `integration.test`.
+    #[schema(example = "integration.test")]
+    triggered_by: &'static str,
+    /// Always `queued`: the dispatcher delivers it as it delivers every event.
+    #[schema(example = "queued")]
+    status: &'static str,
+    /// What the envelope's `payload` holds.
+    payload: Value,
+    relationships: LogRelationships,
+    meta: LogMeta,
+    links: TestEventLinks,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TestEventLinks {
+    /// Where its attempts are logged.
+    logs: String,
+}
+
+/// Admins only: queues one `integration.test` event for this integration alone, delivered by the
+/// dispatcher like every event (docs/events.md#test-events). A disabled integration answers
+/// `409`.
+#[utoipa::path(
+    post, path = "/v2/integrations/{integration_id}/test-event", tag = "integrations",
+    summary = "Send a test event to an integration",
+    description = "Queues one event with triggered_by `integration.test` for this integration \
+                   only, whatever it observes, through the outbox; its attempts appear in the \
+                   integration's logs under the returned id. No body.",
+    params(("integration_id" = Uuid, Path)),
+    responses((status = 202, body = Accepted<TestEventData>), Unauthorized, Forbidden, NotFound, Conflict),
+    security(("bearer" = []))
+)]
+async fn send_test_event(
+    State(state): State<AppState>,
+    admin: Admin,
+    Ids(raw_id): Ids<String>,
+) -> ApiResult<Response> {
+    let id = path_id(Entity::Integration, &raw_id)?;
+    let now = state.clock.now();
+    let payload = serde_json::json!({
+        "type": "integration_test",
+        "integration_id": id,
+        "created_at": now,
+    });
+    let event_id = state
+        .store
+        .queue_test_event(
+            id,
+            &payload,
+            now,
+            &admin.audit.event("integration_test_event.created"),
+        )
+        .await?;
+    let data = TestEventData {
+        id: event_id,
+        kind: "integration_test_event",
+        triggered_by: EventKey::IntegrationTest.canonical(),
+        status: "queued",
+        payload,
+        relationships: LogRelationships {
+            integration: Reference::new("integration", id),
+        },
+        meta: LogMeta {
+            timestamps: CreatedAt { created_at: now },
+        },
+        links: TestEventLinks {
+            logs: state.url(&format!("/v2/integrations/{id}/logs")),
+        },
+    };
+    Ok(super::response::json(
+        StatusCode::ACCEPTED,
+        &Accepted { data },
+        BODY_CAPACITY,
+    ))
 }

@@ -42,8 +42,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -75,15 +73,6 @@ fn api_router(state: AppState) -> Router {
 /// limits, database budget), in the order the API listener applies them.
 pub fn with_api_layers(routes: Router<AppState>, state: AppState) -> Router {
     let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(telemetry::request_span)
-                .on_request(())
-                .on_response(telemetry::record_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             close_while_draining,
@@ -101,11 +90,13 @@ pub fn with_api_layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(middleware::from_fn(limits::enforce))
         .layer(middleware::from_fn(database_budget))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES));
-    routes
-        .fallback(|| async { ApiError::route_not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(layers)
-        .with_state(state)
+    telemetry::traced(
+        routes
+            .fallback(|| async { ApiError::route_not_found() })
+            .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+            .layer(layers)
+            .with_state(state),
+    )
 }
 
 /// Every route, each with its OpenAPI annotation: a route cannot be added without being
@@ -140,15 +131,6 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 /// the API's OpenAPI document.
 pub fn management_router(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(telemetry::RequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(telemetry::request_span)
-                .on_request(())
-                .on_response(telemetry::record_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -156,14 +138,16 @@ pub fn management_router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(limits::enforce))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES));
-    let management = Router::new()
-        .route("/metrics", get(metrics::scrape))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .fallback(|| async { ApiError::route_not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(layers)
-        .with_state(state.clone());
+    let management = telemetry::traced(
+        Router::new()
+            .route("/metrics", get(metrics::scrape))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .fallback(|| async { ApiError::route_not_found() })
+            .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+            .layer(layers)
+            .with_state(state.clone()),
+    );
     match state.config.console {
         ConsoleListener::Management => {
             management.merge(console::router(state.clone(), api_router(state)))

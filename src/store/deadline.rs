@@ -278,6 +278,9 @@ bounded! {
         async fn list_integration_logs(
             &self, integration_id: Option<Uuid>, query: &ListQuery
         ) -> StoreResult<Page<IntegrationLog>>;
+        async fn queue_test_event(
+            &self, id: Uuid, payload: &serde_json::Value, now: Timestamp, audit: &NewAuditEvent
+        ) -> StoreResult<Uuid>;
     }
 }
 

@@ -62,6 +62,8 @@ pub enum Conflict {
     /// The active JWT key cannot be removed; rotate first.
     ActiveJwtKey,
     IntegrationManaged,
+    /// A disabled integration receives no deliveries, test events included.
+    IntegrationDisabled,
     OidcIdentityTaken,
 }
 
@@ -526,6 +528,16 @@ pub trait IntegrationStore {
         integration_id: Option<Uuid>,
         query: &ListQuery,
     ) -> StoreResult<Page<IntegrationLog>>;
+    /// Queues one `integration.test` event with `payload` for integration `id` alone, through
+    /// the outbox as every event goes (docs/events.md#test-events); its envelope id. `404` for
+    /// an unknown integration, `409` for a disabled one.
+    async fn queue_test_event(
+        &self,
+        id: Uuid,
+        payload: &serde_json::Value,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Uuid>;
 }
 
 /// The dispatcher's side of the transactional outbox (docs/events.md#delivery-and-retries).

@@ -683,7 +683,7 @@ async fn the_account_list_searches_and_pages_through_the_api(app: TestApp) {
     found.assert_console_page(200);
     assert!(!found.body.contains("Globex"), "{}", found.body);
     assert!(found.body.contains("2 in all"), "{}", found.body);
-    let next = "/admin/accounts?filter=ilike%28name%2C%2Aacme%20%2A%29&amp;page[offset]=1&amp;page[limit]=1";
+    let next = "/admin/accounts?filter=ilike%28name%2C%2Aacme%20%2A%29&amp;page%5Boffset%5D=1&amp;page%5Blimit%5D=1";
     assert!(found.body.contains(next), "{}", found.body);
     let second = browser.get(&next.replace("&amp;", "&")).await;
     second.assert_console_page(200);

@@ -19,6 +19,8 @@ tests![
     internal_destinations_are_refused_when_saved,
     a_saved_destination_that_is_not_allowed_now_fails_without_connecting,
     a_configured_integration_whose_host_resolves_inside_stops_the_start,
+    a_test_event_goes_to_that_integration_alone_and_is_logged,
+    a_test_event_needs_a_known_enabled_integration_and_an_admin,
 ];
 
 /// This app's database served under the default destination policy.
@@ -606,4 +608,111 @@ async fn a_configured_integration_whose_host_resolves_inside_stops_the_start(app
     let message = error.to_string();
     assert!(message.contains("\"Inside\""), "{message}");
     assert!(message.contains("destination is not allowed"), "{message}");
+}
+
+async fn a_test_event_goes_to_that_integration_alone_and_is_logged(app: TestApp) {
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let bystander = Receiver::start().await;
+    let integration = app
+        .create_integration(&admin, &receiver.url, &["account.created"])
+        .await;
+    let id = integration["id"].as_str().unwrap();
+    app.create_integration(&admin, &bystander.url, &["account.created"])
+        .await;
+
+    let queued = app
+        .post(&format!("/v2/integrations/{id}/test-event"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(202);
+    let data = &queued["data"];
+    assert_eq!(data["type"], "integration_test_event");
+    assert_eq!(data["triggered_by"], "integration.test");
+    assert_eq!(data["status"], "queued");
+    assert_eq!(
+        data["relationships"]["integration"]["data"],
+        json!({"type": "integration", "id": id})
+    );
+    assert_eq!(
+        data["links"]["logs"],
+        format!("http://accountd.test/v2/integrations/{id}/logs")
+    );
+    let event_id = data["id"].as_str().unwrap();
+
+    let delivered = receiver.wait_for(1).await;
+    let envelope = delivered[0].json();
+    assert_eq!(envelope["id"], event_id);
+    assert_eq!(envelope["triggered_by"], "integration.test");
+    assert_eq!(envelope["integration"]["id"], id);
+    assert_eq!(envelope["payload"], data["payload"]);
+    assert_eq!(envelope["payload"]["type"], "integration_test");
+    assert!(delivered[0].signature_is_valid(WEBHOOK_SECRET));
+
+    let logs = wait_for_logs(&app, &admin, id, 1).await;
+    assert_eq!(logs["data"][0]["event_id"], event_id);
+    assert_eq!(logs["data"][0]["triggered_by"], "integration.test");
+    assert_eq!(logs["data"][0]["succeeded"], true);
+
+    // The other integration, which observes the same events, heard nothing of it.
+    app.create_account(&admin, "After the test").await;
+    let after = bystander.wait_for(1).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].json()["triggered_by"], "account.created");
+    assert_eq!(receiver.wait_for(2).await.len(), 2);
+
+    let audit = app
+        .get("/v2/audit-events?filter=eq(event_type,integration_test_event.created)")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(audit["meta"]["results"]["total"], 1);
+    assert_eq!(
+        audit["data"][0]["subject"],
+        format!("/v2/integrations/{id}/test-event")
+    );
+}
+
+async fn a_test_event_needs_a_known_enabled_integration_and_an_admin(app: TestApp) {
+    let admin = app.admin_token().await;
+    let unknown = Uuid::new_v4();
+    app.post(&format!("/v2/integrations/{unknown}/test-event"))
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(404, "integration not found");
+    app.post("/v2/integrations/not-an-id/test-event")
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(404, "integration not found");
+
+    let disabled = app
+        .post("/v2/integrations")
+        .bearer(&admin)
+        .json(integration_body("https://hooks.example.com/off"))
+        .send()
+        .await
+        .expect(201);
+    let id = disabled["data"]["id"].as_str().unwrap();
+    let path = format!("/v2/integrations/{id}/test-event");
+    app.post(&path)
+        .bearer(&admin)
+        .send()
+        .await
+        .expect_error(409, "integration is disabled");
+
+    let shopper = app.implicit_token().await;
+    app.post(&path)
+        .bearer(&shopper)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.post(&path)
+        .send()
+        .await
+        .expect_error(401, "Unable to validate access token");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events").await, 0);
 }

@@ -11,6 +11,7 @@ mod batching;
 mod concurrency;
 mod connections;
 mod console;
+mod console_admin_pages;
 mod console_members;
 mod conventions;
 mod downstream;
@@ -85,6 +86,7 @@ fn all_tests() -> Vec<Test> {
         connections::tests(),
         console::tests(),
         console_members::tests(),
+        console_admin_pages::tests(),
         conventions::tests(),
         downstream::tests(),
         events::tests(),

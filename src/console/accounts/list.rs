@@ -10,8 +10,9 @@ use maud::{Markup, html};
 use super::{Account, path};
 use crate::console::Console;
 use crate::console::api::ListPage;
-use crate::console::listing::{FILTER_FIELDS, Wanted, pager, search_form};
+use crate::console::listing::{FILTER_FIELDS, Wanted, search_form};
 use crate::console::page::{self, PageError};
+use crate::console::pager;
 use crate::console::problem::Messages;
 use crate::console::visit::SignedIn;
 
@@ -20,7 +21,7 @@ const LIST_PATH: &str = "/admin/accounts";
 const FILTER_HINT: &str = "A filter expression, such as ilike(name,*acme*) or \
      eq(external_ref,A-17); join several with a colon. Name, legal_name, registration_id and \
      external_ref take eq, like and ilike; id, created_at and updated_at take eq, lt, le, gt and \
-     ge (id also in).";
+     ge (id also in); parent_id takes eq and in.";
 
 /// Signed in: a page of accounts, or the API's reason for not listing them beside the search box.
 pub async fn list(
@@ -49,7 +50,7 @@ pub async fn list(
         (search_form(LIST_PATH, &wanted.filter, FILTER_HINT, &messages))
         @if let Some(accounts) = &listing {
             (table(accounts))
-            (pager(&accounts.links, LIST_PATH, "accounts"))
+            (pager::pager(&accounts.links, LIST_PATH, &[("filter", wanted.filter.trim())], "Pages of accounts"))
         }
     };
     Ok(page::respond(

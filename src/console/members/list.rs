@@ -8,8 +8,9 @@ use maud::{Markup, html};
 use super::{Member, path};
 use crate::console::Console;
 use crate::console::api::ListPage;
-use crate::console::listing::{FILTER_FIELDS, Wanted, pager, search_form};
+use crate::console::listing::{FILTER_FIELDS, Wanted, search_form};
 use crate::console::page::{self, PageError};
+use crate::console::pager;
 use crate::console::problem::Messages;
 use crate::console::visit::SignedIn;
 
@@ -41,7 +42,7 @@ pub async fn list(
         (search_form(LIST_PATH, &wanted.filter, FILTER_HINT, &messages))
         @if let Some(members) = &listing {
             (table(members))
-            (pager(&members.links, LIST_PATH, "members"))
+            (pager::pager(&members.links, LIST_PATH, &[("filter", wanted.filter.trim())], "Pages of members"))
         }
     };
     Ok(page::respond(

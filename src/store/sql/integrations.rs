@@ -298,6 +298,24 @@ impl IntegrationStore for SqlStore {
             total: page.total,
         })
     }
+
+    async fn queue_test_event(
+        &self,
+        id: Uuid,
+        payload: &serde_json::Value,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<Uuid> {
+        let mut change = self.change(audit, now).await?;
+        // Locked, so it cannot be disabled or deleted before the delivery row is written.
+        let integration = self.lock(change.tx(), id).await?;
+        if !integration.enabled {
+            return Err(StoreError::Conflict(Conflict::IntegrationDisabled));
+        }
+        let event_id = change.events().integration_test(id, payload.clone());
+        change.commit().await?;
+        Ok(event_id)
+    }
 }
 
 impl SqlStore {

@@ -28,7 +28,11 @@ const OTP_RETENTION_MILLIS: i64 = 60 * 60 * 1000;
 
 /// One event of a change, rendered at the moment of the change.
 struct NewEvent {
+    /// The envelope id receivers see, the same on every attempt and every integration.
+    id: Uuid,
     key: EventKey,
+    /// Who receives it: every enabled integration observing `key`, or one integration only.
+    recipients: Recipients,
     payload: Value,
     /// The plain OTP code, kept beside the payload so it can be scrubbed on its own.
     secret: Option<String>,
@@ -49,7 +53,9 @@ impl<'a> Events<'a> {
 
     pub(super) fn push(&mut self, key: EventKey, payload: Value) {
         self.list.push(NewEvent {
+            id: Uuid::new_v4(),
             key,
+            recipients: Recipients::Observers,
             payload,
             secret: None,
             expires_at: None,
@@ -60,12 +66,38 @@ impl<'a> Events<'a> {
     /// in `secret`.
     pub(super) fn otp_created(&mut self, payload: Value, code: String, expires_at: Timestamp) {
         self.list.push(NewEvent {
+            id: Uuid::new_v4(),
             key: EventKey::OtpRequestCreated,
+            recipients: Recipients::Observers,
             payload,
             secret: Some(code),
             expires_at: Some(expires_at),
         });
     }
+
+    /// A test event for `integration` alone, whatever it observes
+    /// (docs/events.md#test-events); its envelope id.
+    pub(super) fn integration_test(&mut self, integration: Uuid, payload: Value) -> Uuid {
+        let id = Uuid::new_v4();
+        self.list.push(NewEvent {
+            id,
+            key: EventKey::IntegrationTest,
+            recipients: Recipients::Only(integration),
+            payload,
+            secret: None,
+            expires_at: None,
+        });
+        id
+    }
+}
+
+/// The integrations an event is delivered to.
+#[derive(Clone, Copy)]
+enum Recipients {
+    /// Every enabled integration observing the event's key, as of the transaction.
+    Observers,
+    /// This integration only, when it is enabled: a test event asked for by an Admin.
+    Only(Uuid),
 }
 
 impl SqlStore {
@@ -116,15 +148,22 @@ async fn write_events(tx: &mut Tx, events: &[NewEvent], now: Timestamp) -> Store
         .collect::<StoreResult<Vec<_>>>()?;
     let mut written = 0;
     for (ordinal, event) in events.iter().enumerate() {
-        let targets: Vec<(Uuid, &str)> = integrations
-            .iter()
-            .filter_map(|(id, observes)| event.key.triggered_by(observes).map(|key| (*id, key)))
-            .collect();
+        let targets: Vec<(Uuid, &str)> = match event.recipients {
+            Recipients::Observers => integrations
+                .iter()
+                .filter_map(|(id, observes)| event.key.triggered_by(observes).map(|key| (*id, key)))
+                .collect(),
+            Recipients::Only(only) => integrations
+                .iter()
+                .filter(|(id, _)| *id == only)
+                .map(|(id, _)| (*id, event.key.canonical()))
+                .collect(),
+        };
         if targets.is_empty() {
             continue;
         }
         let ordinal = i64::try_from(ordinal).unwrap_or(i64::MAX);
-        let event_id = Uuid::new_v4();
+        let event_id = event.id;
         sqlx::query(
             "INSERT INTO outbox_events (id, event_key, payload, secret, expires_at, created_at, \
              ordinal) VALUES ($1, $2, $3, $4, $5, $6, $7)",
