@@ -1,10 +1,12 @@
 // The admin console walked through in a real headless Chromium (Debian's, driven by
 // playwright-core), once on SQLite and once on PostgreSQL: sign in; create an account and a child;
-// create a member with a password and give it memberships; log the member in through the API and
-// find the login on the dashboard and in the audit trail; lock the member out with five wrong
-// passwords and clear the lockout; revoke its tokens and see the API refuse the old one; see a
-// form without its CSRF token refused. Every page the walk reaches is checked with axe-core (no
-// serious or critical violation) and saved as a full-page screenshot. Each backend gets its own
+// create the first password profile and a member with a password, and add and remove memberships;
+// log the member in through the API and find the login on the dashboard and in the audit trail;
+// lock the member out with five wrong passwords and clear the lockout; revoke its tokens and see
+// the API refuse the old one; edit and delete an account; create an application key and delete
+// it; see forms without their CSRF token refused; visit every page of the navigation. Every page
+// the walk reaches is checked with axe-core (no serious or critical violation) and saved as a
+// full-page screenshot. Each backend gets its own
 // accountd on a loopback port, stopped afterwards. One line per check; exit status 1 if any
 // check failed.
 //
