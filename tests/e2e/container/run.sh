@@ -597,6 +597,8 @@ certificates=$(grep -c 'BEGIN CERTIFICATE' "$root/etc/ssl/certs/ca-certificates.
 [ "$certificates" -ge 100 ] || fail "the image's CA bundle holds $certificates certificates"
 log "CA bundle: $certificates certificates"
 log "layers:"
-podman history --format '{{.Size}}	{{.CreatedBy}}' "$IMAGE" | head -12 | cut -c1-110 | sed 's/^/      /'
+# awk, not head: it reads to the end, so podman never writes into a closed pipe and dies of
+# SIGPIPE, which pipefail would make this script's exit status.
+podman history --format '{{.Size}}	{{.CreatedBy}}' "$IMAGE" | awk 'NR <= 12' | cut -c1-110 | sed 's/^/      /'
 log "build $build_seconds s; start to ready: SQLite $sqlite_ready_ms ms, PostgreSQL $postgres_ready_ms ms"
 [ "$compressed" -lt 40000000 ] || fail "the image is $(mb "$compressed") compressed, over the 40 MB goal"
